@@ -1,0 +1,187 @@
+"""Checkpoints: one file, one dict (nanoGPT's way), loaded without running code from the file.
+
+The file is written with `torch.save` and read with `torch.load(weights_only=True)`, whose
+unpickler admits only tensors and plain containers: a file crafted to execute code on load is
+refused. Writing goes to a temporary file that is renamed into place, so a crash never leaves a
+half-written checkpoint.
+
+    {"format": "gan_core.checkpoint", "version": 1, "config": {...}, "spec": {...},
+     "class_names": [...], "step", "epoch", "g_updates", "d_updates", "elapsed",
+     "generator": state_dict, "discriminator": state_dict | absent,
+     "opt_g", "opt_d": optimiser states | absent, "history": [...], "markers": [...]}
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .config import TrainConfig
+from .models import Discriminator, Generator, ModelSpec, build_models
+
+FORMAT, VERSION = "gan_core.checkpoint", 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unsafe, corrupt, or does not fit."""
+
+
+@dataclass
+class Checkpoint:
+    config: TrainConfig
+    spec: ModelSpec
+    G: Generator
+    D: Optional[Discriminator] = None
+    class_names: list[str] = field(default_factory=list)
+    step: int = 0
+    epoch: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.raw.get("history", [])
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cpu(state: dict) -> dict:
+    return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()}
+
+
+def save_checkpoint(trainer, path: str | Path, generator_only: bool = False) -> Path:
+    """Write the trainer's state; `generator_only` keeps just G (for shipped models)."""
+    path = Path(path)
+    obj: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION,
+        "config": trainer.config.to_dict(), "spec": trainer.spec.to_dict(),
+        "class_names": list(trainer.dataset.class_names),
+        "step": trainer.step, "epoch": trainer.epoch, "g_updates": trainer.g_updates,
+        "d_updates": trainer.d_updates, "elapsed": trainer.elapsed,
+        "generator": _cpu(trainer.G.state_dict()),
+        "history": trainer.history, "markers": trainer.markers,
+    }
+    if not generator_only:
+        obj["discriminator"] = _cpu(trainer.D.state_dict())
+        obj["opt_g"] = trainer.opt_g.state_dict()
+        obj["opt_d"] = trainer.opt_d.state_dict()
+    _atomic_save(obj, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw dict, safely: never unpickles arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path} was refused: it holds objects other than weights and "
+                              f"plain data, and loading it could run code "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    except Exception as e:  # noqa: BLE001 - zip, EOF, runtime errors all mean "not readable"
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gan_core checkpoint")
+    if obj.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {obj.get('version')}; "
+                              f"this gan_core reads version {VERSION}")
+    for key in ("config", "spec", "generator"):
+        if key not in obj:
+            raise CheckpointError(f"{path} lacks its {key!r} entry")
+    return obj
+
+
+def _load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).splitlines()
+        raise CheckpointError(f"the {what} weights in {path} do not fit the model its config "
+                              f"describes: {' '.join(first[:3])[:300]}") from None
+
+
+def spec_from_dict(d: dict) -> ModelSpec:
+    known = {f.name for f in fields(ModelSpec)}
+    try:
+        return ModelSpec(**{k: v for k, v in d.items() if k in known})
+    except TypeError as e:
+        raise CheckpointError(f"checkpoint model description is malformed: {e}") from None
+
+
+def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkpoint:
+    """Rebuild the models from the saved config and load their weights (CPU, eval mode)."""
+    path = Path(path)
+    obj = read_checkpoint(path)
+    try:
+        config = TrainConfig.from_dict(obj["config"]).validate()
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} holds an invalid config: {e}") from None
+    spec = spec_from_dict(obj["spec"])
+    try:
+        G, D = build_models(spec)
+    except ValueError as e:
+        raise CheckpointError(f"{path} describes a model that cannot be built: {e}") from None
+    _load_weights(G, obj["generator"], "generator", path)
+    G.eval()
+    if with_discriminator and "discriminator" in obj:
+        _load_weights(D, obj["discriminator"], "discriminator", path)
+        D.eval()
+    else:
+        D = None
+    return Checkpoint(config, spec, G, D, list(obj.get("class_names", [])),
+                      int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
+
+
+def resume_trainer(path: str | Path, **config_changes):
+    """A Trainer that continues from a full checkpoint (e.g. with more epochs).
+
+    Only settings that do not change the models may differ; others raise CheckpointError.
+    """
+    from .trainer import Trainer
+
+    path = Path(path)
+    obj = read_checkpoint(path)
+    if "discriminator" not in obj or "opt_g" not in obj:
+        raise CheckpointError(f"{path} holds only a generator; training cannot resume from it")
+    try:
+        config = TrainConfig.from_dict({**obj["config"], **config_changes}).validate()
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"cannot resume {path}: {e}") from None
+    trainer = Trainer(config)
+    saved = spec_from_dict(obj["spec"])
+    if saved != trainer.spec:
+        diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(trainer.spec, f.name)!r}"
+                for f in fields(ModelSpec) if getattr(saved, f.name) != getattr(trainer.spec, f.name)]
+        raise CheckpointError(f"{path} does not fit this config: {', '.join(diff)}")
+    _load_weights(trainer.G, obj["generator"], "generator", path)
+    _load_weights(trainer.D, obj["discriminator"], "discriminator", path)
+    try:
+        trainer.opt_g.load_state_dict(obj["opt_g"])
+        trainer.opt_d.load_state_dict(obj["opt_d"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"optimiser state in {path} does not fit: {e}") from None
+    trainer.step, trainer.epoch = int(obj["step"]), int(obj["epoch"])
+    trainer.g_updates, trainer.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
+    trainer.elapsed = float(obj.get("elapsed", 0.0))
+    trainer.history = list(obj.get("history", []))
+    trainer.markers = list(obj.get("markers", []))
+    return trainer

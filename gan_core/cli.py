@@ -1,0 +1,226 @@
+"""Command line: `python -m gan_core train ...` and `python -m gan_core sample ...`.
+
+Bad arguments and bad files end with one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import DEPTHS, DEVICES, MODELS, PRESETS, TrainConfig, preset
+from .data import DatasetError
+from .images import save_png, snapshot_image, grid_image, points_image
+from .losses import LOSSES
+from .trainer import HISTORY_FIELDS, Trainer
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):           # one line, exit 2, no usage dump
+        raise UsageError(message)
+
+
+def _parse_epochs(text: str) -> set[int] | str:
+    if text in ("all", "last"):
+        return text
+    try:
+        return {int(x) for x in text.split(",") if x.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--save-epochs takes 'all', 'last' or a list like "
+                                         f"1,4,8; got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m gan_core", description="Train and sample GANs for teaching.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a GAN and write checkpoints, history and samples")
+    t.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion-mnist, fer2013, ring, grid or folder:PATH")
+    t.add_argument("--loss", choices=list(LOSSES), default=None)
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--out", required=True, help="folder for checkpoints, history.csv, samples")
+    t.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help="flgan: focal + clipping 0.25 as the FLGAN code; dcgan: neither")
+    t.add_argument("--model", choices=list(MODELS), default=None,
+                   help="default: classroom for images, mlp for ring/grid")
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--depth", choices=list(DEPTHS))
+    t.add_argument("--no-batch-norm", action="store_true")
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--self-attention", action="store_true")
+    t.add_argument("--spectral-norm", action="store_true")
+    t.add_argument("--conditional", action="store_true", help="CGAN: condition on class labels")
+    t.add_argument("--gamma", type=float, dest="focal_gamma", help="focal loss gamma")
+    t.add_argument("--g-steps", type=int, dest="g_steps_per_d_step",
+                   help="generator steps per discriminator step (2, 4, 50)")
+    t.add_argument("--d-steps", type=int, dest="d_steps_per_g_step",
+                   help="discriminator steps per generator step (5 for WGAN)")
+    t.add_argument("--lr-g", type=float)
+    t.add_argument("--lr-d", type=float)
+    t.add_argument("--beta1", type=float)
+    t.add_argument("--beta2", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--subset", type=int, help="keep this many images")
+    t.add_argument("--channels", type=int, choices=(1, 3))
+    t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--label-flip", type=float)
+    t.add_argument("--grad-clip", type=float, help="max gradient norm (FLGAN code: 0.25)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=list(DEVICES))
+    t.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
+    t.add_argument("--no-download", action="store_true", help="never download datasets")
+    t.add_argument("--max-seconds", type=float, help="stop after this much training time")
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--sample-every", type=int)
+    t.add_argument("--save-epochs", type=_parse_epochs, default="last",
+                   help="keep checkpoint_epoch_N.pt for: last (default), all, or e.g. 1,4,8")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, help="class for a conditional model (default: all)")
+    s.add_argument("--out", required=True, help="a .png grid, or .npy: float32 (N, C, H, W)")
+    return p
+
+
+FIELDS_FROM_ARGS = ("loss", "epochs", "model", "latent_dim", "depth", "dropout", "focal_gamma",
+                    "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d", "beta1", "beta2",
+                    "batch_size", "subset", "channels", "label_smoothing", "label_flip",
+                    "grad_clip", "seed", "device", "data_dir", "max_seconds", "max_steps",
+                    "sample_every")
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    values = {k: getattr(a, k) for k in FIELDS_FROM_ARGS if getattr(a, k) is not None}
+    values["dataset"] = a.dataset
+    if a.model is None:
+        values["model"] = "mlp" if a.dataset in ("ring", "grid") else "classroom"
+    for flag, field_name, value in ((a.no_batch_norm, "batch_norm", False),
+                                    (a.self_attention, "self_attention", True),
+                                    (a.spectral_norm, "spectral_norm", True),
+                                    (a.conditional, "conditional", True),
+                                    (a.no_download, "download", False)):
+        if flag:
+            values[field_name] = value
+    if a.preset:
+        return preset(a.preset, **values)
+    return TrainConfig(**values).validate()
+
+
+def _write_history(trainer: Trainer, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for row in trainer.history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    cfg = config_from_args(a)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg)
+    real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
+    print(trainer.dataset.note, file=sys.stderr)
+    print(f"{cfg.model} model, {cfg.loss} loss, latent {cfg.latent_dim}, "
+          f"{len(trainer.dataset)} samples, {trainer.steps_per_epoch} steps/epoch on "
+          f"{trainer.device}", file=sys.stderr)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+    bar = None
+    if not a.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=trainer.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+        def on_step(tr, r):
+            bar.update(1)
+            bar.set_postfix(ep=r["epoch"], D=f"{r['d_loss']:.3f}", G=f"{r['g_loss']:.3f}",
+                            Dx=f"{r['d_real']:.2f}", DGz=f"{r['d_fake']:.2f}",
+                            ips=f"{r['images_per_s']:.0f}", refresh=False)
+        trainer.add_callback("step", on_step)
+
+    def on_epoch(tr, summary):
+        e = summary["epoch"]
+        save_png(snapshot_image(tr.snapshots[-1].samples, real), out / f"samples_epoch_{e:03d}.png")
+        save_checkpoint(tr, out / "checkpoint.pt")
+        keep = a.save_epochs
+        if keep == "all" or (isinstance(keep, set) and e in keep):
+            save_checkpoint(tr, out / f"checkpoint_epoch_{e:03d}.pt")
+        _write_history(tr, out / "history.csv")
+    trainer.add_callback("epoch", on_epoch)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
+    start = time.perf_counter()
+    try:
+        state = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    # A run stopped mid-epoch (time limit, Ctrl-C) still leaves its state and samples behind.
+    if state != "failed" or trainer.step:
+        save_checkpoint(trainer, out / "checkpoint.pt")
+        _write_history(trainer, out / "history.csv")
+        if trainer.snapshots:
+            save_png(snapshot_image(trainer.snapshots[-1].samples, real), out / "samples_last.png")
+    print(f"{state}: {trainer.reason}. {trainer.step} steps in {time.perf_counter() - start:.1f} s "
+          f"wall ({trainer.elapsed:.1f} s training). Wrote {out}/", file=sys.stderr)
+    return 0 if state in ("finished", "stopped") else 1
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from .sampling import sample
+    import torch
+
+    if not 1 <= a.n <= 10_000:
+        raise UsageError(f"--n must be from 1 to 10000; got {a.n}")
+    out = Path(a.out)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise UsageError(f"--out must end in .png or .npy; got {out.name}")
+    ckpt = load_checkpoint(a.checkpoint, with_discriminator=False)
+    labels = None
+    if a.label is not None:
+        if not ckpt.spec.num_classes:
+            raise UsageError("--label needs a conditional checkpoint; this one is unconditional")
+        if not 0 <= a.label < ckpt.spec.num_classes:
+            raise UsageError(f"--label must be from 0 to {ckpt.spec.num_classes - 1}")
+        labels = torch.full((a.n,), a.label, dtype=torch.long)
+    x = sample(ckpt.G, a.n, a.seed, labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        np.save(out, x.numpy().astype(np.float32))
+    else:
+        img = points_image(x) if x.dim() == 2 else grid_image(x)
+        save_png(img, out)
+    print(f"wrote {a.n} samples to {out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        return cmd_train(a) if a.command == "train" else cmd_sample(a)
+    except (UsageError, ValueError, DatasetError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try a smaller --batch-size, --subset or model", file=sys.stderr)
+        return 1

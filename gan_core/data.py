@@ -1,0 +1,371 @@
+"""Datasets: one registry, one contract.
+
+A dataset loads once into memory: images as a uint8 tensor (N, C, H, W), or for the 2-D toy sets
+float32 points (N, 2); labels where it has them; class names; and a note saying what was found
+(for example "only the test split"). `batches()` serves shuffled batches on the training device,
+images normalised to [-1, 1], without any per-sample work in the loop.
+
+Sources:
+  mnist, fashion-mnist  IDX files in DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
+                        when none are there and `download` is on, torchvision downloads them
+  fer2013               the Kaggle CSV (fer2013.csv, or torchvision's fer2013/train.csv)
+  folder:PATH           jpg/png images; subfolders become classes
+  ring, grid            8 Gaussians on a circle, 5x5 Gaussians: 2-D toys, no files
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class DatasetError(ValueError):
+    """A dataset source is missing, empty, corrupt or of the wrong shape."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    data: torch.Tensor                       # uint8 (N, C, H, W) images, or float32 (N, 2) points
+    labels: Optional[torch.Tensor] = None    # int64 (N,)
+    class_names: list[str] = field(default_factory=list)
+    note: str = ""                           # what was loaded, in a sentence
+
+    @property
+    def is_points(self) -> bool:
+        return self.data.dim() == 2
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.labels is not None else 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (C, H, W) or (2,)."""
+        return tuple(self.data.shape[1:])
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def subset(self, n: int, seed: int = 0) -> "Dataset":
+        """Keep n samples, chosen at random but reproducibly."""
+        if n > len(self):
+            raise DatasetError(f"subset of {n} asked, but {self.name} has only {len(self)} samples")
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        idx = idx.sort().values
+        labels = self.labels[idx] if self.labels is not None else None
+        return Dataset(self.name, self.data[idx], labels, self.class_names,
+                       f"{self.note} Subset of {n} kept.".strip())
+
+    def to_image_shape(self, channels: int, size: int) -> "Dataset":
+        """Resize and convert channels once, at load time (area resize for shrinking)."""
+        if self.is_points:
+            return self
+        x = self.data
+        if x.shape[1] != channels:
+            if channels == 1:   # ITU-R 601 luma
+                w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+                x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+            else:
+                x = x.expand(-1, 3, -1, -1)
+        if x.shape[-2:] != (size, size):
+            out = []
+            for chunk in x.split(4096):   # bounded memory for large sets
+                mode = "area" if chunk.shape[-1] > size else "bilinear"
+                kw = {} if mode == "area" else {"align_corners": False, "antialias": False}
+                y = F.interpolate(chunk.float(), size=(size, size), mode=mode, **kw)
+                out.append(y.round().clamp(0, 255).to(torch.uint8))
+            x = torch.cat(out)
+        return Dataset(self.name, x.contiguous(), self.labels, self.class_names, self.note)
+
+    def batches(self, batch_size: int, device: torch.device, generator: torch.Generator,
+                drop_last: bool = True) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+        """One epoch of shuffled batches on `device`: images in [-1, 1] float32, labels or None.
+
+        The data is moved to the device once (cached), so each batch is an index and a cast.
+        """
+        data, labels = self._on(device)
+        n = len(self)
+        order = torch.randperm(n, generator=generator).to(device)
+        stop = n - n % batch_size if (drop_last and n >= batch_size) else n
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            x = data[idx]
+            x = x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8 else x
+            yield x, (labels[idx] if labels is not None else None)
+
+    def _on(self, device: torch.device):
+        cache = self.__dict__.setdefault("_device_cache", {})
+        key = str(device)
+        if key not in cache:
+            cache.clear()
+            cache[key] = (self.data.to(device),
+                          self.labels.to(device) if self.labels is not None else None)
+        return cache[key]
+
+
+# --- IDX (MNIST, Fashion-MNIST) --------------------------------------------------------------
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+IDX_SOURCES = {   # name -> (torchvision folder, torchvision class name, class names)
+    "mnist": ("MNIST", "MNIST", MNIST_CLASSES),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST", FASHION_CLASSES),
+}
+SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally .gz); unsigned-byte data only, as MNIST uses."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DatasetError(f"cannot read {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DatasetError(f"{path} has a truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise DatasetError(f"{path} is truncated or corrupt: header says {dims} "
+                           f"({expected} bytes), file holds {len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Optional[Path]:
+    for name in (stem, stem + ".gz"):
+        p = folder / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _idx_folders(data_dir: Path, tv_folder: str) -> list[Path]:
+    return [data_dir / tv_folder / "raw", data_dir / tv_folder, data_dir / "raw", data_dir]
+
+
+def load_idx_dataset(name: str, data_dir: Path, download: bool = True) -> Dataset:
+    tv_folder, tv_class, classes = IDX_SOURCES[name]
+    for folder in _idx_folders(data_dir, tv_folder):
+        found = {split: (_find(folder, img), _find(folder, lab))
+                 for split, (img, lab) in SPLITS.items()}
+        found = {s: p for s, p in found.items() if p[0] is not None}
+        if found:
+            break
+    else:
+        found = {}
+    if not found and download:
+        folder = _download_with_torchvision(tv_class, data_dir)
+        found = {s: (_find(folder, img), _find(folder, lab)) for s, (img, lab) in SPLITS.items()}
+        found = {s: p for s, p in found.items() if p[0] is not None}
+    if not found:
+        raise DatasetError(
+            f"{name}: no IDX files found under {data_dir} (looked in {data_dir / tv_folder / 'raw'}"
+            f" and {data_dir}). Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+            f"(or the t10k-* test files) there, or allow the download when online.")
+    images, labels = [], []
+    for split, (img_path, lab_path) in found.items():
+        x = read_idx(img_path)
+        if x.ndim != 3:
+            raise DatasetError(f"{img_path} holds shape {x.shape}; expected (N, 28, 28) images")
+        images.append(x)
+        if lab_path is not None:
+            y = read_idx(lab_path)
+            if y.shape != (x.shape[0],):
+                raise DatasetError(f"{lab_path} holds {y.shape[0] if y.ndim else 0} labels for "
+                                   f"{x.shape[0]} images in {img_path.name}")
+            if y.max(initial=0) >= len(classes):
+                raise DatasetError(f"{lab_path} has label {y.max()}; expected 0-{len(classes)-1}")
+            labels.append(y)
+    if sum(len(x) for x in images) == 0:
+        raise DatasetError(f"{name}: the IDX files in {folder} hold no images")
+    data = torch.from_numpy(np.concatenate(images)).unsqueeze(1).contiguous()
+    lab = torch.from_numpy(np.concatenate(labels)).long() if len(labels) == len(images) else None
+    if set(found) == {"train", "test"}:
+        note = f"{name}: train and test splits, {len(data)} images from {folder}."
+    else:
+        only = next(iter(found))
+        note = (f"{name}: only the {only} split was found in {folder}, so {len(data)} images "
+                f"are used.")
+    return Dataset(name, data, lab, list(classes) if lab is not None else [], note)
+
+
+def _download_with_torchvision(tv_class: str, data_dir: Path) -> Path:
+    import torchvision.datasets as tvd   # imported here: only needed online
+    try:
+        getattr(tvd, tv_class)(str(data_dir), train=True, download=True)
+    except Exception as e:  # noqa: BLE001 - any network or disk failure means the same thing
+        raise DatasetError(
+            f"{tv_class} is not in {data_dir} and the download failed ({type(e).__name__}: {e}). "
+            f"When offline, copy the IDX .gz files into {data_dir / tv_class / 'raw'}.") from None
+    return data_dir / tv_class / "raw"
+
+
+# --- FER-2013 --------------------------------------------------------------------------------
+
+FER_CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
+FER_URL = ("https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-"
+           "recognition-challenge/data")
+
+
+def load_fer2013(data_dir: Path) -> Dataset:
+    candidates = [data_dir / "fer2013" / "fer2013.csv", data_dir / "fer2013.csv",
+                  data_dir / "fer2013" / "train.csv", data_dir / "fer2013" / "icml_face_data.csv"]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise DatasetError(
+            f"fer2013 cannot be downloaded automatically. Download fer2013.csv from {FER_URL} "
+            f"(a free Kaggle account is needed) and put it at {candidates[0]}.")
+    images, labels = [], []
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f, skipinitialspace=True)
+            cols = {c.strip(): c for c in (reader.fieldnames or [])}
+            if "pixels" not in cols:
+                raise DatasetError(f"{path} has no 'pixels' column; columns are "
+                                   f"{list(cols) or 'none'} (expected emotion,pixels[,Usage])")
+            for i, row in enumerate(reader, start=2):
+                try:
+                    px = np.array(row[cols["pixels"]].split(), dtype=np.float32)
+                except (ValueError, AttributeError):
+                    raise DatasetError(f"{path} line {i}: pixels are not numbers") from None
+                if px.size != 48 * 48 or px.min() < 0 or px.max() > 255:
+                    raise DatasetError(f"{path} line {i}: expected 2304 values in 0-255 "
+                                       f"(48x48), got {px.size}")
+                images.append(px.astype(np.uint8).reshape(48, 48))
+                if "emotion" in cols and row[cols["emotion"]] not in (None, ""):
+                    labels.append(int(row[cols["emotion"]]))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"cannot read {path}: {e}") from None
+    if not images:
+        raise DatasetError(f"{path} holds no images")
+    data = torch.from_numpy(np.stack(images)).unsqueeze(1).contiguous()
+    lab = None
+    if len(labels) == len(images):
+        lab = torch.tensor(labels, dtype=torch.long)
+        if lab.min() < 0 or lab.max() >= len(FER_CLASSES):
+            raise DatasetError(f"{path}: emotion labels must be 0-6")
+    return Dataset("fer2013", data, lab, FER_CLASSES if lab is not None else [],
+                   f"fer2013: {len(data)} faces from {path}.")
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+MAX_FOLDER_FILES = 50_000
+MAX_IMAGE_PIXELS = 40_000_000     # a 6000x6000 photo is fine; a decompression bomb is not
+
+
+def load_folder(path: Path, size: int = 64, channels: int = 3) -> Dataset:
+    """Images under `path`, resized to size x size. Subfolders of `path` name classes."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_dir():
+        raise DatasetError(f"folder {path} does not exist or is not a folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.is_file())
+    if not files:
+        raise DatasetError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if len(files) > MAX_FOLDER_FILES:
+        raise DatasetError(f"folder {path} holds {len(files)} images; at most "
+                           f"{MAX_FOLDER_FILES} are loaded into memory. Use a smaller folder.")
+    subdirs = sorted({f.relative_to(path).parts[0] for f in files if len(f.relative_to(path).parts) > 1})
+    labelled = bool(subdirs) and all(len(f.relative_to(path).parts) > 1 for f in files)
+    mode = "L" if channels == 1 else "RGB"
+    images, labels, skipped = [], [], []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if im.width * im.height > MAX_IMAGE_PIXELS:
+                    skipped.append(f"{f.name} (too large: {im.width}x{im.height})")
+                    continue
+                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            skipped.append(f"{f.name} ({type(e).__name__})")
+            continue
+        images.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+        if labelled:
+            labels.append(subdirs.index(f.relative_to(path).parts[0]))
+    if not images:
+        raise DatasetError(f"folder {path}: none of its {len(files)} image files could be read "
+                           f"({'; '.join(skipped[:3])})")
+    data = torch.from_numpy(np.stack(images)).contiguous()
+    lab = torch.tensor(labels, dtype=torch.long) if labelled else None
+    note = f"folder {path}: {len(data)} images at {size}x{size}."
+    if skipped:
+        note += f" Skipped {len(skipped)} unreadable: {'; '.join(skipped[:5])}."
+    return Dataset(f"folder:{path}", data, lab, subdirs if labelled else [], note)
+
+
+# --- 2-D toys --------------------------------------------------------------------------------
+
+def toy_modes(name: str) -> torch.Tensor:
+    """Centres of the toy mixtures: (8, 2) for ring, (25, 2) for grid."""
+    if name == "ring":
+        angle = torch.arange(8) * (2 * torch.pi / 8)
+        return torch.stack([2 * torch.cos(angle), 2 * torch.sin(angle)], 1)
+    if name == "grid":
+        g = torch.arange(-2, 3, dtype=torch.float32) * 2.0
+        return torch.cartesian_prod(g, g)
+    raise DatasetError(f"unknown toy set {name!r}")
+
+
+TOY_STD = {"ring": 0.05, "grid": 0.05}
+
+
+def load_toy(name: str, n: int = 10_000, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    modes = toy_modes(name)
+    which = torch.randint(len(modes), (n,), generator=g)
+    points = modes[which] + TOY_STD[name] * torch.randn(n, 2, generator=g)
+    return Dataset(name, points.float(), which, [f"mode {i}" for i in range(len(modes))],
+                   f"{name}: {n} points from {len(modes)} Gaussians (std {TOY_STD[name]}).")
+
+
+# --- registry --------------------------------------------------------------------------------
+
+DATASETS = ("mnist", "fashion-mnist", "fer2013", "ring", "grid", "folder:PATH")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("GAN_DATA_DIR") or "data")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, image_size: int = 28,
+                 channels: Optional[int] = None, subset: Optional[int] = None,
+                 download: bool = True, seed: int = 0) -> Dataset:
+    """Load `name` into memory, shaped for a model of `image_size` and `channels`."""
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if name in IDX_SOURCES:
+        ds = load_idx_dataset(name, data_dir, download)
+    elif name == "fer2013":
+        ds = load_fer2013(data_dir)
+    elif name.startswith("folder:"):
+        folder = name[len("folder:"):].strip()
+        if not folder:
+            raise DatasetError("folder: needs a path, as in folder:./mouse_faces")
+        ds = load_folder(Path(folder).expanduser(), image_size, channels or 3)
+    elif name in ("ring", "grid"):
+        ds = load_toy(name, n=subset or 10_000, seed=seed)
+        return ds
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if subset is not None:
+        ds = ds.subset(subset, seed)
+    return ds.to_image_shape(channels or ds.data.shape[1], image_size)

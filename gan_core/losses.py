@@ -1,0 +1,231 @@
+"""GAN losses as small pure functions on discriminator logits.
+
+Every loss has the same shape (after PyTorch-StudioGAN):
+
+    d_loss(real_logits, fake_logits, real_target) -> scalar   # what D minimises
+    g_loss(fake_logits)                           -> scalar   # what G minimises
+
+`real_target` is 1 for plain training; label smoothing lowers it (0.9) and one-sided label
+flipping sets it to 0 for some real samples, so it may be a float or a per-sample tensor.
+Logits are turned into log-probabilities with softplus, never with sigmoid + log, so nothing
+overflows:  log D = -softplus(-l),  log(1 - D) = -softplus(l).
+
+The registry `LOSSES` maps a name to a `LossSpec` that also carries the formulas (LaTeX) and a
+plain-language explanation shown by the app. `get_loss(name, gamma=...)` binds the parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Union
+
+import torch
+import torch.nn.functional as F
+
+Target = Union[float, torch.Tensor]
+
+
+def _log_d(logits: torch.Tensor) -> torch.Tensor:
+    """log sigmoid(l), stable."""
+    return -F.softplus(-logits)
+
+
+def _log_one_minus_d(logits: torch.Tensor) -> torch.Tensor:
+    """log(1 - sigmoid(l)), stable."""
+    return -F.softplus(logits)
+
+
+# --- binary cross-entropy family -------------------------------------------------------------
+
+def bce_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: Target = 1.0):
+    """-[t log D(x) + (1-t) log(1-D(x))] - log(1 - D(G(z))); t is the real target."""
+    real = -(real_target * _log_d(real_logits) + (1 - real_target) * _log_one_minus_d(real_logits))
+    fake = -_log_one_minus_d(fake_logits)
+    return real.mean() + fake.mean()
+
+
+def minimax_g_loss(fake_logits: torch.Tensor):
+    """G minimises log(1 - D(G(z))): the original, saturating game."""
+    return _log_one_minus_d(fake_logits).mean()
+
+
+def nonsaturating_g_loss(fake_logits: torch.Tensor):
+    """G minimises -log D(G(z)): the DCGAN trick that keeps gradients alive early on."""
+    return -_log_d(fake_logits).mean()
+
+
+# --- focal loss (FLGAN) ----------------------------------------------------------------------
+
+def focal_d_loss(real_logits, fake_logits, real_target: Target = 1.0, gamma: float = 2.0):
+    """Focal loss for D: -(1-D(x))^g log D(x) - D(G(z))^g log(1-D(G(z))).
+
+    With a soft or flipped target t the real term is the focal form of binary cross-entropy:
+    -[t (1-D(x))^g log D(x) + (1-t) D(x)^g log(1-D(x))].
+    """
+    p_real, p_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    real = -(real_target * (1 - p_real) ** gamma * _log_d(real_logits)
+             + (1 - real_target) * p_real ** gamma * _log_one_minus_d(real_logits))
+    fake = -(p_fake ** gamma) * _log_one_minus_d(fake_logits)
+    return real.mean() + fake.mean()
+
+
+def focal_g_loss(fake_logits, gamma: float = 2.0):
+    """Focal loss for G: -(1-D(G(z)))^g log D(G(z)); gamma=0 is the non-saturating loss."""
+    p_fake = torch.sigmoid(fake_logits)
+    return (-(1 - p_fake) ** gamma * _log_d(fake_logits)).mean()
+
+
+# --- hinge (SAGAN) ---------------------------------------------------------------------------
+
+def hinge_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
+    """max(0, 1 - D(x)) + max(0, 1 + D(G(z))) on raw scores. real_target is not used."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits):
+    return -fake_logits.mean()
+
+
+# --- Wasserstein with gradient penalty -------------------------------------------------------
+
+def wasserstein_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
+    """The critic minimises D(G(z)) - D(x); the gradient penalty is added by the trainer."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_g_loss(fake_logits):
+    return -fake_logits.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gulrajani et al.: E[(||grad_x D(x_hat)||_2 - 1)^2] at random points between real and fake."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, device=real.device, generator=generator)
+    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+# --- least squares ---------------------------------------------------------------------------
+
+def lsgan_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
+    """1/2 (D(x) - t)^2 + 1/2 D(G(z))^2 on raw scores (Mao et al., a=0, b=c=1)."""
+    return 0.5 * ((real_logits - real_target) ** 2).mean() + 0.5 * (fake_logits ** 2).mean()
+
+
+def lsgan_g_loss(fake_logits):
+    return 0.5 * ((fake_logits - 1) ** 2).mean()
+
+
+# --- registry --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss as the app shows it: functions, formulas and a short reading."""
+    name: str
+    title: str
+    d_fn: Callable
+    g_fn: Callable
+    latex_d: str                    # what D minimises (or maximises, as the paper wrote it)
+    latex_g: str
+    explanation: str
+    uses_targets: bool = True       # label smoothing and flipping make sense
+    uses_gamma: bool = False
+    gradient_penalty: bool = False
+    paper: str = ""
+    note: str = ""                  # e.g. a misprint in the paper
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A LossSpec with its parameters bound: call `.d(real, fake, target)` and `.g(fake)`."""
+    spec: LossSpec
+    gamma: float = 2.0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def d(self, real_logits, fake_logits, real_target: Target = 1.0):
+        fn = partial(self.spec.d_fn, gamma=self.gamma) if self.spec.uses_gamma else self.spec.d_fn
+        return fn(real_logits, fake_logits, real_target)
+
+    def g(self, fake_logits):
+        fn = partial(self.spec.g_fn, gamma=self.gamma) if self.spec.uses_gamma else self.spec.g_fn
+        return fn(fake_logits)
+
+
+LOSSES: dict[str, LossSpec] = {
+    "minimax": LossSpec(
+        name="minimax", title="Minimax (saturating)",
+        d_fn=bce_d_loss, g_fn=minimax_g_loss,
+        latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
+        latex_g=r"\min_G\; \mathbb{E}_z[\log(1 - D(G(z)))]",
+        explanation=("Goodfellow's original two-player game. When D easily spots fakes, "
+                     "D(G(z)) is near 0 where log(1 - D(G(z))) is flat, so G gets almost no "
+                     "gradient and learning stalls early."),
+        paper="Goodfellow et al. 2014; the GAN losses report"),
+    "nonsaturating": LossSpec(
+        name="nonsaturating", title="Non-saturating (DCGAN)",
+        d_fn=bce_d_loss, g_fn=nonsaturating_g_loss,
+        latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
+        latex_g=r"\max_G\; \mathbb{E}_z[\log D(G(z))]",
+        explanation=("The same D, but G maximises log D(G(z)) instead of minimising "
+                     "log(1 - D(G(z))). This is binary cross-entropy with the fake labels "
+                     "flipped, and its gradient is largest exactly when G is losing."),
+        paper="Radford et al. 2015 (DCGAN)"),
+    "focal": LossSpec(
+        name="focal", title="Focal loss (FLGAN)",
+        d_fn=focal_d_loss, g_fn=focal_g_loss, uses_gamma=True, params={"gamma": 2.0},
+        latex_d=(r"\max_D\; \mathbb{E}_x[(1 - D(x))^{\gamma} \log D(x)] + "
+                 r"\mathbb{E}_z[D(G(z))^{\gamma} \log(1 - D(G(z)))]"),
+        latex_g=r"\max_G\; \mathbb{E}_z[(1 - D(G(z)))^{\gamma} \log D(G(z))]",
+        explanation=("Cross-entropy where every term is scaled by how wrong the prediction is: "
+                     "(1 - p_t)^gamma is near 0 for samples already classified with confidence, "
+                     "so training focuses on the hard ones. gamma = 0 gives back the "
+                     "non-saturating loss; the FLGAN paper uses gamma = 2."),
+        paper="FLGAN (focal loss GAN), after Lin et al. 2017",
+        note=("The FLGAN paper's equations 9 and 11 print D(G(x)) in the real-data term; "
+              "D(x) is meant, as written here.")),
+    "hinge": LossSpec(
+        name="hinge", title="Hinge (SAGAN)",
+        d_fn=hinge_d_loss, g_fn=hinge_g_loss, uses_targets=False,
+        latex_d=(r"\min_D\; \mathbb{E}_x[\max(0, 1 - D(x))] + "
+                 r"\mathbb{E}_z[\max(0, 1 + D(G(z)))]"),
+        latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        explanation=("D works on raw scores and stops pushing once a real sample scores above 1 "
+                     "and a fake below -1; G simply raises the score of its samples. Used by "
+                     "SAGAN and BigGAN."),
+        paper="SAGAN (Zhang et al. 2018)"),
+    "wgan-gp": LossSpec(
+        name="wgan-gp", title="Wasserstein + gradient penalty",
+        d_fn=wasserstein_d_loss, g_fn=wasserstein_g_loss, uses_targets=False,
+        gradient_penalty=True, params={"gp_weight": 10.0},
+        latex_d=(r"\min_D\; \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)] + "
+                 r"\lambda\,\mathbb{E}_{\hat x}[(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2]"),
+        latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        explanation=("D becomes a critic that scores realism without a sigmoid; the gap between "
+                     "real and fake scores estimates the Wasserstein distance, which keeps "
+                     "giving G a useful signal. The penalty keeps the critic 1-Lipschitz. Train "
+                     "the critic more often than G (5:1)."),
+        paper="Gulrajani et al. 2017"),
+    "lsgan": LossSpec(
+        name="lsgan", title="Least squares (LSGAN)",
+        d_fn=lsgan_d_loss, g_fn=lsgan_g_loss,
+        latex_d=r"\min_D\; \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]",
+        latex_g=r"\min_G\; \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2]",
+        explanation=("Squared error instead of log loss: fakes that are on the right side of the "
+                     "boundary but far from the real data are still penalised, which gives "
+                     "smoother gradients than the saturating loss."),
+        paper="Mao et al. 2017"),
+}
+
+
+def get_loss(name: str, gamma: float = 2.0) -> Loss:
+    """Bind a registered loss; unknown names raise ValueError listing the known ones."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {name!r}")
+    return Loss(LOSSES[name], gamma=gamma)

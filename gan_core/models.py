@@ -1,0 +1,252 @@
+"""Generators and discriminators, built from a `ModelSpec`.
+
+    G(z, labels=None) -> images in [-1, 1], (B, C, S, S), or points (B, 2)
+    D(x, labels=None) -> logits (B,)          no sigmoid: the losses work on logits
+
+Architectures:
+  classroom  28x28, transposed convolutions; small enough to train on a laptop CPU in class
+  paper      32x32, the FLGAN authors' code: Linear to 128x8x8, two upsample + 3x3 conv blocks;
+             D of four stride-2 3x3 blocks with Dropout2d(0.25). Their BatchNorm2d(c, 0.8) passes
+             0.8 as *eps* (a quirk of the PyTorch-GAN code they started from); kept for fidelity.
+  dcgan64    Radford et al.'s 64x64 DCGAN, for faces and RGB folders
+  mlp        three hidden layers, for the 2-D toy sets
+
+`depth` sizes the generator: medium is the reference; small halves its widths; large doubles
+them and adds one 3x3 conv block. A conditional model (CGAN) appends a label embedding to z in G
+and uses a projection head in D (Miyato & Koyama 2018).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+IMAGE_SIZE = {"classroom": 28, "paper": 32, "dcgan64": 64}
+WIDTH = {"small": 0.5, "medium": 1.0, "large": 2.0}
+DEFAULT_DROPOUT = {"classroom": 0.0, "paper": 0.25, "dcgan64": 0.0, "mlp": 0.0}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str = "classroom"
+    latent_dim: int = 100
+    channels: int = 1
+    depth: str = "medium"
+    batch_norm: bool = True
+    dropout: float = 0.0
+    self_attention: bool = False
+    spectral_norm: bool = False
+    num_classes: int = 0        # > 0: conditional (CGAN)
+
+    @property
+    def image_size(self) -> Optional[int]:
+        return IMAGE_SIZE.get(self.model)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (2,) if self.model == "mlp" else (self.channels, self.image_size, self.image_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- building blocks -------------------------------------------------------------------------
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention: every position attends to all others; starts as identity (gamma=0)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(channels // 8, 1)
+        self.query = nn.Conv2d(channels, inner, 1)
+        self.key = nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):                                   # (B, C, H, W)
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)        # (B, HW, C')
+        k = self.key(x).flatten(2)                          # (B, C', HW)
+        attn = torch.softmax(q @ k, dim=-1)                 # (B, HW, HW)
+        v = self.value(x).flatten(2)                        # (B, C, HW)
+        out = (v @ attn.transpose(1, 2)).view(b, c, h, w)
+        return x + self.gamma * out
+
+
+def _bn2d(c: int, on: bool, eps: float = 1e-5) -> nn.Module:
+    return nn.BatchNorm2d(c, eps=eps) if on else nn.Identity()
+
+
+def _dropout2d(p: float) -> nn.Module:
+    return nn.Dropout2d(p) if p > 0 else nn.Identity()
+
+
+class Generator(nn.Module):
+    """Label embedding (CGAN) + a body that maps the latent vector to a sample."""
+
+    def __init__(self, spec: ModelSpec, body: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.latent_dim = spec.latent_dim
+        self.embed = nn.Embedding(spec.num_classes, spec.num_classes) if spec.num_classes else None
+        self.body = body
+
+    def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass class labels")
+            z = torch.cat([z, self.embed(labels)], 1)
+        return self.body(z)
+
+
+class Discriminator(nn.Module):
+    """features(x) -> (B, F); head -> logit; + projection <embed(y), features> when conditional."""
+
+    def __init__(self, spec: ModelSpec, features: nn.Module, feature_dim: int):
+        super().__init__()
+        self.spec = spec
+        self.features = features
+        self.head = nn.Linear(feature_dim, 1)
+        self.embed = nn.Embedding(spec.num_classes, feature_dim) if spec.num_classes else None
+
+    def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        h = self.features(x)                                # (B, F)
+        out = self.head(h).squeeze(1)                       # (B,)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass class labels")
+            out = out + (self.embed(labels) * h).sum(1)
+        return out
+
+
+# --- architectures ---------------------------------------------------------------------------
+
+def _classroom(spec: ModelSpec, z_in: int):
+    w = WIDTH[spec.depth]
+    g1, g2 = int(128 * w), int(64 * w)
+    bn = spec.batch_norm
+    g = [nn.Linear(z_in, g1 * 7 * 7), nn.Unflatten(1, (g1, 7, 7)),   # (B, g1, 7, 7)
+         _bn2d(g1, bn), nn.ReLU(True),
+         nn.ConvTranspose2d(g1, g2, 4, 2, 1), _bn2d(g2, bn), nn.ReLU(True)]   # (B, g2, 14, 14)
+    if spec.depth == "large":
+        g += [nn.Conv2d(g2, g2, 3, 1, 1), _bn2d(g2, bn), nn.ReLU(True)]
+    if spec.self_attention:
+        g += [SelfAttention(g2)]
+    g += [nn.ConvTranspose2d(g2, spec.channels, 4, 2, 1), nn.Tanh()]        # (B, C, 28, 28)
+    d1, d2 = 64, 128
+    d = [nn.Conv2d(spec.channels, d1, 4, 2, 1), nn.LeakyReLU(0.2, True),    # (B, 64, 14, 14)
+         _dropout2d(spec.dropout)]
+    if spec.self_attention:
+        d += [SelfAttention(d1)]
+    d += [nn.Conv2d(d1, d2, 4, 2, 1), _bn2d(d2, bn), nn.LeakyReLU(0.2, True),  # (B, 128, 7, 7)
+          _dropout2d(spec.dropout), nn.Flatten()]
+    return nn.Sequential(*g), nn.Sequential(*d), d2 * 7 * 7
+
+
+def _paper(spec: ModelSpec, z_in: int):
+    w = WIDTH[spec.depth]
+    g1, g2 = int(128 * w), int(64 * w)
+    bn = spec.batch_norm
+    g = [nn.Linear(z_in, g1 * 8 * 8), nn.Unflatten(1, (g1, 8, 8)), _bn2d(g1, bn),
+         nn.Upsample(scale_factor=2),                                        # (B, g1, 16, 16)
+         nn.Conv2d(g1, g1, 3, 1, 1), _bn2d(g1, bn, 0.8), nn.LeakyReLU(0.2, True)]
+    if spec.self_attention:
+        g += [SelfAttention(g1)]
+    g += [nn.Upsample(scale_factor=2),                                       # (B, g1, 32, 32)
+          nn.Conv2d(g1, g2, 3, 1, 1), _bn2d(g2, bn, 0.8), nn.LeakyReLU(0.2, True)]
+    if spec.depth == "large":
+        g += [nn.Conv2d(g2, g2, 3, 1, 1), _bn2d(g2, bn, 0.8), nn.LeakyReLU(0.2, True)]
+    g += [nn.Conv2d(g2, spec.channels, 3, 1, 1), nn.Tanh()]                  # (B, C, 32, 32)
+
+    d, c_in = [], spec.channels
+    for i, c_out in enumerate((16, 32, 64, 128)):                            # 32 -> 16, 8, 4, 2
+        d += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU(0.2, True), _dropout2d(spec.dropout)]
+        if i > 0:
+            d += [_bn2d(c_out, bn, 0.8)]
+        if i == 1 and spec.self_attention:
+            d += [SelfAttention(c_out)]
+        c_in = c_out
+    d += [nn.Flatten()]
+    return nn.Sequential(*g), nn.Sequential(*d), 128 * 2 * 2
+
+
+def _dcgan64(spec: ModelSpec, z_in: int):
+    ngf, ndf, bn = int(64 * WIDTH[spec.depth]), 64, spec.batch_norm
+    g = [nn.Unflatten(1, (z_in, 1, 1)),
+         nn.ConvTranspose2d(z_in, ngf * 8, 4, 1, 0), _bn2d(ngf * 8, bn), nn.ReLU(True),  # 4x4
+         nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1), _bn2d(ngf * 4, bn), nn.ReLU(True),  # 8
+         nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1), _bn2d(ngf * 2, bn), nn.ReLU(True)]  # 16
+    if spec.self_attention:
+        g += [SelfAttention(ngf * 2)]
+    g += [nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1), _bn2d(ngf, bn), nn.ReLU(True)]      # 32
+    if spec.depth == "large":
+        g += [nn.Conv2d(ngf, ngf, 3, 1, 1), _bn2d(ngf, bn), nn.ReLU(True)]
+    g += [nn.ConvTranspose2d(ngf, spec.channels, 4, 2, 1), nn.Tanh()]                   # 64
+    p = spec.dropout
+    d = [nn.Conv2d(spec.channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True), _dropout2d(p),  # 32
+         nn.Conv2d(ndf, ndf * 2, 4, 2, 1), _bn2d(ndf * 2, bn), nn.LeakyReLU(0.2, True),   # 16
+         _dropout2d(p)]
+    if spec.self_attention:
+        d += [SelfAttention(ndf * 2)]
+    d += [nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1), _bn2d(ndf * 4, bn), nn.LeakyReLU(0.2, True),  # 8
+          _dropout2d(p),
+          nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1), _bn2d(ndf * 8, bn), nn.LeakyReLU(0.2, True),  # 4
+          nn.Flatten()]
+    return nn.Sequential(*g), nn.Sequential(*d), ndf * 8 * 4 * 4
+
+
+def _mlp(spec: ModelSpec, z_in: int):
+    h = int(128 * WIDTH[spec.depth])
+    g = [nn.Linear(z_in, h), nn.ReLU(True), nn.Linear(h, h), nn.ReLU(True),
+         nn.Linear(h, h), nn.ReLU(True), nn.Linear(h, 2)]
+    d = [nn.Linear(2, h), nn.LeakyReLU(0.2, True), nn.Linear(h, h), nn.LeakyReLU(0.2, True),
+         nn.Linear(h, h), nn.LeakyReLU(0.2, True)]
+    if spec.dropout > 0:
+        d += [nn.Dropout(spec.dropout)]
+    return nn.Sequential(*g), nn.Sequential(*d), h
+
+
+BUILDERS = {"classroom": _classroom, "paper": _paper, "dcgan64": _dcgan64, "mlp": _mlp}
+
+
+def _dcgan_init(m: nn.Module):
+    """Radford et al.: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def _add_spectral_norm(module: nn.Module):
+    from torch.nn.utils.parametrizations import spectral_norm
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            setattr(module, name, spectral_norm(child))
+        else:
+            _add_spectral_norm(child)
+
+
+def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
+    if spec.model not in BUILDERS:
+        raise ValueError(f"model must be one of {', '.join(BUILDERS)}; got {spec.model!r}")
+    if not 1 <= spec.latent_dim <= 1000:
+        raise ValueError(f"latent_dim must be from 1 to 1000; got {spec.latent_dim}")
+    if spec.model != "mlp" and spec.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3; got {spec.channels}")
+    g_body, d_features, feat = BUILDERS[spec.model](spec, spec.latent_dim + spec.num_classes)
+    G, D = Generator(spec, g_body), Discriminator(spec, d_features, feat)
+    if spec.model != "mlp":
+        G.apply(_dcgan_init)
+        D.apply(_dcgan_init)
+    if spec.spectral_norm:
+        _add_spectral_norm(D)
+    return G, D
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

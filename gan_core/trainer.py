@@ -1,0 +1,343 @@
+"""The training loop, and the job object that whoever watches it reads.
+
+One *step* uses one real batch: (1) update D on it; (2) after every `d_steps_per_g_step` D
+updates, update G `g_steps_per_d_step` times on fresh noise. An epoch is one pass over the real
+data. The trainer knows nothing of its watchers (minGPT's pattern):
+
+    trainer.add_callback("step", fn)      fn(trainer, record)   losses, D(x), D(G(z)), norms, img/s
+    trainer.add_callback("samples", fn)   fn(trainer, snapshot) grid from the fixed noise
+    trainer.add_callback("epoch", fn)     fn(trainer, summary)
+    trainer.add_callback("settings", fn)  fn(trainer, marker)   a live change was applied
+    trainer.add_callback("end", fn)       fn(trainer, reason)
+
+`run()` blocks; a UI runs it in a thread and calls `pause()`, `resume()`, `stop()` and
+`update_settings(...)` from another, all taking effect between steps. Randomness (data order,
+noise, dropout) is reseeded from `seed` at every epoch, so a run resumed from an epoch
+checkpoint continues exactly as the uninterrupted one would have.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch
+
+from .config import LIVE_FIELDS, TrainConfig, resolve_device
+from .data import Dataset, DatasetError, load_dataset
+from .losses import get_loss, gradient_penalty
+from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
+
+HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
+                  "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
+                  "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
+N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
+
+
+class Diverged(RuntimeError):
+    """A loss or gradient became NaN or Inf."""
+
+
+@dataclass
+class Snapshot:
+    """Samples from the fixed noise at one moment: uint8 images (N, C, H, W) or points (N, 2)."""
+    step: int
+    epoch: int
+    samples: torch.Tensor
+
+
+def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
+    if config.conditional and dataset.labels is None:
+        raise ValueError(f"conditional needs a labelled dataset; {dataset.name} has no labels "
+                         f"(use a folder with one subfolder per class)")
+    return ModelSpec(
+        model=config.model, latent_dim=config.latent_dim,
+        channels=1 if dataset.is_points else dataset.data.shape[1], depth=config.depth,
+        batch_norm=config.batch_norm,
+        dropout=DEFAULT_DROPOUT[config.model] if config.dropout is None else config.dropout,
+        self_attention=config.self_attention, spectral_norm=config.spectral_norm,
+        num_classes=dataset.num_classes if config.conditional else 0)
+
+
+def load_for(config: TrainConfig) -> Dataset:
+    """The dataset a config asks for, shaped for its model."""
+    return load_dataset(config.dataset, config.data_dir, image_size=IMAGE_SIZE.get(config.model, 28),
+                        channels=config.channels, subset=config.subset, download=config.download,
+                        seed=config.seed)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, dataset: Optional[Dataset] = None):
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        self.dataset = dataset if dataset is not None else load_for(config)
+        if len(self.dataset) < config.batch_size:
+            raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
+                             f"({len(self.dataset)} samples); choose at most {len(self.dataset)}")
+        self.spec = spec_for(config, self.dataset)
+        torch.manual_seed(config.seed)                  # identical initial weights per seed
+        self.G, self.D = build_models(self.spec)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g,
+                                      betas=(config.beta1, config.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d,
+                                      betas=(config.beta1, config.beta2))
+        self.loss = get_loss(config.loss, config.focal_gamma)
+
+        g = torch.Generator().manual_seed(config.seed + 7919)
+        n_fixed = N_POINTS if self.dataset.is_points else config.n_samples
+        self.fixed_noise = torch.randn(n_fixed, config.latent_dim, generator=g).to(self.device)
+        self.fixed_labels = (torch.arange(n_fixed, device=self.device) % self.spec.num_classes
+                             if self.spec.num_classes else None)
+
+        self.step = 0                 # real batches processed
+        self.epoch = 0                # epochs completed
+        self.g_updates = 0
+        self.d_updates = 0
+        self.elapsed = 0.0            # training seconds, pauses excluded
+        self.history: list[dict[str, Any]] = []
+        self.markers: list[dict[str, Any]] = []     # live setting changes
+        self.snapshots: list[Snapshot] = []
+        self.state = "ready"          # ready, running, paused, finished, stopped, failed
+        self.reason = ""
+        self._callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
+
+    # -- watching and control --------------------------------------------------------------
+    def add_callback(self, event: str, fn: Callable) -> None:
+        self._callbacks[event].append(fn)
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for fn in self._callbacks[event]:
+            fn(self, payload)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def update_settings(self, **changes) -> None:
+        """Queue live changes (loss, ratios, learning rates, ...) for the next step.
+
+        Raises ValueError at once, on the caller's thread, for an unknown field or a bad value.
+        """
+        bad = sorted(set(changes) - set(LIVE_FIELDS))
+        if bad:
+            raise ValueError(f"cannot change {', '.join(bad)} while training; "
+                             f"live settings are {', '.join(LIVE_FIELDS)}")
+        with self._lock:
+            merged = {**self._pending, **changes}
+            self.config.with_updates(**merged)          # validates the combination
+            self._pending = merged
+
+    def _apply_pending(self) -> None:
+        with self._lock:
+            changes, self._pending = self._pending, {}
+        changes = {k: v for k, v in changes.items() if getattr(self.config, k) != v}
+        if not changes:
+            return
+        self.config = self.config.with_updates(**changes)
+        self.loss = get_loss(self.config.loss, self.config.focal_gamma)
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.config.lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = self.config.lr_d
+        marker = {"step": self.step, "epoch": self.epoch, "changes": changes}
+        self.markers.append(marker)
+        self._emit("settings", marker)
+
+    # -- the loop ----------------------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(len(self.dataset) // self.config.batch_size, 1)
+
+    @property
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch * self.config.epochs
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def run(self) -> str:
+        """Train until the epochs are done, a limit is hit, stop() is called or it diverges.
+
+        Returns the final state: finished, stopped or failed (`self.reason` says why).
+        """
+        cfg = self.config
+        self.state = "running"
+        if not self.snapshots:
+            self._snapshot()
+        rate = None
+        try:
+            while self.epoch < cfg.epochs:
+                torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
+                order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+                noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 31 * self.epoch)
+                for real, labels in self.dataset.batches(cfg.batch_size, self.device, order):
+                    if self._should_stop():
+                        return self.state
+                    self._apply_pending()
+                    cfg = self.config
+                    t0 = time.perf_counter()
+                    record = self._train_step(real, labels, noise)
+                    dt = time.perf_counter() - t0
+                    self.elapsed += dt
+                    self.step += 1
+                    rate = real.shape[0] / dt if rate is None else 0.9 * rate + 0.1 * real.shape[0] / dt
+                    record.update(step=self.step, epoch=self.epoch + 1, time_s=self.elapsed,
+                                  images_per_s=rate)
+                    self.history.append(record)
+                    self._emit("step", record)
+                    if self.step % cfg.sample_every == 0:
+                        self._snapshot()
+                self.epoch += 1
+                if self.snapshots[-1].step != self.step:
+                    self._snapshot()
+                self._emit("epoch", self.epoch_summary(self.epoch))
+            return self._finish("finished", f"completed {cfg.epochs} epoch(s)")
+        except Diverged as e:
+            return self._finish("failed", f"{e}; the weights are those of step {self.step}, "
+                                          f"the last good one")
+        finally:
+            if self.state == "running":     # an unexpected exception
+                self._finish("failed", "stopped by an error")
+
+    def _should_stop(self) -> bool:
+        while not self._running.is_set():
+            self.state = "paused"
+            self._running.wait(0.1)
+        self.state = "running"
+        cfg = self.config
+        if self._stop.is_set():
+            self._finish("stopped", f"stopped by the user at step {self.step}")
+        elif cfg.max_steps and self.step >= cfg.max_steps:
+            self._finish("stopped", f"reached max_steps={cfg.max_steps}")
+        elif cfg.max_seconds and self.elapsed >= cfg.max_seconds:
+            self._finish("stopped", f"reached the time limit of {cfg.max_seconds:g} s")
+        else:
+            return False
+        if self.snapshots[-1].step != self.step:
+            self._snapshot()
+        return True
+
+    def _finish(self, state: str, reason: str) -> str:
+        self.state, self.reason = state, reason
+        self._emit("end", reason)
+        return state
+
+    def _update(self, loss: torch.Tensor, params, optimizer, who: str) -> torch.Tensor:
+        """Backward, clip, and step only if the loss and gradient norm are finite."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.config.grad_clip if self.config.grad_clip is not None else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+            what = "loss" if not torch.isfinite(loss) else "gradient norm"
+            raise Diverged(f"{who} {what} became {float(loss if what == 'loss' else norm)} "
+                           f"at step {self.step + 1}")
+        optimizer.step()
+        return norm
+
+    def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
+                    noise: torch.Generator) -> dict[str, Any]:
+        cfg, G, D, dev = self.config, self.G, self.D, self.device
+        b = real.shape[0]
+        n_cls = self.spec.num_classes
+        labels = labels if n_cls else None
+
+        def z_and_labels():
+            z = torch.randn(b, cfg.latent_dim, device=dev, generator=noise)
+            y = torch.randint(n_cls, (b,), device=dev, generator=noise) if n_cls else None
+            return z, y
+
+        # (1) Update D: push D(x) up and D(G(z)) down.
+        z, fake_y = z_and_labels()
+        with torch.no_grad():
+            fake = G(z, fake_y)
+        target: Any = 1.0 - cfg.label_smoothing
+        if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
+            flip = torch.rand(b, device=dev, generator=noise) < cfg.label_flip
+            target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
+        real_logits, fake_logits = D(real, labels), D(fake, fake_y)
+        d_loss = self.loss.d(real_logits, fake_logits, target)
+        if self.loss.spec.gradient_penalty:
+            penalty = gradient_penalty(lambda x: D(x, labels), real, fake, generator=None)
+            d_loss = d_loss + cfg.gp_weight * penalty
+        d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
+        self.d_updates += 1
+
+        # (2) Update G every d_steps_per_g_step D updates, g_steps_per_d_step times.
+        if self.d_updates % cfg.d_steps_per_g_step == 0:
+            D.requires_grad_(False)          # G's backward need not fill D's gradients
+            try:
+                g_losses, g_norms = [], []
+                for _ in range(cfg.g_steps_per_d_step):
+                    z, fake_y = z_and_labels()
+                    g_loss = self.loss.g(D(G(z, fake_y), fake_y))
+                    g_norms.append(self._update(g_loss, G.parameters(), self.opt_g, "G"))
+                    g_losses.append(g_loss.detach())
+                    self.g_updates += 1
+            finally:
+                D.requires_grad_(True)
+            self._last_g = (torch.stack(g_losses).mean(), torch.stack(g_norms).mean())
+
+        # One host sync for the whole record.
+        g_loss_v, g_norm_v = self._last_g
+        values = torch.stack([d_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
+                              torch.sigmoid(fake_logits.detach()).mean(), d_norm.detach(),
+                              torch.as_tensor(g_loss_v, device=dev).float(),
+                              torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
+        d_l, d_real, d_fake, d_n, g_l, g_n = values
+        self._last_g = (g_l, g_n)
+        return dict(d_loss=d_l, g_loss=g_l, d_real=d_real, d_fake=d_fake,
+                    log_lg_ld=math.log(g_l / d_l) if g_l > 0 and d_l > 0 else float("nan"),
+                    d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
+                    g_steps_per_d_step=cfg.g_steps_per_d_step,
+                    d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)
+
+    # -- samples and summaries -----------------------------------------------------------------
+    @torch.no_grad()
+    def generate_fixed(self) -> torch.Tensor:
+        """Samples from the fixed noise, eval mode, on the CPU: uint8 images or float points."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = self.G(self.fixed_noise, self.fixed_labels).float().cpu()
+        finally:
+            self.G.train(was_training)
+        if self.dataset.is_points:
+            return out
+        return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+    def _snapshot(self) -> None:
+        snap = Snapshot(self.step, self.epoch, self.generate_fixed())
+        self.snapshots.append(snap)
+        self._emit("samples", snap)
+
+    def epoch_summary(self, epoch: int) -> dict[str, Any]:
+        rows = [r for r in self.history if r["epoch"] == epoch]
+        mean = lambda k: sum(r[k] for r in rows) / len(rows) if rows else float("nan")  # noqa: E731
+        return dict(epoch=epoch, steps=len(rows), time_s=self.elapsed,
+                    d_loss=mean("d_loss"), g_loss=mean("g_loss"), d_real=mean("d_real"),
+                    d_fake=mean("d_fake"), images_per_s=mean("images_per_s"))
+
+    def seconds_left(self) -> Optional[float]:
+        if not self.step:
+            return None
+        return self.elapsed / self.step * max(self.total_steps - self.step, 0)
+
+
+__all__ = ["Trainer", "Snapshot", "Diverged", "HISTORY_FIELDS", "DatasetError", "spec_for",
+           "load_for"]
