@@ -131,6 +131,7 @@ class LossSpec:
     latex_d: str                    # what D minimises (or maximises, as the paper wrote it)
     latex_g: str
     explanation: str
+    summary: str = ""               # one line, for a heading
     uses_targets: bool = True       # label smoothing and flipping make sense
     uses_gamma: bool = False
     gradient_penalty: bool = False
@@ -164,6 +165,7 @@ LOSSES: dict[str, LossSpec] = {
         d_fn=bce_d_loss, g_fn=minimax_g_loss,
         latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
         latex_g=r"\min_G\; \mathbb{E}_z[\log(1 - D(G(z)))]",
+        summary="G minimises log(1 - D(G(z))): little gradient while D is winning.",
         explanation=("Goodfellow's original two-player game. When D easily spots fakes, "
                      "D(G(z)) is near 0 where log(1 - D(G(z))) is flat, so G gets almost no "
                      "gradient and learning stalls early."),
@@ -173,6 +175,7 @@ LOSSES: dict[str, LossSpec] = {
         d_fn=bce_d_loss, g_fn=nonsaturating_g_loss,
         latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
         latex_g=r"\max_G\; \mathbb{E}_z[\log D(G(z))]",
+        summary="G maximises log D(G(z)): strongest push exactly when G is losing.",
         explanation=("The same D, but G maximises log D(G(z)) instead of minimising "
                      "log(1 - D(G(z))). This is binary cross-entropy with the fake labels "
                      "flipped, and its gradient is largest exactly when G is losing."),
@@ -183,6 +186,7 @@ LOSSES: dict[str, LossSpec] = {
         latex_d=(r"\max_D\; \mathbb{E}_x[(1 - D(x))^{\gamma} \log D(x)] + "
                  r"\mathbb{E}_z[D(G(z))^{\gamma} \log(1 - D(G(z)))]"),
         latex_g=r"\max_G\; \mathbb{E}_z[(1 - D(G(z)))^{\gamma} \log D(G(z))]",
+        summary="Cross-entropy scaled by (1 - p_t)^gamma: easy samples count less, hard ones more.",
         explanation=("Cross-entropy where every term is scaled by how wrong the prediction is: "
                      "(1 - p_t)^gamma is near 0 for samples already classified with confidence, "
                      "so training focuses on the hard ones. gamma = 0 gives back the "
@@ -196,6 +200,7 @@ LOSSES: dict[str, LossSpec] = {
         latex_d=(r"\min_D\; \mathbb{E}_x[\max(0, 1 - D(x))] + "
                  r"\mathbb{E}_z[\max(0, 1 + D(G(z)))]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        summary="D stops pushing beyond a margin of 1; G raises its samples' scores.",
         explanation=("D works on raw scores and stops pushing once a real sample scores above 1 "
                      "and a fake below -1; G simply raises the score of its samples. Used by "
                      "SAGAN and BigGAN."),
@@ -207,6 +212,7 @@ LOSSES: dict[str, LossSpec] = {
         latex_d=(r"\min_D\; \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)] + "
                  r"\lambda\,\mathbb{E}_{\hat x}[(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        summary="A critic's score gap estimates the Wasserstein distance; a penalty keeps it smooth.",
         explanation=("D becomes a critic that scores realism without a sigmoid; the gap between "
                      "real and fake scores estimates the Wasserstein distance, which keeps "
                      "giving G a useful signal. The penalty keeps the critic 1-Lipschitz. Train "
@@ -217,6 +223,7 @@ LOSSES: dict[str, LossSpec] = {
         d_fn=lsgan_d_loss, g_fn=lsgan_g_loss,
         latex_d=r"\min_D\; \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]",
         latex_g=r"\min_G\; \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2]",
+        summary="Squared error to the targets: far-off fakes are penalised even on the right side.",
         explanation=("Squared error instead of log loss: fakes that are on the right side of the "
                      "boundary but far from the real data are still penalised, which gives "
                      "smoother gradients than the saturating loss."),

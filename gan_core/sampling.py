@@ -51,3 +51,19 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
     t = torch.linspace(0, 1, steps).unsqueeze(1)
     fn = slerp if spherical and a.numel() > 1 else lerp
     return fn(a.unsqueeze(0), b.unsqueeze(0), t)
+
+
+@torch.inference_mode()
+def discriminator_map(D, extent: float, resolution: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's belief that a 2-D point is real, on a square grid: (axis (R,), probs (R, R)[y, x])."""
+    was_training = D.training
+    D.eval()
+    try:
+        axis = torch.linspace(-extent, extent, resolution)
+        yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+        pts = torch.stack([xx.flatten(), yy.flatten()], 1)
+        device = next(D.parameters()).device
+        probs = torch.sigmoid(D(pts.to(device)).float()).cpu().view(resolution, resolution)
+    finally:
+        D.train(was_training)
+    return axis, probs

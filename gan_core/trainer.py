@@ -47,6 +47,7 @@ class Snapshot:
     step: int
     epoch: int
     samples: torch.Tensor
+    d_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None   # 2-D sets: (axis, D's probs)
 
 
 def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
@@ -203,7 +204,9 @@ class Trainer:
                     if self.step % cfg.sample_every == 0:
                         self._snapshot()
                 self.epoch += 1
-                if self.snapshots[-1].step != self.step:
+                if self.snapshots[-1].step == self.step:    # taken a moment ago, mid-epoch
+                    self.snapshots[-1].epoch = self.epoch
+                else:
                     self._snapshot()
                 self._emit("epoch", self.epoch_summary(self.epoch))
             return self._finish("finished", f"completed {cfg.epochs} epoch(s)")
@@ -322,9 +325,19 @@ class Trainer:
         return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
     def _snapshot(self) -> None:
-        snap = Snapshot(self.step, self.epoch, self.generate_fixed())
+        """Taken on the training thread, so nobody else switches G or D to eval mid-step."""
+        d_map = None
+        if self.dataset.is_points:
+            from .sampling import discriminator_map
+            d_map = discriminator_map(self.D, self.points_extent)
+        snap = Snapshot(self.step, self.epoch, self.generate_fixed(), d_map)
         self.snapshots.append(snap)
         self._emit("samples", snap)
+
+    @property
+    def points_extent(self) -> float:
+        """Half-width of the square that shows a 2-D set with a margin."""
+        return float(self.dataset.data.abs().max()) * 1.25 + 0.5
 
     def epoch_summary(self, epoch: int) -> dict[str, Any]:
         rows = [r for r in self.history if r["epoch"] == epoch]

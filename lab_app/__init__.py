@@ -1,0 +1,1 @@
+"""Helpers for the Streamlit pages: settings in the URL, charts, lessons, session runs."""

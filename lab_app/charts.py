@@ -1,0 +1,130 @@
+"""Plotly figures from a trainer's history (no Streamlit here).
+
+Every chart takes `runs`: {label: history records}, so one run and a comparison of two use the
+same code. Raw values are drawn faint with a smoothed line on top; clicking a legend entry hides
+a curve. Live setting changes are drawn as dotted vertical lines with their label.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Optional, Sequence
+
+import plotly.graph_objects as go
+
+PALETTE = ["#e4572e", "#2e86ab", "#76b041", "#9c27b0", "#f2a541", "#555555"]
+
+
+def ema(values: Sequence[float], alpha: float = 0.1) -> list[float]:
+    """Exponential moving average that skips NaNs."""
+    out, m = [], None
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(m if m is not None else float("nan"))
+            continue
+        m = v if m is None else (1 - alpha) * m + alpha * v
+        out.append(m)
+    return out
+
+
+def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 300) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), height=height,
+                      margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
+                      yaxis_title=ytitle, legend=dict(orientation="h", y=-0.25),
+                      template="plotly_white", uirevision=title)
+    return fig
+
+
+def _series(fig, runs, key: str, label: str, colour_offset: int = 0, dash: Optional[str] = None):
+    for i, (run, hist) in enumerate(runs.items()):
+        if not hist:
+            continue
+        colour = PALETTE[(i + colour_offset) % len(PALETTE)]
+        name = f"{label} ({run})" if len(runs) > 1 else label
+        steps = [r["step"] for r in hist]
+        vals = [r.get(key, float("nan")) for r in hist]
+        fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines", name=name + " raw",
+                                 line=dict(color=colour, width=1), opacity=0.25,
+                                 legendgroup=name, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=steps, y=ema(vals), mode="lines", name=name,
+                                 line=dict(color=colour, width=2.2, dash=dash), legendgroup=name))
+
+
+def _markers(fig, markers: Sequence[dict]):
+    for m in markers or []:
+        text = ", ".join(f"{k}={v}" for k, v in m["changes"].items())
+        fig.add_vline(x=m["step"], line=dict(color="#888", dash="dot", width=1.5))
+        fig.add_annotation(x=m["step"], y=1, yref="paper", text=text, showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=10, color="#555"),
+                           bgcolor="rgba(255,255,255,0.7)")
+
+
+def loss_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+    fig = go.Figure()
+    _series(fig, runs, "g_loss", "G loss", 0)
+    _series(fig, runs, "d_loss", "D loss", 1, dash="dash" if len(runs) > 1 else None)
+    _markers(fig, markers)
+    return _layout(fig, "Generator and discriminator losses", "loss")
+
+
+def probability_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+    fig = go.Figure()
+    _series(fig, runs, "d_real", "D(x) real", 2)
+    _series(fig, runs, "d_fake", "D(G(z)) fake", 0, dash="dash" if len(runs) > 1 else None)
+    fig.add_hline(y=0.5, line=dict(color="#333", dash="dot"),
+                  annotation_text="0.5: D cannot tell", annotation_position="bottom right")
+    _markers(fig, markers)
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, "What D believes: D(x) and D(G(z))", "probability real")
+
+
+def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+    fig = go.Figure()
+    _series(fig, runs, "log_lg_ld", "log(L_G / L_D)", 3)
+    fig.add_hline(y=0, line=dict(color="#333", dash="dot"))
+    _markers(fig, markers)
+    return _layout(fig, "Balance: log(L_G / L_D) (above 0: G is losing)", "log ratio")
+
+
+def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+    fig = go.Figure()
+    _series(fig, runs, "g_grad_norm", "G gradient norm", 0)
+    _series(fig, runs, "d_grad_norm", "D gradient norm", 1, dash="dash" if len(runs) > 1 else None)
+    _markers(fig, markers)
+    fig.update_yaxes(type="log")
+    return _layout(fig, "Gradient norms (before clipping, log scale)", "norm")
+
+
+def toy_figure(real, fake, axis=None, probs=None, extent: float = 3.0,
+               title_step: Optional[int] = None) -> go.Figure:
+    """GAN Lab's view: D's belief as a heat map, real points grey, generated points orange."""
+    fig = go.Figure()
+    if probs is not None:
+        fig.add_trace(go.Heatmap(x=axis.tolist(), y=axis.tolist(), z=probs.tolist(), zmin=0,
+                                 zmax=1, colorscale="RdBu", opacity=0.55,
+                                 colorbar=dict(title="D(x)", thickness=12)))
+    fig.add_trace(go.Scatter(x=real[:, 0].tolist(), y=real[:, 1].tolist(), mode="markers",
+                             name="real", marker=dict(color="#444", size=4, opacity=0.5)))
+    fig.add_trace(go.Scatter(x=fake[:, 0].tolist(), y=fake[:, 1].tolist(), mode="markers",
+                             name="generated", marker=dict(color="#ff7f0e", size=5,
+                                                           line=dict(color="white", width=0.5))))
+    fig.update_xaxes(range=[-extent, extent], constrain="domain")
+    fig.update_yaxes(range=[-extent, extent], constrain="domain", scaleanchor="x", scaleratio=1)
+    when = f" at step {title_step}" if title_step is not None else ""
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      title=dict(text=f"Real (grey) and generated (orange){when}; blue: D says "
+                                      f"real", x=0, font=dict(size=14)),
+                      legend=dict(orientation="h", y=-0.08), uirevision="toy")
+    return fig
+
+
+def loss_curves_figure(curves: Mapping[str, tuple], title: str, ytitle: str) -> go.Figure:
+    """Curves y(p) against D(G(z)) = p, for the Loss lab: {name: (p, y)}."""
+    fig = go.Figure()
+    for i, (name, (p, y)) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=list(p), y=list(y), mode="lines", name=name,
+                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)))
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), height=360,
+                      xaxis_title="D(G(z)): how real D thinks the fake is", yaxis_title=ytitle,
+                      template="plotly_white", margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -1,0 +1,118 @@
+"""Streamlit helpers shared by the pages: the server-wide pool, this session's runs, the sidebar.
+
+Training jobs live in `st.session_state.runs` (one list per browser session, so students never
+see each other's runs); the `JobPool` that limits simultaneous trainings is one object for the
+whole server (`st.cache_resource`).
+"""
+from __future__ import annotations
+
+import copy
+import io
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+import torch
+
+from gan_core.checkpoint import save_checkpoint
+from gan_core.config import available_devices
+from gan_core.jobs import Job, JobPool
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
+MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped beyond this
+
+
+@st.cache_resource
+def get_pool() -> JobPool:
+    return JobPool(max_running=MAX_TRAININGS)
+
+
+@dataclass
+class Run:
+    """A job started from a page, as this browser session remembers it."""
+    name: str
+    job: Job
+    kind: str = "train"             # train or compare
+    labels: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def active(self) -> bool:
+        return self.job.alive
+
+
+def runs() -> list[Run]:
+    if "runs" not in st.session_state:
+        st.session_state.runs = []
+    return st.session_state.runs
+
+
+def add_run(run: Run) -> Run:
+    lst = runs()
+    lst.append(run)
+    finished = [r for r in lst if not r.active]
+    while len(lst) > MAX_RUNS_KEPT and finished:
+        lst.remove(finished.pop(0))
+    return run
+
+
+def latest_run(kind: str) -> Optional[Run]:
+    for r in reversed(runs()):
+        if r.kind == kind:
+            return r
+    return None
+
+
+def torch_threads() -> None:
+    """Leave one core for the web server when several are present."""
+    n = os.cpu_count() or 1
+    torch.set_num_threads(max(1, n - 1) if n > 2 else n)
+
+
+def sidebar() -> None:
+    pool = get_pool()
+    with st.sidebar:
+        st.caption(f"Devices here: {', '.join(available_devices())}")
+        busy = f"{pool.running} of {pool.max_running} training slots in use"
+        if pool.waiting:
+            busy += f", {pool.waiting} waiting"
+        st.caption(f"Server: {busy}.")
+        mine = [r for r in runs() if r.active]
+        if mine:
+            st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
+
+
+def trained_generators() -> dict[str, torch.nn.Module]:
+    """Generators of this session's runs, copied (the worker may still be training them)."""
+    out = {}
+    for r in runs():
+        for label, t in zip(r.labels or [r.name], r.job.trainers):
+            if t.step == 0:
+                continue
+            G = copy.deepcopy(t.G).cpu().eval()
+            out[f"{r.name}: {label} (step {t.step})"] = G
+    return out
+
+
+def checkpoint_bytes(trainer) -> bytes:
+    """The trainer's checkpoint as bytes for a download button."""
+    with tempfile.TemporaryDirectory() as d:
+        path = save_checkpoint(trainer, Path(d) / "checkpoint.pt")
+        return path.read_bytes()
+
+
+def field_error(errors: dict[str, str], key: str) -> None:
+    """A message beside the field it belongs to."""
+    if key in errors:
+        st.error(errors[key], icon="⚠️")
+
+
+def png_from_image(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,181 @@
+"""Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
+import streamlit as st
+
+from gan_core.config import PRESETS, TrainConfig
+from gan_core.data import DatasetError
+from gan_core.images import snapshot_image
+from gan_core.jobs import Job
+from gan_core.losses import LOSSES
+from gan_core.trainer import Trainer
+from lab_app import charts
+from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
+from lab_app.ui import Run, add_run, get_pool, latest_run
+
+st.title("Compare two losses")
+st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
+           "noise: the only difference is what you pick for A and B.")
+
+SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
+
+
+def side_from_url(value: str | None, fallback: dict) -> dict:
+    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
+    if value in PRESETS and value in ("flgan", "dcgan"):
+        p = PRESETS[value]
+        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
+    if value in LOSSES:
+        return dict(loss=value, clip=False)
+    return fallback
+
+
+url = st.query_params.to_dict()
+if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state:
+    data_ok = mnist_available(find_data_dir())
+    ds = url.get("dataset") or ("mnist" if data_ok else "ring")
+    if ds == "mnist" and not data_ok:
+        st.session_state.cmp_notice = "MNIST is not in the data folder here, so ring is used."
+        ds = "ring"
+    st.session_state.c_dataset = ds if ds in ("mnist", "ring", "grid") else "ring"
+    try:
+        st.session_state.c_epochs = max(1, min(int(url.get("epochs", 3)), 50))
+    except ValueError:
+        st.session_state.c_epochs = 3
+    for side in SIDES:
+        s = side_from_url(url.get(side.lower()), SIDES[side])
+        st.session_state[f"c_{side}_loss"] = s["loss"]
+        st.session_state[f"c_{side}_clip"] = s["clip"]
+    st.session_state.cmp_url = url
+if st.session_state.get("cmp_notice"):
+    st.warning(st.session_state.cmp_notice)
+
+data_dir = find_data_dir()
+with st.container(border=True):
+    c = st.columns([1.2, 1, 1, 1, 1.3])
+    options = (["mnist"] if mnist_available(data_dir) else []) + ["ring", "grid"]
+    dataset = c[0].selectbox("Dataset", options, key="c_dataset")
+    epochs = c[1].number_input("Epochs", 1, 50, key="c_epochs",
+                               help="The FLGAN paper shows epochs 1, 4 and 8")
+    seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="c_seed")
+    subset = c[3].number_input("Samples (0: all)", 0, 100_000, 0, step=1000, key="c_subset")
+    sides = st.columns(2)
+    picks = {}
+    for col, side in zip(sides, SIDES):
+        with col:
+            a, b, g = st.columns([2, 1, 1])
+            loss = a.selectbox(f"{side}: loss", list(LOSSES), key=f"c_{side}_loss",
+                               format_func=lambda k: LOSSES[k].title)
+            clip = b.checkbox("Clip at 0.25", key=f"c_{side}_clip",
+                              help="The FLGAN authors' code clips gradient norms at 0.25")
+            gamma = g.number_input("gamma", 0.0, 10.0, 2.0, 0.5, key=f"c_{side}_gamma",
+                                   disabled=loss != "focal")
+            picks[side] = dict(loss=loss, grad_clip=0.25 if clip else None, focal_gamma=gamma)
+    start = c[4].button("Train both", type="primary", width="stretch")
+    c[4].caption("About 25 s per MNIST epoch for the pair on 2 CPU cores.")
+
+
+def make_config(side: str) -> TrainConfig:
+    base = default_config(dataset)
+    extra = dict(d_steps_per_g_step=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9) \
+        if picks[side]["loss"] == "wgan-gp" else {}
+    return base.with_updates(epochs=int(epochs), seed=int(seed), subset=int(subset) or None,
+                             data_dir=str(data_dir) if data_dir else None, download=False,
+                             sample_every=10 if dataset in TOYS else 25,
+                             **{**picks[side], **extra})
+
+
+run = latest_run("compare")
+if start:
+    if run is not None and run.active:
+        run.job.stop()
+    try:
+        cfg_a, cfg_b = make_config("A"), make_config("B")
+        with st.spinner("Loading the data..."):
+            ta = Trainer(cfg_a)
+            tb = Trainer(cfg_b, dataset=ta.dataset)       # same data, same seed, same init
+        names = [f"A: {LOSSES[cfg_a.loss].title}{' + clip' if cfg_a.grad_clip else ''}",
+                 f"B: {LOSSES[cfg_b.loss].title}{' + clip' if cfg_b.grad_clip else ''}"]
+        run = add_run(Run(f"comparison {len(st.session_state.runs) + 1}",
+                          Job([ta, tb], get_pool()).start(), kind="compare", labels=names))
+    except (ValueError, DatasetError) as e:
+        st.error(str(e), icon="⚠️")
+
+if run is None:
+    st.info("Pick A and B and press **Train both**. The default is the FLGAN paper's question: "
+            "focal loss with clipping (the authors' code) against the DCGAN loss.")
+    st.stop()
+
+live = run.job.alive
+
+
+def view():
+    job = run.job
+    ta, tb = job.trainers
+    if live and not job.alive:
+        st.rerun(scope="app")
+    status = job.status()
+    total = max(status.total_steps, 1)
+    if status.state == "queued":
+        st.warning(f"⏳ {status.message}.")
+    st.progress(min(status.step / total, 1.0),
+                text=f"{status.state}: step {status.step}/{total}, epoch "
+                     f"{min(ta.epoch + 1, ta.config.epochs)}/{ta.config.epochs}")
+    if status.state == "failed":
+        st.error(f"Stopped: {status.message}")
+    if job.alive and st.button("Stop both", key="cmp_stop"):
+        job.stop()
+
+    n = min(len(ta.snapshots), len(tb.snapshots))
+    idx = n - 1
+    if n > 1 and not job.alive:
+        idx = st.slider("Step shown", 0, n - 1, n - 1, key="cmp_scrub",
+                        format="snapshot %d")
+    cols = st.columns(2)
+    for col, tr, name in zip(cols, (ta, tb), run.labels):
+        spec = LOSSES[tr.config.loss]
+        with col:
+            st.subheader(name)
+            st.latex(spec.latex_g.replace(r"\gamma", f"{tr.config.focal_gamma:g}")
+                     if spec.uses_gamma else spec.latex_g)
+            st.caption(spec.summary + (" Gradient norms clipped at "
+                                       f"{tr.config.grad_clip:g}." if tr.config.grad_clip else ""))
+            if n:
+                snap = tr.snapshots[idx]
+                if tr.dataset.is_points:
+                    axis, probs = snap.d_map or (None, None)
+                    st.plotly_chart(charts.toy_figure(tr.dataset.data[:1000], snap.samples, axis,
+                                                      probs, tr.points_extent, snap.step),
+                                    width="stretch", key=f"toy_{name}")
+                else:
+                    st.image(snapshot_image(snap.samples), width="stretch",
+                             caption=f"step {snap.step}, same noise for both")
+            if tr.history:
+                last = tr.history[-20:]
+                mean = lambda k: sum(r[k] for r in last) / len(last)  # noqa: E731
+                m = st.columns(3)
+                m[0].metric("D(x)", f"{mean('d_real'):.2f}")
+                m[1].metric("D(G(z))", f"{mean('d_fake'):.2f}")
+                m[2].metric("images/s", f"{tr.history[-1]['images_per_s']:,.0f}")
+
+    if ta.history:
+        runs = {run.labels[0][:1]: list(ta.history), run.labels[1][:1]: list(tb.history)}
+        c = st.columns(2)
+        c[0].plotly_chart(charts.loss_figure(runs), width="stretch", key="cmp_loss")
+        c[1].plotly_chart(charts.probability_figure(runs), width="stretch", key="cmp_prob")
+
+    # The FLGAN paper's Figure 2: samples after epochs 1, 4 and 8.
+    epochs_done = sorted({s.epoch for s in ta.snapshots if s.epoch > 0
+                          and s.step == s.epoch * ta.steps_per_epoch})
+    wanted = [e for e in (1, 4, 8) if e in epochs_done] or epochs_done[-3:]
+    if wanted and not ta.dataset.is_points:
+        st.subheader("Timeline: end of epochs " + ", ".join(map(str, wanted)))
+        for tr, name in zip((ta, tb), run.labels):
+            by_epoch = {s.epoch: s for s in tr.snapshots if s.step == s.epoch * tr.steps_per_epoch}
+            cols = st.columns(len(wanted) + 1)
+            cols[0].markdown(f"**{name}**")
+            for col, e in zip(cols[1:], wanted):
+                if e in by_epoch:
+                    col.image(snapshot_image(by_epoch[e].samples), caption=f"epoch {e}",
+                              width="stretch")
+
+
+st.fragment(view, run_every=1.0 if live else None)()
