@@ -7,15 +7,15 @@ import streamlit as st
 
 from lab_app.ui import sidebar, torch_threads
 
-st.set_page_config(page_title="GAN teaching lab", page_icon="🎨", layout="wide")
+st.set_page_config(page_title="GAN teaching lab", page_icon=":material/blur_on:", layout="wide")
 torch_threads()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/explore.py", title="Latent explorer", icon="🧭"),
-    st.Page("pages/loss_lab.py", title="Loss lab", icon="📐"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/explore.py", title="Latent explorer", icon=":material/explore:"),
+    st.Page("pages/loss_lab.py", title="Loss lab", icon=":material/functions:"),
 ]
 page = st.navigation(PAGES)
 sidebar()

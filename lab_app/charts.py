@@ -101,7 +101,7 @@ def toy_figure(real, fake, axis=None, probs=None, extent: float = 3.0,
     if probs is not None:
         fig.add_trace(go.Heatmap(x=axis.tolist(), y=axis.tolist(), z=probs.tolist(), zmin=0,
                                  zmax=1, colorscale="RdBu", opacity=0.55,
-                                 colorbar=dict(title="D(x)", thickness=12)))
+                                 colorbar=dict(title="D says<br>real", thickness=12)))
     fig.add_trace(go.Scatter(x=real[:, 0].tolist(), y=real[:, 1].tolist(), mode="markers",
                              name="real", marker=dict(color="#444", size=4, opacity=0.5)))
     fig.add_trace(go.Scatter(x=fake[:, 0].tolist(), y=fake[:, 1].tolist(), mode="markers",
@@ -109,10 +109,10 @@ def toy_figure(real, fake, axis=None, probs=None, extent: float = 3.0,
                                                            line=dict(color="white", width=0.5))))
     fig.update_xaxes(range=[-extent, extent], constrain="domain")
     fig.update_yaxes(range=[-extent, extent], constrain="domain", scaleanchor="x", scaleratio=1)
-    when = f" at step {title_step}" if title_step is not None else ""
+    when = f"Step {title_step}: " if title_step is not None else ""
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
-                      title=dict(text=f"Real (grey) and generated (orange){when}; blue: D says "
-                                      f"real", x=0, font=dict(size=14)),
+                      title=dict(text=f"{when}real (grey) and generated (orange)", x=0,
+                                 font=dict(size=14)),
                       legend=dict(orientation="h", y=-0.08), uirevision="toy")
     return fig
 

@@ -64,7 +64,7 @@ with st.container(border=True):
             a, b, g = st.columns([2, 1, 1])
             loss = a.selectbox(f"{side}: loss", list(LOSSES), key=f"c_{side}_loss",
                                format_func=lambda k: LOSSES[k].title)
-            clip = b.checkbox("Clip at 0.25", key=f"c_{side}_clip",
+            clip = b.checkbox("Clip 0.25", key=f"c_{side}_clip",
                               help="The FLGAN authors' code clips gradient norms at 0.25")
             gamma = g.number_input("gamma", 0.0, 10.0, 2.0, 0.5, key=f"c_{side}_gamma",
                                    disabled=loss != "focal")

@@ -1,0 +1,140 @@
+"""The real thing: start `streamlit run app.py`, open every page in headless Chromium.
+
+Skipped, with the reason, where Chromium or Playwright is missing; CI installs both. Screenshots
+go to $SCREENSHOT_DIR (default: screenshots/ in the repo) so a person can look at them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"": "GAN teaching lab", "train": "Train a GAN", "compare": "Compare two losses",
+         "explore": "Latent explorer", "loss_lab": "Loss lab"}
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
+                       "(apt-get install chromium); CI installs it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GAN_LAB_MAX_TRAININGS": "2"}
+    log = open(REPO / ".pytest_cache" / "streamlit_browser.log", "w") \
+        if (REPO / ".pytest_cache").is_dir() else subprocess.DEVNULL
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not answer within 60 s")
+    print(f"\nserver answered after {time.perf_counter() - started:.1f} s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    d = Path(os.environ.get("SCREENSHOT_DIR", REPO / "screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1440, "height": 1700})
+    page.goto(url)
+    return page
+
+
+def _no_exception(page):
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()[:500]
+
+
+@pytest.mark.parametrize("path,title", list(PAGES.items()))
+def test_every_page_renders_in_the_browser(server, browser, shots, path, title):
+    started = time.perf_counter()
+    page = _open(browser, f"{server}/{path}")
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    print(f"\n/{path}: heading shown after {time.perf_counter() - started:.2f} s")
+    page.wait_for_timeout(1500)              # let charts and images settle
+    _no_exception(page)
+    page.screenshot(path=str(shots / f"page_{path or 'home'}.png"), full_page=True)
+    page.close()
+
+
+def test_a_short_2d_training_updates_the_chart_live(server, browser, shots):
+    page = _open(browser, f"{server}/train?dataset=ring&epochs=40")
+    page.get_by_role("button", name="Start training").click()
+    plots = page.locator(".js-plotly-plot")
+    # The loss chart is the second plot (after the toy map); count its points twice.
+    count_js = ("() => { const p = document.querySelectorAll('.js-plotly-plot');"
+                " return p.length > 1 && p[1].data ? p[1].data[0].x.length : 0; }")
+    page.wait_for_function(f"({count_js})() > 0", timeout=60_000)
+    first = page.evaluate(count_js)
+    page.wait_for_function(f"({count_js})() > {first}", timeout=60_000)
+    later = page.evaluate(count_js)
+    assert later > first > 0
+    assert plots.count() >= 5
+    _no_exception(page)
+    page.screenshot(path=str(shots / "train_ring_live.png"), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped").first.wait_for(timeout=30_000)
+    _no_exception(page)
+    page.close()
+
+
+def test_home_lesson_opens_train_set_up(server, browser):
+    page = _open(browser, f"{server}/")
+    page.get_by_role("heading", name="GAN teaching lab").first.wait_for(timeout=30_000)
+    page.locator(".st-key-home_preset_mode-collapse button").click()
+    page.get_by_role("heading", name="Train a GAN").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert "latent_dim=1" in page.url
+    _no_exception(page)
+    page.close()

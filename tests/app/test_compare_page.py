@@ -1,0 +1,37 @@
+"""The Compare page: two runs in lockstep on the same start, side by side."""
+import torch
+
+from conftest import finish_jobs, page
+
+
+def test_renders_with_the_flgan_question_by_default():
+    at = page("compare", dataset="ring").run()
+    assert not at.exception
+    assert at.selectbox(key="c_A_loss").value == "focal"
+    assert at.checkbox(key="c_A_clip").value is True
+    assert at.selectbox(key="c_B_loss").value == "nonsaturating"
+    assert at.checkbox(key="c_B_clip").value is False
+
+
+def test_lesson_link_sets_both_sides():
+    at = page("compare", dataset="ring", a="hinge", b="lsgan", epochs=2).run()
+    assert not at.exception
+    assert at.selectbox(key="c_A_loss").value == "hinge"
+    assert at.selectbox(key="c_B_loss").value == "lsgan"
+    assert at.number_input(key="c_epochs").value == 2
+
+
+def test_training_both_shows_two_headed_columns_at_the_same_step():
+    at = page("compare", dataset="ring", epochs=2).run()
+    at.button[0].click().run()
+    assert not at.exception
+    run = finish_jobs(at)[-1]
+    a, b = run.job.trainers
+    assert a.step == b.step == a.total_steps
+    assert a.dataset is b.dataset
+    at.run()
+    assert not at.exception
+    heads = [h.value for h in at.subheader]
+    assert any("Focal" in h for h in heads) and any("Non-saturating" in h for h in heads)
+    assert len(at.latex) >= 2
+    assert len(at.metric) == 6

@@ -1,0 +1,84 @@
+"""The Train page in AppTest: renders, trains a toy run, shows progress, answers bad input."""
+from conftest import finish_jobs, page
+
+
+def test_renders_without_a_run():
+    at = page("train", dataset="ring").run()
+    assert not at.exception
+    assert any("Start training" in b.label for b in at.button)
+    assert any("Press **Start training**" in i.value or "Start training" in i.value
+               for i in at.info)
+
+
+def test_a_toy_run_shows_progress_charts_and_downloads():
+    at = page("train", dataset="ring", epochs=2).run()
+    at.button[0].click().run()
+    assert not at.exception
+    runs = finish_jobs(at)
+    trainer = runs[-1].job.trainer
+    assert trainer.state == "finished" and trainer.step == trainer.total_steps > 0
+    at.run()
+    assert not at.exception
+    assert any("Finished" in s.value for s in at.success)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5           # toy map + four training charts
+    downloads = at.get("download_button")
+    assert len(downloads) == 4
+
+
+def test_settings_from_the_url_fill_the_widgets():
+    at = page("train", dataset="ring", latent_dim=5, loss="hinge", g_steps=4).run()
+    assert not at.exception
+    assert at.number_input(key="t_latent_dim").value == 5
+    assert at.selectbox(key="t_loss").value == "hinge"
+    assert at.number_input(key="t_g_steps_per_d_step").value == 4
+
+
+def test_bad_url_values_show_a_message_not_a_traceback():
+    at = page("train", dataset="ring", latent_dim="-3", lr_g="fast").run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "latent_dim" in text and "lr_g" in text
+
+
+def test_an_impossible_combination_is_explained_beside_the_fields():
+    at = page("train", dataset="ring").run()
+    at.selectbox(key="t_loss").set_value("hinge").run()
+    at.slider(key="t_label_smoothing").set_value(0.1).run()
+    assert not at.exception
+    assert any("label_smoothing" in e.value for e in at.error)
+    start = next(b for b in at.button if b.label == "Start training")
+    assert start.disabled
+
+
+def test_batch_larger_than_the_data_is_refused_with_advice():
+    at = page("train", dataset="ring", subset=50, batch_size=128).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("batch_size" in e.value and "at most 50" in e.value for e in at.error)
+
+
+def test_switching_the_loss_mid_run_is_marked():
+    at = page("train", dataset="ring", epochs=200).run()
+    at.button[0].click().run()
+    runs = at.session_state["runs"]
+    job = runs[-1].job
+    job.pause()
+    import time
+    deadline = time.time() + 20
+    while job.trainer.state != "paused" and time.time() < deadline:
+        time.sleep(0.02)
+    at.run()
+    assert not at.exception
+    at.selectbox(key="live_loss").set_value("minimax").run()
+    at.button(key="live_apply").click().run()
+    assert not at.exception
+    job.resume()
+    deadline = time.time() + 20
+    while not job.trainer.markers and time.time() < deadline:
+        time.sleep(0.02)
+    job.stop()
+    finish_jobs(at)
+    marker = job.trainer.markers[0]
+    assert marker["changes"]["loss"] == "minimax"
+    assert job.trainer.history[-1]["loss"] == "minimax"
