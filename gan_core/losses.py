@@ -133,6 +133,7 @@ class LossSpec:
     explanation: str
     summary: str = ""               # one line, for a heading
     uses_targets: bool = True       # label smoothing and flipping make sense
+    raw_scores: bool = False        # D's output is a score, not the logit of a probability
     uses_gamma: bool = False
     gradient_penalty: bool = False
     paper: str = ""
@@ -196,7 +197,7 @@ LOSSES: dict[str, LossSpec] = {
               "D(x) is meant, as written here.")),
     "hinge": LossSpec(
         name="hinge", title="Hinge (SAGAN)",
-        d_fn=hinge_d_loss, g_fn=hinge_g_loss, uses_targets=False,
+        raw_scores=True, d_fn=hinge_d_loss, g_fn=hinge_g_loss, uses_targets=False,
         latex_d=(r"\min_D\; \mathbb{E}_x[\max(0, 1 - D(x))] + "
                  r"\mathbb{E}_z[\max(0, 1 + D(G(z)))]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
@@ -207,7 +208,7 @@ LOSSES: dict[str, LossSpec] = {
         paper="SAGAN (Zhang et al. 2018)"),
     "wgan-gp": LossSpec(
         name="wgan-gp", title="Wasserstein + gradient penalty",
-        d_fn=wasserstein_d_loss, g_fn=wasserstein_g_loss, uses_targets=False,
+        raw_scores=True, d_fn=wasserstein_d_loss, g_fn=wasserstein_g_loss, uses_targets=False,
         gradient_penalty=True, params={"gp_weight": 10.0},
         latex_d=(r"\min_D\; \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)] + "
                  r"\lambda\,\mathbb{E}_{\hat x}[(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2]"),
@@ -220,7 +221,7 @@ LOSSES: dict[str, LossSpec] = {
         paper="Gulrajani et al. 2017"),
     "lsgan": LossSpec(
         name="lsgan", title="Least squares (LSGAN)",
-        d_fn=lsgan_d_loss, g_fn=lsgan_g_loss,
+        raw_scores=True, d_fn=lsgan_d_loss, g_fn=lsgan_g_loss,
         latex_d=r"\min_D\; \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]",
         latex_g=r"\min_G\; \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2]",
         summary="Squared error to the targets: far-off fakes are penalised even on the right side.",

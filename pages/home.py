@@ -1,0 +1,96 @@
+"""Home: what a GAN is, the GAN loop as a picture, what each page is for, one-click lessons."""
+from pathlib import Path
+
+import streamlit as st
+
+from lab_app.lessons import LESSONS
+
+HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
+
+# The GAN loop: solid arrows carry images forward, dashed arrows carry gradients back.
+GAN_LOOP = """
+digraph gan {
+  rankdir=TB; bgcolor="transparent"; nodesep=0.5; ranksep=0.35;
+  node [fontname="Helvetica", fontsize=14, style="filled,rounded", shape=box, penwidth=1.2,
+        color="#555555", margin="0.2,0.1"];
+  edge [fontname="Helvetica", fontsize=12, color="#444444", penwidth=1.4];
+
+  z    [label="noise z  (random numbers)", shape=ellipse, fillcolor="#eeeeee"];
+  G    [label="Generator G", fillcolor="#f6c6b5", fontsize=16];
+  fake [label="fake image G(z)", shape=note, fillcolor="#fde6dc"];
+  real [label="real image x\\n(training data)", shape=note, fillcolor="#d6e9f3"];
+  D    [label="Discriminator D", fillcolor="#b9d9ea", fontsize=16];
+  out  [label="D(image) = probability \\"this is real\\"", shape=ellipse,
+        fillcolor="#e8f3da"];
+
+  z -> G -> fake -> D;
+  real -> D;
+  D -> out;
+  {rank=same; z; real;}
+
+  out -> G [style=dashed, color="#e4572e", fontcolor="#e4572e", constraint=false,
+            label="  gradient through D:\\l  G learns to fool D\\l"];
+  out -> D [style=dashed, color="#2e86ab", fontcolor="#2e86ab", constraint=false,
+            label="gradient: D learns\\lto tell them apart\\l"];
+}
+"""
+
+PAGES = [    # (file, label, icon as in app.py's navigation, what it is for)
+    ("pages/train.py", "Train", ":material/model_training:",
+     "Train one GAN live: pick a dataset, a loss and the G:D step ratio, and watch the losses, "
+     "D's beliefs and the samples as it learns."),
+    ("pages/compare.py", "Compare", ":material/compare:",
+     "Train two set-ups side by side on the same seed and batches, e.g. focal loss against "
+     "the DCGAN loss."),
+    ("pages/explore.py", "Latent explorer", ":material/explore:",
+     "Take a trained generator and move through its noise space z: what does each direction "
+     "draw, and what lies between two images?"),
+    ("pages/loss_lab.py", "Loss lab", ":material/functions:",
+     "Every loss in the lab with its formulas, and plots of why some give the generator a "
+     "gradient when it needs one and some do not."),
+]
+
+st.title("GAN teaching lab")
+
+text, picture = st.columns([5, 6], gap="large")
+with text:
+    st.markdown(
+        "A **generator** G turns a vector of random noise z into an image; it never sees a "
+        "real image, only what the discriminator thinks of its fakes.  \n"
+        "A **discriminator** D looks at an image, real from the training set or fake from G, "
+        "and outputs the probability that it is real.  \n"
+        "The two play a **minimax game**: D tries to call real images real and fakes fake, "
+        "while G tries to make D call its fakes real.  \n"
+        "Training **alternates**: one step of D on a batch of real and fake images, then one "
+        "step of G through D's verdict, over and over.  \n"
+        "It can **go wrong**: G may draw only a few kinds of image (mode collapse), one "
+        "player may overpower the other, or the pair may circle without ever settling.")
+with picture:
+    st.graphviz_chart(GAN_LOOP, width="stretch")
+    st.caption("Solid arrows: images going forward. Dashed arrows: gradients going back. "
+               "D learns from both kinds of image; G learns only through D.")
+
+st.latex(r"\min_G \max_D V(D,G) = \mathbb{E}_{x}\big[\log D(x)\big] + "
+         r"\mathbb{E}_{z}\big[\log(1 - D(G(z)))\big]")
+st.caption("The minimax game. D maximises V by calling real images real (log D(x) near 0) and "
+           "fakes fake (log(1 − D(G(z))) near 0); G minimises the same V by pushing D(G(z)) up.")
+
+st.header("What each page is for")
+for path, label, icon, what in PAGES:
+    link, line = st.columns([1, 5], vertical_alignment="center")
+    link.page_link(path, label=label, icon=icon)
+    line.markdown(what)
+
+st.header("One-click lessons")
+st.caption("Each button opens a page already set up to show one thing; the settings are in "
+           "the URL, so you can share the link with the class.")
+for column, key in zip(st.columns(len(HOME_PRESETS)), HOME_PRESETS):
+    lesson = LESSONS[key]
+    # "distribute" puts the button at the bottom of the card, so the four line up.
+    with column.container(border=True, height="stretch", vertical_alignment="distribute"):
+        with st.container(gap=None):
+            st.markdown(f"**{lesson.title}**")
+            st.caption(lesson.blurb)
+        if st.button(f"Open on {Path(lesson.page).stem.title()}", key=f"home_preset_{key}",
+                     type="primary", icon=":material/play_arrow:", width="stretch"):
+            st.switch_page(lesson.page, query_params=lesson.params)
