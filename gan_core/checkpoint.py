@@ -74,6 +74,7 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False) -> 
         "class_names": list(trainer.dataset.class_names),
         "step": trainer.step, "epoch": trainer.epoch, "g_updates": trainer.g_updates,
         "d_updates": trainer.d_updates, "elapsed": trainer.elapsed,
+        "last_g": [float(v) for v in trainer._last_g],   # G's last loss/norm, for the records
         "generator": _cpu(trainer.G.state_dict()),
         "history": trainer.history, "markers": trainer.markers,
     }
@@ -182,6 +183,8 @@ def resume_trainer(path: str | Path, **config_changes):
     trainer.step, trainer.epoch = int(obj["step"]), int(obj["epoch"])
     trainer.g_updates, trainer.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
     trainer.elapsed = float(obj.get("elapsed", 0.0))
+    if "last_g" in obj:     # records before G's next update repeat its last values
+        trainer._last_g = tuple(float(v) for v in obj["last_g"])
     trainer.history = list(obj.get("history", []))
     trainer.markers = list(obj.get("markers", []))
     return trainer

@@ -248,13 +248,46 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(params, clip)
         if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
             what = "loss" if not torch.isfinite(loss) else "gradient norm"
-            raise Diverged(f"{who} {what} became {float(loss if what == 'loss' else norm)} "
+            raise Diverged(f"{who} {what} became {float((loss if what == 'loss' else norm).detach())} "
                            f"at step {self.step + 1}")
         optimizer.step()
         return norm
 
     def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
                     noise: torch.Generator) -> dict[str, Any]:
+        """One step; if it diverges, undo what it changed so the last good weights remain.
+
+        D is updated before G, so a G loss that turns NaN would otherwise leave D one update
+        ahead; forward passes in train mode also move batch-norm statistics. Saved: D and its
+        optimiser, G's buffers, and G with its optimiser when G takes several updates a step.
+        """
+        clone = lambda state: {k: v.detach().clone() if torch.is_tensor(v) else v  # noqa: E731
+                               for k, v in state.items()}
+
+        def clone_opt(opt):
+            state = opt.state_dict()
+            return {"state": {i: clone(s) for i, s in state["state"].items()},
+                    "param_groups": state["param_groups"]}
+        saved = dict(D=clone(self.D.state_dict()), opt_d=clone_opt(self.opt_d),
+                     G_buffers=clone(dict(self.G.named_buffers())),
+                     counters=(self.g_updates, self.d_updates, self._last_g))
+        if self.config.g_steps_per_d_step > 1:
+            saved.update(G=clone(self.G.state_dict()), opt_g=clone_opt(self.opt_g))
+        try:
+            return self._step(real, labels, noise)
+        except Diverged:
+            self.D.load_state_dict(saved["D"])
+            self.opt_d.load_state_dict(saved["opt_d"])
+            if "G" in saved:
+                self.G.load_state_dict(saved["G"])
+                self.opt_g.load_state_dict(saved["opt_g"])
+            else:
+                self.G.load_state_dict(saved["G_buffers"], strict=False)
+            self.g_updates, self.d_updates, self._last_g = saved["counters"]
+            raise
+
+    def _step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
+              noise: torch.Generator) -> dict[str, Any]:
         cfg, G, D, dev = self.config, self.G, self.D, self.device
         b = real.shape[0]
         n_cls = self.spec.num_classes

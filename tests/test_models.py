@@ -1,0 +1,186 @@
+"""Generators and discriminators: shapes, ranges, options."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.nn.utils import parametrize
+
+from gan_core.config import TrainConfig
+from gan_core.models import (DEFAULT_DROPOUT, ModelSpec, SelfAttention, build_models,
+                             count_parameters)
+from gan_core.trainer import spec_for
+
+SIZES = {"classroom": 28, "paper": 32, "dcgan64": 64}
+ALL_MODELS = ["classroom", "paper", "dcgan64", "mlp"]
+
+
+def forward(spec: ModelSpec, batch: int = 3, labels=None):
+    torch.manual_seed(0)
+    G, D = build_models(spec)
+    z = torch.randn(batch, spec.latent_dim)
+    x = G(z, labels)
+    return G, D, x, D(x, labels)
+
+
+def expected_shape(model: str, batch: int, channels: int = 1):
+    return (batch, 2) if model == "mlp" else (batch, channels, SIZES[model], SIZES[model])
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_shapes_and_ranges(model):
+    """G maps (B, latent) to samples of the model's size, in [-1, 1] for images (tanh);
+    D maps samples to one logit each, shape (B,)."""
+    spec = ModelSpec(model=model, latent_dim=16, depth="small")
+    G, D, x, logits = forward(spec, batch=3)
+    assert x.shape == expected_shape(model, 3) == (3,) + spec.sample_shape
+    if model != "mlp":
+        assert float(x.detach().min()) >= -1.0 and float(x.detach().max()) <= 1.0
+        assert isinstance(list(G.modules())[-1], nn.Tanh)
+    assert logits.shape == (3,)
+    assert torch.isfinite(logits).all()
+    assert not any(isinstance(m, nn.Sigmoid) for m in D.modules())   # raw logits
+
+
+@pytest.mark.parametrize("model", ["classroom", "mlp"])
+@pytest.mark.parametrize("latent_dim", [1, 1000])
+def test_extreme_latent_dims(model, latent_dim):
+    """latent_dim 1 (mode collapse lesson) and 1000 (the FLGAN text) both build and run."""
+    spec = ModelSpec(model=model, latent_dim=latent_dim, depth="small")
+    _, _, x, logits = forward(spec, batch=2)
+    assert x.shape == expected_shape(model, 2)
+    assert logits.shape == (2,)
+
+
+def test_latent_dim_out_of_range():
+    """build_models rejects bad latent sizes, models and channel counts."""
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_models(ModelSpec(latent_dim=0))
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_models(ModelSpec(latent_dim=1001))
+    with pytest.raises(ValueError, match="model"):
+        build_models(ModelSpec(model="nosuch"))
+    with pytest.raises(ValueError, match="channels"):
+        build_models(ModelSpec(channels=2))
+
+
+@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+def test_three_channels(model):
+    """Image models produce and judge RGB images."""
+    spec = ModelSpec(model=model, latent_dim=8, channels=3, depth="small")
+    _, _, x, logits = forward(spec, batch=2)
+    assert x.shape == expected_shape(model, 2, channels=3)
+    assert logits.shape == (2,)
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_depth_orders_generator_size(model):
+    """small < medium < large in generator parameters."""
+    counts = [count_parameters(build_models(ModelSpec(model=model, latent_dim=8, depth=d))[0])
+              for d in ("small", "medium", "large")]
+    assert counts[0] < counts[1] < counts[2]
+
+
+@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+def test_batch_norm_off(model):
+    """batch_norm=False leaves no batch-norm layer in G or D."""
+    on = build_models(ModelSpec(model=model, latent_dim=8, depth="small"))
+    off = build_models(ModelSpec(model=model, latent_dim=8, depth="small", batch_norm=False))
+    is_bn = lambda m: isinstance(m, nn.modules.batchnorm._BatchNorm)  # noqa: E731
+    assert any(is_bn(m) for net in on for m in net.modules())
+    assert not any(is_bn(m) for net in off for m in net.modules())
+    x = off[0](torch.randn(2, 8))
+    assert off[1](x).shape == (2,)
+
+
+@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+def test_self_attention(model):
+    """SAGAN blocks are added to G and D, and the models still run end to end."""
+    spec = ModelSpec(model=model, latent_dim=8, depth="small", self_attention=True)
+    G, D, x, logits = forward(spec, batch=2)
+    assert any(isinstance(m, SelfAttention) for m in G.modules())
+    assert any(isinstance(m, SelfAttention) for m in D.modules())
+    assert x.shape == expected_shape(model, 2) and logits.shape == (2,)
+    plain_G, _ = build_models(ModelSpec(model=model, latent_dim=8, depth="small"))
+    assert not any(isinstance(m, SelfAttention) for m in plain_G.modules())
+
+
+def test_self_attention_block_is_identity_at_start_and_learns():
+    """gamma starts at 0 (identity); with gamma != 0 the output depends on other positions."""
+    torch.manual_seed(0)
+    block = SelfAttention(16)
+    x = torch.randn(2, 16, 5, 5)
+    assert torch.equal(block(x), x)
+    with torch.no_grad():
+        block.gamma.fill_(1.0)
+    y = block(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    y.sum().backward()
+    assert block.query.weight.grad is not None
+
+
+@pytest.mark.parametrize("model", ["classroom", "mlp"])
+def test_spectral_norm(model):
+    """spectral_norm wraps D's layers (not G's) and D still trains."""
+    spec = ModelSpec(model=model, latent_dim=8, depth="small", spectral_norm=True)
+    G, D, x, logits = forward(spec, batch=4)
+    wrapped = [m for m in D.modules() if parametrize.is_parametrized(m)]
+    assert wrapped, "no layer of D carries spectral norm"
+    assert not any(parametrize.is_parametrized(m) for m in G.modules())
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()                          # trainable through the parametrisation
+
+
+@pytest.mark.parametrize("model", ["classroom", "mlp"])
+def test_conditional_models_need_and_use_labels(model):
+    """A conditional G and D refuse to run without labels and respond to them."""
+    spec = ModelSpec(model=model, latent_dim=8, depth="small", num_classes=10)
+    torch.manual_seed(0)
+    G, D = build_models(spec)
+    G.eval(), D.eval()
+    z = torch.randn(4, 8)
+    with pytest.raises(ValueError, match="conditional"):
+        G(z)
+    y0, y1 = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
+    x0, x1 = G(z, y0), G(z, y1)
+    assert not torch.allclose(x0, x1)
+    with pytest.raises(ValueError, match="conditional"):
+        D(x0)
+    assert not torch.allclose(D(x0, y0), D(x0, y1))
+
+
+def test_paper_model_dropout_default(image_dataset):
+    """The FLGAN code's D uses Dropout2d(0.25); spec_for applies it unless dropout is set."""
+    assert DEFAULT_DROPOUT["paper"] == 0.25
+    ds = image_dataset.to_image_shape(1, 32)
+    spec = spec_for(TrainConfig(model="paper"), ds)
+    assert spec.dropout == 0.25
+    _, D = build_models(spec)
+    drops = [m for m in D.modules() if isinstance(m, nn.Dropout2d)]
+    assert drops and all(m.p == 0.25 for m in drops)
+    # an explicit dropout wins; 0 removes the layers
+    assert spec_for(TrainConfig(model="paper", dropout=0.0), ds).dropout == 0.0
+    _, D0 = build_models(spec_for(TrainConfig(model="paper", dropout=0.0), ds))
+    assert not any(isinstance(m, nn.Dropout2d) for m in D0.modules())
+    # the classroom model has none by default
+    _, Dc = build_models(spec_for(TrainConfig(model="classroom"), image_dataset))
+    assert not any(isinstance(m, nn.Dropout2d) for m in Dc.modules())
+
+
+def test_spec_for_uses_dataset_channels_and_classes(image_dataset, ring_dataset):
+    """spec_for takes channels and class count from the dataset."""
+    spec = spec_for(TrainConfig(conditional=True), image_dataset)
+    assert spec.num_classes == 10 and spec.channels == 1
+    rgb = image_dataset.to_image_shape(3, 28)
+    assert spec_for(TrainConfig(), rgb).channels == 3
+    assert spec_for(TrainConfig(dataset="ring", model="mlp"), ring_dataset).num_classes == 0
+
+
+def test_dcgan_init_on_image_models():
+    """Conv weights ~ N(0, 0.02) (Radford et al.)."""
+    torch.manual_seed(0)
+    G, _ = build_models(ModelSpec(model="dcgan64", latent_dim=100))
+    w = torch.cat([m.weight.detach().flatten() for m in G.modules()
+                   if isinstance(m, nn.ConvTranspose2d)])
+    assert abs(float(w.std()) - 0.02) < 0.002
+    assert abs(float(w.mean())) < 0.002
