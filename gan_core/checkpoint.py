@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -92,13 +94,22 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():      # torch warns about pickle protocols; we refuse anyway
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path} was refused: it holds objects other than weights and "
-                              f"plain data, and loading it could run code "
-                              f"({str(e).splitlines()[0][:200]})") from None
+        # The safe unpickler names the object it refused ("GLOBAL posix.system"); anything else
+        # it cannot parse is simply not a checkpoint. PyTorch's advice to retry with
+        # weights_only=False is exactly what must not be done with an untrusted file.
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found:
+            raise CheckpointError(f"{path.name} was refused: it asks to create {found.group(1)}, "
+                                  f"which is not weights or plain data, so loading it could run "
+                                  f"code. Nothing from it was run.") from None
+        raise CheckpointError(f"{path.name} is not a gan_core checkpoint (not a file written "
+                              f"by torch.save with weights and plain data only)") from None
     except Exception as e:  # noqa: BLE001 - zip, EOF, runtime errors all mean "not readable"
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
+        raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gan_core checkpoint")

@@ -109,7 +109,7 @@ def checkpoint_bytes(trainer) -> bytes:
 def field_error(errors: dict[str, str], key: str) -> None:
     """A message beside the field it belongs to."""
     if key in errors:
-        st.error(errors[key], icon="⚠️")
+        st.error(errors[key], icon=":material/warning:")
 
 
 def png_from_image(img) -> bytes:

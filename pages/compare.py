@@ -97,7 +97,7 @@ if start:
         run = add_run(Run(f"comparison {len(st.session_state.runs) + 1}",
                           Job([ta, tb], get_pool()).start(), kind="compare", labels=names))
     except (ValueError, DatasetError) as e:
-        st.error(str(e), icon="⚠️")
+        st.error(str(e), icon=":material/warning:")
 
 if run is None:
     st.info("Pick A and B and press **Train both**. The default is the FLGAN paper's question: "
@@ -115,7 +115,7 @@ def view():
     status = job.status()
     total = max(status.total_steps, 1)
     if status.state == "queued":
-        st.warning(f"⏳ {status.message}.")
+        st.warning(f"{status.message}.", icon=":material/hourglass_top:")
     st.progress(min(status.step / total, 1.0),
                 text=f"{status.state}: step {status.step}/{total}, epoch "
                      f"{min(ta.epoch + 1, ta.config.epochs)}/{ta.config.epochs}")

@@ -135,7 +135,7 @@ for name, spec in LOSSES.items():
         st.latex(r"\text{D:}\quad " + spec.latex_d)
         st.latex(r"\text{G:}\quad " + spec.latex_g)
         if spec.note:
-            st.warning(f"**Reading the paper:** {spec.note}", icon="⚠️")
+            st.warning(f"**Reading the paper:** {spec.note}", icon=":material/warning:")
         st.markdown(spec.explanation)
         extras = [f"`loss={name}`"]
         if spec.params:

@@ -107,7 +107,7 @@ with left:
         field = str(e).split(" ")[0]
         errors[FIELD_TO_URL.get(field, field)] = str(e)
     for msg in errors.values():
-        st.error(msg, icon="⚠️")
+        st.error(msg, icon=":material/warning:")
     if cfg is not None:
         st.session_state.train_saved = params_from_config(cfg)
         st.query_params.from_dict(st.session_state.train_saved)
@@ -126,7 +126,7 @@ if start and cfg is not None:
                           Job(trainer, get_pool()).start()))
     except (ValueError, DatasetError) as e:
         with left:
-            st.error(str(e), icon="⚠️")
+            st.error(str(e), icon=":material/warning:")
 
 # --- the live view ---------------------------------------------------------------------------
 with right:
@@ -146,7 +146,7 @@ with right:
             st.rerun(scope="app")            # redraw once more, without the timer
         total = max(status.total_steps, 1)
         if status.state == "queued":
-            st.warning(f"⏳ {status.message}. Your run starts as soon as a slot is free.")
+            st.warning(f"{status.message}. Your run starts as soon as a slot is free.", icon=":material/hourglass_top:")
         label = f"{status.state}: step {status.step}/{total}"
         if status.images_per_s:
             label += f" · {status.images_per_s:,.0f} images/s"
@@ -185,7 +185,7 @@ with right:
                         tr.update_settings(**changes)
                         st.toast(f"Applied at step {tr.step}")
                     except ValueError as e:
-                        st.error(str(e), icon="⚠️")
+                        st.error(str(e), icon=":material/warning:")
 
         hist = list(tr.history)
         snaps = list(tr.snapshots)
