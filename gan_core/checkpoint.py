@@ -57,18 +57,30 @@ def _atomic_save(obj: dict, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600; a saved model is a normal file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _cpu(state: dict) -> dict:
-    return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()}
+def _cpu(state: dict, half: bool = False) -> dict:
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v):
+            v = v.detach().cpu()
+            if half and v.is_floating_point():
+                v = v.half()
+        out[k] = v
+    return out
 
 
-def save_checkpoint(trainer, path: str | Path, generator_only: bool = False) -> Path:
-    """Write the trainer's state; `generator_only` keeps just G (for shipped models)."""
+def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
+                    half: bool = False) -> Path:
+    """Write the trainer's state; `generator_only` keeps just G (for shipped models), and
+    `half` stores its float weights as float16 (half the size; loading casts them back)."""
     path = Path(path)
     obj: dict[str, Any] = {
         "format": FORMAT, "version": VERSION,
@@ -77,7 +89,7 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False) -> 
         "step": trainer.step, "epoch": trainer.epoch, "g_updates": trainer.g_updates,
         "d_updates": trainer.d_updates, "elapsed": trainer.elapsed,
         "last_g": [float(v) for v in trainer._last_g],   # G's last loss/norm, for the records
-        "generator": _cpu(trainer.G.state_dict()),
+        "generator": _cpu(trainer.G.state_dict(), half),
         "history": trainer.history, "markers": trainer.markers,
     }
     if not generator_only:

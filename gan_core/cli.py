@@ -20,7 +20,7 @@ from .config import DEPTHS, DEVICES, MODELS, PRESETS, TrainConfig, preset
 from .data import DatasetError
 from .images import save_png, snapshot_image, grid_image, points_image
 from .losses import LOSSES
-from .trainer import HISTORY_FIELDS, Trainer
+from .trainer import HISTORY_FIELDS, METRIC_FIELDS, Trainer
 
 
 class UsageError(Exception):
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, help="stop after this much training time")
     t.add_argument("--max-steps", type=int)
     t.add_argument("--sample-every", type=int)
+    t.add_argument("--eval-every", type=int, help="steps between quality metrics (judge)")
     t.add_argument("--save-epochs", type=_parse_epochs, default="last",
                    help="keep checkpoint_epoch_N.pt for: last (default), all, or e.g. 1,4,8")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -95,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="class for a conditional model (default: all)")
     s.add_argument("--out", required=True, help="a .png grid, or .npy: float32 (N, C, H, W)")
+    e = sub.add_parser("evaluate", help="print quality metrics of a checkpoint as JSON")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--n", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data-dir", help="where the real images are (for the judge's reference)")
+    e.add_argument("--judge", help="judge file (default: pretrained/judge_DATASET.pt)")
+
+    j = sub.add_parser("judge", help="train the judge classifier the metrics use")
+    j.add_argument("--dataset", default="mnist")
+    j.add_argument("--data-dir")
+    j.add_argument("--epochs", type=int, default=3)
+    j.add_argument("--seed", type=int, default=0)
+    j.add_argument("--out", help="default: pretrained/judge_DATASET.pt")
     return p
 
 
@@ -102,7 +116,7 @@ FIELDS_FROM_ARGS = ("loss", "epochs", "model", "latent_dim", "depth", "dropout",
                     "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d", "beta1", "beta2",
                     "batch_size", "subset", "channels", "label_smoothing", "label_flip",
                     "grad_clip", "seed", "device", "data_dir", "max_seconds", "max_steps",
-                    "sample_every")
+                    "sample_every", "eval_every")
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
@@ -124,7 +138,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 def _write_history(trainer: Trainer, path: Path) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        present = [k for k in METRIC_FIELDS if any(k in r for r in trainer.history)]
+        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS + tuple(present), extrasaction="ignore")
         w.writeheader()
         for row in trainer.history:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -211,10 +226,45 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .metrics import evaluate, load_judge
+
+    if not 10 <= a.n <= 100_000:
+        raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
+    ckpt = load_checkpoint(a.checkpoint, with_discriminator=False)
+    dataset = ckpt.config.dataset
+    judge = None if ckpt.spec.model == "mlp" else load_judge(dataset, a.judge)
+    data_dir = a.data_dir or ckpt.config.data_dir
+    start = time.perf_counter()
+    result = evaluate(ckpt.G, dataset, n=a.n, seed=a.seed, data_dir=data_dir, judge=judge)
+    result.update(checkpoint=str(a.checkpoint), dataset=dataset, n=a.n, seed=a.seed,
+                  step=ckpt.step, epoch=ckpt.epoch, seconds=round(time.perf_counter() - start, 2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_judge(a: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .metrics import JUDGE_SIZE, judge_path, save_judge, train_judge
+
+    if not 1 <= a.epochs <= 100:
+        raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
+    ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False)
+    start = time.perf_counter()
+    judge, acc = train_judge(ds, epochs=a.epochs, seed=a.seed,
+                             progress=lambda e, n: print(f"judge epoch {e}/{n}", file=sys.stderr))
+    out = Path(a.out) if a.out else judge_path(a.dataset)
+    save_judge(judge, out, acc, note=f"{ds.note} {a.epochs} epochs, seed {a.seed}.")
+    print(f"judge for {a.dataset}: held-out accuracy {acc:.4f}, "
+          f"{time.perf_counter() - start:.1f} s; wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
-        return cmd_train(a) if a.command == "train" else cmd_sample(a)
+        return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+                "judge": cmd_judge}[a.command](a)
     except (UsageError, ValueError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -60,6 +60,8 @@ class TrainConfig:
     device: str = "auto"
     sample_every: int = 50              # steps between sample grids from the fixed noise
     n_samples: int = 64                 # size of the fixed-noise grid
+    eval_every: Optional[int] = None    # steps between quality metrics (judge / modes covered)
+    eval_samples: int = 500             # samples drawn for each evaluation
     max_seconds: Optional[float] = None
     max_steps: Optional[int] = None
 
@@ -104,6 +106,9 @@ class TrainConfig:
         number("seed", 0, 2**31 - 1, integer=True)
         number("sample_every", 1, 10**9, integer=True)
         number("n_samples", 1, 256, integer=True)
+        if self.eval_every is not None:
+            number("eval_every", 1, 10**9, integer=True)
+        number("eval_samples", 50, 10_000, integer=True)
         if self.subset is not None:
             number("subset", 1, 10**8, integer=True)
         if self.channels is not None:

@@ -34,6 +34,10 @@ from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
 HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
                   "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
                   "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
+# Present in the records of steps where the trainer evaluated (eval_every).
+METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
+                 "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
+                 "m_high_quality_share")
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
 
 
@@ -112,6 +116,8 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
+        self._judge = None            # (judge, real stats) once loaded; False when none exists
+        self.eval_note = ""
 
     # -- watching and control --------------------------------------------------------------
     def add_callback(self, event: str, fn: Callable) -> None:
@@ -203,6 +209,8 @@ class Trainer:
                     self._emit("step", record)
                     if self.step % cfg.sample_every == 0:
                         self._snapshot()
+                    if cfg.eval_every and self.step % cfg.eval_every == 0:
+                        record.update(self.evaluate())
                 self.epoch += 1
                 if self.snapshots[-1].step == self.step:    # taken a moment ago, mid-epoch
                     self.snapshots[-1].epoch = self.epoch
@@ -366,6 +374,40 @@ class Trainer:
         snap = Snapshot(self.step, self.epoch, self.generate_fixed(), d_map)
         self.snapshots.append(snap)
         self._emit("samples", snap)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Quality metrics now (see gan_core.metrics); {} when no judge exists for the data.
+
+        Runs on the training thread. Images need a judge classifier for the dataset (shipped
+        for MNIST); the 2-D sets need none.
+        """
+        from . import metrics
+        from .sampling import sample
+        n = self.config.eval_samples
+        if self._judge is None and not self.dataset.is_points:
+            try:
+                judge = metrics.load_judge(self.config.dataset)
+            except ValueError as e:
+                self._judge, self.eval_note = False, str(e)
+                return {}
+            real = self.dataset.data[torch.randperm(len(self.dataset),
+                                                    generator=torch.Generator().manual_seed(0))[:2000]]
+            self._judge = (judge, metrics.RealStats(metrics.judge_outputs(judge, real)[1]))
+        if self._judge is False:
+            return {}
+        was_training = self.G.training
+        try:
+            if self.dataset.is_points:
+                out = metrics.points_metrics(sample(self.G, n, seed=1), self.config.dataset)
+            else:
+                judge, real = self._judge
+                labels = (torch.arange(n) % self.spec.num_classes) if self.spec.num_classes else None
+                out = metrics.image_metrics(judge, sample(self.G, n, seed=1, labels=labels), real,
+                                            labels)
+                out.pop("class_histogram")
+        finally:
+            self.G.train(was_training)
+        return {f"m_{k}": v for k, v in out.items() if k not in ("num_classes", "num_modes")}
 
     @property
     def points_extent(self) -> float:

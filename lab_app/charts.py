@@ -128,3 +128,38 @@ def loss_curves_figure(curves: Mapping[str, tuple], title: str, ytitle: str) -> 
                       template="plotly_white", margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+def quality_figure(runs: Mapping[str, list], num_classes: int = 10, num_modes: int = 8,
+                   markers: Sequence[dict] = ()) -> Optional[go.Figure]:
+    """The judge's verdict over training (images), or modes covered (2-D); None before any."""
+    evaluated = {run: [r for r in hist if "m_confident_share" in r or "m_modes_covered" in r]
+                 for run, hist in runs.items()}
+    if not any(evaluated.values()):
+        return None
+    fig = go.Figure()
+    for i, (run, hist) in enumerate(evaluated.items()):
+        if not hist:
+            continue
+        steps = [r["step"] for r in hist]
+        suffix = f" ({run})" if len(runs) > 1 else ""
+        dash = "dash" if i else None
+        if "m_modes_covered" in hist[0]:
+            series = [("modes covered", [r["m_modes_covered"] / num_modes for r in hist], 2),
+                      ("high-quality samples", [r["m_high_quality_share"] for r in hist], 1)]
+            title = "Quality: share of modes covered and of samples near a mode"
+        else:
+            series = [("confident (>= 0.9)", [r["m_confident_share"] for r in hist], 2),
+                      ("digits covered", [r["m_classes_covered"] / num_classes for r in hist], 1)]
+            fig.add_trace(go.Scatter(x=steps, y=[r["m_judge_fd"] for r in hist], yaxis="y2",
+                                     mode="lines+markers", name="judge FD (right)" + suffix,
+                                     line=dict(color="#888", width=1.5, dash=dash)))
+            title = "Quality from the judge classifier"
+        for name, ys, colour in series:
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=name + suffix,
+                                     line=dict(color=PALETTE[colour], width=2.2, dash=dash)))
+    fig.update_layout(yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+                      yaxis2=dict(overlaying="y", side="right", type="log", showgrid=False,
+                                  title="judge FD (lower is better)"))
+    _markers(fig, markers)
+    return _layout(fig, title, "share")

@@ -24,8 +24,10 @@ URL_FIELDS: dict[str, tuple[str, type]] = {
     "flip": ("label_flip", float), "clip": ("grad_clip", float), "seed": ("seed", int),
     "device": ("device", str), "depth": ("depth", str), "bn": ("batch_norm", bool),
     "dropout": ("dropout", float), "conditional": ("conditional", bool),
+    "eval_every": ("eval_every", int),
 }
 FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
+OPTIONAL_ZERO_IS_OFF = ("eval_every", "subset", "grad_clip")   # 0 in the URL means None
 TOYS = ("ring", "grid")
 
 
@@ -53,8 +55,9 @@ def default_config(dataset: Optional[str] = None) -> TrainConfig:
     dataset = dataset or ("mnist" if mnist_available() else "ring")
     if dataset in TOYS:
         return TrainConfig(dataset=dataset, model="mlp", latent_dim=2, batch_size=128, epochs=20,
-                           lr_g=1e-3, lr_d=1e-3, sample_every=10)
-    return TrainConfig(dataset=dataset, model="classroom", epochs=1, sample_every=20)
+                           lr_g=1e-3, lr_d=1e-3, sample_every=10, eval_every=20)
+    return TrainConfig(dataset=dataset, model="classroom", epochs=1, sample_every=20,
+                       eval_every=50 if dataset == "mnist" else None)
 
 
 def _parse(value: str, kind: type) -> Any:
@@ -90,6 +93,8 @@ def config_from_params(params: Mapping[str, str]) -> tuple[TrainConfig, dict[str
             continue
         try:
             values[name] = _parse(str(params[key]), kind)
+            if name in OPTIONAL_ZERO_IS_OFF and values[name] == 0:
+                values[name] = None
         except ValueError:
             errors[key] = f"{key}: {params[key]!r} is not a valid {kind.__name__}"
     if values.get("dataset") in TOYS:
@@ -120,8 +125,13 @@ def params_from_config(cfg: TrainConfig) -> dict[str, str]:
     out = {"dataset": cfg.dataset}
     for key, (name, _) in URL_FIELDS.items():
         v = getattr(cfg, name)
-        if key != "dataset" and v != getattr(base, name) and v is not None:
-            out[key] = str(v).lower() if isinstance(v, bool) else str(v)
+        if key == "dataset" or v == getattr(base, name):
+            continue
+        if v is None:
+            if name in OPTIONAL_ZERO_IS_OFF:
+                out[key] = "0"            # switched off where the default is on
+            continue
+        out[key] = str(v).lower() if isinstance(v, bool) else str(v)
     return out
 
 

@@ -3,11 +3,15 @@ import streamlit as st
 
 from gan_core.config import PRESETS, TrainConfig
 from gan_core.data import DatasetError
-from gan_core.images import snapshot_image
+from pathlib import Path
+
+from gan_core.checkpoint import load_checkpoint
+from gan_core.images import grid_image, snapshot_image
+from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.trainer import Trainer
-from lab_app import charts
+from lab_app import charts, pretrained
 from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
 from lab_app.ui import Run, add_run, get_pool, latest_run
 
@@ -99,9 +103,61 @@ if start:
     except (ValueError, DatasetError) as e:
         st.error(str(e), icon=":material/warning:")
 
+@st.cache_resource(show_spinner=False)
+def shipped_generator(path: str, mtime: float):
+    """Read-only models, loaded once for everybody."""
+    return load_checkpoint(path, with_discriminator=False)
+
+
+def pretrained_view():
+    """The FLGAN paper's Figure 2 from the shipped models: no training, no waiting."""
+    card = pretrained.index()
+    options = [m for m in ("classroom", "paper") if pretrained.timeline(m)]
+    if not options:
+        st.info("Pick A and B and press **Train both**. (No pretrained models are shipped in "
+                "this copy, so there is nothing to show before training.)")
+        return
+    st.subheader("Already trained: FLGAN vs DCGAN on MNIST")
+    model = st.radio("Model", options, horizontal=True, key="cmp_pre_model",
+                     format_func=lambda m: {"classroom": "classroom (28x28)",
+                                            "paper": "paper (the FLGAN authors' 32x32 DCGAN)"}[m])
+    lines = pretrained.timeline(model)
+    st.caption("Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed 0, "
+               "identical except for the loss and clipping. Samples from the same 32 noise "
+               "vectors; figures from the judge classifier on 1,000 samples (see the Loss lab "
+               "and pretrained/README.md).")
+    labels = {"flgan": "FLGAN: focal loss (gamma 2) + clipping 0.25", "dcgan": "DCGAN: non-saturating"}
+    z = latent(32, 100, seed=0)
+    histories = {}
+    for preset, cks in lines.items():
+        spec = LOSSES["focal" if preset == "flgan" else "nonsaturating"]
+        st.markdown(f"**{labels[preset]}**")
+        cols = st.columns([1.3] + [1] * len(cks))
+        cols[0].latex(spec.latex_g.replace(r"\gamma", "2"))
+        cols[0].caption(spec.summary)
+        for col, (epoch, ck) in zip(cols[1:], sorted(cks.items())):
+            loaded = shipped_generator(ck["path"], Path(ck["path"]).stat().st_mtime)
+            img = grid_image(generate(loaded.G, z[:, :loaded.spec.latent_dim]), nrow=8)
+            m = ck.get("metrics", {})
+            caption = f"epoch {epoch}"
+            if m:
+                caption += (f": {m['confident_share']:.0%} confident, "
+                            f"{m['classes_covered']}/10 digits, judge FD {m['judge_fd']:.0f}")
+            col.image(img, caption=caption, width="stretch")
+            if loaded.history:
+                histories[preset.upper()] = loaded.history
+    if len(histories) == 2:
+        c = st.columns(2)
+        c[0].plotly_chart(charts.loss_figure(histories), width="stretch", key="pre_loss")
+        c[1].plotly_chart(charts.probability_figure(histories), width="stretch", key="pre_prob")
+    when = card.get("models", {}).get(f"mnist_{model}_flgan", {}).get("wall_seconds")
+    if when:
+        st.caption(f"Each took about {when / 60:.0f} minutes to train here. Press **Train both** "
+                   f"above to run your own comparison live.")
+
+
 if run is None:
-    st.info("Pick A and B and press **Train both**. The default is the FLGAN paper's question: "
-            "focal loss with clipping (the authors' code) against the DCGAN loss.")
+    pretrained_view()
     st.stop()
 
 live = run.job.alive

@@ -29,6 +29,7 @@ if st.session_state.get("train_url") != url or "t_dataset" not in st.session_sta
     st.session_state.t_subset_n = cfg0.subset or 0
     st.session_state.t_clip_on = cfg0.grad_clip is not None
     st.session_state.t_clip_v = cfg0.grad_clip or 0.25
+    st.session_state.t_eval_n = cfg0.eval_every or 0
     st.session_state.train_url_errors = url_errors
     st.session_state.train_url = url
 for key, msg in st.session_state.get("train_url_errors", {}).items():
@@ -90,6 +91,9 @@ with left:
         if st.session_state.t_device not in ["auto"] + devices:
             st.session_state.t_device = "auto"
         device = st.selectbox("Device", ["auto"] + devices, key="t_device")
+        eval_every = st.number_input("Measure quality every N steps (0: never)", 0, 100_000,
+                                     key="t_eval_n", help="MNIST: the judge classifier's "
+                                     "verdict on 500 samples; 2-D sets: modes covered")
 
     values = dict(dataset=dataset, model=model, loss=loss, focal_gamma=float(gamma),
                   latent_dim=int(latent), g_steps_per_d_step=int(g_steps),
@@ -97,7 +101,7 @@ with left:
                   batch_size=int(batch), epochs=int(epochs), subset=int(subset) or None,
                   label_smoothing=float(smooth), label_flip=float(flip),
                   grad_clip=float(clip) if clip_on else None, depth=depth, batch_norm=bn,
-                  seed=int(seed), device=device,
+                  seed=int(seed), device=device, eval_every=int(eval_every) or None,
                   data_dir=str(data_dir) if data_dir else None, download=False,
                   sample_every=10 if toy else 20)
     cfg = None
@@ -223,8 +227,14 @@ with right:
             row3 = st.columns(2)
             row3[0].plotly_chart(charts.grad_figure(runs, markers), width="stretch",
                                  key="c_grad")
-            row3[1].caption("Faint lines: every step. Bold: smoothed. Click a legend entry to "
-                            "hide a curve. Dotted vertical lines mark settings changed mid-run.")
+            quality = charts.quality_figure(runs, max(tr.spec.num_classes, 10),
+                                            tr.dataset.num_classes or 8, markers)
+            if quality is not None:
+                row3[1].plotly_chart(quality, width="stretch", key="c_quality")
+            elif tr.eval_note:
+                row3[1].caption(f"No quality metrics: {tr.eval_note}")
+            st.caption("Faint lines: every step. Bold: smoothed. Click a legend entry to hide a "
+                       "curve. Dotted vertical lines mark settings changed mid-run.")
 
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")

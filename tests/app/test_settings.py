@@ -36,3 +36,14 @@ def test_every_lesson_is_a_valid_set_up():
         if lesson.page.endswith("train.py"):
             _, errors = config_from_params(lesson.params)
             assert errors == {}, (lesson.key, errors)
+
+
+def test_switching_evaluation_off_survives_the_url():
+    """eval_every defaults to on for the toys; off must be written as 0 and read back as off."""
+    cfg, _ = config_from_params({"dataset": "ring"})
+    assert cfg.eval_every == 20
+    off = cfg.with_updates(eval_every=None)
+    params = params_from_config(off)
+    assert params["eval_every"] == "0"
+    back, errors = config_from_params(params)
+    assert errors == {} and back.eval_every is None

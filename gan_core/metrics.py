@@ -1,0 +1,257 @@
+"""Numbers that say whether a generator got better.
+
+Image metrics use a *judge*: a small classifier trained by this project on the real data.
+
+  confident_share     share of samples the judge classifies with confidence >= 0.9
+  classes_covered     classes that receive at least 1% of the samples (of num_classes)
+  class_kl            KL(class histogram || uniform): 0 for an even spread, log(K) for one class
+  judge_fd            Frechet distance between real and generated samples in the judge's feature
+                      space: a FID for small images. It is NOT Inception FID; its values are on
+                      another scale and only comparable with each other.
+  memorisation        mean cosine distance from each sample to its nearest real image in the
+                      judge's feature space (the MiFID idea of the SAGAN paper: small = copying)
+  mifid               judge_fd / memorisation when memorisation < 0.01 (a copy penalty; unseen
+                      real digits sit at about 0.037), else judge_fd
+  class_accuracy      conditional models: share of samples the judge assigns to the asked class
+
+2-D metrics follow the unrolled-GAN literature: a sample is *high quality* when it lies within
+3 standard deviations of a mode; a mode is *covered* when it has at least 20 such samples per
+2,500 drawn.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import TOY_STD, Dataset, toy_modes
+
+JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the generator draws
+CONFIDENT = 0.9
+MEMORISATION_THRESHOLD = 0.01    # held-out real MNIST digits sit at about 0.037
+
+
+class Judge(nn.Module):
+    """A small CNN classifier; `features` gives the 128-d embedding used for distances."""
+
+    def __init__(self, num_classes: int = 10, channels: int = 1):
+        super().__init__()
+        self.num_classes, self.channels = num_classes, channels
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2),     # 14x14
+            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2),           # 7x7
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(True))
+        self.head = nn.Linear(128, num_classes)
+
+    @staticmethod
+    def prepare(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
+        """Any (N, C, H, W) in [-1, 1] (or uint8) to the judge's (N, channels, 28, 28)."""
+        if x.dtype == torch.uint8:
+            x = x.float() / 127.5 - 1
+        if x.shape[1] != channels:
+            x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != JUDGE_SIZE:
+            mode = "area" if x.shape[-1] > JUDGE_SIZE else "bilinear"
+            x = F.interpolate(x, size=(JUDGE_SIZE, JUDGE_SIZE), mode=mode)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.prepare(x, self.channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def train_judge(dataset: Dataset, epochs: int = 3, seed: int = 0, holdout: int = 1000,
+                batch_size: int = 128, progress=None) -> tuple[Judge, float]:
+    """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part)."""
+    if dataset.labels is None or dataset.is_points:
+        raise ValueError(f"a judge needs labelled images; {dataset.name} has none")
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=g)
+    holdout = min(holdout, len(dataset) // 5)
+    test_idx, train_idx = order[:holdout], order[holdout:]
+    x_all = Judge.prepare(dataset.data, 1 if dataset.data.shape[1] == 1 else 3)
+    y_all = dataset.labels
+    judge = Judge(dataset.num_classes, x_all.shape[1])
+    opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
+    judge.train()
+    for epoch in range(epochs):
+        perm = train_idx[torch.randperm(len(train_idx), generator=g)]
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i:i + batch_size]
+            x = x_all[idx]
+            # light augmentation: shifts of up to 2 pixels, so it judges shapes, not positions
+            dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
+            x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(judge.head(judge.body(x)), y_all[idx])
+            # Outlier exposure (Hendrycks et al. 2019): junk images should get a flat answer,
+            # or "confident" would reward a generator that draws noise.
+            junk = _junk_like(x, g)
+            loss = loss - 0.5 * torch.log_softmax(judge.head(judge.body(junk)), 1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if progress:
+            progress(epoch + 1, epochs)
+    judge.eval()
+    with torch.inference_mode():
+        pred = judge.head(judge.body(x_all[test_idx])).argmax(1)
+    return judge, float((pred == y_all[test_idx]).float().mean())
+
+
+def _junk_like(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Images that are not digits: noise, blurred noise, and real images with shuffled pixels."""
+    n = x.shape[0]
+    third = n // 3
+    noise = torch.rand(third, *x.shape[1:], generator=g) * 2 - 1
+    blur = F.avg_pool2d(torch.rand(third, *x.shape[1:], generator=g) * 2 - 1, 5, 1, 2) * 3
+    rest = x[: n - 2 * third].flatten(1)
+    shuffled = rest[:, torch.randperm(rest.shape[1], generator=g)].view(-1, *x.shape[1:])
+    return torch.cat([noise, blur.clamp(-1, 1), shuffled])
+
+
+# --- image metrics ---------------------------------------------------------------------------
+
+@torch.inference_mode()
+def judge_outputs(judge: Judge, images: torch.Tensor, batch: int = 500):
+    """(probabilities (N, K), features (N, 128)) for images in [-1, 1] or uint8."""
+    judge.eval()
+    probs, feats = [], []
+    for chunk in images.split(batch):
+        f = judge.features(chunk.float() if chunk.dtype != torch.uint8 else chunk)
+        feats.append(f)
+        probs.append(torch.softmax(judge.head(f), 1))
+    return torch.cat(probs), torch.cat(feats)
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64."""
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+    w, v = torch.linalg.eigh(s_a)
+    root_a = (v * w.clamp(min=0).sqrt()) @ v.T
+    middle = root_a @ s_b @ root_a
+    tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    return float(((mu_a - mu_b) ** 2).sum() + torch.trace(s_a) + torch.trace(s_b) - 2 * tr_sqrt)
+
+
+def memorisation_distance(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> float:
+    """Mean over samples of the cosine distance to the nearest real feature vector.
+
+    Features are centred on the real mean first: the judge's ReLU features are all positive,
+    so raw cosines bunch near 1 and would call everything a copy.
+    """
+    centre = real_feats.float().mean(0, keepdim=True)
+    f = F.normalize(fake_feats.float() - centre, dim=1)
+    r = F.normalize(real_feats.float() - centre, dim=1)
+    nearest = torch.cat([(chunk @ r.T).max(1).values for chunk in f.split(500)])
+    return float((1 - nearest).mean())
+
+
+@dataclass
+class RealStats:
+    """What the metrics need of the real data, computed once per judge and dataset."""
+    features: torch.Tensor          # (N, 128)
+
+
+def real_stats(judge: Judge, dataset: Dataset, n: int = 5000, seed: int = 0) -> RealStats:
+    n = min(n, len(dataset))
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    _, feats = judge_outputs(judge, dataset.data[idx])
+    return RealStats(feats)
+
+
+def image_metrics(judge: Judge, samples: torch.Tensor, real: RealStats,
+                  requested: Optional[torch.Tensor] = None) -> dict[str, float]:
+    """The judge's verdict on generated images (N, C, H, W) in [-1, 1]."""
+    probs, feats = judge_outputs(judge, samples)
+    conf, pred = probs.max(1)
+    k = judge.num_classes
+    hist = torch.bincount(pred, minlength=k).double() / len(pred)
+    nonzero = hist[hist > 0]
+    kl = float((nonzero * (nonzero * k).log()).sum())
+    fd = frechet_distance(real.features, feats)
+    mem = memorisation_distance(feats, real.features)
+    out = dict(confident_share=float((conf >= CONFIDENT).float().mean()),
+               classes_covered=int((hist >= 0.01).sum()), num_classes=k, class_kl=kl,
+               judge_fd=fd, memorisation=mem,
+               mifid=fd / max(mem, 1e-6) if mem < MEMORISATION_THRESHOLD else fd,
+               class_histogram=[round(float(h), 4) for h in hist])
+    if requested is not None:
+        out["class_accuracy"] = float((pred == requested.to(pred.device)).float().mean())
+    return out
+
+
+# --- 2-D metrics -----------------------------------------------------------------------------
+
+def points_metrics(points: torch.Tensor, toy: str) -> dict[str, float]:
+    """Modes covered and share of high-quality samples for the ring and grid sets."""
+    modes = toy_modes(toy)
+    d = torch.cdist(points.float(), modes)               # (N, M)
+    nearest, which = d.min(1)
+    good = nearest <= 3 * TOY_STD[toy]
+    per_mode = torch.bincount(which[good], minlength=len(modes))
+    need = max(1, math.ceil(20 * len(points) / 2500))
+    return dict(modes_covered=int((per_mode >= need).sum()), num_modes=len(modes),
+                high_quality_share=float(good.float().mean()))
+
+
+# --- judges on disk and whole evaluations ----------------------------------------------------
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def judge_path(dataset: str):
+    return PRETRAINED_DIR / f"judge_{dataset.replace(':', '_').replace('/', '_')}.pt"
+
+
+def save_judge(judge: Judge, path, accuracy: float, note: str = "") -> None:
+    from .checkpoint import _atomic_save
+    _atomic_save({"format": "gan_core.judge", "num_classes": judge.num_classes,
+                  "channels": judge.channels, "accuracy": accuracy, "note": note,
+                  "weights": {k: v.detach().cpu() for k, v in judge.state_dict().items()}},
+                 Path(path))
+
+
+def load_judge(dataset: str, path=None) -> Judge:
+    """The shipped (or cached) judge of a dataset; a clear error when there is none."""
+    path = Path(path) if path else judge_path(dataset)
+    if not path.is_file():
+        raise ValueError(f"no judge classifier for {dataset} at {path}; train one with "
+                         f"python -m gan_core judge --dataset {dataset} --out {path}")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != "gan_core.judge":
+        raise ValueError(f"{path} is not a judge file")
+    judge = Judge(int(obj["num_classes"]), int(obj["channels"]))
+    judge.load_state_dict(obj["weights"])
+    judge.accuracy = float(obj.get("accuracy", float("nan")))
+    return judge.eval()
+
+
+def evaluate(G, dataset_name: str, n: int = 1000, seed: int = 0, data_dir=None,
+             judge: Optional[Judge] = None, real: Optional[RealStats] = None,
+             dataset: Optional[Dataset] = None) -> dict:
+    """All metrics for generator G on its dataset, from n samples drawn with `seed`."""
+    from .data import load_dataset
+    from .sampling import sample
+
+    if G.spec.model == "mlp":
+        return points_metrics(sample(G, n, seed), dataset_name)
+    judge = judge or load_judge(dataset_name)
+    if real is None:
+        dataset = dataset or load_dataset(dataset_name, data_dir, image_size=JUDGE_SIZE,
+                                          channels=judge.channels, download=False)
+        real = real_stats(judge, dataset)
+    requested = None
+    if G.spec.num_classes:
+        requested = torch.arange(n) % G.spec.num_classes
+    samples = sample(G, n, seed, requested)
+    return image_metrics(judge, samples, real, requested)

@@ -1,0 +1,210 @@
+"""Train the models shipped in pretrained/, evaluate them, and write pretrained/index.json.
+
+    .venv/bin/python scripts/make_pretrained.py --data-dir ../shared/data            # everything
+    .venv/bin/python scripts/make_pretrained.py --data-dir ../shared/data --only ring_hinge
+
+Each job trains with gan_core's Trainer (the same code as the CLI and the app), saves the
+generator only, in float16, after the listed epochs, and is evaluated on 1,000 samples (seed 0)
+with the shipped judge. Jobs run in separate processes, one torch thread each, `--jobs` at once.
+The MNIST here is the official test split (10,000 digits): every MNIST model trained on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "pretrained"
+
+MNIST = dict(dataset="mnist", sample_every=10_000)
+TOY = dict(model="mlp", latent_dim=2, batch_size=128, epochs=20, lr_g=1e-3, lr_d=1e-3,
+           sample_every=10_000)
+
+# name -> (preset or None, config overrides, epochs to save)
+JOBS: dict[str, tuple] = {
+    "mnist_paper_flgan": ("flgan", dict(MNIST, model="paper", epochs=8), (1, 4, 8)),
+    "mnist_paper_dcgan": ("dcgan", dict(MNIST, model="paper", epochs=8), (1, 4, 8)),
+    "mnist_classroom_flgan": ("flgan", dict(MNIST, model="classroom", epochs=8), (1, 4, 8)),
+    "mnist_classroom_dcgan": ("dcgan", dict(MNIST, model="classroom", epochs=8), (1, 4, 8)),
+    "mnist_latent1": ("dcgan", dict(MNIST, model="classroom", latent_dim=1, epochs=8), (8,)),
+    "mnist_latent2": ("dcgan", dict(MNIST, model="classroom", latent_dim=2, epochs=8), (8,)),
+    "mnist_cgan": ("dcgan", dict(MNIST, model="classroom", conditional=True, epochs=8), (8,)),
+    "ring_nonsaturating": (None, dict(TOY, dataset="ring", loss="nonsaturating"), (20,)),
+    "ring_hinge": (None, dict(TOY, dataset="ring", loss="hinge", beta1=0.0, beta2=0.9), (20,)),
+    "grid_nonsaturating": (None, dict(TOY, dataset="grid", loss="nonsaturating", epochs=40),
+                           (40,)),
+    # Lessons. Five generator steps per discriminator step: G fools a stale D with one point
+    # and all samples collapse there. Five D steps per G step: some modes are dropped.
+    "ring_collapsed": (None, dict(TOY, dataset="ring", loss="nonsaturating",
+                                  g_steps_per_d_step=5), (20,)),
+    "ring_mode_dropping": (None, dict(TOY, dataset="ring", loss="nonsaturating",
+                                      d_steps_per_g_step=5), (20,)),
+}
+
+
+def run_job(name: str, data_dir: str, seed: int) -> dict:
+    import torch
+    torch.set_num_threads(1)
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.config import TrainConfig, preset
+
+    preset_name, overrides, save_epochs = JOBS[name]
+    overrides = dict(overrides, seed=seed, data_dir=data_dir, download=False)
+    cfg = preset(preset_name, **overrides) if preset_name else TrainConfig(**overrides).validate()
+    from gan_core.trainer import Trainer
+    trainer = Trainer(cfg)
+    saved = []
+
+    def on_epoch(tr, summary):
+        e = summary["epoch"]
+        if e in save_epochs:
+            last = e == max(save_epochs)
+            path = OUT / (f"{name}_e{e}.pt" if len(save_epochs) > 1 else f"{name}.pt")
+            history, tr.history = tr.history, (tr.history if last else [])
+            save_checkpoint(tr, path, generator_only=True, half=True)
+            tr.history = history
+            saved.append(dict(path=path.name, epoch=e, step=tr.step, seconds=round(tr.elapsed, 1)))
+    trainer.add_callback("epoch", on_epoch)
+    start = time.perf_counter()
+    state = trainer.run()
+    return dict(name=name, state=state, reason=trainer.reason, preset=preset_name,
+                config=cfg.to_dict(), note=trainer.dataset.note, checkpoints=saved,
+                wall_seconds=round(time.perf_counter() - start, 1),
+                images_per_s=round(trainer.history[-1]["images_per_s"], 1))
+
+
+def evaluate_all(entries: list[dict], data_dir: str) -> None:
+    import torch
+    from gan_core.checkpoint import load_checkpoint
+    from gan_core.data import load_dataset
+    from gan_core.metrics import JUDGE_SIZE, evaluate, load_judge, real_stats
+
+    judge = load_judge("mnist")
+    real = real_stats(judge, load_dataset("mnist", data_dir, image_size=JUDGE_SIZE,
+                                          download=False))
+    for entry in entries:
+        for ck in entry["checkpoints"]:
+            G = load_checkpoint(OUT / ck["path"], with_discriminator=False).G
+            ds = entry["config"]["dataset"]
+            m = evaluate(G, ds, n=1000, seed=0, judge=judge if ds == "mnist" else None,
+                         real=real if ds == "mnist" else None)
+            ck["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+        torch.set_num_threads(torch.get_num_threads())
+
+
+def write_card(index: dict) -> None:
+    """pretrained/README.md: one card per model, from index.json."""
+    judge = index.get("judge_mnist", {})
+    lines = [
+        "# Pretrained models",
+        "",
+        "Made by `" + index.get("command", "scripts/make_pretrained.py") + "` on "
+        + index.get("machine", "this machine") + ". Rerun it to rebuild everything; "
+        "`--only NAME` rebuilds one model.",
+        "",
+        "**Data.** Every MNIST model here trained on the official MNIST *test* split (10,000 "
+        "digits), the only MNIST on the machines that made them. Generators only, float16 "
+        "weights, loaded with `torch.load(weights_only=True)`.",
+        "",
+        f"**Judge.** `judge_mnist.pt`, a small CNN trained on 9,000 of those digits "
+        f"(held-out accuracy on the other 1,000: {judge.get('heldout_accuracy', float('nan')):.1%}),"
+        " with outlier exposure so that noise gets no confident answer. Metrics below: 1,000 "
+        "samples, seed 0, reference = 5,000 real digits; `python -m gan_core evaluate "
+        "--checkpoint pretrained/FILE.pt` reproduces them. *judge FD* is a Frechet distance in "
+        "the judge's 128-d feature space, not Inception FID; held-out real digits score about 2.",
+        "",
+    ]
+    for name, e in sorted(index.get("models", {}).items()):
+        c = e["config"]
+        lines += [f"## {name}", "",
+                  f"- data: {e['note']}",
+                  f"- config: preset `{e['preset']}`, model `{c['model']}`, loss `{c['loss']}`"
+                  + (f" (gamma {c['focal_gamma']:g})" if c["loss"] == "focal" else "")
+                  + f", latent {c['latent_dim']}, G:D {c['g_steps_per_d_step']}:"
+                  f"{c['d_steps_per_g_step']}, lr G {c['lr_g']:g} / D {c['lr_d']:g}, "
+                  f"betas ({c['beta1']:g}, {c['beta2']:g}), batch {c['batch_size']}, "
+                  f"clipping {c['grad_clip'] or 'off'}"
+                  + (", conditional" if c.get("conditional") else "") + f", seed {c['seed']}",
+                  f"- training: {e['wall_seconds']:.0f} s wall, about {e['images_per_s']:.0f} "
+                  f"images/s at the end ({e['state']}: {e['reason']})", ""]
+        image = any("confident_share" in ck.get("metrics", {}) for ck in e["checkpoints"])
+        if image:
+            lines += ["| file | epoch | step | confident >= 0.9 | digits covered | class KL | "
+                      "judge FD | memorisation | class accuracy |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for ck in e["checkpoints"]:
+                m = ck["metrics"]
+                acc = f"{m['class_accuracy']:.1%}" if "class_accuracy" in m else "-"
+                lines.append(f"| `{ck['path']}` | {ck['epoch']} | {ck['step']} | "
+                             f"{m['confident_share']:.1%} | {m['classes_covered']}/10 | "
+                             f"{m['class_kl']:.3f} | {m['judge_fd']:.1f} | "
+                             f"{m['memorisation']:.3f} | {acc} |")
+        else:
+            lines += ["| file | epoch | step | modes covered | high-quality samples |",
+                      "| --- | --- | --- | --- | --- |"]
+            for ck in e["checkpoints"]:
+                m = ck["metrics"]
+                lines.append(f"| `{ck['path']}` | {ck['epoch']} | {ck['step']} | "
+                             f"{m['modes_covered']}/{m['num_modes']} | "
+                             f"{m['high_quality_share']:.1%} |")
+        lines.append("")
+    (OUT / "README.md").write_text("\n".join(lines))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-dir", default=os.environ.get("GAN_DATA_DIR", "../shared/data"))
+    p.add_argument("--only", nargs="*", choices=list(JOBS))
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--judge-epochs", type=int, default=4)
+    p.add_argument("--card-only", action="store_true", help="only rewrite README.md")
+    a = p.parse_args()
+    OUT.mkdir(exist_ok=True)
+    index_path = OUT / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"models": {}}
+    if a.card_only:
+        write_card(index)
+        return 0
+
+    if not (OUT / "judge_mnist.pt").exists() or not a.only:
+        from gan_core.cli import main as cli
+        cli(["judge", "--dataset", "mnist", "--data-dir", a.data_dir,
+             "--epochs", str(a.judge_epochs)])
+    names = a.only or list(JOBS)
+    started = time.perf_counter()
+    results = []
+    # The longest jobs first, so the two workers finish close together.
+    with ProcessPoolExecutor(max_workers=a.jobs) as pool:
+        futures = {pool.submit(run_job, n, a.data_dir, a.seed): n for n in names}
+        for f in as_completed(futures):
+            r = f.result()
+            print(f"{r['name']}: {r['state']} in {r['wall_seconds']} s "
+                  f"({r['images_per_s']} images/s)", flush=True)
+            results.append(r)
+    evaluate_all(results, a.data_dir)
+    # Read again: another run of this script may have written entries meanwhile.
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"models": {}}
+    for r in results:
+        index["models"][r["name"]] = r
+    import torch
+    from gan_core.metrics import load_judge
+    judge = load_judge("mnist")
+    index["judge_mnist"] = dict(path="judge_mnist.pt", heldout_accuracy=round(judge.accuracy, 4))
+    index["machine"] = (f"{os.cpu_count()} CPU cores, torch {torch.__version__}, one torch thread "
+                        f"per job, {a.jobs} jobs at once")
+    index["command"] = "python scripts/make_pretrained.py --data-dir ../shared/data"
+    index_path.write_text(json.dumps(index, indent=1) + "\n")
+    write_card(index)
+    print(f"all done in {time.perf_counter() - started:.0f} s; wrote {index_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Metrics: each one separates real digits from noise, and a collapsed generator from a healthy one.
+
+The image tests use the judge shipped in pretrained/ and the real MNIST digits (skipped, with the
+reason, where the digits are missing); the rest build their own data.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+
+from gan_core.checkpoint import load_checkpoint
+from gan_core.data import Dataset, load_dataset, load_toy, toy_modes
+from gan_core.metrics import (JUDGE_SIZE, RealStats, frechet_distance, image_metrics, judge_outputs,
+                              judge_path, load_judge, memorisation_distance, points_metrics,
+                              train_judge)
+from gan_core.sampling import generate, latent, sample
+
+from conftest import REPO_ROOT, run_cli
+
+PRE = REPO_ROOT / "pretrained"
+
+
+# --- pure functions --------------------------------------------------------------------------
+
+def test_frechet_distance_is_zero_for_the_same_data_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 8, generator=g)
+    b = torch.randn(4000, 8, generator=g)
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance(a, b) < 0.05                       # same distribution
+    shifted = b + torch.tensor([3.0] + [0.0] * 7)
+    assert frechet_distance(a, shifted) == pytest.approx(9.0, rel=0.05)   # ||mu_a - mu_b||^2
+    wide = b * 2                                               # sigma 2: trace term 8 * (2-1)^2
+    assert frechet_distance(a, wide) == pytest.approx(8.0, rel=0.1)
+
+
+def test_memorisation_distance_is_zero_for_copies():
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(500, 16, generator=g)
+    assert memorisation_distance(real[:100], real) == pytest.approx(0, abs=1e-5)
+    fresh = torch.randn(100, 16, generator=g)
+    assert memorisation_distance(fresh, real) > 0.1
+
+
+@pytest.mark.parametrize("toy", ["ring", "grid"])
+def test_points_metrics_real_data_covers_every_mode_and_one_point_covers_one(toy):
+    real = load_toy(toy, n=2500, seed=3).data
+    n_modes = len(toy_modes(toy))
+    m = points_metrics(real, toy)
+    assert m["modes_covered"] == m["num_modes"] == n_modes
+    assert m["high_quality_share"] > 0.99
+    collapsed = toy_modes(toy)[0].expand(2500, 2) + 0.01 * torch.randn(2500, 2)
+    m = points_metrics(collapsed, toy)
+    assert m["modes_covered"] == 1 and m["high_quality_share"] > 0.99
+    noise = torch.rand(2500, 2) * 12 - 6
+    m = points_metrics(noise, toy)
+    assert m["high_quality_share"] < 0.1
+
+
+def test_a_judge_learns_a_simple_labelled_set():
+    """Two classes (bright top half, bright bottom half) are told apart after one epoch."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 40, (600, 1, 28, 28), generator=g, dtype=torch.uint8)
+    y = torch.arange(600) % 2
+    x[y == 0, :, :14] += 200
+    x[y == 1, :, 14:] += 200
+    ds = Dataset("halves", x, y, ["top", "bottom"])
+    judge, acc = train_judge(ds, epochs=1, holdout=100)
+    assert acc > 0.9
+    with pytest.raises(ValueError, match="labelled"):
+        train_judge(Dataset("nolabels", x), epochs=1)
+
+
+def test_missing_judge_names_the_command_that_makes_one(tmp_path):
+    with pytest.raises(ValueError, match="python -m gan_core judge --dataset fer2013"):
+        load_judge("fer2013", tmp_path / "judge_fer2013.pt")
+
+
+# --- with the shipped judge and the real digits ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def judged(real_data_dir):
+    if not judge_path("mnist").is_file():
+        pytest.skip("pretrained/judge_mnist.pt is not shipped in this copy")
+    judge = load_judge("mnist")
+    ds = load_dataset("mnist", real_data_dir, image_size=JUDGE_SIZE, download=False)
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(5))
+    reference = RealStats(judge_outputs(judge, ds.data[perm[:4000]])[1])
+    held_out = ds.data[perm[4000:5000]].float() / 127.5 - 1
+    copies = ds.data[perm[:1000]].float() / 127.5 - 1
+    return judge, reference, held_out, copies
+
+
+def test_every_image_metric_separates_real_digits_from_noise(judged):
+    judge, reference, held_out, _ = judged
+    real = image_metrics(judge, held_out, reference)
+    noise = image_metrics(judge, torch.rand(1000, 1, 28, 28) * 2 - 1, reference)
+    assert judge.accuracy > 0.95
+    assert real["confident_share"] > 0.7 > 0.1 > noise["confident_share"]
+    assert real["classes_covered"] == 10
+    assert real["class_kl"] < 0.05
+    assert real["judge_fd"] < 10 and noise["judge_fd"] > 300
+    assert noise["memorisation"] > real["memorisation"]
+
+
+def test_a_collapsed_generator_is_caught_by_coverage_and_kl(judged):
+    """A healthy shipped generator against the same one fed a single latent point."""
+    judge, reference, _, _ = judged
+    path = PRE / "mnist_classroom_flgan_e8.pt"
+    if not path.is_file():
+        pytest.skip("pretrained/mnist_classroom_flgan_e8.pt is not shipped in this copy")
+    G = load_checkpoint(path, with_discriminator=False).G
+    healthy = image_metrics(judge, sample(G, 1000, seed=0), reference)
+    z = latent(1, G.latent_dim, seed=0).expand(1000, -1)
+    collapsed = image_metrics(judge, generate(G, z), reference)
+    assert healthy["classes_covered"] >= 9 and collapsed["classes_covered"] == 1
+    assert collapsed["class_kl"] > 2.0 > 0.5 > healthy["class_kl"]
+    assert collapsed["judge_fd"] > healthy["judge_fd"] * 2
+
+
+def test_memorisation_catches_copies_and_mifid_penalises_them(judged):
+    judge, reference, held_out, copies = judged
+    real = image_metrics(judge, held_out, reference)
+    copied = image_metrics(judge, copies, reference)
+    assert copied["memorisation"] < 1e-3 < 0.02 < real["memorisation"]
+    assert copied["mifid"] > 100 * copied["judge_fd"]        # the copy penalty
+    assert real["mifid"] == pytest.approx(real["judge_fd"])   # no penalty for unseen digits
+
+
+def test_class_accuracy_for_a_conditional_generator(judged):
+    judge, reference, held_out, _ = judged
+    path = PRE / "mnist_cgan.pt"
+    if not path.is_file():
+        pytest.skip("pretrained/mnist_cgan.pt is not shipped in this copy")
+    G = load_checkpoint(path, with_discriminator=False).G
+    asked = torch.arange(1000) % 10
+    right = image_metrics(judge, sample(G, 1000, 0, asked), reference, asked)
+    wrong = image_metrics(judge, sample(G, 1000, 0, asked), reference, (asked + 1) % 10)
+    assert right["class_accuracy"] > 0.5 > 0.15 > wrong["class_accuracy"]
+
+
+# --- the command line and the shipped models ---------------------------------------------------
+
+def test_evaluate_prints_json_for_a_2d_checkpoint():
+    path = PRE / "ring_nonsaturating.pt"
+    if not path.is_file():
+        pytest.skip("pretrained/ring_nonsaturating.pt is not shipped in this copy")
+    r = run_cli("evaluate", "--checkpoint", str(path), "--n", "1000")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["modes_covered"] == 8 and out["high_quality_share"] > 0.5
+
+
+def test_collapsed_toy_model_is_measured_as_collapsed():
+    healthy, collapsed = PRE / "ring_nonsaturating.pt", PRE / "ring_collapsed.pt"
+    if not (healthy.is_file() and collapsed.is_file()):
+        pytest.skip("the 2-D pretrained models are not shipped in this copy")
+    good = points_metrics(sample(load_checkpoint(healthy).G, 1000, 0), "ring")
+    bad_points = sample(load_checkpoint(collapsed).G, 1000, 0)
+    bad = points_metrics(bad_points, "ring")
+    assert good["modes_covered"] == 8 and bad["modes_covered"] <= 1
+    assert float(bad_points.std(0).max()) < 0.5          # all samples in one small spot
+
+
+def test_the_model_card_reports_what_evaluate_measures(real_data_dir):
+    """The figures in pretrained/index.json are what `evaluate` prints for the same checkpoint."""
+    card_path = PRE / "index.json"
+    entry = json.loads(card_path.read_text())["models"].get("mnist_classroom_flgan") \
+        if card_path.is_file() else None
+    if not entry:
+        pytest.skip("pretrained/index.json has no mnist_classroom_flgan entry")
+    last = max(entry["checkpoints"], key=lambda c: c["epoch"])
+    r = run_cli("evaluate", "--checkpoint", str(PRE / last["path"]), "--n", "1000",
+                "--data-dir", str(real_data_dir))
+    assert r.returncode == 0, r.stderr
+    measured = json.loads(r.stdout)
+    for key in ("confident_share", "classes_covered", "judge_fd"):
+        assert measured[key] == pytest.approx(last["metrics"][key], rel=0.02, abs=0.01), key
