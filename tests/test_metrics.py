@@ -19,9 +19,9 @@ from gan_core.metrics import (JUDGE_SIZE, RealStats, frechet_distance, image_met
                               train_judge)
 from gan_core.sampling import generate, latent, sample
 
-from conftest import REPO_ROOT, run_cli
+from pathlib import Path
 
-PRE = REPO_ROOT / "pretrained"
+PRE = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 # --- pure functions --------------------------------------------------------------------------
@@ -145,11 +145,11 @@ def test_class_accuracy_for_a_conditional_generator(judged):
 
 # --- the command line and the shipped models ---------------------------------------------------
 
-def test_evaluate_prints_json_for_a_2d_checkpoint():
+def test_evaluate_prints_json_for_a_2d_checkpoint(cli):
     path = PRE / "ring_nonsaturating.pt"
     if not path.is_file():
         pytest.skip("pretrained/ring_nonsaturating.pt is not shipped in this copy")
-    r = run_cli("evaluate", "--checkpoint", str(path), "--n", "1000")
+    r = cli("evaluate", "--checkpoint", str(path), "--n", "1000")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["modes_covered"] == 8 and out["high_quality_share"] > 0.5
@@ -166,7 +166,7 @@ def test_collapsed_toy_model_is_measured_as_collapsed():
     assert float(bad_points.std(0).max()) < 0.5          # all samples in one small spot
 
 
-def test_the_model_card_reports_what_evaluate_measures(real_data_dir):
+def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli):
     """The figures in pretrained/index.json are what `evaluate` prints for the same checkpoint."""
     card_path = PRE / "index.json"
     entry = json.loads(card_path.read_text())["models"].get("mnist_classroom_flgan") \
@@ -174,7 +174,7 @@ def test_the_model_card_reports_what_evaluate_measures(real_data_dir):
     if not entry:
         pytest.skip("pretrained/index.json has no mnist_classroom_flgan entry")
     last = max(entry["checkpoints"], key=lambda c: c["epoch"])
-    r = run_cli("evaluate", "--checkpoint", str(PRE / last["path"]), "--n", "1000",
+    r = cli("evaluate", "--checkpoint", str(PRE / last["path"]), "--n", "1000",
                 "--data-dir", str(real_data_dir))
     assert r.returncode == 0, r.stderr
     measured = json.loads(r.stdout)

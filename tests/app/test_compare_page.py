@@ -1,7 +1,7 @@
 """The Compare page: two runs in lockstep on the same start, side by side."""
 import torch
 
-from conftest import finish_jobs, page
+from apphelpers import finish_jobs, page
 
 
 def test_renders_with_the_flgan_question_by_default():

@@ -1,5 +1,5 @@
 """The Train page in AppTest: renders, trains a toy run, shows progress, answers bad input."""
-from conftest import finish_jobs, page
+from apphelpers import finish_jobs, page
 
 
 def test_renders_without_a_run():
