@@ -75,6 +75,43 @@ st.latex(r"\min_G \max_D V(D,G) = \mathbb{E}_{x}\big[\log D(x)\big] + "
 st.caption("The minimax game. D maximises V by calling real images real (log D(x) near 0) and "
            "fakes fake (log(1 − D(G(z))) near 0); G minimises the same V by pushing D(G(z)) up.")
 
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_samples():
+    """Pictures from the shipped generators, made once for everybody (no training, no network)."""
+    from gan_core.checkpoint import load_checkpoint
+    from gan_core.data import toy_modes
+    from gan_core.images import grid_image, points_image
+    from gan_core.sampling import sample
+    from lab_app.pretrained import model_path
+
+    shown = []
+    for name, caption in (("mnist_classroom_flgan_e8", "MNIST digits, FLGAN loss, 8 epochs"),
+                          ("mnist_classroom_dcgan_e1", "the same set-up after 1 epoch (DCGAN)"),
+                          ("ring_nonsaturating", "the 2-D ring: 8 modes, all covered"),
+                          ("ring_collapsed", "the ring again, collapsed to one spot")):
+        path = model_path(name)
+        if path is None:
+            continue
+        G = load_checkpoint(path, with_discriminator=False).G
+        if G.spec.model == "mlp":
+            img = points_image(sample(G, 600, seed=0), toy_modes("ring"), size=300, extent=3)
+        else:
+            img = grid_image(sample(G, 36, seed=0), nrow=6, scale=2)
+        shown.append((img, caption))
+    return shown
+
+
+pictures = shipped_samples()
+if pictures:
+    st.header("Drawn by the models that come with the lab")
+    for col, (img, caption) in zip(st.columns(len(pictures)), pictures):
+        col.image(img, caption=caption, width="stretch")
+    st.caption("Trained in advance on this kind of CPU (see pretrained/README.md); open them in "
+               "the Latent explorer, or compare FLGAN with DCGAN on the Compare page without "
+               "waiting.")
+
 st.header("What each page is for")
 for path, label, icon, what in PAGES:
     link, line = st.columns([1, 5], vertical_alignment="center")

@@ -21,3 +21,32 @@ def finish_jobs(at, timeout: float = 120.0) -> list:
     for r in runs:
         assert r.job.join(timeout), f"job {r.name} did not finish within {timeout} s"
     return runs
+
+
+STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer"}
+STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_dict())\n"
+NAV = """
+import streamlit as st
+st.navigation([
+    st.Page("pages/home.py", title="Home", default={home}),
+    st.Page("pages/train.py", title="Train"),
+    st.Page("pages/compare.py", title="Compare"),
+    st.Page("pages/explore.py", title="Latent explorer"),
+    st.Page("pages/loss_lab.py", title="Loss lab", default={loss_lab}),
+]).run()
+"""
+
+
+def stub_navigation(tmp_path: Path, default: str = "home"):
+    """An AppTest (not yet run) of app.py's navigation with the real Home and Loss lab pages
+    and stubs for the others that print the URL they were opened with. Page links and
+    switch_page need a navigation, and the stubs keep these tests fast."""
+    from streamlit.testing.v1 import AppTest
+    (tmp_path / "pages").mkdir()
+    for name in ("home", "loss_lab"):
+        (tmp_path / "pages" / f"{name}.py").symlink_to(REPO / "pages" / f"{name}.py")
+    for name, title in STUB_PAGES.items():
+        (tmp_path / "pages" / f"{name}.py").write_text(STUB.format(title=title))
+    (tmp_path / "entry.py").write_text(NAV.format(home=default == "home",
+                                                  loss_lab=default == "loss_lab"))
+    return AppTest.from_file(str(tmp_path / "entry.py"), default_timeout=30)

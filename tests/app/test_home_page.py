@@ -18,38 +18,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from apphelpers import STUB_PAGES, stub_navigation  # noqa: E402
 from lab_app.lessons import LESSONS  # noqa: E402
 from lab_app.settings import config_from_params  # noqa: E402
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
 REAL_PAGES = ("home", "loss_lab")
-STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer"}
-ENTRY = """
-import streamlit as st
-st.navigation([
-    st.Page("pages/home.py", title="Home", default=True),
-    st.Page("pages/train.py", title="Train"),
-    st.Page("pages/compare.py", title="Compare"),
-    st.Page("pages/explore.py", title="Latent explorer"),
-    st.Page("pages/loss_lab.py", title="Loss lab"),
-]).run()
-"""
-STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_dict())\n"
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    """An AppTest (not yet run) of the navigation above, with the repo root as cwd."""
+    """An AppTest (not yet run) of the navigation with home as the default page."""
     import streamlit as st
     monkeypatch.chdir(REPO_ROOT)
-    (tmp_path / "pages").mkdir()
-    for name in REAL_PAGES:
-        (tmp_path / "pages" / f"{name}.py").symlink_to(REPO_ROOT / "pages" / f"{name}.py")
-    for name, title in STUB_PAGES.items():
-        (tmp_path / "pages" / f"{name}.py").write_text(STUB.format(title=title))
-    (tmp_path / "entry.py").write_text(ENTRY)
     st.cache_data.clear()
-    yield AppTest.from_file(str(tmp_path / "entry.py"), default_timeout=30)
+    yield stub_navigation(tmp_path, default="home")
     st.cache_resource.clear()
 
 

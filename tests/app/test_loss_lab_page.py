@@ -20,6 +20,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from gan_core.losses import LOSSES  # noqa: E402
+from apphelpers import STUB_PAGES, stub_navigation  # noqa: E402
 from lab_app.lessons import LESSONS  # noqa: E402
 from lab_app.losscurves import (RAW_SCORE_LOSSES, coinciding, g_loss_curve,  # noqa: E402
                                 g_loss_curves, value_at)
@@ -89,33 +90,15 @@ def test_hinge_and_wgan_give_the_generator_the_same_loss(curves):
 
 # --- the page ------------------------------------------------------------------------------
 
-STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer"}
-ENTRY = """
-import streamlit as st
-st.navigation([
-    st.Page("pages/home.py", title="Home"),
-    st.Page("pages/train.py", title="Train"),
-    st.Page("pages/compare.py", title="Compare"),
-    st.Page("pages/explore.py", title="Latent explorer"),
-    st.Page("pages/loss_lab.py", title="Loss lab", default=True),
-]).run()
-"""
-STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_dict())\n"
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    """An AppTest (not yet run) with the Loss lab as default page, cwd at the repo root."""
+    """An AppTest (not yet run) of the navigation with loss_lab as the default page."""
     import streamlit as st
     monkeypatch.chdir(REPO_ROOT)
-    (tmp_path / "pages").mkdir()
-    for name in ("home", "loss_lab"):
-        (tmp_path / "pages" / f"{name}.py").symlink_to(REPO_ROOT / "pages" / f"{name}.py")
-    for name, title in STUB_PAGES.items():
-        (tmp_path / "pages" / f"{name}.py").write_text(STUB.format(title=title))
-    (tmp_path / "entry.py").write_text(ENTRY)
     st.cache_data.clear()
-    yield AppTest.from_file(str(tmp_path / "entry.py"), default_timeout=30)
+    yield stub_navigation(tmp_path, default="loss_lab")
     st.cache_resource.clear()
 
 
