@@ -103,8 +103,8 @@ def find_checkpoints(dirs: Sequence[Path]) -> list[Path]:
         if not d.is_dir():
             continue
         for p in d.rglob("*.pt"):
-            if p.name.startswith(".") or not p.is_file():
-                continue
+            if p.name.startswith((".", "judge_")) or not p.is_file():
+                continue                     # hidden, or a judge classifier (not a generator)
             try:
                 found[p.resolve()] = p.stat().st_mtime
             except OSError:          # deleted between listing and stat

@@ -412,3 +412,9 @@ def test_this_sessions_runs_are_listed_first(monkeypatch, model_dirs, trainers):
     assert box.value == "session:run 1: run 1" and len(box.options) == 2
     assert "this session" in box.options[0] and "dataset **mnist**" in at.markdown[0].value
     assert [s.key for s in at.slider] == ["explore_z1"]
+
+
+def test_judge_classifiers_are_not_offered_as_generators(tmp_path):
+    (tmp_path / "judge_mnist.pt").write_bytes(b"x")
+    (tmp_path / "model.pt").write_bytes(b"x")
+    assert [p.name for p in ex.find_checkpoints([tmp_path])] == ["model.pt"]
