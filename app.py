@@ -1,7 +1,9 @@
 """The GAN teaching lab: `streamlit run app.py`.
 
-Builds the navigation and the shared sidebar; each page is a short script in pages/ that calls
-gan_core. Training runs in background threads (gan_core.jobs), never in the page script.
+Builds the navigation and the shared sidebar; each page is a short script in app_pages/ that calls
+gan_core. The folder is not called pages/: Streamlit's older automatic page list still serves a
+file there on its own (no navigation, no wide layout) when a shared link such as /train?... is
+the very first request to a freshly started server. Training runs in background threads (gan_core.jobs), never in the page script.
 """
 import streamlit as st
 
@@ -11,11 +13,11 @@ st.set_page_config(page_title="GAN teaching lab", page_icon=":material/blur_on:"
 torch_threads()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/explore.py", title="Latent explorer", icon=":material/explore:"),
-    st.Page("pages/loss_lab.py", title="Loss lab", icon=":material/functions:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("app_pages/explore.py", title="Latent explorer", icon=":material/explore:"),
+    st.Page("app_pages/loss_lab.py", title="Loss lab", icon=":material/functions:"),
 ]
 page = st.navigation(PAGES)
 sidebar()

@@ -53,7 +53,8 @@ def points_image(points: torch.Tensor, real: Optional[torch.Tensor] = None, size
     to_px = lambda p: ((p + extent) / (2 * extent) * (size - 1))  # noqa: E731
     draw.line([(size // 2, 0), (size // 2, size)], fill=(230, 230, 230))
     draw.line([(0, size // 2), (size, size // 2)], fill=(230, 230, 230))
-    for pts, colour, r in ((real, (150, 150, 150), 1.5), (points, (230, 110, 0), 2.0)):
+    real_r = 5.0 if real is not None and len(real) <= 50 else 1.5   # a few mode centres: big
+    for pts, colour, r in ((real, (150, 150, 150), real_r), (points, (230, 110, 0), 2.0)):
         if pts is None:
             continue
         px = to_px(pts.detach().cpu().float().numpy())

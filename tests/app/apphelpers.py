@@ -7,9 +7,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def page(name: str, **query):
-    """An AppTest of pages/NAME.py with the given URL parameters, not yet run."""
+    """An AppTest of app_pages/NAME.py with the given URL parameters, not yet run."""
     from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "app_pages" / f"{name}.py"), default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = str(v)
     return at
@@ -28,11 +28,11 @@ STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_
 NAV = """
 import streamlit as st
 st.navigation([
-    st.Page("pages/home.py", title="Home", default={home}),
-    st.Page("pages/train.py", title="Train"),
-    st.Page("pages/compare.py", title="Compare"),
-    st.Page("pages/explore.py", title="Latent explorer"),
-    st.Page("pages/loss_lab.py", title="Loss lab", default={loss_lab}),
+    st.Page("app_pages/home.py", title="Home", default={home}),
+    st.Page("app_pages/train.py", title="Train"),
+    st.Page("app_pages/compare.py", title="Compare"),
+    st.Page("app_pages/explore.py", title="Latent explorer"),
+    st.Page("app_pages/loss_lab.py", title="Loss lab", default={loss_lab}),
 ]).run()
 """
 
@@ -42,11 +42,11 @@ def stub_navigation(tmp_path: Path, default: str = "home"):
     and stubs for the others that print the URL they were opened with. Page links and
     switch_page need a navigation, and the stubs keep these tests fast."""
     from streamlit.testing.v1 import AppTest
-    (tmp_path / "pages").mkdir()
+    (tmp_path / "app_pages").mkdir()
     for name in ("home", "loss_lab"):
-        (tmp_path / "pages" / f"{name}.py").symlink_to(REPO / "pages" / f"{name}.py")
+        (tmp_path / "app_pages" / f"{name}.py").symlink_to(REPO / "app_pages" / f"{name}.py")
     for name, title in STUB_PAGES.items():
-        (tmp_path / "pages" / f"{name}.py").write_text(STUB.format(title=title))
+        (tmp_path / "app_pages" / f"{name}.py").write_text(STUB.format(title=title))
     (tmp_path / "entry.py").write_text(NAV.format(home=default == "home",
                                                   loss_lab=default == "loss_lab"))
     return AppTest.from_file(str(tmp_path / "entry.py"), default_timeout=30)

@@ -35,8 +35,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def _start_server():
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "GAN_LAB_MAX_TRAININGS": "2"}
     log = open(REPO / ".pytest_cache" / "streamlit_browser.log", "w") \
@@ -60,12 +59,22 @@ def server():
         proc.kill()
         pytest.fail("streamlit did not answer within 60 s")
     print(f"\nserver answered after {time.perf_counter() - started:.1f} s")
-    yield url
+    return proc, url
+
+
+def _stop_server(proc):
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = _start_server()
+    yield url
+    _stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +147,18 @@ def test_home_lesson_opens_train_set_up(server, browser):
     assert "latent_dim=1" in page.url
     _no_exception(page)
     page.close()
+
+
+def test_a_shared_link_as_the_first_request_gets_the_whole_app(browser):
+    """A fresh server whose first visitor opens a lesson link must run app.py's navigation."""
+    proc, url = _start_server()
+    try:
+        page = _open(browser, f"{url}/train?dataset=ring&latent_dim=1")
+        page.get_by_role("heading", name="Train a GAN").first.wait_for(timeout=30_000)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Latent explorer" in nav and "Loss lab" in nav, nav
+        assert "app" not in nav.split()
+        _no_exception(page)
+        page.close()
+    finally:
+        _stop_server(proc)

@@ -27,7 +27,7 @@ from gan_core.data import Dataset  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 from lab_app import explore as ex  # noqa: E402
 
-PAGE = str(REPO / "pages" / "explore.py")
+PAGE = str(REPO / "app_pages" / "explore.py")
 
 
 # --- tiny models -----------------------------------------------------------------------------

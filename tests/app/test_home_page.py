@@ -87,7 +87,7 @@ def test_the_real_app_serves_home_and_the_loss_lab(monkeypatch):
     import streamlit as st
     import torch
     missing = [p for p in ("train", "compare", "explore")
-               if not (REPO_ROOT / "pages" / f"{p}.py").exists()]
+               if not (REPO_ROOT / "app_pages" / f"{p}.py").exists()]
     if missing:
         pytest.skip(f"pages not written yet: {', '.join(missing)}")
     monkeypatch.chdir(REPO_ROOT)
@@ -96,7 +96,7 @@ def test_the_real_app_serves_home_and_the_loss_lab(monkeypatch):
         at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
         assert not at.exception
         assert at.title[0].value == "GAN teaching lab"
-        at.switch_page("pages/loss_lab.py").run()
+        at.switch_page("app_pages/loss_lab.py").run()
         assert not at.exception
         assert at.title[0].value == "Loss lab"
     finally:

@@ -36,16 +36,16 @@ digraph gan {
 """
 
 PAGES = [    # (file, label, icon as in app.py's navigation, what it is for)
-    ("pages/train.py", "Train", ":material/model_training:",
+    ("app_pages/train.py", "Train", ":material/model_training:",
      "Train one GAN live: pick a dataset, a loss and the G:D step ratio, and watch the losses, "
      "D's beliefs and the samples as it learns."),
-    ("pages/compare.py", "Compare", ":material/compare:",
+    ("app_pages/compare.py", "Compare", ":material/compare:",
      "Train two set-ups side by side on the same seed and batches, e.g. focal loss against "
      "the DCGAN loss."),
-    ("pages/explore.py", "Latent explorer", ":material/explore:",
+    ("app_pages/explore.py", "Latent explorer", ":material/explore:",
      "Take a trained generator and move through its noise space z: what does each direction "
      "draw, and what lies between two images?"),
-    ("pages/loss_lab.py", "Loss lab", ":material/functions:",
+    ("app_pages/loss_lab.py", "Loss lab", ":material/functions:",
      "Every loss in the lab with its formulas, and plots of why some give the generator a "
      "gradient when it needs one and some do not."),
 ]
@@ -112,12 +112,6 @@ if pictures:
                "the Latent explorer, or compare FLGAN with DCGAN on the Compare page without "
                "waiting.")
 
-st.header("What each page is for")
-for path, label, icon, what in PAGES:
-    link, line = st.columns([1, 5], vertical_alignment="center")
-    link.page_link(path, label=label, icon=icon)
-    line.markdown(what)
-
 st.header("One-click lessons")
 st.caption("Each button opens a page already set up to show one thing; the settings are in "
            "the URL, so you can share the link with the class.")
@@ -131,3 +125,9 @@ for column, key in zip(st.columns(len(HOME_PRESETS)), HOME_PRESETS):
         if st.button(f"Open on {Path(lesson.page).stem.title()}", key=f"home_preset_{key}",
                      type="primary", icon=":material/play_arrow:", width="stretch"):
             st.switch_page(lesson.page, query_params=lesson.params)
+
+st.header("What each page is for")
+for path, label, icon, what in PAGES:
+    link, line = st.columns([1, 5], vertical_alignment="center")
+    link.page_link(path, label=label, icon=icon)
+    line.markdown(what)

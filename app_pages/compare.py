@@ -131,11 +131,11 @@ def pretrained_view():
     histories = {}
     for preset, cks in lines.items():
         spec = LOSSES["focal" if preset == "flgan" else "nonsaturating"]
-        st.markdown(f"**{labels[preset]}**")
-        cols = st.columns([1.3] + [1] * len(cks))
-        cols[0].latex(spec.latex_g.replace(r"\gamma", "2"))
-        cols[0].caption(spec.summary)
-        for col, (epoch, ck) in zip(cols[1:], sorted(cks.items())):
+        head, formula = st.columns([1, 2], vertical_alignment="center")
+        head.markdown(f"**{labels[preset]}**  \n{spec.summary}")
+        formula.latex(spec.latex_g.replace(r"\gamma", "2"))
+        cols = st.columns(len(cks))
+        for col, (epoch, ck) in zip(cols, sorted(cks.items())):
             loaded = shipped_generator(ck["path"], Path(ck["path"]).stat().st_mtime)
             img = grid_image(generate(loaded.G, z[:, :loaded.spec.latent_dim]), nrow=8)
             m = ck.get("metrics", {})

@@ -100,7 +100,7 @@ def no_models() -> None:
             "Checkpoints under `pretrained/` and `runs/` are found automatically; you can also "
             "upload one below.", icon=":material/explore:")
     try:
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     except StreamlitAPIException:      # the page runs on its own (tests, `streamlit run` alone)
         st.caption("Open the Train page from the app's navigation.")
     st.stop()

@@ -1,0 +1,49 @@
+"""`python -m benchmarks --quick` runs end to end and prints its tables (no timing is checked)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
+    out = tmp_path / "quick"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--data-dir", str(real_data_dir),
+         "--out", str(out)],
+        cwd=repo_root, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for header in ("| model | loss | Trainer img/s", "| model | 64 samples ms",
+                   "reached >=80% confident"):
+        assert header in proc.stdout
+    assert "| classroom | nonsaturating |" in proc.stdout
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert res["quick"] and not res["errors"]
+    speed = res["speed"][0]
+    assert speed["trainer_images_per_s"] > 0 and speed["tutorial_images_per_s"] > 0
+    assert speed["trainer_peak_rss_mb"] > 0
+    assert out.with_suffix(".md").read_text().startswith("Machine:")
+
+
+def test_tutorial_loop_runs_the_same_networks_plainly():
+    """The yardstick uses gan_core's layers as plain Sequential stacks, D ending in a Sigmoid."""
+    import torch
+    import torch.nn as nn
+
+    from benchmarks.baseline import plain_models
+    from gan_core.models import ModelSpec, build_models
+
+    G, D = plain_models("paper", seed=3)
+    torch.manual_seed(3)
+    G2, D2 = build_models(ModelSpec(model="paper", dropout=0.25))
+    assert type(G) is nn.Sequential and isinstance(D[-1], nn.Sigmoid)
+    for a, b in zip(G.state_dict().values(), G2.body.state_dict().values()):
+        assert torch.equal(a, b)
+    G.eval(), G2.eval(), D.eval(), D2.eval()
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        x = G(z)
+        assert torch.allclose(x, G2(z), atol=1e-5)
+        assert torch.allclose(D(x), torch.sigmoid(D2(x)), atol=1e-6)
