@@ -74,7 +74,7 @@ with st.container(border=True):
                                    disabled=loss != "focal")
             picks[side] = dict(loss=loss, grad_clip=0.25 if clip else None, focal_gamma=gamma)
     start = c[4].button("Train both", type="primary", width="stretch")
-    c[4].caption("About 25 s per MNIST epoch for the pair on 2 CPU cores.")
+    c[4].caption("About 20 s per MNIST epoch for the pair on 2 CPU cores.")
 
 
 def make_config(side: str) -> TrainConfig:
@@ -234,4 +234,4 @@ def view():
                               width="stretch")
 
 
-st.fragment(view, run_every=1.0 if live else None)()
+st.fragment(view, run_every=1.5 if live else None)()

@@ -258,4 +258,4 @@ with right:
             d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
                                "application/octet-stream")
 
-    st.fragment(live_view, run_every=1.0 if live else None)()
+    st.fragment(live_view, run_every=1.5 if live else None)()

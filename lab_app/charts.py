@@ -34,10 +34,25 @@ def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 300) -> go.Fi
     return fig
 
 
+MAX_POINTS = 500     # per curve: a live chart is redrawn every second or two
+
+
+def thin(hist: list, max_points: int = MAX_POINTS) -> list:
+    """Every k-th record (and always the last), so long runs stay cheap to draw."""
+    if len(hist) <= max_points:
+        return hist
+    k = -(-len(hist) // max_points)
+    out = hist[::k]
+    return out if out[-1] is hist[-1] else out + [hist[-1]]
+
+
 def _series(fig, runs, key: str, label: str, colour_offset: int = 0, dash: Optional[str] = None):
     for i, (run, hist) in enumerate(runs.items()):
         if not hist:
             continue
+        smooth = ema([r.get(key, float("nan")) for r in hist])   # on every step, then thinned
+        keep = thin(list(range(len(hist))))
+        hist, smooth = [hist[j] for j in keep], [smooth[j] for j in keep]
         colour = PALETTE[(i + colour_offset) % len(PALETTE)]
         name = f"{label} ({run})" if len(runs) > 1 else label
         steps = [r["step"] for r in hist]
@@ -45,7 +60,7 @@ def _series(fig, runs, key: str, label: str, colour_offset: int = 0, dash: Optio
         fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines", name=name + " raw",
                                  line=dict(color=colour, width=1), opacity=0.25,
                                  legendgroup=name, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=steps, y=ema(vals), mode="lines", name=name,
+        fig.add_trace(go.Scatter(x=steps, y=smooth, mode="lines", name=name,
                                  line=dict(color=colour, width=2.2, dash=dash), legendgroup=name))
 
 

@@ -47,3 +47,13 @@ def test_switching_evaluation_off_survives_the_url():
     assert params["eval_every"] == "0"
     back, errors = config_from_params(params)
     assert errors == {} and back.eval_every is None
+
+
+def test_long_histories_are_thinned_for_live_charts_but_keep_the_last_step():
+    from lab_app.charts import MAX_POINTS, loss_figure, thin
+    hist = [{"step": i + 1, "g_loss": 1.0, "d_loss": 1.0} for i in range(5003)]
+    kept = thin(hist)
+    assert len(kept) <= MAX_POINTS + 1 and kept[-1]["step"] == 5003 and kept[0]["step"] == 1
+    fig = loss_figure({"run": hist})
+    assert all(len(t.x) <= MAX_POINTS + 1 for t in fig.data)
+    assert thin(hist[:10]) == hist[:10]
