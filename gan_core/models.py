@@ -8,6 +8,9 @@ Architectures:
   paper      32x32, the FLGAN authors' code: Linear to 128x8x8, two upsample + 3x3 conv blocks;
              D of four stride-2 3x3 blocks with Dropout2d(0.25). Their BatchNorm2d(c, 0.8) passes
              0.8 as *eps* (a quirk of the PyTorch-GAN code they started from); kept for fidelity.
+             Each upsample + 3x3 conv pair is computed as one transposed convolution (see
+             `UpsampleFoldingSequential`): same layers, weights and function, 2.25x fewer
+             multiply-adds.
   dcgan64    Radford et al.'s 64x64 DCGAN, for faces and RGB folders
   mlp        three hidden layers, for the 2-D toy sets
 
@@ -22,6 +25,7 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 IMAGE_SIZE = {"classroom": 28, "paper": 32, "dcgan64": 64}
 WIDTH = {"small": 0.5, "medium": 1.0, "large": 2.0}
@@ -73,6 +77,68 @@ class SelfAttention(nn.Module):
         v = self.value(x).flatten(2)                        # (B, C, HW)
         out = (v @ attn.transpose(1, 2)).view(b, c, h, w)
         return x + self.gamma * out
+
+
+# Nearest 2x upsampling then a 3x3 convolution (padding 1) is a stride-2 transposed convolution
+# with a 4x4 kernel: output row 2m sees input rows m-1 (tap 0) and m (taps 1, 2); row 2m+1 sees
+# m (taps 0, 1) and m+1 (tap 2). FOLD[k, t] says which 3x3 taps t add up to 4x4 tap k.
+FOLD = torch.tensor([[0., 0., 1.], [0., 1., 1.], [1., 1., 0.], [1., 0., 0.]])
+
+
+def _folds(up: nn.Module, conv: nn.Module) -> bool:
+    """True when `up` then `conv` is the pair that `fold_upsample_conv` computes exactly."""
+    scale = up.scale_factor if isinstance(up, nn.Upsample) else None
+    return (scale in (2, 2.0, (2, 2), (2.0, 2.0)) and up.mode == "nearest" and up.size is None
+            and type(conv) is nn.Conv2d and conv.kernel_size == (3, 3)
+            and conv.stride == (1, 1) and conv.padding == (1, 1) and conv.dilation == (1, 1)
+            and conv.groups == 1 and conv.padding_mode == "zeros")
+
+
+def fold_upsample_conv(x: torch.Tensor, conv: nn.Conv2d,
+                       bn: Optional[nn.BatchNorm2d] = None) -> torch.Tensor:
+    """conv(Upsample(scale_factor=2, mode="nearest")(x)) without making the upsampled map,
+    followed by `bn` when one is given (eval mode: its affine map is folded in too).
+
+    (B, Cin, H, W) -> (B, Cout, 2H, 2W). The 3x3 conv costs 36 multiply-adds per input pixel
+    and output channel on the upsampled map; the folded transposed conv 16. Gradients flow to
+    conv.weight through the fold, so training updates the same 3x3 parameters.
+    """
+    fold = FOLD.to(conv.weight.dtype)
+    w = torch.einsum("py,oiyx,qx->iopq", fold, conv.weight, fold)    # (Cin, Cout, 4, 4)
+    b = conv.bias
+    if bn is not None:              # y = (conv - mean) * gamma / sqrt(var + eps) + beta
+        scale = torch.rsqrt(bn.running_var + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight
+        w = w * scale.view(1, -1, 1, 1)
+        b = -bn.running_mean * scale if b is None else (b - bn.running_mean) * scale
+        if bn.bias is not None:
+            b = b + bn.bias
+    if x.device.type == "cpu":      # oneDNN's transposed conv is ~2x faster channels-last
+        x = x.contiguous(memory_format=torch.channels_last)
+    return F.conv_transpose2d(x, w, b, stride=2, padding=1)
+
+
+class UpsampleFoldingSequential(nn.Sequential):
+    """nn.Sequential that runs each nearest-2x-Upsample + 3x3-Conv2d pair as one folded
+    transposed convolution (and, in eval mode, a BatchNorm2d right after it as well).
+    Same modules, state_dict keys and function as nn.Sequential."""
+
+    def forward(self, x):
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and _folds(layers[i], layers[i + 1]):
+                bn = layers[i + 2] if i + 2 < len(layers) else None
+                if not (isinstance(bn, nn.BatchNorm2d) and not bn.training
+                        and bn.running_mean is not None):
+                    bn = None
+                x = fold_upsample_conv(x, layers[i + 1], bn)
+                i += 3 if bn is not None else 2
+            else:
+                x = layers[i](x)
+                i += 1
+        return x
 
 
 def _bn2d(c: int, on: bool, eps: float = 1e-5) -> nn.Module:
@@ -169,7 +235,7 @@ def _paper(spec: ModelSpec, z_in: int):
             d += [SelfAttention(c_out)]
         c_in = c_out
     d += [nn.Flatten()]
-    return nn.Sequential(*g), nn.Sequential(*d), 128 * 2 * 2
+    return UpsampleFoldingSequential(*g), nn.Sequential(*d), 128 * 2 * 2
 
 
 def _dcgan64(spec: ModelSpec, z_in: int):

@@ -306,30 +306,36 @@ class Trainer:
             y = torch.randint(n_cls, (b,), device=dev, generator=noise) if n_cls else None
             return z, y
 
-        # (1) Update D: push D(x) up and D(G(z)) down.
+        # (1) Update D: push D(x) up and D(G(z)) down. When G is updated in this step too, its
+        # first update reuses these fakes (as the DCGAN reference code does), so G's forward
+        # pass keeps its graph rather than being run a second time.
+        g_update = (self.d_updates + 1) % cfg.d_steps_per_g_step == 0
         z, fake_y = z_and_labels()
-        with torch.no_grad():
+        with torch.set_grad_enabled(g_update):
             fake = G(z, fake_y)
         target: Any = 1.0 - cfg.label_smoothing
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
             flip = torch.rand(b, device=dev, generator=noise) < cfg.label_flip
             target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
-        real_logits, fake_logits = D(real, labels), D(fake, fake_y)
+        real_logits, fake_logits = D(real, labels), D(fake.detach(), fake_y)
         d_loss = self.loss.d(real_logits, fake_logits, target)
         if self.loss.spec.gradient_penalty:
-            penalty = gradient_penalty(lambda x: D(x, labels), real, fake, generator=None)
+            penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach(),
+                                       generator=None)
             d_loss = d_loss + cfg.gp_weight * penalty
         d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
 
         # (2) Update G every d_steps_per_g_step D updates, g_steps_per_d_step times.
-        if self.d_updates % cfg.d_steps_per_g_step == 0:
+        if g_update:
             D.requires_grad_(False)          # G's backward need not fill D's gradients
             try:
                 g_losses, g_norms = [], []
-                for _ in range(cfg.g_steps_per_d_step):
-                    z, fake_y = z_and_labels()
-                    g_loss = self.loss.g(D(G(z, fake_y), fake_y))
+                for i in range(cfg.g_steps_per_d_step):
+                    if i > 0:
+                        z, fake_y = z_and_labels()
+                        fake = G(z, fake_y)
+                    g_loss = self.loss.g(D(fake, fake_y))
                     g_norms.append(self._update(g_loss, G.parameters(), self.opt_g, "G"))
                     g_losses.append(g_loss.detach())
                     self.g_updates += 1

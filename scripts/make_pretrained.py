@@ -106,7 +106,9 @@ def write_card(index: dict) -> None:
         "",
         "Made by `" + index.get("command", "scripts/make_pretrained.py") + "` on "
         + index.get("machine", "this machine") + ". Rerun it to rebuild everything; "
-        "`--only NAME` rebuilds one model.",
+        "`--only NAME` rebuilds one model. These were trained before the trainer started to "
+        "reuse D's fakes for G's update (a speed change), so a rerun today gives similar, not "
+        "identical, models.",
         "",
         "**Data.** Every MNIST model here trained on the official MNIST *test* split (10,000 "
         "digits), the only MNIST on the machines that made them. Generators only, float16 "

@@ -206,3 +206,10 @@ def test_paper_generator_folds_upsampling_exactly(depth, attention, channels):
     scale = max(float(r.abs().max()) for r in ref_grads)   # conv biases before batch norm
     for g, r in zip(grads, ref_grads):                       # get ~0: compare on one scale
         assert torch.allclose(g, r, rtol=1e-4, atol=1e-5 * scale)
+    # eval mode also folds the batch norm after each pair: still the same function
+    with torch.no_grad():
+        for _ in range(3):                                   # running stats away from 0 / 1
+            G(torch.randn(16, 100) * 2 + 1)
+    G.eval()
+    with torch.no_grad():
+        assert torch.allclose(G(z), plain(z), atol=1e-5)

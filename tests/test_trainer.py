@@ -101,6 +101,33 @@ def test_same_seed_same_run(image_dataset, image_cfg):
     assert_same_state(clone_state(a.D), clone_state(b.D))
 
 
+def test_same_seed_same_run_paper_model(image_dataset, image_cfg):
+    """The paper model too (its generator runs folded transposed convolutions, channels-last),
+    with the FLGAN settings: focal loss and clipping."""
+    ds = image_dataset.to_image_shape(1, 32)
+    cfg = image_cfg(model="paper", max_steps=3, seed=5, loss="focal", grad_clip=0.25)
+    a, b = _run(cfg, ds), _run(cfg, ds)
+    for k in LOSS_KEYS:
+        assert [r[k] for r in a.history] == [r[k] for r in b.history], k
+    assert_same_state(clone_state(a.G), clone_state(b.G))
+    assert_same_state(clone_state(a.D), clone_state(b.D))
+
+
+def test_generator_update_reuses_the_discriminator_steps_fakes(image_dataset, image_cfg):
+    """One G forward per step (the fakes D was just trained on), plus one per extra G update."""
+    calls = {"n": 0}
+
+    def count(module, args):
+        calls["n"] += 1
+    for g_steps, per_step in ((1, 1), (3, 3)):
+        tr = Trainer(image_cfg(max_steps=2, g_steps_per_d_step=g_steps), image_dataset)
+        tr.G.register_forward_pre_hook(count)
+        calls["n"] = 0
+        tr.run()
+        sample_grids = len(tr.snapshots)
+        assert calls["n"] == 2 * per_step + sample_grids
+
+
 def test_different_seed_different_run(image_dataset, image_cfg):
     """Another seed gives other losses and weights."""
     a = _run(image_cfg(max_steps=3, seed=1), image_dataset)

@@ -1,0 +1,205 @@
+"""`python -m benchmarks [--quick] [--data-dir DIR]`: measure, print the tables, save them.
+
+Throughput rounds alternate the tutorial loop and the Trainer (baseline, trainer, baseline,
+trainer, ...) so that both see the same machine; the medians are compared.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from .measure import in_child, median
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# preset -> (loss it trains with, the tutorial loop's loss)
+PRESET_LOSS = {"dcgan": ("nonsaturating", "bce"), "flgan": ("focal", "focal")}
+# model -> (warmup steps, timed steps) of one throughput round
+STEPS = {"classroom": (10, 200), "paper": (3, 40), "dcgan64": (2, 12)}
+QUICK_STEPS = {"classroom": (2, 6), "paper": (1, 3), "dcgan64": (1, 2)}
+
+
+def default_data_dir() -> str:
+    for c in (os.environ.get("GAN_DATA_DIR"), str(ROOT.parent / "shared" / "data"), "data"):
+        if c and (Path(c) / "MNIST" / "raw").is_dir():
+            return c
+    return "data"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return dict(cpu=cpu, cores=os.cpu_count(), torch=torch.__version__,
+                torch_threads=torch.get_num_threads(), python=platform.python_version(),
+                date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _fmt(x, digits=0, unit=""):
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    return f"{x:,.{digits}f}{unit}"
+
+
+def run(args) -> dict:
+    steps = QUICK_STEPS if args.quick else STEPS
+    models = args.models or (["classroom"] if args.quick else ["classroom", "paper", "dcgan64"])
+    presets = args.presets or (["dcgan"] if args.quick else ["dcgan", "flgan"])
+    rounds = 1 if args.quick else args.rounds
+    out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
+               growth=[], errors=[])
+
+    def child(name, **kw):
+        r = in_child(name, data_dir=args.data_dir, **kw) if name != "sampling_latency" else \
+            in_child(name, **kw)
+        if "error" in r:
+            out["errors"].append(dict(measure=name, args=kw, error=r["error"]))
+            print(f"  ! {name} {kw} failed:\n{r['error']}", file=sys.stderr)
+        return r
+
+    for model in models:
+        warmup, n = steps[model]
+        for p in presets:
+            loss, tutorial_loss = PRESET_LOSS[p]
+            print(f"speed: {model} / {loss} ({rounds} round(s) of {n} steps)", file=sys.stderr)
+            base, ours = [], []
+            for _ in range(rounds):
+                base.append(child("baseline_speed", model=model, loss=tutorial_loss, steps=n,
+                                  warmup=warmup))
+                ours.append(child("trainer_speed", model=model, preset=p, steps=n,
+                                  warmup=warmup))
+            b = median([r.get("images_per_s") for r in base])
+            o = median([r.get("images_per_s") for r in ours])
+            out["speed"].append(dict(
+                model=model, preset=p, loss=loss, steps=n, rounds=rounds,
+                trainer_images_per_s=o, tutorial_images_per_s=b, ratio=o / b if b else None,
+                trainer_runs=[r.get("images_per_s") for r in ours],
+                tutorial_runs=[r.get("images_per_s") for r in base],
+                trainer_peak_rss_mb=max((r.get("peak_rss_mb", 0) for r in ours), default=None),
+                tutorial_peak_rss_mb=max((r.get("peak_rss_mb", 0) for r in base), default=None),
+                trainer_rss_ready_mb=ours[-1].get("rss_ready_mb"),
+                other_load=max(r.get("other_load", 0) for r in base + ours)))
+
+    quality_models = [m for m in models if m in args.quality_models]
+    for model in quality_models:
+        for p in presets:
+            budget = 2.0 if args.quick else args.budget
+            print(f"quality: {model} / {p} (budget {budget:g} s)", file=sys.stderr)
+            r = child("time_to_quality", model=model, preset=p, budget_s=budget,
+                      eval_every_s=1.0 if args.quick else args.eval_every,
+                      n_eval=200 if args.quick else 1000)
+            if "error" not in r:
+                out["quality"].append(dict(model=model, preset=p, loss=PRESET_LOSS[p][0],
+                                           budget_s=budget, **r))
+
+    if not args.quick:
+        for model in models:
+            print(f"memory growth per step: {model}", file=sys.stderr)
+            r = child("growth_per_step", model=model, preset="flgan")
+            if "error" not in r:
+                out["growth"].append(dict(model=model, **r))
+
+    for model in models:
+        print(f"sampling: {model}", file=sys.stderr)
+        r = child("sampling_latency", model=model, repeats=3 if args.quick else args.repeats)
+        if "error" not in r:
+            out["sampling"].append(dict(model=model, **r))
+    return out
+
+
+def tables(res: dict) -> str:
+    m = res["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
+             f"({m['torch_threads']} threads), Python {m['python']}, {m['date']}"
+             + (" -- QUICK RUN, figures not meaningful" if res["quick"] else ""), ""]
+    lines += ["| model | loss | Trainer img/s | tutorial loop img/s | ratio | peak RSS MB "
+              "(Trainer / tutorial) |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for s in res["speed"]:
+        lines.append(f"| {s['model']} | {s['loss']} | {_fmt(s['trainer_images_per_s'])} | "
+                     f"{_fmt(s['tutorial_images_per_s'])} | {_fmt(s['ratio'], 2, 'x')} | "
+                     f"{_fmt(s['trainer_peak_rss_mb'])} / {_fmt(s['tutorial_peak_rss_mb'])} |")
+    if res["quality"]:
+        lines += ["", "| model | loss | reached >=80% confident, 10 digits | training s | "
+                      "wall s from cold start | steps | confident share | digits | "
+                      "peak RSS MB |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for q in res["quality"]:
+            a = q["at"]
+            lines.append(f"| {q['model']} | {q['loss']} | "
+                         f"{'yes' if q['reached'] else 'no, best within ' + _fmt(q['budget_s']) + ' s'}"
+                         f" | {_fmt(a['train_s'], 1)} | {_fmt(a['wall_s'], 1)} | {a['step']} | "
+                         f"{_fmt(100 * a['confident_share'], 1, '%')} | {a['classes_covered']} | "
+                         f"{_fmt(q['peak_rss_mb'])} |")
+    if res["sampling"]:
+        lines += ["", "| model | 64 samples ms (median) | one interpolation frame ms (median) |"
+                      " peak RSS MB |", "| --- | ---: | ---: | ---: |"]
+        for s in res["sampling"]:
+            lines.append(f"| {s['model']} | {_fmt(s['grid_ms'], 1)} | {_fmt(s['frame_ms'], 2)} | "
+                         f"{_fmt(s['peak_rss_mb'])} |")
+    if res["growth"]:
+        lines += ["", "| model | kept per training step: history record + sample grids | "
+                      "a run of S steps holds at most |", "| --- | ---: | --- |"]
+        for g in res["growth"]:
+            peak = max((s["trainer_peak_rss_mb"] for s in res["speed"]
+                        if s["model"] == g["model"]), default=float("nan"))
+            lines.append(f"| {g['model']} | {_fmt(g['history_bytes_per_step'])} B + "
+                         f"{_fmt(g['snapshot_bytes_per_step'])} B | "
+                         f"{_fmt(peak)} MB + S x {_fmt(g['bytes_per_step'] / 1024, 1)} kB |")
+    loads = [r.get("other_load", 0) for key in ("speed", "quality", "sampling", "growth")
+             for r in res[key]]
+    if loads and max(loads) > 0.2:
+        lines += ["", f"WARNING: other processes kept up to {max(loads):.1f} cores busy during "
+                      f"some measurements (other_load in the JSON); those figures are low."]
+    if res["errors"]:
+        lines += ["", f"{len(res['errors'])} measurement(s) failed; see the JSON file."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not figures")
+    p.add_argument("--data-dir", default=None, help="folder with MNIST/raw "
+                   "(default: $GAN_DATA_DIR, ../shared/data, ./data)")
+    p.add_argument("--models", nargs="+", choices=list(STEPS), default=None)
+    p.add_argument("--presets", nargs="+", choices=list(PRESET_LOSS), default=None)
+    p.add_argument("--quality-models", nargs="+", default=["classroom", "paper"],
+                   help="models timed to recognisable digits (default: classroom paper)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
+    p.add_argument("--budget", type=float, default=120.0,
+                   help="training seconds allowed to reach the quality threshold")
+    p.add_argument("--eval-every", type=float, default=5.0,
+                   help="training seconds between judge evaluations")
+    p.add_argument("--repeats", type=int, default=50, help="timed sampling calls (median)")
+    p.add_argument("--out", default=None, help="results file stem (default: "
+                   "benchmarks/results/latest, or quick when --quick)")
+    args = p.parse_args(argv)
+    args.data_dir = args.data_dir or default_data_dir()
+    if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
+        print(f"error: no MNIST/raw under {args.data_dir}; pass --data-dir", file=sys.stderr)
+        return 2
+    res = run(args)
+    text = tables(res)
+    print(text)
+    stem = Path(args.out) if args.out else RESULTS / ("quick" if args.quick else "latest")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+    stem.with_suffix(".md").write_text(text + "\n")
+    print(f"\nwritten: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}", file=sys.stderr)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
