@@ -26,7 +26,12 @@ if st.session_state.get("train_url") != url or "t_dataset" not in st.session_sta
     cfg0, url_errors = config_from_params(params)
     for name, value in cfg0.to_dict().items():
         st.session_state[f"t_{name}"] = value
-    st.session_state.t_subset_n = cfg0.subset or 0
+    # The widgets have narrower ranges than the config allows; clamp, and say so.
+    for name, top in (("epochs", 200), ("batch_size", 1024)):
+        if st.session_state[f"t_{name}"] > top:
+            st.session_state[f"t_{name}"] = top
+            url_errors[name] = f"{name} {getattr(cfg0, name)} is above this page's limit of {top}"
+    st.session_state.t_subset_n = min(cfg0.subset or 0, 100_000)
     st.session_state.t_clip_on = cfg0.grad_clip is not None
     st.session_state.t_clip_v = cfg0.grad_clip or 0.25
     st.session_state.t_eval_n = cfg0.eval_every or 0

@@ -82,3 +82,10 @@ def test_switching_the_loss_mid_run_is_marked():
     marker = job.trainer.markers[0]
     assert marker["changes"]["loss"] == "minimax"
     assert job.trainer.history[-1]["loss"] == "minimax"
+
+
+def test_url_values_beyond_the_widgets_are_clamped_with_a_message():
+    at = page("train", dataset="ring", epochs=400).run()
+    assert not at.exception
+    assert at.number_input(key="t_epochs").value == 200
+    assert any("epochs 400" in w.value and "200" in w.value for w in at.warning)
