@@ -103,7 +103,7 @@ def fold_upsample_conv(x: torch.Tensor, conv: nn.Conv2d,
     and output channel on the upsampled map; the folded transposed conv 16. Gradients flow to
     conv.weight through the fold, so training updates the same 3x3 parameters.
     """
-    fold = FOLD.to(conv.weight.dtype)
+    fold = FOLD.to(device=conv.weight.device, dtype=conv.weight.dtype)
     w = torch.einsum("py,oiyx,qx->iopq", fold, conv.weight, fold)    # (Cin, Cout, 4, 4)
     b = conv.bias
     if bn is not None:              # y = (conv - mean) * gamma / sqrt(var + eps) + beta
@@ -138,7 +138,7 @@ class UpsampleFoldingSequential(nn.Sequential):
             else:
                 x = layers[i](x)
                 i += 1
-        return x
+        return x.contiguous()       # NCHW out, as nn.Sequential gives (channels-last inside)
 
 
 def _bn2d(c: int, on: bool, eps: float = 1e-5) -> nn.Module:

@@ -1,7 +1,8 @@
 """The training loop, and the job object that whoever watches it reads.
 
-One *step* uses one real batch: (1) update D on it; (2) after every `d_steps_per_g_step` D
-updates, update G `g_steps_per_d_step` times on fresh noise. An epoch is one pass over the real
+One *step* uses one real batch: (1) update D on it and on a batch of fakes; (2) after every
+`d_steps_per_g_step` D updates, update G `g_steps_per_d_step` times: first on the fakes D just
+saw (no second forward pass of G), then on fresh noise. An epoch is one pass over the real
 data. The trainer knows nothing of its watchers (minGPT's pattern):
 
     trainer.add_callback("step", fn)      fn(trainer, record)   losses, D(x), D(G(z)), norms, img/s

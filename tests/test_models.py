@@ -200,6 +200,7 @@ def test_paper_generator_folds_upsampling_exactly(depth, attention, channels):
     z = torch.randn(5, 100)
     x, ref = G(z), plain(z)
     assert torch.allclose(x, ref, atol=1e-5)
+    assert x.is_contiguous()                                 # NCHW out, like nn.Sequential
     params = list(G.parameters())
     grads = torch.autograd.grad((x * ref.detach()).sum(), params)
     ref_grads = torch.autograd.grad((ref * ref.detach()).sum(), params)
