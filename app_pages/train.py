@@ -6,14 +6,14 @@ import streamlit as st
 
 from gan_core.config import DEPTHS, TrainConfig, available_devices
 from gan_core.data import DatasetError
-from gan_core.images import gif_bytes, snapshot_image
+from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.trainer import HISTORY_FIELDS, Trainer
 from lab_app import charts
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config)
-from lab_app.ui import Run, add_run, checkpoint_bytes, field_error, get_pool, latest_run, png_from_image
+from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run
 
 st.title("Train a GAN")
 
@@ -255,7 +255,7 @@ with right:
                     buf.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k])
                                        for k in HISTORY_FIELDS) + "\n")
                 cache.clear()
-                cache.update(key=key, png=png_from_image(frames[-1]), gif=gif_bytes(frames),
+                cache.update(key=key, png=png_bytes(frames[-1]), gif=gif_bytes(frames),
                              csv=buf.getvalue().encode(), ckpt=checkpoint_bytes(tr))
             d1.download_button("Samples PNG", cache["png"], "samples.png", "image/png")
             d2.download_button("Progress GIF", cache["gif"], "progress.gif", "image/gif")

@@ -7,7 +7,6 @@ whole server (`st.cache_resource`).
 from __future__ import annotations
 
 import copy
-import io
 import os
 import tempfile
 import time
@@ -115,15 +114,3 @@ def checkpoint_bytes(trainer) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         path = save_checkpoint(trainer, Path(d) / "checkpoint.pt")
         return path.read_bytes()
-
-
-def field_error(errors: dict[str, str], key: str) -> None:
-    """A message beside the field it belongs to."""
-    if key in errors:
-        st.error(errors[key], icon=":material/warning:")
-
-
-def png_from_image(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()

@@ -95,7 +95,6 @@ def evaluate_all(entries: list[dict], data_dir: str) -> None:
             m = evaluate(G, ds, n=1000, seed=0, judge=judge if ds == "mnist" else None,
                          real=real if ds == "mnist" else None)
             ck["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
-        torch.set_num_threads(torch.get_num_threads())
 
 
 def write_card(index: dict) -> None:
