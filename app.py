@@ -18,6 +18,7 @@ PAGES = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/explore.py", title="Latent explorer", icon=":material/explore:"),
     st.Page("app_pages/loss_lab.py", title="Loss lab", icon=":material/functions:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
 ]
 page = st.navigation(PAGES)
 sidebar()

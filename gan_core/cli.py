@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="class for a conditional model (default: all)")
     s.add_argument("--out", required=True, help="a .png grid, or .npy: float32 (N, C, H, W)")
+    w = sub.add_parser("sweep", help="run a named experiment: every arm over several seeds")
+    w.add_argument("name", help="focal-vs-dcgan, latent-size, gd-ratio, small-data, depth-bn, "
+                                "sagan, cgan-augment, or 'list'")
+    w.add_argument("--out", help="folder for runs, results.csv, summary.json and plots "
+                                 "(default: runs/sweep-NAME)")
+    w.add_argument("--quick", action="store_true", help="a reduced version, for tests")
+    w.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
+    w.add_argument("--seeds", type=int, help="seeds per arm (default: the experiment's)")
+    w.add_argument("--steps", type=int, help="steps per run, replacing the experiment's")
+    w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("evaluate", help="print quality metrics of a checkpoint as JSON")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--n", type=int, default=1000)
@@ -260,11 +271,58 @@ def cmd_judge(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, plan, run_sweep
+
+    if a.name == "list":
+        for exp in EXPERIMENTS.values():
+            n = len(plan(exp.name))
+            print(f"{exp.name:15s} {n:3d} runs  {exp.claim}")
+        return 0
+    if a.jobs is not None and not 1 <= a.jobs <= 64:
+        raise UsageError(f"--jobs must be from 1 to 64; got {a.jobs}")
+    out = Path(a.out or f"runs/sweep-{a.name}")
+    bar = None
+
+    def progress(done, total, result, message):
+        nonlocal bar
+        if a.quiet:
+            if result is not None:
+                print(f"[{done}/{total}] {result['run_id']}: {result['state']}, "
+                      f"{result['train_seconds']:.1f} s", file=sys.stderr)
+            return
+        if bar is None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=done, unit="run", dynamic_ncols=True, file=sys.stderr)
+        if result is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{result['run_id']} {result['train_seconds']:.0f} s")
+        elif message:
+            bar.set_description_str(message[:40])
+
+    start = time.perf_counter()
+    try:
+        summary = run_sweep(a.name, out, quick=a.quick, jobs=a.jobs, seeds=a.seeds,
+                            steps=a.steps, data_dir=a.data_dir, progress=progress,
+                            command="python -m gan_core " + " ".join(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print(f"stopped; finished runs are kept in {out}. Run the same command again to go on.",
+              file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{summary['runs_done']} of {summary['runs_total']} runs in {out} "
+          f"({time.perf_counter() - start:.0f} s).", file=sys.stderr)
+    print(summary["verdict"])
+    return 0 if summary["complete"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-                "judge": cmd_judge}[a.command](a)
+                "judge": cmd_judge, "sweep": cmd_sweep}[a.command](a)
     except (UsageError, ValueError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -204,3 +204,66 @@ class Job:
         if state == "failed":
             msg = "; ".join(f"{x.reason}" for x in self.trainers if x.state == "failed") or t.reason
         return JobStatus(state, msg, t.step, t.total_steps, t.seconds_left(), rate)
+
+
+class SweepJob:
+    """A quick experiment sweep (gan_core.experiments) in a background thread.
+
+    It takes one slot of the pool for the whole sweep and runs its runs one after another in
+    this process, so `stop()` ends it between two steps. The UI reads `done`, `total`,
+    `message`, `summary` and `error`.
+    """
+
+    def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
+                 **options):
+        self.name, self.out, self.pool, self.quick, self.options = name, out, pool, quick, options
+        self.id = next(_ids)
+        self.done = 0
+        self.total = 0
+        self.message = "waiting for a free slot" if pool else "starting"
+        self.summary: Optional[dict] = None
+        self.error = ""
+        self.state = "queued" if pool else "running"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"gan-sweep-{self.id}",
+                                        daemon=True)
+
+    def start(self) -> "SweepJob":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        self._thread.join(timeout)
+        return not self.alive
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _progress(self, done, total, result, message):
+        self.done, self.total = done, total
+        if message:
+            self.message = message
+
+    def _main(self):
+        from .experiments import run_sweep
+        if self.pool is not None and not self.pool.acquire(self.id, self._stop.is_set):
+            self.state, self.message = "stopped", "cancelled while waiting for a free slot"
+            return
+        self.state = "running"
+        try:
+            self.summary = run_sweep(self.name, self.out, quick=self.quick, jobs=1,
+                                     progress=self._progress, stop=self._stop, **self.options)
+            self.state = "stopped" if self._stop.is_set() else "finished"
+            self.message = "stopped" if self._stop.is_set() else "finished"
+        except Exception as e:  # noqa: BLE001 - a worker must never die silently
+            self.state, self.error = "failed", f"{type(e).__name__}: {e}"
+            self.message = self.error
+            if not isinstance(e, ValueError):
+                traceback.print_exc()
+        finally:
+            if self.pool is not None:
+                self.pool.release(self.id)

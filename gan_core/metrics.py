@@ -72,38 +72,55 @@ def train_judge(dataset: Dataset, epochs: int = 3, seed: int = 0, holdout: int =
     """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part)."""
     if dataset.labels is None or dataset.is_points:
         raise ValueError(f"a judge needs labelled images; {dataset.name} has none")
-    torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(dataset), generator=g)
     holdout = min(holdout, len(dataset) // 5)
     test_idx, train_idx = order[:holdout], order[holdout:]
     x_all = Judge.prepare(dataset.data, 1 if dataset.data.shape[1] == 1 else 3)
     y_all = dataset.labels
-    judge = Judge(dataset.num_classes, x_all.shape[1])
+    judge = fit_classifier(x_all[train_idx], y_all[train_idx], dataset.num_classes, epochs,
+                           seed, batch_size, outlier_exposure=True, progress=progress, generator=g)
+    return judge, accuracy(judge, x_all[test_idx], y_all[test_idx])
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3,
+                   seed: int = 0, batch_size: int = 128, outlier_exposure: bool = False,
+                   progress=None, generator: Optional[torch.Generator] = None) -> Judge:
+    """Train a Judge-shaped CNN on prepared images x (N, C, 28, 28) in [-1, 1] with labels y."""
+    torch.manual_seed(seed)
+    g = generator or torch.Generator().manual_seed(seed)
+    judge = Judge(num_classes, x.shape[1])
     opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
     judge.train()
     for epoch in range(epochs):
-        perm = train_idx[torch.randperm(len(train_idx), generator=g)]
+        perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(perm), batch_size):
             idx = perm[i:i + batch_size]
-            x = x_all[idx]
+            xb = x[idx]
             # light augmentation: shifts of up to 2 pixels, so it judges shapes, not positions
             dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
-            x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            loss = F.cross_entropy(judge.head(judge.body(x)), y_all[idx])
-            # Outlier exposure (Hendrycks et al. 2019): junk images should get a flat answer,
-            # or "confident" would reward a generator that draws noise.
-            junk = _junk_like(x, g)
-            loss = loss - 0.5 * torch.log_softmax(judge.head(judge.body(junk)), 1).mean()
+            xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(judge.head(judge.body(xb)), y[idx])
+            if outlier_exposure:
+                # Outlier exposure (Hendrycks et al. 2019): junk images should get a flat
+                # answer, or "confident" would reward a generator that draws noise.
+                junk = _junk_like(xb, g)
+                loss = loss - 0.5 * torch.log_softmax(judge.head(judge.body(junk)), 1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         if progress:
             progress(epoch + 1, epochs)
-    judge.eval()
-    with torch.inference_mode():
-        pred = judge.head(judge.body(x_all[test_idx])).argmax(1)
-    return judge, float((pred == y_all[test_idx]).float().mean())
+    return judge.eval()
+
+
+@torch.inference_mode()
+def accuracy(judge: Judge, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of prepared images x the classifier labels as y."""
+    if len(x) == 0:
+        return float("nan")
+    pred = torch.cat([judge.head(judge.body(chunk)).argmax(1) for chunk in x.split(1000)])
+    return float((pred == y).float().mean())
 
 
 def _junk_like(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

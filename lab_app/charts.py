@@ -178,3 +178,55 @@ def quality_figure(runs: Mapping[str, list], num_classes: int = 10, num_modes: i
                                   title="judge FD (lower is better)"))
     _markers(fig, markers)
     return _layout(fig, title, "share")
+
+
+# --- experiments: spread across seeds ----------------------------------------------------------
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str = "step",
+                log_y: bool = False, threshold: Optional[float] = None) -> go.Figure:
+    """One line per arm (mean over seeds) with a shaded band from the lowest to the highest."""
+    fig = go.Figure()
+    for i, b in enumerate(bands.values()):
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=b["x"] + b["x"][::-1], y=b["hi"] + b["lo"][::-1],
+                                 fill="toself", fillcolor=_rgba(colour, 0.15), mode="lines",
+                                 line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 legendgroup=b["label"]))
+        fig.add_trace(go.Scatter(x=b["x"], y=b["mean"], mode="lines+markers", name=b["label"],
+                                 line=dict(color=colour, width=2), marker=dict(size=4),
+                                 legendgroup=b["label"]))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line=dict(color="black", dash="dash", width=1),
+                      annotation_text="threshold", annotation_position="top left")
+    _layout(fig, title, ytitle, height=360)
+    fig.update_xaxes(title=xtitle)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def seed_bar_figure(stats: Mapping[str, dict], rows: Sequence[dict], key: str, title: str,
+                    scale: float = 1.0) -> go.Figure:
+    """Mean per arm with a standard-deviation error bar, and one dot per seed."""
+    fig = go.Figure()
+    arms = [(a, s[key]) for a, s in stats.items() if s.get(key) and s[key]["n"]]
+    labels = [stats[a]["label"] for a, _ in arms]
+    fig.add_trace(go.Bar(x=labels, y=[s["mean"] * scale for _, s in arms],
+                         error_y=dict(type="data", array=[s["std"] * scale for _, s in arms]),
+                         marker_color=PALETTE[1], opacity=0.75, name="mean ± sd"))
+    xs, ys = [], []
+    for (a, _), label in zip(arms, labels):
+        for r in rows:
+            if r["arm"] == a and r.get(key) is not None:
+                xs.append(label)
+                ys.append(r[key] * scale)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="one seed",
+                             marker=dict(color="black", size=7, symbol="circle-open")))
+    _layout(fig, title, "", height=320)
+    fig.update_xaxes(title="")
+    return fig

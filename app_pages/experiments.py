@@ -1,0 +1,113 @@
+"""Experiments: each paper's claim, the shipped results over several seeds, and a verdict."""
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from gan_core import experiments as ex
+from gan_core.jobs import SweepJob
+from lab_app import charts
+from lab_app.experiments import load_results_dir, load_shipped
+from lab_app.settings import find_data_dir, mnist_available
+from lab_app.ui import get_pool
+
+st.title("Experiments")
+st.caption("Each paper behind this lab makes claims from one run and a look at the images. "
+           "Here every claim is a sweep over several seeds, with numbers from the judge "
+           "classifier and a verdict computed from them.")
+
+names = list(ex.EXPERIMENTS)
+asked = st.query_params.get("exp")
+if "exp_choice" not in st.session_state or (asked in names and asked != st.session_state.get("exp_url")):
+    st.session_state.exp_choice = asked if asked in names else names[0]
+    st.session_state.exp_url = asked
+name = st.selectbox("Experiment", names, key="exp_choice",
+                    format_func=lambda n: f"{ex.EXPERIMENTS[n].title} ({n})")
+st.query_params["exp"] = name
+exp = ex.EXPERIMENTS[name]
+
+st.markdown(f"> **Claim ({exp.source}):** {exp.claim}")
+st.markdown(f"**Set-up.** {exp.setup}")
+
+
+def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) -> None:
+    """Verdict, curve with its band across seeds, bars with one dot per seed, and the table."""
+    if summary.get("complete"):
+        st.success(f"**Verdict.** {summary['verdict']}", icon=":material/gavel:")
+    else:
+        st.warning(summary["verdict"], icon=":material/hourglass_top:")
+    metric = exp.curve
+    threshold = exp.threshold[2] if exp.threshold and exp.threshold[0] == metric else None
+    x_choice = "step"
+    if exp.threshold:
+        x_choice = st.radio("Curve against", ["step", "time_s"], horizontal=True,
+                            format_func={"step": "steps", "time_s": "training seconds"}.get,
+                            key=f"x_{key}")
+    bands = ex.curve_bands(exp, curves, metric, x_choice)
+    if bands:
+        st.plotly_chart(charts.band_figure(
+            bands, f"{ex.NAMES.get(metric, metric)}: mean over seeds, band = lowest to highest",
+            ex.NAMES.get(metric, metric),
+            "step (real batches)" if x_choice == "step" else "training seconds",
+            log_y=metric == "judge_fd", threshold=threshold), width="stretch", key=f"band_{key}")
+    stats = summary["arms"]
+    cols = st.columns(2)
+    for i, bar in enumerate(exp.bars):
+        if not any((s.get(bar) or {}).get("n") for s in stats.values()):
+            continue
+        scale = 100 if bar.startswith("acc_") or bar in ("class_accuracy", "confident_share") else 1
+        title = ex.NAMES.get(bar, bar) + (" (%)" if scale == 100 else "")
+        with cols[i % 2]:
+            st.plotly_chart(charts.seed_bar_figure(stats, rows, bar, title, scale),
+                            width="stretch", key=f"bar_{key}_{bar}")
+    with st.expander("Every run (one row per seed)"):
+        st.dataframe(rows, width="stretch", hide_index=True)
+
+
+shipped = load_shipped(name)
+st.subheader("Results shipped with the lab")
+if shipped is None:
+    st.info("No results are shipped for this experiment yet. Run it with "
+            f"`python -m gan_core sweep {name} --out experiments/{name}`.")
+else:
+    summary, rows, curves = shipped
+    st.caption(f"{summary['runs_done']} runs, made with `{summary.get('command', '')}`.")
+    show_results(summary, rows, curves, "shipped")
+
+st.subheader("Rerun a quick version here")
+quick_runs = ex.plan(name, quick=True)
+st.caption(f"{len(quick_runs)} runs of {quick_runs[0].config['max_steps']} steps on a few hundred "
+           "digits, one after another on this server. Far too short for the verdict to be "
+           "trusted: it shows the method; the shipped results above give the answer.")
+job: SweepJob | None = st.session_state.get(f"sweep_{name}")
+data_dir = find_data_dir()
+if not mnist_available(data_dir):
+    st.info("MNIST was not found (in $GAN_DATA_DIR, ./data or ../shared/data), so the quick "
+            "version cannot run here. Put the MNIST IDX files in one of them.")
+elif job is None or not job.alive:
+    if st.button("Run the quick version", icon=":material/play_arrow:", key="run_quick"):
+        out = Path(tempfile.mkdtemp(prefix=f"gan-lab-{name}-"))
+        job = SweepJob(name, out, pool=get_pool(), data_dir=str(data_dir)).start()
+        st.session_state[f"sweep_{name}"] = job
+        st.rerun()
+
+
+@st.fragment(run_every=1.5)
+def live(job: SweepJob) -> None:
+    if job.alive:
+        if st.button("Stop", icon=":material/stop:", key="stop_quick"):
+            job.stop()
+        total = max(job.total, 1)
+        st.progress(min(job.done / total, 1.0), text=f"{job.done} of {job.total or '?'} runs: "
+                                                     f"{job.message}")
+        return
+    if job.state == "failed":
+        st.error(f"The quick version stopped: {job.error}")
+    elif job.summary is not None and job.summary["runs_done"]:
+        show_results(*load_results_dir(name, Path(job.out)), "quick")
+    else:
+        st.info("Stopped before any run finished.")
+
+
+if job is not None:
+    live(job)
