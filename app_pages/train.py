@@ -1,19 +1,22 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
 import io
 import math
+from pathlib import Path
 
 import streamlit as st
 
-from gan_core.config import DEPTHS, TrainConfig, available_devices
+from gan_core.config import DEPTHS, TrainConfig, available_devices, resolve_device
 from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from gan_core.trainer import HISTORY_FIELDS, Trainer
+from gan_core.trainer import HISTORY_FIELDS, Trainer, is_out_of_memory, memory_advice
 from lab_app import charts
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config)
-from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run
+from lab_app import saved
+from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run, owner_key
+from gan_core.uploads import UploadError, save_uploads
 
 st.title("Train a GAN")
 
@@ -42,18 +45,52 @@ for key, msg in st.session_state.get("train_url_errors", {}).items():
 
 data_dir = find_data_dir()
 image_sets = (["mnist"] if mnist_available(data_dir) else []) + ["fashion-mnist", "fer2013"]
-dataset_options = ["ring", "grid"] + image_sets
+UPLOAD = "your images (upload)"
+dataset_options = ["ring", "grid"] + image_sets + [UPLOAD]
 errors: dict[str, str] = {}
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "zip"]
+
+
+def use_upload() -> None:
+    """Button callback (runs before the widgets): check and store the files, then select them."""
+    files = st.session_state.get("t_upload_files") or []
+    if not files:
+        st.session_state.upload_msg = ("warning", "Choose some images or a zip first.")
+        return
+    folder = saved.new_upload_folder(owner_key())
+    try:
+        report = save_uploads(((f.name, f.getvalue()) for f in files), folder)
+    except UploadError as e:
+        st.session_state.upload_msg = ("error", f"Upload refused: {e}")
+        return
+    st.session_state.upload_msg = ("success", report.summary)
+    st.session_state.t_dataset = f"folder:{folder}"
+    st.session_state.t_conditional = False
 
 left, right = st.columns([1, 2.3], gap="large")
 with left:
     st.subheader("Settings")
-    if st.session_state.t_dataset not in dataset_options and not \
-            str(st.session_state.t_dataset).startswith("folder:"):
+    if st.session_state.t_dataset not in dataset_options:
         dataset_options.append(st.session_state.t_dataset)
     dataset = st.selectbox("Dataset", dataset_options, key="t_dataset",
+                           format_func=lambda d: f"uploaded images ({Path(d[7:]).name})"
+                           if d.startswith("folder:") and saved.folder_allowed(d) else d,
                            help="ring and grid are 2-D toy sets: no files, seconds to train. "
                                 "MNIST here is the official 10,000-digit test split.")
+    kind, msg = st.session_state.pop("upload_msg", (None, None))
+    if kind:
+        getattr(st, kind)(msg)
+    if dataset == UPLOAD or dataset.startswith("folder:"):
+        with st.expander("Upload images", expanded=dataset == UPLOAD):
+            st.file_uploader("Images, or a zip of them (subfolders become classes)",
+                             type=IMAGE_TYPES, accept_multiple_files=True, key="t_upload_files")
+            st.button("Use these images", on_click=use_upload, key="t_upload_go")
+            st.caption("At most 5,000 files and 300 MB unpacked; images are checked and "
+                       "stored shrunk to 256 px. Only you can train on them.")
+    if dataset.startswith("folder:") and not saved.folder_allowed(dataset):
+        errors["dataset"] = ("This server only trains on images uploaded here (or folders the "
+                             "teacher lists in GAN_LAB_IMAGE_DIRS); it does not open "
+                             f"{dataset[7:]}. Upload the images instead.")
     toy = dataset in TOYS
     models = ["mlp"] if toy else ["classroom", "paper", "dcgan64"]
     if st.session_state.get("t_model") not in models:
@@ -110,8 +147,11 @@ with left:
                   data_dir=str(data_dir) if data_dir else None, download=False,
                   sample_every=10 if toy else 20)
     cfg = None
+    if dataset == UPLOAD:
+        errors["dataset"] = "Upload some images first (above), then press Use these images."
     try:
-        cfg = TrainConfig(**values).validate()
+        if not errors:
+            cfg = TrainConfig(**values).validate()
     except ValueError as e:
         field = str(e).split(" ")[0]
         errors[FIELD_TO_URL.get(field, field)] = str(e)
@@ -124,6 +164,25 @@ with left:
     start = st.button("Start training", type="primary", disabled=cfg is None,
                       width="stretch")
 
+def show_saved_runs() -> None:
+    """This browser's finished runs, kept on the server across refreshes and restarts."""
+    mine = saved.list_saved(owner_key())
+    if not mine:
+        return
+    with st.expander(f"Your saved runs ({len(mine)}), kept on the server", expanded=False):
+        for i, m in enumerate(mine[:10]):
+            c1, c2, c3 = st.columns([1, 3, 1])
+            if (m["path"] / "samples.png").is_file():
+                c1.image(str(m["path"] / "samples.png"), width=90)
+            c2.markdown(f"**{m['name']}** · {m['dataset']} · {m['loss']} · latent "
+                        f"{m['latent_dim']} · {m['step']} steps  \n{m['state']}: {m['reason']} "
+                        f"· saved {m['saved']}")
+            ckpt = m["path"] / "checkpoint.pt"
+            if ckpt.is_file():
+                c3.download_button("Checkpoint", ckpt.read_bytes(), f"{m['path'].name}.pt",
+                                   "application/octet-stream", key=f"saved_dl_{i}")
+
+
 run = latest_run("train")
 if start and cfg is not None:
     if run is not None and run.active:
@@ -131,11 +190,18 @@ if start and cfg is not None:
     try:
         with st.spinner("Loading the data..."):
             trainer = Trainer(cfg)
-        run = add_run(Run(f"run {len([r for r in st.session_state.runs]) + 1}",
-                          Job(trainer, get_pool()).start()))
+        name = f"run {len([r for r in st.session_state.runs]) + 1}"
+        token = owner_key()
+        trainer.add_callback("end", lambda tr, reason: saved.persist(tr, token, name))
+        run = add_run(Run(name, Job(trainer, get_pool()).start()))
     except (ValueError, DatasetError) as e:
         with left:
             st.error(str(e), icon=":material/warning:")
+    except Exception as e:  # noqa: BLE001 - out of memory while loading or building the models
+        if not is_out_of_memory(e):
+            raise
+        with left:
+            st.error(f"{memory_advice(cfg, resolve_device(cfg.device))}.", icon=":material/memory:")
 
 # --- the live view ---------------------------------------------------------------------------
 with right:
@@ -143,6 +209,7 @@ with right:
         st.info("Choose the settings on the left and press **Start training**. The charts and "
                 "samples appear here and update while it trains. Tip: the 2-D set *ring* trains "
                 "in seconds; MNIST shows digits within a minute.")
+        show_saved_runs()
         st.stop()
 
     live = run.job.alive
@@ -262,5 +329,7 @@ with right:
             d3.download_button("History CSV", cache["csv"], "history.csv", "text/csv")
             d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
                                "application/octet-stream")
+            if not live:
+                show_saved_runs()
 
     st.fragment(live_view, run_every=1.5 if live else None)()

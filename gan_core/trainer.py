@@ -46,6 +46,25 @@ class Diverged(RuntimeError):
     """A loss or gradient became NaN or Inf."""
 
 
+def is_out_of_memory(e: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, the host's MemoryError, or MPS's 'out of memory' RuntimeError."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
+    return isinstance(e, (MemoryError, oom)) or (
+        isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+
+
+def memory_advice(config: TrainConfig, device: torch.device) -> str:
+    advice = [f"a smaller batch size (now {config.batch_size})"]
+    if config.depth != "small":
+        advice.append("a smaller generator (depth small)")
+    if config.model in ("paper", "dcgan64"):
+        advice.append("the classroom model")
+    if device.type != "cpu":
+        advice.append("the CPU")
+    return f"out of memory on {device.type}; try " + ", ".join(advice[:-1]) + \
+        (" or " if len(advice) > 1 else "") + advice[-1]
+
+
 @dataclass
 class Snapshot:
     """Samples from the fixed noise at one moment: uint8 images (N, C, H, W) or points (N, 2)."""
@@ -222,9 +241,26 @@ class Trainer:
         except Diverged as e:
             return self._finish("failed", f"{e}; the weights are those of step {self.step}, "
                                           f"the last good one")
+        except Exception as e:  # noqa: BLE001 - only out-of-memory is handled here
+            if not is_out_of_memory(e):
+                raise
+            self._free_memory()
+            return self._finish("failed", f"{memory_advice(cfg, self.device)}. Stopped at step "
+                                          f"{self.step + 1}; the weights are those of step "
+                                          f"{self.step}, the last good one")
         finally:
             if self.state == "running":     # an unexpected exception
                 self._finish("failed", "stopped by an error")
+
+    def _free_memory(self) -> None:
+        import gc
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        elif self.device.type == "mps" and hasattr(torch, "mps"):
+            torch.mps.empty_cache()
 
     def _should_stop(self) -> bool:
         while not self._running.is_set():
@@ -284,7 +320,9 @@ class Trainer:
             saved.update(G=clone(self.G.state_dict()), opt_g=clone_opt(self.opt_g))
         try:
             return self._step(real, labels, noise)
-        except Diverged:
+        except Exception as e:
+            if not (isinstance(e, Diverged) or is_out_of_memory(e)):
+                raise
             self.D.load_state_dict(saved["D"])
             self.opt_d.load_state_dict(saved["opt_d"])
             if "G" in saved:

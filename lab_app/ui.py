@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -84,9 +85,36 @@ def torch_threads() -> None:
         torch.set_num_threads(n)
 
 
+OWNER_COOKIE = "gan_lab_owner"
+
+
+def owner_key() -> str:
+    """This browser's private key for its saved runs and uploads.
+
+    Kept in a cookie (one year, this site only), so a refresh or a server restart finds the
+    same runs; a browser without it gets a new random key. Other students never see it.
+    """
+    from lab_app.saved import valid_token
+    if "owner_key" not in st.session_state:
+        token = st.context.cookies.get(OWNER_COOKIE) if st.context.cookies else None
+        st.session_state.owner_cookie_ok = valid_token(token)
+        st.session_state.owner_key = token if valid_token(token) else secrets.token_urlsafe(24)
+    return st.session_state.owner_key
+
+
+def _remember_owner() -> None:
+    """Set the owner cookie once per session when the browser did not send it."""
+    key = owner_key()
+    if not st.session_state.get("owner_cookie_ok"):
+        st.html(f"<script>document.cookie = '{OWNER_COOKIE}={key}; path=/; "
+                f"max-age=31536000; SameSite=Strict';</script>", unsafe_allow_javascript=True)
+        st.session_state.owner_cookie_ok = True
+
+
 def sidebar() -> None:
     pool = get_pool()
     with st.sidebar:
+        _remember_owner()
         st.caption(f"Devices here: {', '.join(available_devices())}")
         busy = f"{pool.running} of {pool.max_running} training slots in use"
         if pool.waiting:

@@ -1,0 +1,236 @@
+"""Untrusted image uploads (loose files or zips) turned into a `folder:` dataset, safely.
+
+Every file is decoded with Pillow and written back as a fresh PNG under a name this module
+picks, so nothing of the upload's own paths or bytes reaches the disk as it came:
+
+  - zip entries whose path is absolute, climbs out with `..`, or is a link are skipped
+  - a zip that would unpack to more than `max_total_bytes`, or one entry that would unpack to
+    more than `max_file_bytes`, or an entry compressed more than `max_ratio` times, is refused
+    (the sizes a zip declares are not trusted: reading stops at the limit)
+  - more than `max_files` entries: refused
+  - non-images and truncated images are skipped and listed; images over `max_pixels` are
+    refused before they are decoded (Pillow's decompression-bomb guard is on as well)
+
+Subfolders become classes, as for `folder:`: a zip of happy/*.png and sad/*.png is labelled.
+"""
+from __future__ import annotations
+
+import io
+import stat
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from .data import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+
+
+class UploadError(ValueError):
+    """The whole upload is refused; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_files: int = 5000                  # entries per upload (loose files plus zip entries)
+    max_total_bytes: int = 300 * 2**20     # everything unpacked
+    max_file_bytes: int = 25 * 2**20       # one image, unpacked
+    max_ratio: float = 100.0               # unpacked / packed size of one zip entry
+    max_pixels: int = MAX_IMAGE_PIXELS
+    max_side: int = 256                    # images are stored at most this big (models use <= 64)
+
+
+@dataclass
+class UploadReport:
+    folder: Path
+    saved: int = 0
+    classes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)      # "name: reason"
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.saved} images saved"
+        if self.classes:
+            text += f" in {len(self.classes)} classes ({', '.join(self.classes[:10])})"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped: " + "; ".join(self.skipped[:5])
+            if len(self.skipped) > 5:
+                text += f"; and {len(self.skipped) - 5} more"
+        return text + "."
+
+
+def _safe_parts(name: str) -> tuple[str, ...] | None:
+    """The path inside an upload as safe parts, or None when it would leave the folder."""
+    name = name.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None
+    parts = PurePosixPath(name).parts
+    if any(p in ("..", "") for p in parts):
+        return None
+    return tuple(p for p in parts if p != ".")
+
+
+def _class_of(parts: tuple[str, ...]) -> str:
+    """The folder an image sits in, cleaned to a safe name ('' for the top level)."""
+    if len(parts) < 2:
+        return ""
+    keep = "".join(c if c.isalnum() or c in "-_ " else "_" for c in parts[-2]).strip()
+    return keep[:40] or "class"
+
+
+class _Writer:
+    def __init__(self, folder: Path, limits: UploadLimits):
+        self.folder, self.limits = folder, limits
+        self.report = UploadReport(folder)
+        self.entries = 0
+        self.total = 0
+        self.counter = 0
+
+    def count(self, n: int = 1) -> None:
+        self.entries += n
+        if self.entries > self.limits.max_files:
+            raise UploadError(f"the upload holds more than {self.limits.max_files} files; "
+                              f"upload at most {self.limits.max_files} images")
+
+    def add_bytes(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limits.max_total_bytes:
+            raise UploadError(f"the upload unpacks to more than "
+                              f"{self.limits.max_total_bytes // 2**20} MB; upload fewer or "
+                              f"smaller images")
+
+    def image(self, name: str, parts: tuple[str, ...], data: bytes) -> None:
+        from PIL import Image, UnidentifiedImageError
+        lim = self.limits
+        if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+            self.report.skipped.append(f"{name}: not an image file "
+                                       f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as im:
+                    if im.width * im.height > lim.max_pixels:
+                        self.report.skipped.append(
+                            f"{name}: {im.width}x{im.height} pixels, more than the limit of "
+                            f"{lim.max_pixels:,}")
+                        return
+                    im.load()                         # truncated files fail here
+                    im = im.convert("RGB")
+                    im.thumbnail((lim.max_side, lim.max_side))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            self.report.skipped.append(f"{name}: more pixels than the limit of "
+                                       f"{lim.max_pixels:,} (a decompression bomb?)")
+            return
+        except UnidentifiedImageError:
+            self.report.skipped.append(f"{name}: not a readable image")
+            return
+        except (OSError, ValueError, SyntaxError) as e:
+            self.report.skipped.append(f"{name}: damaged or truncated ({e})")
+            return
+        cls = _class_of(parts)
+        target = self.folder / cls if cls else self.folder
+        target.mkdir(parents=True, exist_ok=True)
+        self.counter += 1
+        im.save(target / f"img_{self.counter:05d}.png")
+        self.report.saved += 1
+
+    def loose(self, name: str, data: bytes) -> None:
+        self.count()
+        if len(data) > self.limits.max_file_bytes:
+            self.report.skipped.append(f"{name}: {len(data) // 2**20} MB, more than the "
+                                       f"{self.limits.max_file_bytes // 2**20} MB limit")
+            return
+        self.add_bytes(len(data))
+        self.image(PurePosixPath(name.replace("\\", "/")).name, (name,), data)
+
+    def zip(self, name: str, data: bytes) -> None:
+        lim = self.limits
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise UploadError(f"{name} is not a readable zip file ({e})") from None
+        with archive:
+            infos = [i for i in archive.infolist() if not i.is_dir()]
+            self.count(len(infos))
+            declared = sum(i.file_size for i in infos)
+            if declared + self.total > lim.max_total_bytes:
+                raise UploadError(f"{name} would unpack to {declared // 2**20} MB, more than "
+                                  f"the {lim.max_total_bytes // 2**20} MB limit; upload fewer "
+                                  f"or smaller images")
+            for info in infos:
+                entry = f"{name}:{info.filename}"
+                parts = _safe_parts(info.filename)
+                if parts is None:
+                    self.report.skipped.append(f"{entry}: path leaves the upload folder")
+                    continue
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    self.report.skipped.append(f"{entry}: a link, not a file")
+                    continue
+                if parts[0] == "__MACOSX" or parts[-1].startswith("."):
+                    continue                          # Finder's resource forks and dot files
+                if info.file_size > lim.max_file_bytes or (
+                        info.compress_size and info.file_size / info.compress_size > lim.max_ratio
+                        and info.file_size > 2**20):
+                    raise UploadError(f"{entry} unpacks to {info.file_size // 2**20} MB from "
+                                      f"{max(info.compress_size, 1) // 1024} KB: a zip bomb, "
+                                      f"or an image too large for this lab")
+                data = self._read(archive, info, entry)
+                if data is not None:
+                    self.image(entry, parts, data)
+
+    def _read(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: str) -> bytes | None:
+        """Read at most max_file_bytes, whatever the header says."""
+        cap = self.limits.max_file_bytes
+        chunks, n = [], 0
+        try:
+            with archive.open(info) as f:
+                while True:
+                    chunk = f.read(min(1 << 20, cap + 1 - n))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    n += len(chunk)
+                    self.add_bytes(len(chunk))
+                    if n > cap:
+                        raise UploadError(f"{entry} unpacks to more than {cap // 2**20} MB "
+                                          f"although its header says {info.file_size} bytes")
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError,
+                RuntimeError) as e:      # damaged data, bad CRC, encrypted entries
+            self.report.skipped.append(f"{entry}: cannot be unpacked ({e})")
+            return None
+        return b"".join(chunks)
+
+
+def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path,
+                 limits: UploadLimits = UploadLimits()) -> UploadReport:
+    """Check and store uploaded images and zips in `folder` (created; must be empty).
+
+    Raises UploadError when the upload as a whole is refused (nothing is kept then) or when
+    no image in it could be read.
+    """
+    import shutil
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise UploadError(f"{folder} is not empty; uploads go into a fresh folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    w = _Writer(folder, limits)
+    try:
+        for name, data in files:
+            if PurePosixPath(name).suffix.lower() == ".zip":
+                w.zip(name, data)
+            else:
+                w.loose(name, data)
+        if not w.report.saved:
+            why = "; ".join(w.report.skipped[:3]) or "it was empty"
+            raise UploadError(f"no image in the upload could be used ({why})")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    w.report.classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    top_level = [p for p in folder.iterdir() if p.is_file()]
+    if w.report.classes and top_level:       # mixed: no labels, as load_folder would decide
+        w.report.skipped.append(f"{len(top_level)} images outside any class folder, so the "
+                                f"set is treated as unlabelled")
+        w.report.classes = []
+    return w.report

@@ -1,0 +1,129 @@
+"""Finished runs on disk: written when a run ends, listed for their owner only, bounded, and a
+failing disk never takes the training thread down. Folder datasets: only uploads (and folders
+the teacher lists) may be opened from a link."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from apphelpers import finish_jobs, page  # noqa: E402
+from gan_core.checkpoint import load_checkpoint  # noqa: E402
+from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.trainer import Trainer  # noqa: E402
+from lab_app import saved  # noqa: E402
+
+ALICE = "alice-key-0123456789abcdef"
+BOB = "bob-key-0123456789abcdef00"
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_LAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_LAB_UPLOAD_DIR", str(tmp_path / "uploads"))
+    return tmp_path / "runs"
+
+
+def ring_trainer(steps=5):
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, batch_size=64, max_steps=steps,
+                      sample_every=2, device="cpu")
+    t = Trainer(cfg)
+    t.run()
+    return t
+
+
+def test_a_finished_run_is_written_whole_and_listed_for_its_owner_only(runs_dir):
+    t = ring_trainer()
+    folder = saved.persist(t, ALICE, "run 1")
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "history.csv",
+                                                        "meta.json", "samples.png"]
+    assert ALICE not in str(folder)                       # the key is never a folder name
+    (item,) = saved.list_saved(ALICE)
+    assert (item["name"], item["step"], item["state"]) == ("run 1", 5, "stopped")
+    assert load_checkpoint(item["path"] / "checkpoint.pt").step == 5
+    assert len((item["path"] / "history.csv").read_text().splitlines()) == 6
+    assert saved.list_saved(BOB) == []
+    assert saved.list_saved("../../etc") == [] and saved.list_saved("") == []
+
+
+def test_a_run_without_meta_json_is_not_listed_and_old_runs_are_pruned(runs_dir, monkeypatch):
+    t = ring_trainer(2)
+    first = saved.persist(t, ALICE, "first")
+    (first / "meta.json").unlink()                       # as if the server died mid-write
+    assert saved.list_saved(ALICE) == []
+    monkeypatch.setattr(saved, "MAX_SAVED", 3)
+    for i in range(5):
+        saved.persist(t, ALICE, f"r{i}")
+    assert len(list(saved.owner_folder(ALICE).iterdir())) == 3
+
+
+def test_a_disk_that_refuses_the_write_does_not_raise(runs_dir):
+    runs_dir.mkdir(parents=True)
+    runs_dir.chmod(0o500)
+    try:
+        if os.access(runs_dir, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        t = ring_trainer(2)
+        assert saved.persist(t, ALICE, "run") is None
+        assert "could not save this run" in t.eval_note
+    finally:
+        runs_dir.chmod(0o700)
+
+
+def test_a_disk_error_mid_save_is_reported_not_raised(runs_dir, monkeypatch):
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(saved, "save_checkpoint", full_disk)
+    t = ring_trainer(2)
+    assert saved.persist(t, ALICE, "run") is None
+    assert "No space left on device" in t.eval_note
+    assert saved.list_saved(ALICE) == []
+
+
+def test_folder_datasets_are_limited_to_uploads_and_listed_folders(tmp_path, monkeypatch):
+    up = saved.new_upload_folder(ALICE)
+    up.mkdir(parents=True)
+    assert saved.folder_allowed(f"folder:{up}")
+    assert not saved.folder_allowed("folder:/etc")
+    assert not saved.folder_allowed(f"folder:{up}/../../../../etc")
+    assert not saved.folder_allowed(f"folder:{tmp_path}")
+    monkeypatch.setenv("GAN_LAB_IMAGE_DIRS", str(tmp_path / "teacher"))
+    assert saved.folder_allowed(f"folder:{tmp_path}/teacher/faces")
+    assert saved.folder_allowed("mnist")
+
+
+def test_train_page_saves_the_finished_run_and_a_new_session_lists_it(runs_dir):
+    at = page("train", dataset="ring", epochs=1)
+    at.session_state["owner_key"] = ALICE
+    at.run()
+    start = [b for b in at.button if b.label == "Start training"][0]
+    start.click().run()
+    assert not at.exception
+    finish_jobs(at)
+    at.run()
+    (item,) = saved.list_saved(ALICE)
+    assert item["state"] == "finished"
+    # A refresh is a new session with the same cookie: the run is listed again.
+    again = page("train", dataset="ring")
+    again.session_state["owner_key"] = ALICE
+    again.run()
+    assert not again.exception
+    assert any("Your saved runs (1)" in e.label for e in again.expander)
+    other = page("train", dataset="ring")
+    other.session_state["owner_key"] = BOB
+    other.run()
+    assert not any("Your saved runs" in e.label for e in other.expander)
+
+
+def test_train_page_refuses_a_folder_link_outside_the_uploads():
+    at = page("train", dataset="folder:/etc").run()
+    assert not at.exception
+    assert any("does not open /etc" in e.value for e in at.error)
+    start = [b for b in at.button if b.label == "Start training"][0]
+    assert start.disabled

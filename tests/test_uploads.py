@@ -1,0 +1,148 @@
+"""Hostile image uploads for `folder:` datasets, each built here: escapes, bombs, junk, floods."""
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image
+
+from gan_core.data import load_folder
+from gan_core.uploads import UploadError, UploadLimits, save_uploads
+
+
+def png(colour=(200, 30, 30), size=(20, 20)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_zip(entries: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if name in links:
+                info.external_attr = (0o120777 << 16)      # a symbolic link
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height: a decompression bomb's calling card."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+        + chunk(b"IEND", b"")
+
+
+def files_under(path):
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+
+
+def test_loose_images_are_saved_as_fresh_pngs_and_load_as_a_dataset(tmp_path):
+    report = save_uploads([("a.png", png()), ("b.jpg", png((0, 0, 255))), ("c.PNG", png())],
+                          tmp_path / "up")
+    assert report.saved == 3 and report.classes == [] and report.skipped == []
+    assert files_under(tmp_path / "up") == ["img_00001.png", "img_00002.png", "img_00003.png"]
+    ds = load_folder(tmp_path / "up", size=28, channels=3)
+    assert len(ds) == 3 and ds.labels is None
+
+
+def test_a_zip_with_class_folders_becomes_a_labelled_set(tmp_path):
+    z = make_zip({"faces/happy/1.png": png(), "faces/happy/2.png": png(),
+                  "faces/sad/1.png": png((0, 0, 0)), "__MACOSX/faces/._1.png": b"junk"})
+    report = save_uploads([("faces.zip", z)], tmp_path / "up")
+    assert report.saved == 3 and report.classes == ["happy", "sad"]
+    ds = load_folder(tmp_path / "up", size=28)
+    assert ds.class_names == ["happy", "sad"] and ds.labels.tolist() == [0, 0, 1]
+
+
+def test_zip_paths_that_escape_the_folder_or_are_links_are_skipped(tmp_path):
+    z = make_zip({"../evil.png": png(), "/etc/abs.png": png(), "ok/../../../up.png": png(),
+                  "C:/win.png": png(), "link.png": b"/etc/passwd", "good.png": png()},
+                 links=("link.png",))
+    report = save_uploads([("x.zip", z)], tmp_path / "inner" / "up")
+    assert report.saved == 1
+    assert files_under(tmp_path) == ["inner/up/img_00001.png"]      # nothing landed elsewhere
+    reasons = " | ".join(report.skipped)
+    for name in ("../evil.png", "/etc/abs.png", "ok/../../../up.png", "C:/win.png"):
+        assert f"x.zip:{name}: path leaves the upload folder" in reasons
+    assert "x.zip:link.png: a link, not a file" in reasons
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked_and_nothing_is_kept(tmp_path):
+    bomb = make_zip({"ok.png": png(), "bomb.png": b"\0" * (40 * 2**20)})
+    assert len(bomb) < 200_000                                   # 40 MB packed into ~40 KB
+    with pytest.raises(UploadError, match=r"x.zip:bomb.png unpacks to 40 MB from \d+ KB: a zip bomb"):
+        save_uploads([("x.zip", bomb)], tmp_path / "up")
+    assert not (tmp_path / "up").exists()
+
+
+def test_an_upload_that_unpacks_beyond_the_total_limit_is_refused(tmp_path):
+    limits = UploadLimits(max_total_bytes=2 * 2**20, max_ratio=10**6)
+    z = make_zip({f"{i}.png": b"\0" * 2**19 for i in range(6)})    # 3 MB in all
+    with pytest.raises(UploadError, match="would unpack to 3 MB, more than the 2 MB limit"):
+        save_uploads([("big.zip", z)], tmp_path / "up", limits)
+    loose = [(f"{i}.png", png(size=(400, 400))) for i in range(3)]
+    with pytest.raises(UploadError, match="unpacks to more than 0 MB"):
+        save_uploads(loose, tmp_path / "up2", UploadLimits(max_total_bytes=2000))
+
+
+def test_thousands_of_files_are_refused_with_the_limit_named(tmp_path):
+    z = make_zip({f"d/{i}.png": b"x" for i in range(101)})
+    with pytest.raises(UploadError, match="more than 100 files; upload at most 100 images"):
+        save_uploads([("many.zip", z)], tmp_path / "up", UploadLimits(max_files=100))
+    many_loose = [(f"{i}.png", png()) for i in range(101)]
+    with pytest.raises(UploadError, match="more than 100 files"):
+        save_uploads(many_loose, tmp_path / "up2", UploadLimits(max_files=100))
+
+
+def test_non_images_and_truncated_images_are_skipped_and_named(tmp_path):
+    good = png(size=(64, 64))
+    report = save_uploads([("notes.txt", b"hello"), ("fake.png", b"<html>not a png</html>"),
+                           ("half.png", good[: len(good) // 2]), ("good.png", good)],
+                          tmp_path / "up")
+    assert report.saved == 1
+    text = " | ".join(report.skipped)
+    assert "notes.txt: not an image file" in text
+    assert "fake.png: not a readable image" in text
+    assert "half.png: damaged or truncated" in text
+    assert "1 images saved; 3 skipped" in report.summary
+
+
+def test_enormous_images_are_refused_before_decoding(tmp_path):
+    header = png_header_only(100_000, 100_000)          # 10 gigapixels claimed, 100 bytes sent
+    report = save_uploads([("huge.png", header), ("ok.png", png())], tmp_path / "up")
+    assert report.saved == 1
+    assert "huge.png: more pixels than the limit of 40,000,000" in report.skipped[0]
+    header = png_header_only(8000, 6000)                 # 48 Mpx: under Pillow's own guard
+    report = save_uploads([("big.png", header), ("ok.png", png())], tmp_path / "up3")
+    assert "big.png: 8000x6000 pixels, more than the limit of 40,000,000" in report.skipped[0]
+    small = UploadLimits(max_pixels=100)
+    report = save_uploads([("big.png", png(size=(20, 20))), ("ok.png", png(size=(5, 5)))],
+                          tmp_path / "up2", small)
+    assert report.saved == 1 and "big.png: 20x20 pixels" in report.skipped[0]
+
+
+def test_big_photos_are_stored_shrunk(tmp_path):
+    save_uploads([("photo.jpg", png(size=(1200, 800)))], tmp_path / "up")
+    with Image.open(tmp_path / "up" / "img_00001.png") as im:
+        assert max(im.size) == 256
+
+
+def test_an_upload_with_no_usable_image_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(UploadError, match=r"no image in the upload could be used \(a.txt: not an image"):
+        save_uploads([("a.txt", b"x")], tmp_path / "up")
+    assert not (tmp_path / "up").exists()
+    with pytest.raises(UploadError, match="bad.zip is not a readable zip file"):
+        save_uploads([("bad.zip", b"PK\x03\x04 broken")], tmp_path / "up")
+    with pytest.raises(UploadError, match="is not empty"):
+        (tmp_path / "full").mkdir()
+        (tmp_path / "full" / "keep.txt").write_text("mine")
+        save_uploads([("a.png", png())], tmp_path / "full")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"     # nothing lost
