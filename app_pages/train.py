@@ -64,6 +64,11 @@ def use_upload() -> None:
         st.session_state.upload_msg = ("error", f"Upload refused: {e}")
         return
     st.session_state.upload_msg = ("success", report.summary)
+    # Settings still at the 2-D sets' defaults become the image defaults (latent 100, ...).
+    toy, images = default_config("ring"), default_config("mnist")
+    for name in ("latent_dim", "lr_g", "lr_d", "batch_size", "epochs"):
+        if st.session_state.get(f"t_{name}") == getattr(toy, name):
+            st.session_state[f"t_{name}"] = getattr(images, name)
     st.session_state.t_dataset = f"folder:{folder}"
     st.session_state.t_conditional = False
 

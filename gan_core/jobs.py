@@ -26,6 +26,7 @@ class JobPool:
         self._cond = threading.Condition()
         self._running: set[int] = set()
         self._queue: list[int] = []           # job ids waiting, in order of arrival
+        self.peak = 0                         # most jobs ever running at once
 
     def acquire(self, job_id: int, cancelled: Callable[[], bool]) -> bool:
         """Block until `job_id` may run (True) or `cancelled()` becomes true (False)."""
@@ -37,6 +38,7 @@ class JobPool:
                         return False
                     if self._queue[0] == job_id and len(self._running) < self.max_running:
                         self._running.add(job_id)
+                        self.peak = max(self.peak, len(self._running))
                         return True
                     self._cond.wait(0.2)
             finally:

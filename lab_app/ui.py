@@ -119,6 +119,8 @@ def sidebar() -> None:
         busy = f"{pool.running} of {pool.max_running} training slots in use"
         if pool.waiting:
             busy += f", {pool.waiting} waiting"
+        if pool.peak:
+            busy += f" (at most {pool.peak} at once since the server started)"
         st.caption(f"Server: {busy}.")
         mine = [r for r in runs() if r.active]
         if mine:

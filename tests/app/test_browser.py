@@ -6,10 +6,12 @@ go to $SCREENSHOT_DIR (default: screenshots/ in the repo) so a person can look a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +23,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"": "GAN teaching lab", "train": "Train a GAN", "compare": "Compare two losses",
-         "explore": "Latent explorer", "loss_lab": "Loss lab"}
+         "explore": "Latent explorer", "loss_lab": "Loss lab", "experiments": "Experiments"}
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
@@ -35,9 +37,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server():
+def _start_server(extra_env: dict | None = None):
+    """A real `streamlit run app.py` on a free port; saved runs and uploads go to a temporary
+    folder unless extra_env names one."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GAN_LAB_MAX_TRAININGS": "2"}
+    scratch = Path(tempfile.mkdtemp(prefix="gan-lab-server-"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GAN_LAB_MAX_TRAININGS": "2",
+           "GAN_LAB_RUNS_DIR": str(scratch / "runs"), "GAN_LAB_UPLOAD_DIR": str(scratch / "up"),
+           **(extra_env or {})}
     log = open(REPO / ".pytest_cache" / "streamlit_browser.log", "w") \
         if (REPO / ".pytest_cache").is_dir() else subprocess.DEVNULL
     started = time.perf_counter()
@@ -165,3 +172,80 @@ def test_a_shared_link_as_the_first_request_gets_the_whole_app(browser):
         page.close()
     finally:
         _stop_server(proc)
+
+
+def test_finished_runs_come_back_after_a_refresh_and_a_restart_not_in_another_browser(
+        browser, shots, tmp_path):
+    env = {"GAN_LAB_RUNS_DIR": str(tmp_path / "runs")}
+    proc, url = _start_server(env)
+    mine = browser.new_context(viewport={"width": 1440, "height": 1300})
+    try:
+        page = mine.new_page()
+        page.goto(f"{url}/train?dataset=ring&epochs=1")
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text("Finished: completed 1 epoch(s).").first.wait_for(timeout=90_000)
+        page.reload()                                        # a refresh: a new session
+        page.get_by_text("Your saved runs (1)").first.wait_for(timeout=30_000)
+        stranger = browser.new_page()
+        stranger.goto(f"{url}/train?dataset=ring")
+        stranger.get_by_role("heading", name="Train a GAN").first.wait_for(timeout=30_000)
+        stranger.wait_for_timeout(2000)
+        assert "Your saved runs" not in stranger.locator("body").inner_text()
+        stranger.close()
+    finally:
+        _stop_server(proc)
+    proc, url = _start_server(env)                           # a server restart
+    try:
+        page = mine.new_page()
+        page.goto(f"{url}/train?dataset=ring")
+        page.get_by_text("Your saved runs (1)").first.wait_for(timeout=30_000)
+        page.get_by_text("Your saved runs (1)").first.click()
+        page.get_by_text("finished: completed 1 epoch(s)").first.wait_for(timeout=10_000)
+        _no_exception(page)
+        page.screenshot(path=str(shots / "train_saved_runs.png"), full_page=True)
+    finally:
+        mine.close()
+        _stop_server(proc)
+
+
+def _zip_of_images(path: Path, per_class: int) -> Path:
+    import io
+    import zipfile
+    from PIL import Image
+    with zipfile.ZipFile(path, "w") as z:
+        for cls, colour in (("cats", (200, 80, 40)), ("dogs", (40, 80, 200))):
+            for i in range(per_class):
+                buf = io.BytesIO()
+                Image.new("RGB", (40, 40), tuple(min(255, c + 3 * i) for c in colour)).save(buf, "PNG")
+                z.writestr(f"pets/{cls}/{i}.png", buf.getvalue())
+    return path
+
+
+def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp_path):
+    page = _open(browser, f"{server}/train?dataset=ring")
+    page.get_by_role("heading", name="Train a GAN").first.wait_for(timeout=30_000)
+    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    page.get_by_role("option", name="your images (upload)").click()
+    uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.set_input_files(str(_zip_of_images(tmp_path / "pets.zip", 10)))
+    page.get_by_text("pets.zip").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Use these images").click()
+    page.get_by_text("20 images saved in 2 classes (cats, dogs).").first.wait_for(timeout=30_000)
+    # 20 images cannot fill a batch of 64: the page says what to change.
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("batch_size 64 is larger than the dataset (20 samples); choose at most 20"
+                     ).first.wait_for(timeout=30_000)
+    _no_exception(page)
+    page.screenshot(path=str(shots / "train_upload.png"), full_page=True)
+    # A zip bomb: refused with the reason, the earlier upload stays selected.
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb.png", b"\0" * (60 * 2**20))
+    page.get_by_text("Upload images").first.click() if not uploader.is_visible() else None
+    uploader.set_input_files(str(tmp_path / "bomb.zip"))
+    page.get_by_text("bomb.zip").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Use these images").click()
+    page.get_by_text(re.compile(r"Upload refused: bomb.zip:bomb.png unpacks to 60 MB")
+                     ).first.wait_for(timeout=30_000)
+    _no_exception(page)
+    page.close()
