@@ -198,7 +198,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         setup="Classroom DCGAN on MNIST, batch 64, Adam 2e-4 (0.5, 0.999), latent 100, 4 epochs. "
               "The FLGAN authors' code changed two things at once (focal loss and gradient "
               "clipping at 0.25), so four arms separate them. The judge scores 500 samples every "
-              "26 steps; time is training time, evaluations excluded.",
+              "26 steps; time is training time, evaluations excluded. The shipped runs trained two "
+              "at a time on a 2-core machine that was also doing other work, so their seconds "
+              "are noisier than their steps; the verdict's ratio uses steps.",
         arms=[Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
               Arm("focal", "focal only", dict(loss="focal")),
               Arm("clip", "clipping only", dict(grad_clip=0.25)),

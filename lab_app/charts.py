@@ -200,13 +200,17 @@ def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str 
         fig.add_trace(go.Scatter(x=b["x"], y=b["mean"], mode="lines+markers", name=b["label"],
                                  line=dict(color=colour, width=2), marker=dict(size=4),
                                  legendgroup=b["label"]))
-    if threshold is not None:
-        fig.add_hline(y=threshold, line=dict(color="black", dash="dash", width=1),
-                      annotation_text="threshold", annotation_position="top left")
+    if threshold is not None and bands:
+        # A trace rather than add_hline: an hline's annotation lands at 10^y on a log axis.
+        xs = [x for b in bands.values() for x in b["x"]]
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[threshold, threshold], mode="lines",
+                                 name=f"threshold ({threshold:g})",
+                                 line=dict(color="black", dash="dash", width=1)))
     _layout(fig, title, ytitle, height=360)
     fig.update_xaxes(title=xtitle)
-    if log_y:
-        fig.update_yaxes(type="log")
+    if log_y:   # round ticks only: plotly labels every minor tick of a short log range
+        fig.update_yaxes(type="log", tickvals=[10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+                         minor=dict(showgrid=False))
     return fig
 
 
