@@ -13,7 +13,8 @@ from gan_core.losses import LOSSES
 from gan_core.trainer import Trainer
 from lab_app import charts, pretrained
 from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
-from lab_app.ui import Run, add_run, get_pool, latest_run
+from lab_app import saved
+from lab_app.ui import Run, add_run, get_pool, latest_run, owner_key
 
 st.title("Compare two losses")
 st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
@@ -98,8 +99,11 @@ if start:
             tb = Trainer(cfg_b, dataset=ta.dataset)       # same data, same seed, same init
         names = [f"A: {LOSSES[cfg_a.loss].title}{' + clip' if cfg_a.grad_clip else ''}",
                  f"B: {LOSSES[cfg_b.loss].title}{' + clip' if cfg_b.grad_clip else ''}"]
-        run = add_run(Run(f"comparison {len(st.session_state.runs) + 1}",
-                          Job([ta, tb], get_pool()).start(), kind="compare", labels=names))
+        name, token = f"comparison {len(st.session_state.runs) + 1}", owner_key()
+        for t, label in zip((ta, tb), names):      # kept on disk when it ends (Train lists them)
+            t.add_callback("end", lambda tr, reason, label=label: saved.persist(tr, token, name,
+                                                                               label))
+        run = add_run(Run(name, Job([ta, tb], get_pool()).start(), kind="compare", labels=names))
     except (ValueError, DatasetError) as e:
         st.error(str(e), icon=":material/warning:")
 

@@ -1,4 +1,5 @@
-"""gan_core: datasets, models, losses, a trainer and checkpoints for teaching GANs.
+"""gan_core: datasets, models, losses, a trainer, checkpoints, metrics and experiments for
+teaching GANs.
 
 No user interface lives here: the Streamlit pages and the command line both call this package.
 """

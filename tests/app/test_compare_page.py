@@ -22,7 +22,9 @@ def test_lesson_link_sets_both_sides():
 
 
 def test_training_both_shows_two_headed_columns_at_the_same_step():
-    at = page("compare", dataset="ring", epochs=2).run()
+    at = page("compare", dataset="ring", epochs=2)
+    at.session_state["owner_key"] = "compare-test-key-0123456789"
+    at.run()
     at.button[0].click().run()
     assert not at.exception
     run = finish_jobs(at)[-1]
@@ -35,3 +37,8 @@ def test_training_both_shows_two_headed_columns_at_the_same_step():
     assert any("Focal" in h for h in heads) and any("Non-saturating" in h for h in heads)
     assert len(at.latex) >= 2
     assert len(at.metric) == 6
+    # Both sides are kept on the server for this browser, labelled.
+    from lab_app.saved import list_saved
+    kept = list_saved("compare-test-key-0123456789")
+    assert sorted(m["label"][:2] for m in kept) == ["A:", "B:"]
+    assert {m["name"] for m in kept} == {run.name} and all(m["state"] == "finished" for m in kept)
