@@ -48,6 +48,9 @@ PAGES = [    # (file, label, icon as in app.py's navigation, what it is for)
     ("app_pages/loss_lab.py", "Loss lab", ":material/functions:",
      "Every loss in the lab with its formulas, and plots of why some give the generator a "
      "gradient when it needs one and some do not."),
+    ("app_pages/experiments.py", "Experiments", ":material/science:",
+     "Each paper's claim tested over several seeds: does focal loss really halve the time? "
+     "Does a latent of 1 collapse? The numbers and a verdict, and a small rerun here."),
 ]
 
 st.title("GAN teaching lab")

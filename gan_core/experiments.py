@@ -239,7 +239,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         setup="Classroom DCGAN on 500, 3,500 and all 10,000 MNIST digits (a different random "
               "subset per seed), 624 steps each, so the small sets are seen many more times. "
               "FD is measured against all 10,000 digits; memorisation is the mean distance from "
-              "each sample to its nearest training image in the judge's feature space.",
+              "each sample to its nearest training image in the judge's feature space. The curve "
+              "compares each run with its own training images.",
         arms=[Arm("n500", "500 images", dict(subset=500)),
               Arm("n3500", "3,500 images", dict(subset=3500)),
               Arm("all", "all 10,000 images", {})],

@@ -23,7 +23,8 @@ def finish_jobs(at, timeout: float = 120.0) -> list:
     return runs
 
 
-STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer"}
+STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer",
+              "experiments": "Stub: Experiments"}
 STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_dict())\n"
 NAV = """
 import streamlit as st
@@ -33,6 +34,7 @@ st.navigation([
     st.Page("app_pages/compare.py", title="Compare"),
     st.Page("app_pages/explore.py", title="Latent explorer"),
     st.Page("app_pages/loss_lab.py", title="Loss lab", default={loss_lab}),
+    st.Page("app_pages/experiments.py", title="Experiments"),
 ]).run()
 """
 

@@ -51,7 +51,7 @@ def test_home_links_every_page(app):
     at = app.run()
     links = at.get("page_link")
     assert [link.proto.label for link in links] == ["Train", "Compare", "Latent explorer",
-                                                   "Loss lab"]
+                                                   "Loss lab", "Experiments"]
 
 
 def test_home_shows_the_four_preset_buttons_with_their_blurbs(app):
