@@ -38,11 +38,9 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
         st.warning(summary["verdict"], icon=":material/hourglass_top:")
     metric = exp.curve
     threshold = exp.threshold[2] if exp.threshold and exp.threshold[0] == metric else None
-    x_choice = "step"
-    if exp.threshold:
-        x_choice = st.radio("Curve against", ["step", "time_s"], horizontal=True,
-                            format_func={"step": "steps", "time_s": "training seconds"}.get,
-                            key=f"x_{key}")
+    x_choice = st.radio("Curve against", ["step", "time_s"], horizontal=True,
+                        format_func={"step": "steps (real batches)",
+                                     "time_s": "training seconds"}.get, key=f"x_{key}")
     bands = ex.curve_bands(exp, curves, metric, x_choice)
     if bands:
         st.plotly_chart(charts.band_figure(

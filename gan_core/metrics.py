@@ -160,17 +160,26 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + torch.trace(s_a) + torch.trace(s_b) - 2 * tr_sqrt)
 
 
-def memorisation_distance(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> float:
+def memorisation_distance(fake_feats: torch.Tensor, real_feats: torch.Tensor,
+                          exclude_self: bool = False) -> float:
     """Mean over samples of the cosine distance to the nearest real feature vector.
 
     Features are centred on the real mean first: the judge's ReLU features are all positive,
-    so raw cosines bunch near 1 and would call everything a copy.
+    so raw cosines bunch near 1 and would call everything a copy. With `exclude_self`, row i
+    of fake_feats is real_feats[i] itself (leave-one-out), so its own column is skipped.
     """
     centre = real_feats.float().mean(0, keepdim=True)
     f = F.normalize(fake_feats.float() - centre, dim=1)
     r = F.normalize(real_feats.float() - centre, dim=1)
-    nearest = torch.cat([(chunk @ r.T).max(1).values for chunk in f.split(500)])
-    return float((1 - nearest).mean())
+    nearest, start = [], 0
+    for chunk in f.split(500):
+        sims = chunk @ r.T                                        # (chunk, N_real)
+        if exclude_self:
+            rows = torch.arange(len(chunk))
+            sims[rows, rows + start] = -2.0
+        nearest.append(sims.max(1).values)
+        start += len(chunk)
+    return float((1 - torch.cat(nearest)).mean())
 
 
 @dataclass

@@ -238,3 +238,21 @@ def test_every_quick_experiment_runs_on_the_real_digits(name, tmp_path, real_dat
         present = [b for b in exp.bars if b in arm and arm[b]["n"]]
         assert present, f"{name}: no reported number for {arm['label']}"
     assert list((tmp_path / name).glob("*.png"))
+
+
+def test_the_yardstick_for_memorisation_uses_unseen_digits_or_leave_one_out():
+    import torch
+    from gan_core.data import Dataset
+    from gan_core.metrics import judge_outputs, load_judge, memorisation_distance
+    judge = load_judge("mnist")
+    g = torch.Generator().manual_seed(0)
+    full = Dataset("x", torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8, generator=g))
+    part = Dataset("x", full.data[:100])
+    feats_part = judge_outputs(judge, part.data)[1]
+    held_out = memorisation_distance(judge_outputs(judge, full.data[100:])[1], feats_part)
+    assert ex._unseen_distance(judge, part, full, feats_part) == pytest.approx(held_out)
+    feats_all = judge_outputs(judge, full.data)[1]
+    loo = ex._unseen_distance(judge, full, full, feats_all)
+    assert loo == pytest.approx(memorisation_distance(feats_all, feats_all, exclude_self=True))
+    assert loo > 0.01                                     # itself excluded: not a copy of itself
+    assert memorisation_distance(feats_all, feats_all) == pytest.approx(0, abs=1e-5)
