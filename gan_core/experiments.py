@@ -173,12 +173,17 @@ def _verdict_small(exp: Experiment, stats: dict) -> str:
 
 
 def _verdict_best(exp: Experiment, stats: dict) -> str:
-    parts = [f"{s['label']}: FD {_fmt(s.get('judge_fd'), 0)}, recognised "
+    parts = [f"{s['label']}: FD {_fmt(s.get('judge_fd'), 0)}, "
+             f"{_fmt(s.get('classes_covered'), 1)} classes, recognised "
              f"{_fmt(_pct(s.get('confident_share')), 0, '%')}, {_fmt(s.get('train_seconds'), 0, ' s')}"
              for s in stats.values()]
     best = min(stats.values(), key=lambda s: (s.get("judge_fd") or {"mean": math.inf})["mean"])
     runs = next(iter(stats.values()))["runs"]
-    return f"Over {_seeds(runs)}: " + "; ".join(parts) + f". Lowest FD: {best['label']}."
+    fewest = {s["label"]: (s.get("classes_covered") or {}).get("min") for s in stats.values()}
+    collapsed = [label for label, m in fewest.items() if m is not None and m < 8]
+    note = (f" Fewer than 8 classes in some seed (mode collapse; a high 'recognised' share "
+            f"there means one digit drawn well): {'; '.join(collapsed)}." if collapsed else "")
+    return f"Over {_seeds(runs)}: " + "; ".join(parts) + f". Lowest FD: {best['label']}." + note
 
 
 def _verdict_cgan(exp: Experiment, stats: dict) -> str:
@@ -266,7 +271,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                   dict(depth=d, batch_norm=bn))
               for bn in (True, False) for d in ("small", "medium", "large")],
         seeds=2, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
-        bars=("judge_fd", "confident_share", "train_seconds"), verdict=_verdict_best),
+        bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
+        verdict=_verdict_best),
     Experiment(
         name="sagan", title="Self-attention and hinge loss against DCGAN",
         claim="Self-attention with hinge loss and two learning rates (G 1e-4, D 4e-4) beats "
@@ -277,7 +283,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         arms=[Arm("sagan", "SAGAN recipe", dict(preset="sagan")),
               Arm("dcgan", "DCGAN recipe", {})],
         seeds=3, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
-        bars=("judge_fd", "confident_share", "train_seconds"), verdict=_verdict_best),
+        bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
+        verdict=_verdict_best),
     Experiment(
         name="cgan-augment", title="Can generated digits train a classifier?",
         claim="A CGAN's samples are good enough to replace part of a classifier's training set.",
