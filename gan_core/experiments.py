@@ -189,10 +189,21 @@ def _verdict_best(exp: Experiment, stats: dict) -> str:
 def _verdict_cgan(exp: Experiment, stats: dict) -> str:
     s = next(iter(stats.values()))
     accs = [f"{p}% generated: {_fmt(_pct(s.get(f'acc_gen_{p}')), 1, '%')}" for p in AUGMENT_SHARES]
-    return (f"Over {_seeds(s['runs'])} the CGAN drew the asked digit "
+    text = (f"Over {_seeds(s['runs'])} the CGAN drew the asked digit "
             f"{_fmt(_pct(s.get('class_accuracy')), 1, '%')} of the time (judge). A classifier "
             f"trained on the same number of images, tested on real digits neither model saw: "
             + "; ".join(accs) + ".")
+    mean = {p: (s.get(f"acc_gen_{p}") or {}).get("mean") for p in AUGMENT_SHARES}
+    if None in mean.values():
+        return text
+    costs = {p: (mean[0] - mean[p]) * 100 for p in AUGMENT_SHARES if p}
+    kept = [p for p in costs if costs[p] <= 1.0]
+    if kept:
+        return text + (f" Up to {max(kept)}% generated costs at most a point of accuracy: "
+                       f"the samples can stand in for that share of real digits.")
+    return text + (f" Every share of generated digits costs accuracy ({costs[25]:.1f} points at "
+                   f"25%, {costs[50]:.1f} at 50%, {costs[100]:.1f} with none real): here the "
+                   f"samples cannot replace real digits.")
 
 
 def _pct(stat: Optional[dict]) -> Optional[dict]:

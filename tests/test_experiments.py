@@ -256,3 +256,25 @@ def test_the_yardstick_for_memorisation_uses_unseen_digits_or_leave_one_out():
     assert loo == pytest.approx(memorisation_distance(feats_all, feats_all, exclude_self=True))
     assert loo > 0.01                                     # itself excluded: not a copy of itself
     assert memorisation_distance(feats_all, feats_all) == pytest.approx(0, abs=1e-5)
+
+
+@pytest.mark.parametrize("accs, expected", [
+    ([0.90, 0.895, 0.89, 0.85, 0.70], "Up to 50% generated costs at most a point of accuracy"),
+    ([0.90, 0.88, 0.85, 0.80, 0.60], "Every share of generated digits costs accuracy (2.0 points "
+                                     "at 25%, 5.0 at 50%, 30.0 with none real)"),
+])
+def test_cgan_verdict_says_how_much_real_data_the_samples_can_replace(accs, expected):
+    exp = ex.EXPERIMENTS["cgan-augment"]
+    rows = [dict(arm="cgan", seed=s, class_accuracy=0.6,
+                 **{f"acc_gen_{p}": a for p, a in zip(ex.AUGMENT_SHARES, accs)}) for s in range(2)]
+    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert expected in text and "drew the asked digit 60.0 ± 0.0% of the time" in text
+
+
+def test_collapsed_arms_are_named_in_the_depth_verdict():
+    exp = ex.EXPERIMENTS["depth-bn"]
+    rows = [dict(arm=a.name, seed=0, judge_fd=100.0, confident_share=0.2, train_seconds=10.0,
+                 classes_covered=2 if a.name == "small_nobn" else 10) for a in exp.arms]
+    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert text.endswith("(mode collapse; a high 'recognised' share there means one digit drawn "
+                         "well): small, batch norm off.")
