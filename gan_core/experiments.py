@@ -197,7 +197,7 @@ def _verdict_cgan(exp: Experiment, stats: dict) -> str:
     if None in mean.values():
         return text
     costs = {p: (mean[0] - mean[p]) * 100 for p in AUGMENT_SHARES if p}
-    kept = [p for p in costs if costs[p] <= 1.0]
+    kept = [p for p in costs if round(costs[p], 6) <= 1.0]
     if kept:
         return text + (f" Up to {max(kept)}% generated costs at most a point of accuracy: "
                        f"the samples can stand in for that share of real digits.")
