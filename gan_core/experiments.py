@@ -164,12 +164,16 @@ def _verdict_small(exp: Experiment, stats: dict) -> str:
     if not ratio:
         return "Same number of steps for each: " + "; ".join(parts) + "."
     closest = min(ratio, key=ratio.get)
-    judgement = ("closer to their training images than new real digits are: memorising"
-                 if ratio[closest] < 1 else "no farther from new digits than real ones: "
-                 "no sign of copying at this length of training")
-    return ("Same number of steps for each: " + "; ".join(parts) + f". Closest to its training "
-            f"images: {stats[closest]['label']}, {judgement}. (Below 1 means the samples sit "
-            f"closer to the training images than unseen real digits do.)")
+    if ratio[closest] < 1:
+        judgement = (f"{stats[closest]['label']}: its samples sit closer to the training images "
+                     f"than unseen real digits do, so it is memorising")
+    else:
+        judgement = (f"every run's samples sit farther from the training images than unseen "
+                     f"real digits do, so none is copying at this length of training; closest: "
+                     f"{stats[closest]['label']}")
+    return ("Same number of steps for each: " + "; ".join(parts) + f". {judgement[0].upper()}"
+            f"{judgement[1:]}. (Below 1 would mean samples closer to the training images than "
+            f"new real digits: copies.)")
 
 
 def _verdict_best(exp: Experiment, stats: dict) -> str:

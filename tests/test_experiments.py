@@ -278,3 +278,17 @@ def test_collapsed_arms_are_named_in_the_depth_verdict():
     text = exp.verdict(exp, ex.arm_stats(exp, rows))
     assert text.endswith("(mode collapse; a high 'recognised' share there means one digit drawn "
                          "well): small, batch norm off.")
+
+
+@pytest.mark.parametrize("ratios, expected", [
+    ((0.6, 1.4, 1.5), "500 images: its samples sit closer to the training images than unseen "
+                      "real digits do, so it is memorising"),
+    ((3.2, 4.0, 4.0), "Every run's samples sit farther from the training images than unseen "
+                      "real digits do, so none is copying at this length of training; closest: "
+                      "500 images"),
+])
+def test_small_data_verdict_reads_the_memorisation_ratio(ratios, expected):
+    exp = ex.EXPERIMENTS["small-data"]
+    rows = [dict(arm=a.name, seed=0, judge_fd_all=100.0, memorisation_ratio=r)
+            for a, r in zip(exp.arms, ratios)]
+    assert expected in exp.verdict(exp, ex.arm_stats(exp, rows))
