@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -626,7 +627,16 @@ def _run_parallel(name, todo, out, n_jobs, threads, done, total, note) -> int:
 
     ctx = multiprocessing.get_context("spawn")     # fork would copy torch's thread pools
     pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx)
-    pending = {pool.submit(run_one, name, r, out, threads): r for r in todo}
+    # Spawned workers re-run the parent's __main__ file. Under a host that replaced __main__
+    # (Streamlit's script runner, AppTest) that is a page script, so the workers start from an
+    # empty __main__ instead: run_one lives in this importable module and needs nothing else.
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        pending = {pool.submit(run_one, name, r, out, threads): r for r in todo}
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
     try:
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

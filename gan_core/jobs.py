@@ -27,11 +27,14 @@ class JobPool:
         self._running: set[int] = set()
         self._queue: list[int] = []           # job ids waiting, in order of arrival
         self.peak = 0                         # most jobs ever running at once
+        self.peak_waiting = 0                 # longest queue there ever was
 
     def acquire(self, job_id: int, cancelled: Callable[[], bool]) -> bool:
         """Block until `job_id` may run (True) or `cancelled()` becomes true (False)."""
         with self._cond:
             self._queue.append(job_id)
+            self.peak_waiting = max(self.peak_waiting, len(self._queue) - (
+                self.max_running - len(self._running)))
             try:
                 while True:
                     if cancelled():

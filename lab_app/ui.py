@@ -120,7 +120,9 @@ def sidebar() -> None:
         if pool.waiting:
             busy += f", {pool.waiting} waiting"
         if pool.peak:
-            busy += f" (at most {pool.peak} at once since the server started)"
+            busy += f" (at most {pool.peak} at once"
+            busy += f", {pool.peak_waiting} waiting" if pool.peak_waiting > 0 else ""
+            busy += " since the server started)"
         st.caption(f"Server: {busy}.")
         mine = [r for r in runs() if r.active]
         if mine:

@@ -292,3 +292,19 @@ def test_small_data_verdict_reads_the_memorisation_ratio(ratios, expected):
     rows = [dict(arm=a.name, seed=0, judge_fd_all=100.0, memorisation_ratio=r)
             for a, r in zip(exp.arms, ratios)]
     assert expected in exp.verdict(exp, ex.arm_stats(exp, rows))
+
+
+def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist, monkeypatch):
+    """Streamlit (and AppTest) put the page script in sys.modules['__main__']; spawned
+    workers must not run it again."""
+    import sys
+    import types
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('a page script ran inside a sweep worker')\n")
+    host_main = types.ModuleType("__main__")
+    host_main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", host_main)
+    summary = ex.run_sweep("sagan", tmp_path / "s", quick=True, seeds=1, steps=2, jobs=2,
+                           data_dir=str(fake_mnist))
+    assert summary["complete"] and summary["runs_done"] == 2
+    assert sys.modules["__main__"] is host_main

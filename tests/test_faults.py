@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ from gan_core.checkpoint import read_checkpoint, save_checkpoint
 from gan_core.config import TrainConfig
 from gan_core.trainer import Trainer, is_out_of_memory, memory_advice
 
-from conftest import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def image_trainer(tmp_path, idx_tree, **kw):

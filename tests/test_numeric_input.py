@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from dataclasses import fields
 
 import pytest
@@ -14,7 +15,7 @@ from gan_core.config import TrainConfig
 from gan_core.data import Dataset
 from gan_core.trainer import Trainer
 
-from conftest import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))

@@ -229,6 +229,7 @@ def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp
     uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
     uploader.set_input_files(str(_zip_of_images(tmp_path / "pets.zip", 10)))
     page.get_by_text("pets.zip").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)        # the name shows before the upload has reached the server
     page.get_by_role("button", name="Use these images").click()
     page.get_by_text("20 images saved in 2 classes (cats, dogs).").first.wait_for(timeout=30_000)
     # 20 images cannot fill a batch of 64: the page says what to change.
@@ -244,8 +245,12 @@ def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp
     page.get_by_text("Upload images").first.click() if not uploader.is_visible() else None
     uploader.set_input_files(str(tmp_path / "bomb.zip"))
     page.get_by_text("bomb.zip").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)        # the name shows before the upload has reached the server
     page.get_by_role("button", name="Use these images").click()
-    page.get_by_text(re.compile(r"Upload refused: bomb.zip:bomb.png unpacks to 60 MB")
-                     ).first.wait_for(timeout=30_000)
+    try:
+        page.get_by_text(re.compile(r"Upload refused: bomb.zip:bomb.png unpacks to 60 MB")
+                         ).first.wait_for(timeout=30_000)
+    finally:
+        page.screenshot(path=str(shots / "train_upload_refused.png"), full_page=True)
     _no_exception(page)
     page.close()

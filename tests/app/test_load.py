@@ -51,7 +51,7 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
                         for _ in range(SESSIONS)]
             pages = [c.new_page() for c in contexts]
             for i, page in enumerate(pages):      # each student a different seed and length
-                page.goto(f"{url}/train?dataset=ring&epochs={1 + i}&seed={i}")
+                page.goto(f"{url}/train?dataset=ring&epochs={4 + 2 * i}&seed={i}")
                 page.get_by_role("button", name="Start training").click()
             done = [False] * SESSIONS
             deadline = time.time() + 300
@@ -72,7 +72,6 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
             held["seconds"] = round(time.perf_counter() - started, 1)
             print(f"\nload test held: {held}; steps seen per session: {seen_steps}")
             assert all(done), f"not every session finished: {[status_of(pg) for pg in pages]}"
-            assert held["ever_queued"] >= 1, "with more sessions than slots someone must wait"
             assert held["peak_rss_mb"] < MEMORY_CAP_MB
             for i, page in enumerate(pages):
                 _no_exception(page)
@@ -84,12 +83,15 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
                 assert saved.first.inner_text().startswith("Your saved runs (1)")
                 page.get_by_text(re.compile(r"Your saved runs")).first.click()
                 body = page.locator('[data-testid="stExpander"]').last.inner_text()
-                assert f"{78 * (1 + i)} steps" in body, body
+                assert f"{78 * (4 + 2 * i)} steps" in body, body
             side = pages[0].locator('[data-testid="stSidebar"]').inner_text()
-            peak = int(re.search(r"at most (\d+) at once", side).group(1))
-            held["server_peak_running"] = peak
-            print(f"server-side peak of simultaneous trainings: {peak} (limit {LIMIT})")
+            m = re.search(r"at most (\d+) at once(?:, (\d+) waiting)?", side)
+            peak, waited = int(m.group(1)), int(m.group(2) or 0)
+            held.update(server_peak_running=peak, server_peak_waiting=waited)
+            print(f"server side: at most {peak} trainings at once (limit {LIMIT}), "
+                  f"at most {waited} waiting")
             assert peak == LIMIT          # the slots were used, and never more than the limit
+            assert waited >= 1, "with more sessions than slots someone must have waited"
             browser.close()
     finally:
         _stop_server(proc)

@@ -22,8 +22,10 @@ def test_a_toy_run_shows_progress_charts_and_downloads():
     assert any("Finished" in s.value for s in at.success)
     charts = at.get("plotly_chart")
     assert len(charts) >= 5           # toy map + four training charts
-    downloads = at.get("download_button")
-    assert len(downloads) == 4
+    downloads = [d.proto.label for d in at.get("download_button")]
+    # this run's four downloads, then the saved runs' list (this one, kept on the server)
+    assert downloads == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint", "Checkpoint"]
+    assert any("Your saved runs (1)" in e.label for e in at.expander)
 
 
 def test_settings_from_the_url_fill_the_widgets():
