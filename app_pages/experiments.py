@@ -49,8 +49,14 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
             "step (real batches)" if x_choice == "step" else "training seconds",
             log_y=metric == "judge_fd", threshold=threshold), width="stretch", key=f"band_{key}")
     stats = summary["arms"]
+    bars = exp.bars
+    if exp.runner == "cgan-augment":       # one chart across the shares, not a bar per share
+        st.plotly_chart(charts.share_figure(rows, ex.AUGMENT_SHARES, "A classifier trained on "
+                                            "real and generated digits, tested on real ones"),
+                        width="stretch", key=f"share_{key}")
+        bars = tuple(b for b in bars if not b.startswith("acc_gen_"))
     cols = st.columns(2)
-    for i, bar in enumerate(exp.bars):
+    for i, bar in enumerate(bars):
         if not any((s.get(bar) or {}).get("n") for s in stats.values()):
             continue
         scale = 100 if bar.startswith("acc_") or bar in ("class_accuracy", "confident_share") else 1

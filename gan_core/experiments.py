@@ -781,6 +781,26 @@ def curve_bands(exp: Experiment, curves: list[dict], metric: str, x: str = "step
     return out
 
 
+def _plot_shares(rows: list[dict], path: Path, plt) -> Path:
+    """Classifier accuracy against the share of generated training images, dots per seed."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
+    shares = list(AUGMENT_SHARES)
+    stats = [_stat([r.get(f"acc_gen_{p}") for r in rows]) for p in shares]
+    ax.errorbar(shares, [s["mean"] * 100 if s["n"] else math.nan for s in stats],
+                yerr=[s["std"] * 100 if s["n"] else 0 for s in stats], marker="o", capsize=4)
+    for p in shares:
+        vals = [r[f"acc_gen_{p}"] * 100 for r in rows if r.get(f"acc_gen_{p}") is not None]
+        ax.scatter([p] * len(vals), vals, color="k", s=12, zorder=3)
+    ax.set_xticks(shares)
+    ax.set_xlabel("share of generated images in the classifier's training set (%)")
+    ax.set_ylabel("accuracy on real test digits (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> list[Path]:
     """PNG plots: the curve metric over training (mean, band = min..max over seeds), and one
     bar chart per reported number (mean, error bar = standard deviation, dots = seeds)."""
@@ -809,7 +829,11 @@ def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> li
         fig.savefig(written[-1])
         plt.close(fig)
     stats = arm_stats(exp, rows)
-    for key in exp.bars:
+    bars = exp.bars
+    if exp.runner == "cgan-augment":
+        written.append(_plot_shares(rows, out / "accuracy_by_share.png", plt))
+        bars = tuple(b for b in bars if not b.startswith("acc_gen_"))
+    for key in bars:
         present = [(a, stats[a.name].get(key)) for a in exp.arms if a.name in stats]
         present = [(a, s) for a, s in present if s and s["n"]]
         if not present:

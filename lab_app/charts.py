@@ -234,3 +234,26 @@ def seed_bar_figure(stats: Mapping[str, dict], rows: Sequence[dict], key: str, t
     _layout(fig, title, "", height=320)
     fig.update_xaxes(title="")
     return fig
+
+
+def share_figure(rows: Sequence[dict], shares: Sequence[int], title: str) -> go.Figure:
+    """Classifier accuracy against the share of generated training images: mean ± sd per
+    share, one dot per seed (the CGAN-augmentation experiment)."""
+    fig = go.Figure()
+    means, sds, xs, ys = [], [], [], []
+    for p in shares:
+        vals = [r[f"acc_gen_{p}"] * 100 for r in rows if r.get(f"acc_gen_{p}") is not None]
+        m = sum(vals) / len(vals) if vals else float("nan")
+        sd = (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
+        means.append(m)
+        sds.append(sd)
+        xs += [p] * len(vals)
+        ys += vals
+    fig.add_trace(go.Scatter(x=list(shares), y=means, mode="lines+markers", name="mean ± sd",
+                             error_y=dict(type="data", array=sds), line=dict(color=PALETTE[1])))
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="one seed",
+                             marker=dict(color="black", size=7, symbol="circle-open")))
+    _layout(fig, title, "accuracy on real test digits (%)", height=340)
+    fig.update_xaxes(title="share of generated images in the classifier's training set (%)",
+                     tickvals=list(shares))
+    return fig
