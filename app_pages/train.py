@@ -184,7 +184,8 @@ def show_saved_runs() -> None:
                         f"· saved {m['saved']}")
             ckpt = m["path"] / "checkpoint.pt"
             if ckpt.is_file():
-                c3.download_button("Checkpoint", ckpt.read_bytes(), f"{m['path'].name}.pt",
+                # read on click, not on every rerun of the page
+                c3.download_button("Checkpoint", ckpt.read_bytes, f"{m['path'].name}.pt",
                                    "application/octet-stream", key=f"saved_dl_{i}")
 
 

@@ -12,6 +12,8 @@ half-written checkpoint.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import pickle
 import re
@@ -19,7 +21,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -64,6 +66,29 @@ def _atomic_save(obj: dict, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write then rename: a reader (or a crash) sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: Optional[Sequence[str]] = None) -> Path:
+    """Rows as CSV, floats to 6 significant digits, written atomically. `columns`: the columns
+    (other keys are left out); default: every key, in the order they first appear."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return atomic_write_text(path, buf.getvalue())
 
 
 def _cpu(state: dict, half: bool = False) -> dict:

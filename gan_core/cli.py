@@ -5,7 +5,6 @@ Bad arguments and bad files end with one line on stderr and exit status 2, never
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import signal
@@ -15,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_csv
 from .config import DEPTHS, DEVICES, MODELS, PRESETS, TrainConfig, preset
 from .data import DatasetError
 from .images import save_png, snapshot_image, grid_image, points_image
 from .losses import LOSSES
-from .trainer import HISTORY_FIELDS, METRIC_FIELDS, Trainer
+from .trainer import Trainer, history_columns
 
 
 class UsageError(Exception):
@@ -148,12 +147,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 
 def _write_history(trainer: Trainer, path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        present = [k for k in METRIC_FIELDS if any(k in r for r in trainer.history)]
-        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS + tuple(present), extrasaction="ignore")
-        w.writeheader()
-        for row in trainer.history:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_csv(path, trainer.history, history_columns(trainer.history))
 
 
 def cmd_train(a: argparse.Namespace) -> int:

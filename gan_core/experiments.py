@@ -17,7 +17,6 @@ distance in the judge's feature space, comparable only with other judge FDs.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .checkpoint import atomic_write_text, write_csv
 from .config import TrainConfig, preset
 
 # --- definitions -----------------------------------------------------------------------------
@@ -509,17 +509,8 @@ def _describe(trainer, wall: float) -> dict:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    """Write then rename, so a stopped sweep never leaves half a result behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    raise TypeError(f"cannot write {type(v).__name__} as JSON")
+    """Atomically, so a stopped sweep never leaves half a result behind (NaN: see _finite)."""
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def run_one(experiment: str, planned: PlannedRun, out: Path, threads: Optional[int] = None,
@@ -615,10 +606,7 @@ def _command_line() -> str:
 
 def _check_data(r: PlannedRun) -> None:
     """Load the data once here, so a missing dataset is one clear error, not one per worker."""
-    from dataclasses import replace
-    from .trainer import load_for
-    cfg = TrainConfig.from_dict(r.config)
-    load_for(replace(cfg, subset=None))
+    _full_dataset(TrainConfig.from_dict(r.config))   # cached: in-process runs reuse it
 
 
 def _run_parallel(name, todo, out, n_jobs, threads, done, total, note) -> int:
@@ -690,6 +678,13 @@ def result_row(exp: Experiment, r: dict) -> dict:
     return row
 
 
+def tables(exp: Experiment, results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(a row per run, as in results.csv; a row per evaluation, as in curves.csv)."""
+    rows = [result_row(exp, r) for r in results]
+    curves = [dict(arm=r["arm"], seed=r["seed"], **c) for r in results for c in r.get("curve", [])]
+    return rows, curves
+
+
 def _stat(values: list) -> dict:
     vals = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     if not vals:
@@ -721,11 +716,9 @@ def summarise(name: str, out: str | Path) -> dict:
     """Write results.csv, curves.csv, summary.json and the plots from the finished runs."""
     exp = get_experiment(name)
     out = Path(out)
-    results = load_results(out)
-    rows = [result_row(exp, r) for r in results]
-    _write_csv(out / "results.csv", rows)
-    curves = [dict(arm=r["arm"], seed=r["seed"], **c) for r in results for c in r.get("curve", [])]
-    _write_csv(out / "curves.csv", curves)
+    rows, curves = tables(exp, load_results(out))
+    write_csv(out / "results.csv", rows)
+    write_csv(out / "curves.csv", curves)
     meta = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
     total = len(plan(name, bool(meta.get("quick")), meta.get("seeds"), meta.get("steps")))
     stats = arm_stats(exp, rows)
@@ -741,19 +734,6 @@ def summarise(name: str, out: str | Path) -> dict:
     if rows:
         plot(exp, rows, curves, out)
     return summary
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def curve_bands(exp: Experiment, curves: list[dict], metric: str, x: str = "step") -> dict:

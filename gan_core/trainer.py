@@ -39,6 +39,11 @@ HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss",
 METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
                  "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
                  "m_high_quality_share")
+def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns of a history table: every step's fields, then the metrics that were measured."""
+    return HISTORY_FIELDS + tuple(k for k in METRIC_FIELDS if any(k in r for r in history))
+
+
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
 
 

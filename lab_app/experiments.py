@@ -20,9 +20,7 @@ def load_results_dir(name: str, folder: Path) -> Optional[tuple[dict, list[dict]
     except (OSError, json.JSONDecodeError):
         return None
     exp = ex.get_experiment(name)
-    results = ex.load_results(folder)
-    rows = [ex.result_row(exp, r) for r in results]
-    curves = [dict(arm=r["arm"], seed=r["seed"], **c) for r in results for c in r.get("curve", [])]
+    rows, curves = ex.tables(exp, ex.load_results(folder))
     # Statistics and verdict are recomputed, so a change to them shows without a rerun.
     summary["arms"] = ex.arm_stats(exp, rows)
     if summary.get("complete"):

@@ -11,7 +11,6 @@ No Streamlit here: the worker thread calls `persist`, the pages call `list_saved
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -22,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from gan_core.checkpoint import save_checkpoint
+from gan_core.checkpoint import atomic_write_text, save_checkpoint, write_csv
 from gan_core.images import save_png, snapshot_image
-from gan_core.trainer import HISTORY_FIELDS, METRIC_FIELDS
+from gan_core.trainer import history_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SAVED = 20          # per owner; the oldest are removed beyond this
@@ -59,11 +58,7 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
                                         f"-{_slug(label) + '-' if label else ''}{id(trainer) % 10**6}")
         folder.mkdir(parents=True, exist_ok=True)
         save_checkpoint(trainer, folder / "checkpoint.pt")
-        with open(folder / "history.csv", "w", newline="") as f:
-            present = [k for k in METRIC_FIELDS if any(k in r for r in trainer.history)]
-            w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS + tuple(present), extrasaction="ignore")
-            w.writeheader()
-            w.writerows(trainer.history)
+        write_csv(folder / "history.csv", trainer.history, history_columns(trainer.history))
         if trainer.snapshots:
             real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
             save_png(snapshot_image(trainer.snapshots[-1].samples, real), folder / "samples.png")
@@ -72,9 +67,7 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
                     step=trainer.step, epoch=trainer.epoch, seconds=round(trainer.elapsed, 1),
                     dataset=cfg.dataset, model=cfg.model, loss=cfg.loss, latent_dim=cfg.latent_dim,
                     saved=time.strftime("%Y-%m-%d %H:%M:%S"))
-        tmp = folder / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, folder / "meta.json")
+        atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
         _prune(folder.parent)
         return folder
     except Exception as e:  # noqa: BLE001 - reported, and the run stays in the session
