@@ -224,3 +224,14 @@ def test_done_criterion_focal_epoch_on_real_mnist(real_data_dir, cli, tmp_path):
     ck = load_checkpoint(out / "checkpoint.pt")
     assert ck.epoch == 1 and ck.step == 156 and ck.config.loss == "focal"
     assert ck.D is not None and ck.class_names == [str(i) for i in range(10)]
+
+
+@pytest.mark.parametrize("command", [["train", "--dataset", "ring", "--epochs", "1"],
+                                     ["sweep", "latent-size", "--quick"]])
+def test_an_out_folder_that_cannot_be_made_is_one_line(cli, tmp_path, command):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    r = cli(*command, "--out", blocker / "out")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == f"error: {blocker / 'out'}: Not a directory"
+    assert "Traceback" not in r.stderr
