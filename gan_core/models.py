@@ -8,6 +8,8 @@ Architectures:
   paper      32x32, the FLGAN authors' code: Linear to 128x8x8, two upsample + 3x3 conv blocks;
              D of four stride-2 3x3 blocks with Dropout2d(0.25). Their BatchNorm2d(c, 0.8) passes
              0.8 as *eps* (a quirk of the PyTorch-GAN code they started from); kept for fidelity.
+             As in their code, no batch norm follows the Linear layer and conv biases keep
+             PyTorch's default init (only the weights are drawn from N(0, 0.02)).
              Each upsample + 3x3 conv pair is computed as one transposed convolution (see
              `UpsampleFoldingSequential`): same layers, weights and function, 2.25x fewer
              multiply-adds.
@@ -215,7 +217,9 @@ def _paper(spec: ModelSpec, z_in: int):
     w = WIDTH[spec.depth]
     g1, g2 = int(128 * w), int(64 * w)
     bn = spec.batch_norm
-    g = [nn.Linear(z_in, g1 * 8 * 8), nn.Unflatten(1, (g1, 8, 8)), _bn2d(g1, bn),
+    # No batch norm between the Linear layer and the first upsample: the authors' flgan.py and
+    # dcgan.py have none there (PyTorch-GAN's dcgan.py, which they started from, does).
+    g = [nn.Linear(z_in, g1 * 8 * 8), nn.Unflatten(1, (g1, 8, 8)),           # (B, g1, 8, 8)
          nn.Upsample(scale_factor=2),                                        # (B, g1, 16, 16)
          nn.Conv2d(g1, g1, 3, 1, 1), _bn2d(g1, bn, 0.8), nn.LeakyReLU(0.2, True)]
     if spec.self_attention:
@@ -277,11 +281,14 @@ def _mlp(spec: ModelSpec, z_in: int):
 BUILDERS = {"classroom": _classroom, "paper": _paper, "dcgan64": _dcgan64, "mlp": _mlp}
 
 
-def _dcgan_init(m: nn.Module):
-    """Radford et al.: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
+def _dcgan_init(m: nn.Module, zero_bias: bool = True):
+    """Radford et al.: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02).
+
+    The FLGAN authors' `weights_init_normal` sets only the conv weights, so their conv biases
+    keep PyTorch's default uniform init: `zero_bias=False` for the paper model."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
+        if m.bias is not None and zero_bias:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
@@ -307,8 +314,9 @@ def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
     g_body, d_features, feat = BUILDERS[spec.model](spec, spec.latent_dim + spec.num_classes)
     G, D = Generator(spec, g_body), Discriminator(spec, d_features, feat)
     if spec.model != "mlp":
-        G.apply(_dcgan_init)
-        D.apply(_dcgan_init)
+        zero_bias = spec.model != "paper"
+        G.apply(lambda m: _dcgan_init(m, zero_bias))
+        D.apply(lambda m: _dcgan_init(m, zero_bias))
     if spec.spectral_norm:
         _add_spectral_norm(D)
     return G, D
