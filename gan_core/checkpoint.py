@@ -103,9 +103,10 @@ def _cpu(state: dict, half: bool = False) -> dict:
 
 
 def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
-                    half: bool = False) -> Path:
-    """Write the trainer's state; `generator_only` keeps just G (for shipped models), and
-    `half` stores its float weights as float16 (half the size; loading casts them back)."""
+                    half: bool = False, with_history: bool = True) -> Path:
+    """Write the trainer's state; `generator_only` keeps just G (for shipped models), `half`
+    stores its float weights as float16 (half the size; loading casts them back), and
+    `with_history=False` leaves out the per-step records (an intermediate shipped file)."""
     path = Path(path)
     obj: dict[str, Any] = {
         "format": FORMAT, "version": VERSION,
@@ -114,9 +115,12 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
         "step": trainer.step, "epoch": trainer.epoch, "g_updates": trainer.g_updates,
         "d_updates": trainer.d_updates, "elapsed": trainer.elapsed,
         "last_g": [float(v) for v in trainer._last_g],   # G's last loss/norm, for the records
-        "generator": _cpu(trainer.G.state_dict(), half),
-        "history": trainer.history, "markers": trainer.markers,
+        # A generator-only file ships what students should see: the EMA weights when on.
+        "generator": _cpu((trainer.sample_G if generator_only else trainer.G).state_dict(), half),
+        "history": trainer.history if with_history else [], "markers": trainer.markers,
     }
+    if not generator_only and trainer.G_ema is not None:
+        obj["generator_ema"] = _cpu(trainer.G_ema.state_dict())
     if not generator_only:
         obj["discriminator"] = _cpu(trainer.D.state_dict())
         obj["opt_g"] = trainer.opt_g.state_dict()
@@ -190,6 +194,8 @@ def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkp
     except ValueError as e:
         raise CheckpointError(f"{path} describes a model that cannot be built: {e}") from None
     _load_weights(G, obj["generator"], "generator", path)
+    if "generator_ema" in obj:      # sampling uses the weights the run showed: G's average
+        _load_weights(G, obj["generator_ema"], "generator average (EMA)", path)
     G.eval()
     if with_discriminator and "discriminator" in obj:
         _load_weights(D, obj["discriminator"], "discriminator", path)
@@ -223,6 +229,9 @@ def resume_trainer(path: str | Path, **config_changes):
         raise CheckpointError(f"{path} does not fit this config: {', '.join(diff)}")
     _load_weights(trainer.G, obj["generator"], "generator", path)
     _load_weights(trainer.D, obj["discriminator"], "discriminator", path)
+    if trainer.G_ema is not None:      # an older file, or EMA switched on now: start from G
+        _load_weights(trainer.G_ema, obj.get("generator_ema", obj["generator"]), "generator",
+                      path)
     try:
         trainer.opt_g.load_state_dict(obj["opt_g"])
         trainer.opt_d.load_state_dict(obj["opt_d"])

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_csv
-from .config import DEPTHS, DEVICES, MODELS, PRESETS, TrainConfig, preset
+from .config import (DEPTHS, DEVICES, MODEL_RECIPES, MODELS, PRECISIONS, PRESETS, TrainConfig,
+                     preset)
 from .data import DatasetError
 from .images import save_png, snapshot_image, grid_image, points_image
 from .losses import LOSSES
@@ -77,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float)
     t.add_argument("--label-flip", type=float)
     t.add_argument("--grad-clip", type=float, help="max gradient norm (FLGAN code: 0.25)")
+    t.add_argument("--ema-decay", type=float,
+                   help="samples from a running average of G's weights with this decay "
+                        "(default 0.999; 0: off, samples from G itself)")
+    t.add_argument("--precision", choices=list(PRECISIONS),
+                   help="auto (default): bf16 autocast where the hardware runs it natively")
+    t.add_argument("--augment", help="DiffAugment for D's inputs: translation, cutout or "
+                                     "translation,cutout (default: none)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=list(DEVICES))
     t.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
@@ -126,7 +134,7 @@ FIELDS_FROM_ARGS = ("loss", "epochs", "model", "latent_dim", "depth", "dropout",
                     "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d", "beta1", "beta2",
                     "batch_size", "subset", "channels", "label_smoothing", "label_flip",
                     "grad_clip", "seed", "device", "data_dir", "max_seconds", "max_steps",
-                    "sample_every", "eval_every")
+                    "sample_every", "eval_every", "ema_decay", "precision", "augment")
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
@@ -134,6 +142,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     values["dataset"] = a.dataset
     if a.model is None:
         values["model"] = "mlp" if a.dataset in ("ring", "grid") else "classroom"
+    if values.get("ema_decay") == 0:
+        values["ema_decay"] = None
     for flag, field_name, value in ((a.no_batch_norm, "batch_norm", False),
                                     (a.self_attention, "self_attention", True),
                                     (a.spectral_norm, "spectral_norm", True),
@@ -143,7 +153,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             values[field_name] = value
     if a.preset:
         return preset(a.preset, **values)
-    return TrainConfig(**values).validate()
+    return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
 
 
 def _write_history(trainer: Trainer, path: Path) -> None:

@@ -12,15 +12,17 @@ from typing import Any, Optional
 
 import torch
 
+from .augment import POLICIES, parse_policy
 from .losses import LOSSES
 
 MODELS = ("classroom", "paper", "dcgan64", "mlp")
 DEPTHS = ("small", "medium", "large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # Settings the trainer accepts between steps of a running job (the app toggles them live).
 LIVE_FIELDS = ("loss", "focal_gamma", "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d",
-               "label_smoothing", "label_flip", "grad_clip", "gp_weight")
+               "label_smoothing", "label_flip", "grad_clip", "gp_weight", "augment")
 
 
 @dataclass
@@ -55,6 +57,11 @@ class TrainConfig:
     label_smoothing: float = 0.0        # real target 1 - this (0.1 gives the classic 0.9)
     label_flip: float = 0.0             # share of real samples D is told are fake
     grad_clip: Optional[float] = None   # max gradient norm for G and D (FLGAN code: 0.25)
+    # what the samples show, and arithmetic
+    ema_decay: Optional[float] = 0.999  # samples from a running average of G's weights (None: G
+                                        # itself); warmed up so short runs do not lag
+    precision: str = "auto"             # bf16 autocast where the hardware runs it natively
+    augment: str = ""                   # DiffAugment for D's inputs: "translation,cutout"
     # run
     seed: int = 0
     device: str = "auto"
@@ -88,6 +95,11 @@ class TrainConfig:
         need(self.depth in DEPTHS, "depth", f"one of {', '.join(DEPTHS)}")
         need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
         need(self.device in DEVICES, "device", f"one of {', '.join(DEVICES)}")
+        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        try:
+            parse_policy(self.augment if isinstance(self.augment, str) else "?")
+        except ValueError:
+            need(False, "augment", f"empty or a comma-separated list of {', '.join(POLICIES)}")
         number("latent_dim", 1, 1000, integer=True)
         number("g_steps_per_d_step", 1, 100, integer=True)
         number("d_steps_per_g_step", 1, 100, integer=True)
@@ -117,6 +129,8 @@ class TrainConfig:
             number("dropout", 0, 0.9)
         if self.grad_clip is not None:
             number("grad_clip", 0, 1e6, lo_open=True)
+        if self.ema_decay is not None:
+            number("ema_decay", 0, 0.99999)
         if self.max_seconds is not None:
             number("max_seconds", 0, 10**7, lo_open=True)
         if self.max_steps is not None:
@@ -165,11 +179,33 @@ PRESETS: dict[str, dict[str, Any]] = {
                     beta1=0.0, beta2=0.9, batch_norm=False, gp_weight=10.0),
 }
 
+# What the papers' presets become on each model. `paper` is the FLGAN comparison itself: the
+# authors' optimiser in fp32, samples from G as trained. `classroom` is ours, tuned for a
+# 2-core CPU and the same for both losses so that FLGAN vs DCGAN stays fair: a higher learning
+# rate for both nets, bf16 where native and an EMA of G (measured in benchmarks/recipe.py;
+# README, "Speed").
+MODEL_RECIPES: dict[str, dict[str, Any]] = {
+    "paper": dict(ema_decay=None, precision="fp32"),
+    "classroom": dict(lr_g=5e-4, lr_d=5e-4),
+}
+PAPER_PRESETS = ("flgan", "dcgan")     # the presets a model recipe adjusts
 
-def preset(name: str, **overrides) -> TrainConfig:
+
+def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -> dict[str, Any]:
+    """The fields preset `name` sets on `model`: the paper presets adopt the model's recipe
+    (`recipe=False`: the papers' values as printed, e.g. for sweeps made before the recipe)."""
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
-    return TrainConfig(**{**PRESETS[name], **overrides}).validate()
+    values = dict(PRESETS[name])
+    if recipe and name in PAPER_PRESETS:
+        values.update(MODEL_RECIPES.get(model or TrainConfig.model, {}))
+    return values
+
+
+def preset(name: str, recipe: bool = True, **overrides) -> TrainConfig:
+    """A validated config: preset `name` for the model in `overrides`, then the overrides."""
+    values = preset_values(name, overrides.get("model"), recipe)
+    return TrainConfig(**{**values, **overrides}).validate()
 
 
 def available_devices() -> list[str]:
@@ -181,6 +217,28 @@ def available_devices() -> list[str]:
     if mps is not None and mps.is_available():
         found.append("mps")
     return found + ["cpu"]
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """True where bfloat16 matrix work runs in hardware: CUDA with bf16, or a CPU with AMX or
+    AVX512-BF16 (oneDNN's check). Elsewhere autocast would emulate it and be slower."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        try:
+            return bool(check()) if check is not None else False
+        except RuntimeError:
+            return False
+    return False
+
+
+def resolve_precision(config: "TrainConfig", device: torch.device) -> str:
+    """`auto` is bf16 for image models where it is native, else fp32; the 2-D MLP is too small
+    to gain and stays fp32. An explicit bf16 is honoured anywhere autocast supports it."""
+    if config.precision != "auto":
+        return config.precision
+    return "bf16" if config.model != "mlp" and bf16_is_native(device) else "fp32"
 
 
 def resolve_device(name: str) -> torch.device:

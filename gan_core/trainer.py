@@ -18,6 +18,8 @@ checkpoint continues exactly as the uninterrupted one would have.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import threading
 import time
@@ -27,7 +29,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .config import LIVE_FIELDS, TrainConfig, resolve_device
+from .augment import augment, parse_policy
+from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
 from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
@@ -112,6 +115,13 @@ class Trainer:
         self.G, self.D = build_models(self.spec)
         self.G.to(self.device)
         self.D.to(self.device)
+        # The samples students see come from a running average of G's weights (Karras et al.
+        # 2018; Yazici et al. 2019): the average smooths G's step-to-step wobble, which on MNIST
+        # shows as cleaner strokes. It never feeds back into training.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_decay else None
+        self.precision = resolve_precision(config, self.device)
+        # Augmentation draws from its own stream, so switching it on leaves every z unchanged.
+        self._augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 4099)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g,
                                       betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d,
@@ -290,6 +300,30 @@ class Trainer:
         self._emit("end", reason)
         return state
 
+    @property
+    def sample_G(self):
+        """The generator whose samples are shown, evaluated and shipped: the EMA when on."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def ema_decay_now(self) -> float:
+        """The configured decay, warmed up: (1 + n) / (10 + n) after n G updates while that is
+        smaller, so a 60 s run averages over its recent steps instead of its random start."""
+        n = self.g_updates
+        return min(self.config.ema_decay, (1 + n) / (10 + n))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.ema_decay_now()
+        ema = [p for p in self.G_ema.parameters()]
+        torch._foreach_lerp_(ema, [p.detach() for p in self.G.parameters()], 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):   # batch-norm statistics
+            b_ema.copy_(b)
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _update(self, loss: torch.Tensor, params, optimizer, who: str) -> torch.Tensor:
         """Backward, clip, and step only if the loss and gradient norm are finite."""
         optimizer.zero_grad(set_to_none=True)
@@ -323,6 +357,8 @@ class Trainer:
                      counters=(self.g_updates, self.d_updates, self._last_g))
         if self.config.g_steps_per_d_step > 1:
             saved.update(G=clone(self.G.state_dict()), opt_g=clone_opt(self.opt_g))
+        if self.G_ema is not None:
+            saved.update(G_ema=clone(self.G_ema.state_dict()))
         try:
             return self._step(real, labels, noise)
         except Exception as e:
@@ -335,6 +371,8 @@ class Trainer:
                 self.opt_g.load_state_dict(saved["opt_g"])
             else:
                 self.G.load_state_dict(saved["G_buffers"], strict=False)
+            if "G_ema" in saved:
+                self.G_ema.load_state_dict(saved["G_ema"])
             self.g_updates, self.d_updates, self._last_g = saved["counters"]
             raise
 
@@ -355,17 +393,23 @@ class Trainer:
         # pass keeps its graph rather than being run a second time.
         g_update = (self.d_updates + 1) % cfg.d_steps_per_g_step == 0
         z, fake_y = z_and_labels()
-        with torch.set_grad_enabled(g_update):
+        with torch.set_grad_enabled(g_update), self._autocast():
             fake = G(z, fake_y)
         target: Any = 1.0 - cfg.label_smoothing
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
             flip = torch.rand(b, device=dev, generator=noise) < cfg.label_flip
             target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
-        real_logits, fake_logits = D(real, labels), D(fake.detach(), fake_y)
+        policy = parse_policy(cfg.augment)
+
+        def aug(x):     # D sees real and generated images through the same augmentation
+            return augment(x, policy, self._augment_rng)
+        with self._autocast():
+            real_logits, fake_logits = D(aug(real), labels), D(aug(fake.detach()), fake_y)
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         d_loss = self.loss.d(real_logits, fake_logits, target)
         if self.loss.spec.gradient_penalty:
-            penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach(),
-                                       generator=None)
+            penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach().float(),
+                                       generator=None)     # fp32: a second-order gradient
             d_loss = d_loss + cfg.gp_weight * penalty
         d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
@@ -376,12 +420,16 @@ class Trainer:
             try:
                 g_losses, g_norms = [], []
                 for i in range(cfg.g_steps_per_d_step):
-                    if i > 0:
-                        z, fake_y = z_and_labels()
-                        fake = G(z, fake_y)
-                    g_loss = self.loss.g(D(fake, fake_y))
+                    with self._autocast():
+                        if i > 0:
+                            z, fake_y = z_and_labels()
+                            fake = G(z, fake_y)
+                        g_logits = D(aug(fake), fake_y)
+                    g_loss = self.loss.g(g_logits.float())
                     g_norms.append(self._update(g_loss, G.parameters(), self.opt_g, "G"))
                     g_losses.append(g_loss.detach())
+                    if self.G_ema is not None:
+                        self._update_ema()      # decay warmed up by the updates before this one
                     self.g_updates += 1
             finally:
                 D.requires_grad_(True)
@@ -405,12 +453,13 @@ class Trainer:
     @torch.no_grad()
     def generate_fixed(self) -> torch.Tensor:
         """Samples from the fixed noise, eval mode, on the CPU: uint8 images or float points."""
-        was_training = self.G.training
-        self.G.eval()
+        G = self.sample_G
+        was_training = G.training
+        G.eval()
         try:
-            out = self.G(self.fixed_noise, self.fixed_labels).float().cpu()
+            out = G(self.fixed_noise, self.fixed_labels).float().cpu()
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
         if self.dataset.is_points:
             return out
         return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -445,18 +494,19 @@ class Trainer:
             self._judge = (judge, metrics.RealStats(metrics.judge_outputs(judge, real)[1]))
         if self._judge is False:
             return {}
-        was_training = self.G.training
+        G = self.sample_G
+        was_training = G.training
         try:
             if self.dataset.is_points:
-                out = metrics.points_metrics(sample(self.G, n, seed=1), self.config.dataset)
+                out = metrics.points_metrics(sample(G, n, seed=1), self.config.dataset)
             else:
                 judge, real = self._judge
                 labels = (torch.arange(n) % self.spec.num_classes) if self.spec.num_classes else None
-                out = metrics.image_metrics(judge, sample(self.G, n, seed=1, labels=labels), real,
+                out = metrics.image_metrics(judge, sample(G, n, seed=1, labels=labels), real,
                                             labels)
                 out.pop("class_histogram")
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
         return {f"m_{k}": v for k, v in out.items() if k not in ("num_classes", "num_modes")}
 
     @property

@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from gan_core.config import PRESETS, TrainConfig
+from gan_core.config import MODEL_RECIPES, PRESETS, TrainConfig, preset_values
 
 # URL key -> (TrainConfig field, type)
 URL_FIELDS: dict[str, tuple[str, type]] = {
@@ -24,10 +24,11 @@ URL_FIELDS: dict[str, tuple[str, type]] = {
     "flip": ("label_flip", float), "clip": ("grad_clip", float), "seed": ("seed", int),
     "device": ("device", str), "depth": ("depth", str), "bn": ("batch_norm", bool),
     "dropout": ("dropout", float), "conditional": ("conditional", bool),
-    "eval_every": ("eval_every", int),
+    "eval_every": ("eval_every", int), "ema": ("ema_decay", float),
+    "precision": ("precision", str),
 }
 FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
-OPTIONAL_ZERO_IS_OFF = ("eval_every", "subset", "grad_clip")   # 0 in the URL means None
+OPTIONAL_ZERO_IS_OFF = ("eval_every", "subset", "grad_clip", "ema_decay")   # 0 in the URL means None
 TOYS = ("ring", "grid")
 
 
@@ -57,7 +58,8 @@ def default_config(dataset: Optional[str] = None) -> TrainConfig:
         return TrainConfig(dataset=dataset, model="mlp", latent_dim=2, batch_size=128, epochs=20,
                            lr_g=1e-3, lr_d=1e-3, sample_every=10, eval_every=20)
     return TrainConfig(dataset=dataset, model="classroom", epochs=1, sample_every=20,
-                       eval_every=50 if dataset == "mnist" else None)
+                       eval_every=50 if dataset == "mnist" else None,
+                       **MODEL_RECIPES["classroom"])
 
 
 def _parse(value: str, kind: type) -> Any:
@@ -85,7 +87,7 @@ def config_from_params(params: Mapping[str, str]) -> tuple[TrainConfig, dict[str
     values: dict[str, Any] = {}
     if params.get("preset"):
         if params["preset"] in PRESETS:
-            values.update(PRESETS[params["preset"]])
+            values.update(preset_values(params["preset"], params.get("model") or base.model))
         else:
             errors["preset"] = f"unknown preset {params['preset']!r}"
     for key, (name, kind) in URL_FIELDS.items():

@@ -136,7 +136,7 @@ def trained_generators() -> dict[str, torch.nn.Module]:
         for label, t in zip(r.labels or [r.name], r.job.trainers):
             if t.step == 0:
                 continue
-            G = copy.deepcopy(t.G).cpu().eval()
+            G = copy.deepcopy(t.sample_G).cpu().eval()
             out[f"{r.name}: {label} (step {t.step})"] = G
     return out
 

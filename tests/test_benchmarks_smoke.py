@@ -16,11 +16,17 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for header in ("| model | loss | Trainer img/s", "| model | 64 samples ms",
-                   "reached >=80% confident"):
+                   "| model | preset | recipe | precision |"):
         assert header in proc.stdout
     assert "| classroom | nonsaturating |" in proc.stdout
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["quick"] and not res["errors"]
+    # the old and the new classroom recipe, side by side, against the real digits' share
+    recipes = {q["recipe"]: q for q in res["quality"]}
+    assert set(recipes) == {"old", "new"}
+    assert recipes["old"]["precision"] == "fp32"
+    assert 0.5 < recipes["new"]["real_share"] <= 1.0
+    assert all(0 <= q["final"]["confident_share"] <= 1 for q in res["quality"])
     speed = res["speed"][0]
     assert speed["trainer_images_per_s"] > 0 and speed["tutorial_images_per_s"] > 0
     assert speed["trainer_peak_rss_mb"] > 0

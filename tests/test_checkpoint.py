@@ -42,11 +42,11 @@ def test_round_trip_reproduces_generator_exactly(trained, tmp_path):
     assert ck.config == trained.config and ck.spec == trained.spec
     assert ck.step == 3 and ck.class_names == trained.dataset.class_names
     assert not ck.G.training and not ck.D.training            # eval mode
-    trained.G.eval()
+    trained.sample_G.eval()              # what the run showed: the average of G's weights
     z = torch.randn(5, trained.config.latent_dim)
     with torch.no_grad():
-        assert torch.equal(ck.G(z), trained.G(z))
-    assert_same_weights(ck.G, trained.G)
+        assert torch.equal(ck.G(z), trained.sample_G(z))
+    assert_same_weights(ck.G, trained.sample_G)
     assert_same_weights(ck.D, trained.D)
     assert comparable(ck.history) == comparable(trained.history)
 
@@ -58,7 +58,7 @@ def test_generator_only(trained, tmp_path):
     assert "discriminator" not in raw and "opt_g" not in raw and "opt_d" not in raw
     ck = load_checkpoint(path)
     assert ck.D is None
-    assert_same_weights(ck.G, trained.G)
+    assert_same_weights(ck.G, trained.sample_G)
     with pytest.raises(CheckpointError, match="only a generator"):
         resume_trainer(path)
     full = save_checkpoint(trained, tmp_path / "full.pt")

@@ -28,13 +28,13 @@ HOSTILE = {"zero": 0, "negative": -1, "nan": math.nan, "inf": math.inf, "-inf": 
 # Values a field legitimately accepts among the hostile ones.
 ACCEPTS = {"focal_gamma": {"zero"}, "gp_weight": {"zero"}, "beta1": {"zero"}, "beta2": {"zero"},
            "label_smoothing": {"zero"}, "label_flip": {"zero"}, "seed": {"zero"},
-           "dropout": {"zero"}}
+           "dropout": {"zero"}, "ema_decay": {"zero"}}
 
 
 def test_the_numeric_fields_are_all_covered():
-    assert len(NUMERIC) == 24
+    assert len(NUMERIC) == 25
     assert {"latent_dim", "batch_size", "lr_g", "epochs", "grad_clip", "max_seconds",
-            "eval_samples", "subset"} <= set(NUMERIC)
+            "eval_samples", "subset", "ema_decay"} <= set(NUMERIC)
 
 
 @pytest.mark.parametrize("name", NUMERIC)
