@@ -127,9 +127,11 @@ def pretrained_view():
                                             "paper": "paper (the FLGAN authors' 32x32 DCGAN)"}[m])
     lines = pretrained.timeline(model)
     st.caption("Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed 0, "
-               "identical except for the loss and clipping. Samples from the same 32 noise "
-               "vectors; figures from the judge classifier on 1,000 samples (see the Loss lab "
-               "and pretrained/README.md).")
+               "identical except for the loss and clipping. The FLGAN paper's epochs are passes "
+               "over 60,000 digits, so epoch 1, 4 and 8 here mean the same number of images "
+               "seen: 60,000, 240,000 and 480,000 (938, 3,752 and 7,504 steps of 64). Samples "
+               "from the same 32 noise vectors; figures from the judge classifier on 1,000 "
+               "samples (see pretrained/README.md).")
     labels = {"flgan": "FLGAN: focal loss (gamma 2) + clipping 0.25", "dcgan": "DCGAN: non-saturating"}
     z = latent(32, 100, seed=0)
     histories = {}
@@ -143,7 +145,8 @@ def pretrained_view():
             loaded = shipped_generator(ck["path"], Path(ck["path"]).stat().st_mtime)
             img = grid_image(generate(loaded.G, z[:, :loaded.spec.latent_dim]), nrow=8)
             m = ck.get("metrics", {})
-            caption = f"epoch {epoch}"
+            seen = ck.get("images_seen", ck["step"] * 64)
+            caption = f"epoch {epoch} ({seen:,} images seen)"
             if m:
                 caption += (f": {m['confident_share']:.0%} confident, "
                             f"{m['classes_covered']}/10 digits, judge FD {m['judge_fd']:.0f}")
@@ -222,20 +225,25 @@ def view():
         c[0].plotly_chart(charts.loss_figure(runs), width="stretch", key="cmp_loss")
         c[1].plotly_chart(charts.probability_figure(runs), width="stretch", key="cmp_prob")
 
-    # The FLGAN paper's Figure 2: samples after epochs 1, 4 and 8.
+    # The FLGAN paper's Figure 2: samples after epochs 1, 4 and 8 (of whatever data is here).
     epochs_done = sorted({s.epoch for s in ta.snapshots if s.epoch > 0
                           and s.step == s.epoch * ta.steps_per_epoch})
     wanted = [e for e in (1, 4, 8) if e in epochs_done] or epochs_done[-3:]
     if wanted and not ta.dataset.is_points:
         st.subheader("Timeline: end of epochs " + ", ".join(map(str, wanted)))
+        images = ta.steps_per_epoch * ta.config.batch_size
+        st.caption(f"One epoch here is {images:,} images ({len(ta.dataset):,} in the data); the "
+                   f"FLGAN paper's epoch is 60,000 MNIST digits, so epoch 1 here is "
+                   f"{images / 60_000:.2f} of the paper's epochs.")
         for tr, name in zip((ta, tb), run.labels):
             by_epoch = {s.epoch: s for s in tr.snapshots if s.step == s.epoch * tr.steps_per_epoch}
             cols = st.columns(len(wanted) + 1)
             cols[0].markdown(f"**{name}**")
             for col, e in zip(cols[1:], wanted):
                 if e in by_epoch:
-                    col.image(snapshot_image(by_epoch[e].samples), caption=f"epoch {e}",
-                              width="stretch")
+                    seen = by_epoch[e].step * tr.config.batch_size
+                    col.image(snapshot_image(by_epoch[e].samples),
+                              caption=f"epoch {e} ({seen:,} images seen)", width="stretch")
 
 
 st.fragment(view, run_every=1.5 if live else None)()

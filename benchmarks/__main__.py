@@ -24,6 +24,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PRESET_LOSS = {"dcgan": ("nonsaturating", "bce"), "flgan": ("focal", "focal")}
 # model -> (warmup steps, timed steps) of one throughput round
 STEPS = {"classroom": (10, 200), "paper": (3, 40), "dcgan64": (2, 12)}
+SECTIONS = ("speed", "quality", "sampling", "growth")
 QUICK_STEPS = {"classroom": (2, 6), "paper": (1, 3), "dcgan64": (1, 2)}
 
 
@@ -70,7 +71,7 @@ def run(args) -> dict:
             print(f"  ! {name} {kw} failed:\n{r['error']}", file=sys.stderr)
         return r
 
-    for model in models:
+    for model in (models if "speed" in args.sections else []):
         warmup, n = steps[model]
         for p in presets:
             loss, tutorial_loss = PRESET_LOSS[p]
@@ -95,28 +96,31 @@ def run(args) -> dict:
 
     # Recognisable digits against training time, the old and the new classroom recipe side by
     # side (interleaved, so that both see the same machine), both presets.
-    quality_models = [m for m in models if m in args.quality_models]
+    quality_models = [m for m in models
+                      if m in args.quality_models and "quality" in args.sections]
     for model in quality_models:
         for p in presets:
             for recipe in args.recipes:
                 budget = 2.0 if args.quick else args.budget
                 print(f"quality: {model} / {p} / {recipe} recipe (budget {budget:g} s)",
                       file=sys.stderr)
+                grid = RESULTS / f"{'quick' if args.quick else 'latest'}_{model}_{p}_{recipe}.png"
                 r = child("time_to_quality", model=model, preset=p, budget_s=budget,
                           eval_every_s=1.0 if args.quick else args.eval_every,
-                          n_eval=200 if args.quick else 1000, recipe=recipe)
+                          n_eval=200 if args.quick else 1000, recipe=recipe,
+                          grid_png=str(grid))
                 if "error" not in r:
                     out["quality"].append(dict(model=model, preset=p, loss=PRESET_LOSS[p][0],
                                                budget_s=budget, **r))
 
-    if not args.quick:
+    if not args.quick and "growth" in args.sections:
         for model in models:
             print(f"memory growth per step: {model}", file=sys.stderr)
             r = child("growth_per_step", model=model, preset="flgan")
             if "error" not in r:
                 out["growth"].append(dict(model=model, **r))
 
-    for model in models:
+    for model in (models if "sampling" in args.sections else []):
         print(f"sampling: {model}", file=sys.stderr)
         r = child("sampling_latency", model=model, repeats=3 if args.quick else args.repeats)
         if "error" not in r:
@@ -129,8 +133,9 @@ def tables(res: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
              f"({m['torch_threads']} threads), Python {m['python']}, {m['date']}"
              + (" -- QUICK RUN, figures not meaningful" if res["quick"] else ""), ""]
-    lines += ["| model | loss | Trainer img/s | tutorial loop img/s | ratio | peak RSS MB "
-              "(Trainer / tutorial) |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    if res["speed"]:
+        lines += ["| model | loss | Trainer img/s | tutorial loop img/s | ratio | peak RSS MB "
+                  "(Trainer / tutorial) |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for s in res["speed"]:
         lines.append(f"| {s['model']} | {s['loss']} | {_fmt(s['trainer_images_per_s'])} | "
                      f"{_fmt(s['tutorial_images_per_s'])} | {_fmt(s['ratio'], 2, 'x')} | "
@@ -189,6 +194,8 @@ def main(argv=None) -> int:
     p.add_argument("--recipes", nargs="+", choices=["old", "new"], default=["old", "new"],
                    help="classroom recipes compared: before issue 16 (Adam 2e-4, fp32, no "
                         "EMA) and now (default: both)")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                   help="what to measure (default: all)")
     p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
     p.add_argument("--budget", type=float, default=60.0,
                    help="training seconds allowed to reach the quality threshold")

@@ -182,7 +182,7 @@ def real_confident_share(data_dir: str) -> float:
 def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 120.0,
                     eval_every_s: float = 5.0, n_eval: int = 1000, seed: int = 0,
                     fractions: tuple = (0.5, 0.8), classes: int = 10,
-                    recipe: str = "new") -> dict:
+                    recipe: str = "new", grid_png: Optional[str] = None) -> dict:
     """Train from scratch for `budget_s` training seconds; every `eval_every_s`, judge `n_eval`
     samples. `recipe` "old" trains with OLD_RECIPE, "new" with the preset as it is now.
 
@@ -225,6 +225,9 @@ def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 12
     tr.run()
     if not evals or evals[-1]["step"] != tr.step:
         judge_now(tr)                                   # the budget's end
+    if grid_png:                                        # what a student sees at the end
+        from gan_core.images import grid_image, save_png
+        save_png(grid_image(sample(tr.sample_G, 64, seed=0), nrow=8), grid_png)
     reached = {f"{f:g}": next((e for e in evals if e["of_real"] >= f
                                and e["classes_covered"] >= classes), None) for f in fractions}
     return dict(recipe=recipe, precision=tr.precision, real_share=round(real_share, 4),
