@@ -27,12 +27,7 @@ import torch
 
 from .config import TrainConfig
 from .models import Discriminator, Generator, ModelSpec, build_models
-
-FORMAT, VERSION = "gan_core.checkpoint", 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unsafe, corrupt, or does not fit."""
+from .schema import FORMAT, VERSION, CheckpointError, check_archive, check_checkpoint
 
 
 @dataclass
@@ -126,10 +121,12 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw dict, safely: never unpickles arbitrary objects."""
+    """The raw dict, safely: never unpickles arbitrary objects, and every entry has passed the
+    schema (gan_core/schema.py) before it is returned."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    check_archive(path)
     try:
         with warnings.catch_warnings():      # torch warns about pickle protocols; we refuse anyway
             warnings.simplefilter("ignore")
@@ -140,22 +137,21 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         # weights_only=False is exactly what must not be done with an untrusted file.
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if found:
-            raise CheckpointError(f"{path.name} was refused: it asks to create {found.group(1)}, "
-                                  f"which is not weights or plain data, so loading it could run "
-                                  f"code. Nothing from it was run.") from None
+            raise CheckpointError(f"{path.name} was refused: it asks to create "
+                                  f"{found.group(1)[:80]}, which is not weights or plain data, "
+                                  f"so loading it could run code. Nothing from it was run.") from None
         raise CheckpointError(f"{path.name} is not a gan_core checkpoint (not a file written "
                               f"by torch.save with weights and plain data only)") from None
+    except MemoryError:
+        raise CheckpointError(f"{path.name} needs more memory to read than a checkpoint "
+                              f"may") from None
     except Exception as e:  # noqa: BLE001 - zip, EOF, runtime errors all mean "not readable"
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gan_core checkpoint")
-    if obj.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {obj.get('version')}; "
-                              f"this gan_core reads version {VERSION}")
-    for key in ("config", "spec", "generator"):
-        if key not in obj:
-            raise CheckpointError(f"{path} lacks its {key!r} entry")
+    try:
+        check_checkpoint(obj)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path.name}: {e}") from None
     return obj
 
 
@@ -169,26 +165,17 @@ def _load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) -
 
 
 def spec_from_dict(d: dict) -> ModelSpec:
-    known = {f.name for f in fields(ModelSpec)}
-    try:
-        return ModelSpec(**{k: v for k, v in d.items() if k in known})
-    except TypeError as e:
-        raise CheckpointError(f"checkpoint model description is malformed: {e}") from None
+    """The spec of a checkpoint that read_checkpoint has checked."""
+    return ModelSpec(**d)
 
 
 def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkpoint:
     """Rebuild the models from the saved config and load their weights (CPU, eval mode)."""
     path = Path(path)
-    obj = read_checkpoint(path)
-    try:
-        config = TrainConfig.from_dict(obj["config"]).validate()
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} holds an invalid config: {e}") from None
+    obj = read_checkpoint(path)            # checked: the config, spec and shapes all fit
+    config = TrainConfig.from_dict(obj["config"]).validate()
     spec = spec_from_dict(obj["spec"])
-    try:
-        G, D = build_models(spec)
-    except ValueError as e:
-        raise CheckpointError(f"{path} describes a model that cannot be built: {e}") from None
+    G, D = build_models(spec)
     _load_weights(G, obj["generator"], "generator", path)
     G.eval()
     if with_discriminator and "discriminator" in obj:
