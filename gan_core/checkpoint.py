@@ -123,7 +123,12 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw dict, safely: never unpickles arbitrary objects, and every entry has passed the
     schema (gan_core/schema.py) before it is returned."""
-    path = Path(path)
+    return _read_checked(Path(path))[0]
+
+
+def _read_checked(path: Path) -> tuple[dict[str, Any], tuple]:
+    """(raw dict, (config, spec, G, D)): the file's archive, unpickling and schema checked, and
+    G and D built from its spec (weights not yet loaded)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     check_archive(path)
@@ -149,10 +154,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})") from None
     try:
-        check_checkpoint(obj)
+        return obj, check_checkpoint(obj)
     except CheckpointError as e:
         raise CheckpointError(f"{path.name}: {e}") from None
-    return obj
 
 
 def _load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) -> None:
@@ -172,10 +176,7 @@ def spec_from_dict(d: dict) -> ModelSpec:
 def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkpoint:
     """Rebuild the models from the saved config and load their weights (CPU, eval mode)."""
     path = Path(path)
-    obj = read_checkpoint(path)            # checked: the config, spec and shapes all fit
-    config = TrainConfig.from_dict(obj["config"]).validate()
-    spec = spec_from_dict(obj["spec"])
-    G, D = build_models(spec)
+    obj, (config, spec, G, D) = _read_checked(path)
     _load_weights(G, obj["generator"], "generator", path)
     G.eval()
     if with_discriminator and "discriminator" in obj:
@@ -184,6 +185,37 @@ def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkp
     else:
         D = None
     return Checkpoint(config, spec, G, D, list(obj.get("class_names", [])),
+                      int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
+
+
+def _generator_part(data: bytes, name: str) -> dict[str, Any]:
+    """Run in the sandbox: the checked generator part of an uploaded checkpoint, plain data."""
+    with tempfile.TemporaryDirectory(prefix="gan_upload_") as d:
+        tmp = Path(d) / "upload.pt"
+        tmp.write_bytes(data)
+        try:
+            obj = read_checkpoint(tmp)
+        except CheckpointError as e:
+            raise CheckpointError(str(e).replace(str(tmp), name).replace(tmp.name, name)) \
+                from None
+    keep = ("format", "version", "config", "spec", "class_names", "step", "epoch", "generator")
+    return {k: obj[k] for k in keep if k in obj}
+
+
+def load_untrusted(data: bytes, name: str, timeout_s: float = 30.0,
+                   memory_mb: int = 1024) -> Checkpoint:
+    """A generator from an untrusted file's bytes (an upload), read in a separate process
+    under a memory cap and a time limit (gan_core/sandbox.py), so that no file can stall the
+    process that asked. What comes back is checked against the schema again here."""
+    from .sandbox import SandboxError, run_isolated
+    try:
+        obj = run_isolated(_generator_part, data, name, timeout_s=timeout_s,
+                           memory_mb=memory_mb, errors=(CheckpointError,))
+    except SandboxError as e:
+        raise CheckpointError(f"{name} was not loaded: {e}") from None
+    config, spec, G, _ = check_checkpoint(obj)
+    _load_weights(G, obj["generator"], "generator", Path(name))
+    return Checkpoint(config, spec, G.eval(), None, list(obj.get("class_names", [])),
                       int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
 
 

@@ -280,13 +280,11 @@ def load_judge(dataset: str, path=None) -> Judge:
     if not _is_number(obj.get("accuracy", 0.0), 0, 1) or not _is_text(obj.get("note", ""), 2000):
         raise ValueError(f"judge file {path.name}: accuracy must be a number from 0 to 1 and "
                          f"the note a short text")
-    with torch.device("meta"):
-        shape = Judge(n, c)
+    judge = Judge(n, c)         # small: num_classes is bounded above
     try:
-        check_state(obj.get("weights"), shape, "judge")
+        check_state(obj.get("weights"), judge, "judge")
     except CheckpointError as e:
         raise ValueError(f"judge file {path.name}: {e}") from None
-    judge = Judge(n, c)
     judge.load_state_dict(obj["weights"])
     judge.accuracy = float(obj.get("accuracy", float("nan")))
     return judge.eval()

@@ -13,12 +13,12 @@ CheckpointError whose message shows at most a short, truncated form of the value
   2. the top level: a dict with only known keys, the right format and version
   3. config: known fields only, each of its declared type, then TrainConfig's own ranges
   4. spec: each field's type and range, consistent with the config, at most MAX_CLASSES classes
-     and MAX_PARAMS parameters (counted on PyTorch's "meta" device: no memory is used)
+     (so at most 33 million parameters; MAX_PARAMS is checked as well)
   5. class names, counters, history and markers: plain values, bounded in length and nesting
   6. weights: exactly the keys and shapes of the model the spec describes, plain contiguous
      tensors of the expected dtypes, all finite; optimiser states likewise
 
-Nothing here builds a real model or prints a value whole.
+Nothing here prints a value whole; the only thing built is the model of a checked spec.
 """
 from __future__ import annotations
 
@@ -181,10 +181,16 @@ def check_spec(d: Any, config: TrainConfig) -> ModelSpec:
     return spec
 
 
-def meta_models(spec: ModelSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """G and D on PyTorch's meta device: every shape, no memory, no initialisation cost."""
+def spec_models(spec: ModelSpec) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D as the (checked) spec describes them, the reference for every weight's shape.
+
+    The spec's ranges bound the size before anything is built: the largest model they allow
+    (dcgan64, large, latent 1000, 100 classes, attention) has 33 million parameters, 130 MB.
+    PyTorch's meta device would avoid even that, but initialising weights there imports
+    torch._dynamo (2-6 s per process), which a reader process started per upload cannot afford.
+    """
     try:
-        with torch.device("meta"):
+        with torch.no_grad():
             G, D = build_models(spec)
     except (ValueError, RuntimeError) as e:
         _fail(f"the spec describes a model that cannot be built: {str(e)[:200]}")
@@ -217,8 +223,8 @@ def _check_values(v: torch.Tensor, what: str) -> None:
 
 
 def check_state(state: Any, model: torch.nn.Module, what: str) -> None:
-    """`state` must be exactly `model`'s (a meta model's) state dict in keys, shapes, dtypes."""
-    expected = model.state_dict()
+    """`state` must be exactly `model`'s state dict in keys, shapes and dtypes."""
+    expected = model.state_dict()       # of a model built from the checked spec
     if type(state) is not dict:
         _fail(f"the {what} weights must be a dict of tensors; got {short_repr(state)}")
     for k in state:
@@ -288,8 +294,10 @@ def check_optimizer(opt: Any, model: torch.nn.Module, what: str) -> None:
 
 # --- the whole checkpoint -------------------------------------------------------------------------
 
-def check_checkpoint(obj: Any) -> tuple[TrainConfig, ModelSpec]:
-    """Check everything a checkpoint dict holds; (config, spec) when it passes."""
+def check_checkpoint(obj: Any) -> tuple[TrainConfig, ModelSpec, torch.nn.Module,
+                                        torch.nn.Module]:
+    """Check everything a checkpoint dict holds; (config, spec, G, D) when it passes, with G
+    and D freshly built from the spec (their weights are not yet loaded)."""
     if type(obj) is not dict:
         _fail(f"not a gan_core checkpoint (it holds {short_repr(obj, 40)}, not a dict)")
     for k in obj:
@@ -321,11 +329,11 @@ def check_checkpoint(obj: Any) -> tuple[TrainConfig, ModelSpec]:
             _fail(f"last_g must be a few numbers; got {short_repr(v)}")
     _records(obj.get("history", []), "history", MAX_RECORDS)
     _records(obj.get("markers", []), "markers", MAX_MARKERS, nested="changes")
-    G, D = meta_models(spec)
+    G, D = spec_models(spec)
     check_state(obj["generator"], G, "generator")
     if "discriminator" in obj:
         check_state(obj["discriminator"], D, "discriminator")
     for key, model in (("opt_g", G), ("opt_d", D)):
         if key in obj:
             check_optimizer(obj[key], model, key)
-    return config, spec
+    return config, spec, G, D

@@ -103,15 +103,15 @@ def test_deflated_records_are_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_parameter_bound_counts_on_the_meta_device(monkeypatch):
+def test_parameter_bound(monkeypatch):
     from gan_core import schema
     from gan_core.models import ModelSpec
     spec = ModelSpec(model="dcgan64", latent_dim=1000, channels=3, depth="large",
                      self_attention=True, spectral_norm=True, num_classes=100)
-    schema.meta_models(spec)                      # the largest spec the ranges allow: fits
+    schema.spec_models(spec)                      # the largest spec the ranges allow: fits
     monkeypatch.setattr(schema, "MAX_PARAMS", 1000)
     with pytest.raises(CheckpointError, match="parameters; at most 1,000"):
-        schema.meta_models(spec)
+        schema.spec_models(spec)
 
 
 # --- 3. wrongly typed fields end in an error, not a traceback ---------------------------------
