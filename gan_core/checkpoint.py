@@ -144,7 +144,8 @@ def _read_checked(path: Path) -> tuple[dict[str, Any], tuple]:
         if found:
             raise CheckpointError(f"{path.name} was refused: it asks to create "
                                   f"{found.group(1)[:80]}, which is not weights or plain data, "
-                                  f"so loading it could run code. Nothing from it was run.") from None
+                                  f"so loading it could run code. Nothing from it was run."
+                                  ) from None
         raise CheckpointError(f"{path.name} is not a gan_core checkpoint (not a file written "
                               f"by torch.save with weights and plain data only)") from None
     except MemoryError:
