@@ -1,7 +1,6 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
 import io
 import math
-from pathlib import Path
 
 import streamlit as st
 

@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from .config import TrainConfig
-from .models import Discriminator, Generator, ModelSpec, build_models
+from .models import Discriminator, Generator, ModelSpec
 from .schema import FORMAT, VERSION, CheckpointError, check_archive, check_checkpoint
 
 
