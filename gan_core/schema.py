@@ -23,6 +23,7 @@ Nothing here prints a value whole; the only thing built is the model of a checke
 from __future__ import annotations
 
 import math
+import struct
 import zipfile
 from dataclasses import fields
 from pathlib import Path
@@ -61,9 +62,31 @@ def _fail(message: str) -> None:
 
 # --- 1. the file ---------------------------------------------------------------------------------
 
+def _declared_entries(path: Path, size: int) -> Optional[int]:
+    """The record count a zip's end-of-directory record declares (None if not found), read
+    before zipfile parses a directory that could hold millions of entries."""
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 65_557))               # the record and a comment of up to 64 kB
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return None
+        n = struct.unpack_from("<H", tail, at + 10)[0]
+        if n != 0xFFFF or at < 20 or tail[at - 20:at - 16] != b"PK\x06\x07":
+            return n
+        f.seek(struct.unpack_from("<Q", tail, at - 12)[0])     # zip64: the larger count
+        record = f.read(40)
+        return struct.unpack_from("<Q", record, 32)[0] if record[:4] == b"PK\x06\x06" \
+            and len(record) == 40 else None
+
+
 def check_archive(path: Path) -> None:
     """torch.save's zip, with nothing compressed: a deflated record could inflate 1000:1."""
     size = path.stat().st_size
+    declared = _declared_entries(path, size)
+    if declared is not None and declared > MAX_ARCHIVE_ENTRIES:
+        _fail(f"{path.name} declares {declared} records; a checkpoint has at most "
+              f"{MAX_ARCHIVE_ENTRIES}")
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -114,7 +137,11 @@ def _records(v: Any, what: str, limit: int, nested: Optional[str] = None) -> Non
         _fail(f"{what} must be a list; got {short_repr(v)}")
     if len(v) > limit:
         _fail(f"{what} holds {len(v)} entries; at most {limit} are allowed")
+    seen: set[int] = set()      # one dict listed 200,000 times is checked once
     for i, rec in enumerate(v):
+        if id(rec) in seen:
+            continue
+        seen.add(id(rec))
         if type(rec) is not dict or len(rec) > MAX_NAME:
             _fail(f"{what}[{i}] must be a dict of at most {MAX_NAME} values; "
                   f"got {short_repr(rec)}")

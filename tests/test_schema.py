@@ -238,3 +238,20 @@ def test_evaluate_never_reads_a_folder_the_checkpoint_names(tmp_path, cli):
     proc = cli("evaluate", "--checkpoint", str(tmp_path / "f.pt"), "--n", "50", timeout=60)
     assert "--data-dir" in one_error_line(proc)
     assert time.perf_counter() - start < 60
+
+
+def test_bounded_work_for_the_largest_records_and_archives(tmp_path, monkeypatch):
+    """200,000 history records that are one 64-key dict listed again and again (a few bytes
+    each in the file) are checked at once; a zip declaring more records than a checkpoint
+    may hold is refused before its directory is parsed."""
+    from gan_core import schema
+    obj = attacks.raw()
+    record = {f"k{i}": float(i) for i in range(64)}
+    obj["history"] = [record] * schema.MAX_RECORDS
+    torch.save(obj, tmp_path / "h.pt")
+    start = time.perf_counter()
+    load_checkpoint(tmp_path / "h.pt")
+    assert time.perf_counter() - start < 5
+    monkeypatch.setattr(schema, "MAX_ARCHIVE_ENTRIES", 3)
+    with pytest.raises(CheckpointError, match="declares 1[0-9] records"):
+        load_checkpoint(attacks.SHIPPED)
