@@ -232,6 +232,10 @@ def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp
     page.wait_for_timeout(2000)        # the name shows before the upload has reached the server
     page.get_by_role("button", name="Use these images").click()
     page.get_by_text("20 images saved in 2 classes (cats, dogs).").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    # The shareable URL names the upload by an opaque id, never by its folder (issue 15).
+    assert re.search(r"dataset=upload(%3A|:)[0-9a-f]{16}", page.url), page.url
+    assert "folder" not in page.url and "%2F" not in page.url, page.url
     # 20 images cannot fill a batch of 64: the page says what to change.
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("batch_size 64 is larger than the dataset (20 samples); choose at most 20"
