@@ -1,7 +1,6 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
 import io
 import math
-from pathlib import Path
 
 import streamlit as st
 
@@ -16,7 +15,7 @@ from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_co
                               find_data_dir, mnist_available, params_from_config)
 from lab_app import saved
 from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run, owner_key
-from gan_core.uploads import UploadError, save_uploads
+from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
 
@@ -59,9 +58,9 @@ def use_upload() -> None:
     if not files:
         st.session_state.upload_msg = ("warning", "Choose some images or a zip first.")
         return
-    folder = saved.new_upload_folder(owner_key())
-    try:
-        report = save_uploads(((f.name, f.getvalue()) for f in files), folder)
+    upload_id, folder = saved.new_upload(owner_key())
+    try:        # decoded in a separate process with limits: no upload can stall the server
+        report = save_uploads_isolated(((f.name, f.getvalue()) for f in files), folder)
     except UploadError as e:
         st.session_state.upload_msg = ("error", f"Upload refused: {e}")
         return
@@ -71,7 +70,7 @@ def use_upload() -> None:
     for name in ("latent_dim", "lr_g", "lr_d", "batch_size", "epochs"):
         if st.session_state.get(f"t_{name}") == getattr(toy, name):
             st.session_state[f"t_{name}"] = getattr(images, name)
-    st.session_state.t_dataset = f"folder:{folder}"
+    st.session_state.t_dataset = f"{saved.UPLOAD_PREFIX}{upload_id}"    # an id, never a path
     st.session_state.t_conditional = False
 
 left, right = st.columns([1, 2.3], gap="large")
@@ -80,24 +79,24 @@ with left:
     if st.session_state.t_dataset not in dataset_options:
         dataset_options.append(st.session_state.t_dataset)
     dataset = st.selectbox("Dataset", dataset_options, key="t_dataset",
-                           format_func=lambda d: f"uploaded images ({Path(d[7:]).name})"
-                           if d.startswith("folder:") and saved.folder_allowed(d) else d,
+                           format_func=lambda d: f"your uploaded images ({d[7:13]})"
+                           if d.startswith(saved.UPLOAD_PREFIX) else d,
                            help="ring and grid are 2-D toy sets: no files, seconds to train. "
                                 "MNIST here is the official 10,000-digit test split.")
     kind, msg = st.session_state.pop("upload_msg", (None, None))
     if kind:
         getattr(st, kind)(msg)
-    if dataset == UPLOAD or dataset.startswith("folder:"):
+    if dataset == UPLOAD or dataset.startswith(("folder:", saved.UPLOAD_PREFIX)):
         with st.expander("Upload images", expanded=dataset == UPLOAD):
             st.file_uploader("Images, or a zip of them (subfolders become classes)",
                              type=IMAGE_TYPES, accept_multiple_files=True, key="t_upload_files")
             st.button("Use these images", on_click=use_upload, key="t_upload_go")
             st.caption("At most 5,000 files and 300 MB unpacked; images are checked and "
                        "stored shrunk to 256 px. Only you can train on them.")
-    if dataset.startswith("folder:") and not saved.folder_allowed(dataset):
-        errors["dataset"] = ("This server only trains on images uploaded here (or folders the "
-                             "teacher lists in GAN_LAB_IMAGE_DIRS); it does not open "
-                             f"{dataset[7:]}. Upload the images instead.")
+    # upload:<id> becomes the folder of this browser's upload; nobody else's, and no path
+    data_name, bad_dataset = saved.resolve_dataset(dataset, owner_key())
+    if bad_dataset:
+        errors["dataset"] = bad_dataset
     toy = dataset in TOYS
     models = ["mlp"] if toy else ["classroom", "paper", "dcgan64"]
     if st.session_state.get("t_model") not in models:
@@ -155,7 +154,7 @@ with left:
                                      key="t_eval_n", help="MNIST: the judge classifier's "
                                      "verdict on 500 samples; 2-D sets: modes covered")
 
-    values = dict(dataset=dataset, model=model, loss=loss, focal_gamma=float(gamma),
+    values = dict(dataset=data_name, model=model, loss=loss, focal_gamma=float(gamma),
                   latent_dim=int(latent), g_steps_per_d_step=int(g_steps),
                   d_steps_per_g_step=int(d_steps), lr_g=float(lr_g), lr_d=float(lr_d),
                   batch_size=int(batch), epochs=int(epochs), subset=int(subset) or None,
@@ -177,7 +176,8 @@ with left:
     for msg in errors.values():
         st.error(msg, icon=":material/warning:")
     if cfg is not None:
-        st.session_state.train_saved = params_from_config(cfg)
+        # The link names an upload by its id (the config holds its folder): never a path.
+        st.session_state.train_saved = {**params_from_config(cfg), "dataset": dataset}
         st.query_params.from_dict(st.session_state.train_saved)
         st.session_state.train_url = st.query_params.to_dict()
     start = st.button("Start training", type="primary", disabled=cfg is None,

@@ -26,13 +26,8 @@ from typing import Any, Optional, Sequence
 import torch
 
 from .config import TrainConfig
-from .models import Discriminator, Generator, ModelSpec, build_models
-
-FORMAT, VERSION = "gan_core.checkpoint", 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unsafe, corrupt, or does not fit."""
+from .models import Discriminator, Generator, ModelSpec
+from .schema import FORMAT, VERSION, CheckpointError, check_archive, check_checkpoint
 
 
 @dataclass
@@ -130,10 +125,17 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw dict, safely: never unpickles arbitrary objects."""
-    path = Path(path)
+    """The raw dict, safely: never unpickles arbitrary objects, and every entry has passed the
+    schema (gan_core/schema.py) before it is returned."""
+    return _read_checked(Path(path))[0]
+
+
+def _read_checked(path: Path) -> tuple[dict[str, Any], tuple]:
+    """(raw dict, (config, spec, G, D)): the file's archive, unpickling and schema checked, and
+    G and D built from its spec (weights not yet loaded)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    check_archive(path)
     try:
         with warnings.catch_warnings():      # torch warns about pickle protocols; we refuse anyway
             warnings.simplefilter("ignore")
@@ -144,23 +146,22 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         # weights_only=False is exactly what must not be done with an untrusted file.
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if found:
-            raise CheckpointError(f"{path.name} was refused: it asks to create {found.group(1)}, "
-                                  f"which is not weights or plain data, so loading it could run "
-                                  f"code. Nothing from it was run.") from None
+            raise CheckpointError(f"{path.name} was refused: it asks to create "
+                                  f"{found.group(1)[:80]}, which is not weights or plain data, "
+                                  f"so loading it could run code. Nothing from it was run."
+                                  ) from None
         raise CheckpointError(f"{path.name} is not a gan_core checkpoint (not a file written "
                               f"by torch.save with weights and plain data only)") from None
+    except MemoryError:
+        raise CheckpointError(f"{path.name} needs more memory to read than a checkpoint "
+                              f"may") from None
     except Exception as e:  # noqa: BLE001 - zip, EOF, runtime errors all mean "not readable"
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200] if str(e) else 'corrupt'})") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gan_core checkpoint")
-    if obj.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {obj.get('version')}; "
-                              f"this gan_core reads version {VERSION}")
-    for key in ("config", "spec", "generator"):
-        if key not in obj:
-            raise CheckpointError(f"{path} lacks its {key!r} entry")
-    return obj
+    try:
+        return obj, check_checkpoint(obj)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path.name}: {e}") from None
 
 
 def _load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) -> None:
@@ -173,26 +174,14 @@ def _load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) -
 
 
 def spec_from_dict(d: dict) -> ModelSpec:
-    known = {f.name for f in fields(ModelSpec)}
-    try:
-        return ModelSpec(**{k: v for k, v in d.items() if k in known})
-    except TypeError as e:
-        raise CheckpointError(f"checkpoint model description is malformed: {e}") from None
+    """The spec of a checkpoint that read_checkpoint has checked."""
+    return ModelSpec(**d)
 
 
 def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkpoint:
     """Rebuild the models from the saved config and load their weights (CPU, eval mode)."""
     path = Path(path)
-    obj = read_checkpoint(path)
-    try:
-        config = TrainConfig.from_dict(obj["config"]).validate()
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} holds an invalid config: {e}") from None
-    spec = spec_from_dict(obj["spec"])
-    try:
-        G, D = build_models(spec)
-    except ValueError as e:
-        raise CheckpointError(f"{path} describes a model that cannot be built: {e}") from None
+    obj, (config, spec, G, D) = _read_checked(path)
     _load_weights(G, obj["generator"], "generator", path)
     if "generator_ema" in obj:      # sampling uses the weights the run showed: G's average
         _load_weights(G, obj["generator_ema"], "generator average (EMA)", path)
@@ -203,6 +192,40 @@ def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkp
     else:
         D = None
     return Checkpoint(config, spec, G, D, list(obj.get("class_names", [])),
+                      int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
+
+
+def _generator_part(data: bytes, name: str) -> dict[str, Any]:
+    """Run in the sandbox: the checked generator part of an uploaded checkpoint, plain data."""
+    with tempfile.TemporaryDirectory(prefix="gan_upload_") as d:
+        tmp = Path(d) / "upload.pt"
+        tmp.write_bytes(data)
+        try:
+            obj = read_checkpoint(tmp)
+        except CheckpointError as e:
+            raise CheckpointError(str(e).replace(str(tmp), name).replace(tmp.name, name)) \
+                from None
+    keep = ("format", "version", "config", "spec", "class_names", "step", "epoch", "generator")
+    out = {k: obj[k] for k in keep if k in obj}
+    if "generator_ema" in obj:          # what the run showed: the average of G's weights
+        out["generator"] = obj["generator_ema"]
+    return out
+
+
+def load_untrusted(data: bytes, name: str, timeout_s: float = 30.0,
+                   memory_mb: int = 1024) -> Checkpoint:
+    """A generator from an untrusted file's bytes (an upload), read in a separate process
+    under a memory cap and a time limit (gan_core/sandbox.py), so that no file can stall the
+    process that asked. What comes back is checked against the schema again here."""
+    from .sandbox import SandboxError, run_isolated
+    try:
+        obj = run_isolated(_generator_part, data, name, timeout_s=timeout_s,
+                           memory_mb=memory_mb, errors=(CheckpointError,))
+    except SandboxError as e:
+        raise CheckpointError(f"{name} was not loaded: {e}") from None
+    config, spec, G, _ = check_checkpoint(obj)
+    _load_weights(G, obj["generator"], "generator", Path(name))
+    return Checkpoint(config, spec, G.eval(), None, list(obj.get("class_names", [])),
                       int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
 
 

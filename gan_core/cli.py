@@ -248,8 +248,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
     ckpt = load_checkpoint(a.checkpoint, with_discriminator=False)
     dataset = ckpt.config.dataset
+    # The real data comes only from --data-dir or the default data folder, never from a path
+    # the checkpoint names (its config could say folder:/ and walk the whole file system).
+    data_dir = a.data_dir
+    if dataset.startswith("folder:"):
+        if not a.data_dir:
+            raise UsageError("this checkpoint was trained on a folder of images; give that "
+                             "folder with --data-dir")
+        dataset = f"folder:{a.data_dir}"
     judge = None if ckpt.spec.model == "mlp" else load_judge(dataset, a.judge)
-    data_dir = a.data_dir or ckpt.config.data_dir
     start = time.perf_counter()
     result = evaluate(ckpt.G, dataset, n=a.n, seed=a.seed, data_dir=data_dir, judge=judge)
     result.update(checkpoint=str(a.checkpoint), dataset=dataset, n=a.n, seed=a.seed,

@@ -14,11 +14,13 @@ import torch
 
 from .augment import POLICIES, parse_policy
 from .losses import LOSSES
+from .shortrepr import short_repr
 
 MODELS = ("classroom", "paper", "dcgan64", "mlp")
 DEPTHS = ("small", "medium", "large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_TEXT = 1024                         # longest dataset name or folder path
 
 # Settings the trainer accepts between steps of a running job (the app toggles them live).
 LIVE_FIELDS = ("loss", "focal_gamma", "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d",
@@ -76,7 +78,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         def need(ok: bool, name: str, rule: str):
             if not ok:
-                raise ValueError(f"{name} must be {rule}; got {getattr(self, name)!r}")
+                # short_repr: the value may come from an untrusted file (see shortrepr.py)
+                raise ValueError(f"{name} must be {rule}; got {short_repr(getattr(self, name))}")
 
         def number(name: str, lo: float, hi: float, integer: bool = False, lo_open=False):
             v = getattr(self, name)
@@ -84,20 +87,33 @@ class TrainConfig:
                 ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
                 need(ok, name, f"a whole number from {lo} to {hi}")
             else:
-                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+                ok = ok and (isinstance(v, int) or math.isfinite(v))   # no float(huge int)
                 ok = ok and (lo < v if lo_open else lo <= v) and v <= hi
                 need(ok, name, f"a number {'above' if lo_open else 'from'} {lo} "
                                f"{'and at most' if lo_open else 'to'} {hi}")
 
-        need(isinstance(self.dataset, str) and bool(self.dataset.strip()), "dataset",
+        need(isinstance(self.dataset, str) and bool(self.dataset.strip())
+             and len(self.dataset) <= MAX_TEXT, "dataset",
              "a dataset name (mnist, fashion-mnist, fer2013, ring, grid or folder:PATH)")
-        need(self.model in MODELS, "model", f"one of {', '.join(MODELS)}")
-        need(self.depth in DEPTHS, "depth", f"one of {', '.join(DEPTHS)}")
-        need(self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}")
-        need(self.device in DEVICES, "device", f"one of {', '.join(DEVICES)}")
-        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+        need(self.data_dir is None or (isinstance(self.data_dir, str)
+                                       and len(self.data_dir) <= MAX_TEXT),
+             "data_dir", f"a folder path of at most {MAX_TEXT} characters, or None")
+        for flag in ("download", "batch_norm", "self_attention", "spectral_norm", "conditional"):
+            need(isinstance(getattr(self, flag), bool), flag, "true or false")
+        need(isinstance(self.model, str) and self.model in MODELS, "model",
+             f"one of {', '.join(MODELS)}")
+        need(isinstance(self.depth, str) and self.depth in DEPTHS, "depth",
+             f"one of {', '.join(DEPTHS)}")
+        need(isinstance(self.loss, str) and self.loss in LOSSES, "loss",
+             f"one of {', '.join(LOSSES)}")
+        need(isinstance(self.device, str) and self.device in DEVICES, "device",
+             f"one of {', '.join(DEVICES)}")
+        need(isinstance(self.precision, str) and self.precision in PRECISIONS, "precision",
+             f"one of {', '.join(PRECISIONS)}")
         try:
-            parse_policy(self.augment if isinstance(self.augment, str) else "?")
+            parse_policy(self.augment if isinstance(self.augment, str)
+                         and len(self.augment) <= 64 else "?")
         except ValueError:
             need(False, "augment", f"empty or a comma-separated list of {', '.join(POLICIES)}")
         number("latent_dim", 1, 1000, integer=True)
@@ -124,7 +140,7 @@ class TrainConfig:
         if self.subset is not None:
             number("subset", 1, 10**8, integer=True)
         if self.channels is not None:
-            need(self.channels in (1, 3), "channels", "1 or 3")
+            need(type(self.channels) is int and self.channels in (1, 3), "channels", "1 or 3")
         if self.dropout is not None:
             number("dropout", 0, 0.9)
         if self.grad_clip is not None:

@@ -266,7 +266,7 @@ def load_fer2013(data_dir: Path) -> Dataset:
 
 # --- image folders ---------------------------------------------------------------------------
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_FOLDER_FILES = 50_000
 MAX_IMAGE_PIXELS = 40_000_000     # a 6000x6000 photo is fine; a decompression bomb is not
 

@@ -567,18 +567,17 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
     out = Path(out)
     asked = dict(experiment=name, quick=quick, seeds=seeds, steps=steps)
     meta_path = out / "sweep.json"
+    _check_out_folder(out)
     if meta_path.is_file():
-        try:
-            before = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            raise ValueError(f"{meta_path} is damaged; delete it or use another --out") from None
+        before = read_sweep_meta(out)
         if {k: before.get(k) for k in asked} != asked:
             raise ValueError(f"{out} holds another sweep ({_describe_asked(before)}); this asks "
                              f"for {_describe_asked(asked)}. Use another --out, or the same "
                              f"options to resume it")
     _write_json(meta_path, dict(asked, command=command or _command_line(),
                                 started=time.strftime("%Y-%m-%d %H:%M:%S")))
-    todo = [r for r in runs if not (out / "runs" / r.run_id / "result.json").is_file()]
+    # A damaged or unreadable result counts as not run, so it is run again.
+    todo = [r for r in runs if not _result_ok(out / "runs" / r.run_id / "result.json", r.run_id)]
     done = len(runs) - len(todo)
     note = progress or (lambda *a: None)
     note(done, len(runs), None, f"{done} of {len(runs)} runs already done" if done else "")
@@ -597,6 +596,51 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
     else:
         done = _run_parallel(name, todo, out, n_jobs, threads, done, len(runs), note)
     return summarise(name, out)
+
+
+SWEEP_FILES = {"sweep.json", "summary.json", "results.csv", "curves.csv", "runs"}
+
+
+def _check_out_folder(out: Path) -> None:
+    """An --out folder must be new, empty, or a sweep's own (its files and plots only): a
+    sweep overwrote results.csv and summary.json in a folder of other files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder; use another --out")
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    foreign = [p.name for p in entries if p.name not in SWEEP_FILES and p.suffix != ".png"]
+    if foreign or not (out / "sweep.json").is_file():
+        shown = ", ".join(sorted(foreign)[:3]) or ", ".join(sorted(p.name for p in entries)[:3])
+        raise ValueError(f"{out} already holds files that are not a sweep's ({shown}); use a "
+                         f"new or empty --out folder")
+
+
+def read_sweep_meta(out: Path) -> dict:
+    """sweep.json, checked: a dict with the experiment's name and its options."""
+    path = out / "sweep.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    ok = isinstance(meta, dict) and isinstance(meta.get("experiment"), str) \
+        and isinstance(meta.get("quick", False), bool) \
+        and all(meta.get(k) is None or (type(meta.get(k)) is int and meta[k] > 0)
+                for k in ("seeds", "steps"))
+    if not ok:
+        raise ValueError(f"{path} is damaged (not a sweep's description); delete it or use "
+                         f"another --out")
+    return meta
+
+
+def _result_ok(path: Path, run_id: str) -> bool:
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(r, dict) and r.get("run_id") == run_id and "state" in r
 
 
 def _describe_asked(d: dict) -> str:
@@ -649,10 +693,9 @@ def _run_parallel(name, todo, out, n_jobs, threads, done, total, note) -> int:
 def load_results(out: str | Path) -> list[dict]:
     runs = []
     for path in sorted(Path(out).glob("runs/*/result.json")):
-        try:
-            runs.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
+        if not _result_ok(path, path.parent.name):
             continue            # a damaged file counts as not run; the sweep redoes it
+        runs.append(json.loads(path.read_text()))
     return runs
 
 
@@ -723,7 +766,7 @@ def summarise(name: str, out: str | Path) -> dict:
     rows, curves = tables(exp, load_results(out))
     write_csv(out / "results.csv", rows)
     write_csv(out / "curves.csv", curves)
-    meta = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
+    meta = read_sweep_meta(out) if (out / "sweep.json").is_file() else {}
     total = len(plan(name, bool(meta.get("quick")), meta.get("seeds"), meta.get("steps")))
     stats = arm_stats(exp, rows)
     complete = len(rows) >= total and len(stats) == len(exp.arms)

@@ -248,15 +248,43 @@ def save_judge(judge: Judge, path, accuracy: float, note: str = "") -> None:
 
 
 def load_judge(dataset: str, path=None) -> Judge:
-    """The shipped (or cached) judge of a dataset; a clear error when there is none."""
+    """The shipped (or cached) judge of a dataset; a clear error when there is none.
+
+    A judge file given on the command line is as untrusted as a checkpoint: it goes through the
+    same archive check and a schema of its own before anything is built from it."""
+    import warnings
+    from .schema import (MAX_CLASSES, CheckpointError, _is_int, _is_number, _is_text,
+                         check_archive, check_state)
+    from .shortrepr import short_repr
+
     path = Path(path) if path else judge_path(dataset)
     if not path.is_file():
         raise ValueError(f"no judge classifier for {dataset} at {path}; train one with "
                          f"python -m gan_core judge --dataset {dataset} --out {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or obj.get("format") != "gan_core.judge":
-        raise ValueError(f"{path} is not a judge file")
-    judge = Judge(int(obj["num_classes"]), int(obj["channels"]))
+    try:
+        check_archive(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError as e:
+        raise ValueError(f"judge file {e}") from None
+    except Exception:  # noqa: BLE001 - refused pickles, corrupt zips: all "not a judge file"
+        raise ValueError(f"{path.name} is not a judge file (nothing from it was run)") from None
+    known = {"format", "num_classes", "channels", "accuracy", "note", "weights"}
+    if type(obj) is not dict or obj.get("format") != "gan_core.judge" or not set(obj) <= known:
+        raise ValueError(f"{path.name} is not a judge file")
+    n, c = obj.get("num_classes"), obj.get("channels")
+    if not _is_int(n, 2, MAX_CLASSES) or c not in (1, 3) or type(c) is not int:
+        raise ValueError(f"judge file {path.name}: num_classes {short_repr(n)} and channels "
+                         f"{short_repr(c)} must be 2 to {MAX_CLASSES}, and 1 or 3")
+    if not _is_number(obj.get("accuracy", 0.0), 0, 1) or not _is_text(obj.get("note", ""), 2000):
+        raise ValueError(f"judge file {path.name}: accuracy must be a number from 0 to 1 and "
+                         f"the note a short text")
+    judge = Judge(n, c)         # small: num_classes is bounded above
+    try:
+        check_state(obj.get("weights"), judge, "judge")
+    except CheckpointError as e:
+        raise ValueError(f"judge file {path.name}: {e}") from None
     judge.load_state_dict(obj["weights"])
     judge.accuracy = float(obj.get("accuracy", float("nan")))
     return judge.eval()

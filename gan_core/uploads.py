@@ -8,15 +8,24 @@ picks, so nothing of the upload's own paths or bytes reaches the disk as it came
     more than `max_file_bytes`, or an entry compressed more than `max_ratio` times, is refused
     (the sizes a zip declares are not trusted: reading stops at the limit)
   - more than `max_files` entries: refused
+  - two entries of the same name, entries whose data overlap (so one small stretch of bytes
+    is unpacked again and again), or whose local header disagrees with the zip's central
+    directory: the whole zip is refused (Python's zipfile accepts all three)
+  - more than `max_total_pixels` decoded, or more than `max_seconds` spent decoding: refused
   - non-images and truncated images are skipped and listed; images over `max_pixels` are
     refused before they are decoded (Pillow's decompression-bomb guard is on as well)
 
 Subfolders become classes, as for `folder:`: a zip of happy/*.png and sad/*.png is labelled.
+
+The app calls `save_uploads_isolated`, which does all of this in a separate process with a
+memory cap and a time limit (gan_core/sandbox.py): no upload can stall the server.
 """
 from __future__ import annotations
 
 import io
 import stat
+import struct
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -38,6 +47,9 @@ class UploadLimits:
     max_ratio: float = 100.0               # unpacked / packed size of one zip entry
     max_pixels: int = MAX_IMAGE_PIXELS
     max_side: int = 256                    # images are stored at most this big (models use <= 64)
+    max_total_pixels: int = 250_000_000    # decoded, over the whole upload (5,000 images of
+                                           # 220x220, or six 6000x6000 photos)
+    max_seconds: float = 60.0              # decoding, over the whole upload
 
 
 @dataclass
@@ -85,6 +97,8 @@ class _Writer:
         self.entries = 0
         self.total = 0
         self.counter = 0
+        self.pixels = 0
+        self.start = time.monotonic()
 
     def count(self, n: int = 1) -> None:
         self.entries += n
@@ -115,9 +129,12 @@ class _Writer:
                             f"{name}: {im.width}x{im.height} pixels, more than the limit of "
                             f"{lim.max_pixels:,}")
                         return
+                    self._spend(im.width * im.height)
                     im.load()                         # truncated files fail here
                     im = im.convert("RGB")
                     im.thumbnail((lim.max_side, lim.max_side))
+        except UploadError:                  # a limit of the whole upload (a ValueError)
+            raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             self.report.skipped.append(f"{name}: more pixels than the limit of "
                                        f"{lim.max_pixels:,} (a decompression bomb?)")
@@ -135,6 +152,17 @@ class _Writer:
         im.save(target / f"img_{self.counter:05d}.png")
         self.report.saved += 1
 
+    def _spend(self, pixels: int) -> None:
+        """Count decoded pixels and decoding time against the upload's limits."""
+        lim = self.limits
+        self.pixels += pixels
+        if self.pixels > lim.max_total_pixels:
+            raise UploadError(f"the upload decodes to more than {lim.max_total_pixels:,} "
+                              f"pixels; upload fewer or smaller images")
+        if time.monotonic() - self.start > lim.max_seconds:
+            raise UploadError(f"decoding the upload took more than {lim.max_seconds:.0f} s; "
+                              f"upload fewer or smaller images")
+
     def loose(self, name: str, data: bytes) -> None:
         self.count()
         if len(data) > self.limits.max_file_bytes:
@@ -151,6 +179,7 @@ class _Writer:
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise UploadError(f"{name} is not a readable zip file ({e})") from None
         with archive:
+            check_zip_layout(archive, data, name)
             infos = [i for i in archive.infolist() if not i.is_dir()]
             self.count(len(infos))
             declared = sum(i.file_size for i in infos)
@@ -202,6 +231,45 @@ class _Writer:
         return b"".join(chunks)
 
 
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")     # a zip local file header, 30 bytes
+
+
+def check_zip_layout(archive: zipfile.ZipFile, data: bytes, name: str) -> None:
+    """Refuse a zip whose entries share a name or bytes, or whose local headers disagree with
+    the central directory. Each such trick makes one stretch of compressed bytes count as
+    many entries (one 27 s decode turned into 40 from a small file)."""
+    infos = archive.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UploadError(f"{name} holds two entries named {dup[:80]!r}; a zip made by a "
+                          f"normal tool never does")
+    spans = []
+    for i in infos:
+        at = i.header_offset
+        if at < 0 or at + _LOCAL.size > len(data):
+            raise UploadError(f"{name}: entry {i.filename[:80]!r} points outside the file")
+        sig, _, flags, method, _, _, crc, csize, usize, n_name, n_extra = \
+            _LOCAL.unpack_from(data, at)
+        raw_name = data[at + _LOCAL.size:at + _LOCAL.size + n_name]
+        encoding = "utf-8" if flags & 0x800 else "cp437"
+        same = sig == b"PK\x03\x04" and method == i.compress_type and \
+            raw_name.decode(encoding, "replace") == i.orig_filename
+        if same and not flags & 0x08:          # sizes are in the header, not after the data
+            same = (crc, csize, usize) == (i.CRC, i.compress_size, i.file_size)
+        if not same:
+            raise UploadError(f"{name}: the local header of {i.filename[:80]!r} disagrees with "
+                              f"the zip's directory; the file is damaged or crafted")
+        spans.append((at, at + _LOCAL.size + n_name + n_extra + i.compress_size, i.filename))
+    spans.sort()
+    end_of_entries = getattr(archive, "start_dir", len(data))
+    for (a0, a1, a_name), (b0, _, b_name) in zip(spans, spans[1:] + [(end_of_entries, 0, "")]):
+        if a1 > b0:
+            what = f"{b_name[:80]!r}" if b_name else "the zip's directory"
+            raise UploadError(f"{name}: the entries {a_name[:80]!r} and {what} overlap (the "
+                              f"same bytes would be unpacked twice); the file is crafted")
+
+
 def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path,
                  limits: UploadLimits = UploadLimits()) -> UploadReport:
     """Check and store uploaded images and zips in `folder` (created; must be empty).
@@ -234,3 +302,31 @@ def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path,
                                 f"set is treated as unlabelled")
         w.report.classes = []
     return w.report
+
+
+def _save_uploads_plain(files: list[tuple[str, bytes]], folder: str,
+                        limits: dict) -> dict:
+    """Run in the sandbox: save_uploads with a plain-data answer."""
+    r = save_uploads(files, folder, UploadLimits(**limits))
+    return {"saved": r.saved, "classes": r.classes, "skipped": r.skipped}
+
+
+def save_uploads_isolated(files: Iterable[tuple[str, bytes]], folder: str | Path,
+                          limits: UploadLimits = UploadLimits(), timeout_s: float = 120.0,
+                          memory_mb: int = 1024) -> UploadReport:
+    """save_uploads in a separate process with a memory cap (on top of the files themselves)
+    and a time limit; a stopped or failed reader is an UploadError and leaves nothing."""
+    import shutil
+    from dataclasses import asdict
+    from .sandbox import SandboxError, run_isolated
+
+    files = [(str(n), bytes(d)) for n, d in files]
+    size_mb = sum(len(d) for _, d in files) // 2**20
+    try:
+        r = run_isolated(_save_uploads_plain, files, str(folder), asdict(limits),
+                         timeout_s=timeout_s, memory_mb=memory_mb + 2 * size_mb,
+                         errors=(UploadError,))
+    except SandboxError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise UploadError(f"the upload was stopped: {e}") from None
+    return UploadReport(Path(folder), r["saved"], list(r["classes"]), list(r["skipped"]))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +23,16 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image, ImageDraw
 
-from gan_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from gan_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_untrusted
+from gan_core.shortrepr import short_repr
 from gan_core.config import TrainConfig
 from gan_core.images import grid_array
 from gan_core.models import Generator, ModelSpec
 from gan_core.sampling import generate, interpolate, latent, lerp, slerp
 
 MAX_UPLOAD_MB = 50
+UPLOAD_TIMEOUT_S = 30        # an upload is read in its own process (gan_core.sandbox) with these
+UPLOAD_MEMORY_MB = 1024      # limits; a good 50 MB checkpoint reads in a few seconds
 MODEL_DIRS_ENV = "GAN_LAB_MODEL_DIRS"      # os.pathsep-separated; relative to the repo root
 DEFAULT_MODEL_DIRS = ("pretrained", "runs")
 SLIDER_RANGE = 3.0                         # latent sliders run over [-3, 3]: 99.7% of N(0, 1)
@@ -119,26 +121,20 @@ def load_model_file(path: str | Path, source: Optional[str] = None) -> Model:
 
 
 def load_uploaded(data: bytes, name: str = "upload.pt") -> Model:
-    """A generator from an uploaded file's bytes, read through a temporary file.
+    """A generator from an uploaded file's bytes.
 
-    load_checkpoint refuses pickles that could run code; every failure is a CheckpointError
-    whose message names the upload, not the temporary file.
+    The file is read in a separate process with a memory cap and a time limit
+    (gan_core.checkpoint.load_untrusted), so a hostile upload costs its reader process, never
+    the server; every failure is a CheckpointError whose message names the upload.
     """
     mb = len(data) / 2**20
     if mb > MAX_UPLOAD_MB:
         raise CheckpointError(f"{name} is {mb:.0f} MB; the limit is {MAX_UPLOAD_MB} MB")
     if not data:
         raise CheckpointError(f"{name} is empty")
-    with tempfile.TemporaryDirectory(prefix="gan_lab_upload_") as d:
-        tmp = Path(d) / "upload.pt"
-        tmp.write_bytes(data)
-        try:
-            return load_model_file(tmp, source=f"uploaded {name}")
-        except CheckpointError as e:
-            raise CheckpointError(str(e).replace(str(tmp), name).replace(tmp.name, name)) from None
-        except Exception as e:  # noqa: BLE001 - an upload is untrusted: any failure is a message
-            raise CheckpointError(f"{name} is not a usable checkpoint ({type(e).__name__}: "
-                                  f"{str(e).replace(str(tmp), name)[:200]})") from None
+    name = short_repr(name, 80).strip("'\"")
+    ck = load_untrusted(data, name, timeout_s=UPLOAD_TIMEOUT_S, memory_mb=UPLOAD_MEMORY_MB)
+    return model_from_checkpoint(ck, f"uploaded {name}")
 
 
 # --- latent points ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import time
@@ -104,28 +105,64 @@ def uploads_dir() -> Path:
     return Path(os.environ.get("GAN_LAB_UPLOAD_DIR") or ROOT / "runs" / "uploads")
 
 
-def new_upload_folder(token: str) -> Path:
-    """A fresh folder for one upload of this owner; the owner keeps the last 3 uploads."""
+UPLOAD_PREFIX = "upload:"        # how a page and a URL name an upload: upload:<opaque id>
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
+KEEP_UPLOADS = 3                  # per owner; older uploads are removed
+
+
+def new_upload(token: str) -> tuple[str, Path]:
+    """(opaque id, fresh folder) for one upload of this owner; the owner keeps the last 3.
+
+    The id is random and says nothing of the path; only the owner's key finds the folder
+    again (upload_folder), so a link with someone else's id opens nothing."""
     base = uploads_dir() / owner_folder(token).name
     base.mkdir(parents=True, exist_ok=True)
-    old = sorted(p for p in base.iterdir() if p.is_dir())
-    for p in old[:-2]:
+    old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for p in old[:-(KEEP_UPLOADS - 1)]:
         shutil.rmtree(p, ignore_errors=True)
-    return base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(4).hex()}"
+    upload_id = secrets.token_hex(8)
+    return upload_id, base / upload_id
+
+
+def upload_folder(token: str, upload_id: str) -> Optional[Path]:
+    """This owner's upload of that id, or None (not theirs, removed, or not an id)."""
+    if not valid_token(token) or not _UPLOAD_ID.match(upload_id or ""):
+        return None
+    folder = uploads_dir() / owner_folder(token).name / upload_id
+    return folder if folder.is_dir() else None
+
+
+def resolve_dataset(dataset: str, token: str) -> tuple[str, Optional[str]]:
+    """(dataset for TrainConfig, error): `upload:<id>` becomes its folder for its owner only;
+    a `folder:` path must be one the teacher listed (folder_allowed); others pass through."""
+    if dataset.startswith(UPLOAD_PREFIX):
+        folder = upload_folder(token, dataset[len(UPLOAD_PREFIX):])
+        if folder is None:
+            return dataset, ("That upload is not on this server for this browser (uploads are "
+                             "private to the browser that made them, and only the last "
+                             f"{KEEP_UPLOADS} are kept). Upload the images again.")
+        return f"folder:{folder}", None
+    if dataset.startswith("folder:") and not folder_allowed(dataset):
+        return dataset, ("This server only trains on images uploaded here (or folders the "
+                         "teacher lists in GAN_LAB_IMAGE_DIRS); it does not open "
+                         f"{dataset[7:][:200]}. Upload the images instead.")
+    return dataset, None
 
 
 def folder_allowed(dataset: str) -> bool:
-    """Whether the app may open a `folder:` dataset: only uploads made here, or folders the
-    teacher lists in GAN_LAB_IMAGE_DIRS (separated by the OS path separator). A link cannot
-    make the server read any other folder."""
+    """Whether a `folder:` dataset named by a link may be opened: only folders the teacher
+    lists in GAN_LAB_IMAGE_DIRS (separated by the OS path separator), and never anything in
+    the uploads folder (uploads are reached by id, for their owner only: resolve_dataset)."""
     if not dataset.startswith("folder:"):
         return True
     try:
         path = Path(dataset[len("folder:"):].strip()).expanduser().resolve()
+        uploads = uploads_dir().expanduser().resolve()
     except (OSError, RuntimeError, ValueError):
         return False
-    roots = [uploads_dir()] + [Path(p) for p in
-                               os.environ.get("GAN_LAB_IMAGE_DIRS", "").split(os.pathsep) if p]
+    if path == uploads or uploads in path.parents or path in uploads.parents:
+        return False                 # the uploads root, one upload, or a folder holding them
+    roots = [Path(p) for p in os.environ.get("GAN_LAB_IMAGE_DIRS", "").split(os.pathsep) if p]
     for root in roots:
         try:
             path.relative_to(root.expanduser().resolve())

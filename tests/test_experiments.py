@@ -308,3 +308,44 @@ def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist
                            data_dir=str(fake_mnist))
     assert summary["complete"] and summary["runs_done"] == 2
     assert sys.modules["__main__"] is host_main
+
+
+# --- issue 15: --out folders, damaged results, sweep.json -------------------------------------
+
+def test_sweep_refuses_an_out_folder_of_other_files(tmp_path, fake_mnist):
+    """--out into a folder of other files silently overwrote its results.csv and summary.json."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.csv").write_text("my own results\n")
+    (out / "notes.txt").write_text("notes")
+    with pytest.raises(ValueError, match="not a sweep's"):
+        ex.run_sweep("latent-size", out, quick=True, seeds=1, steps=2, jobs=1,
+                     data_dir=str(fake_mnist))
+    assert (out / "results.csv").read_text() == "my own results\n"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.csv"]
+
+
+@pytest.mark.parametrize("damage", ["{", "[]", "\xff\xfe", '{"run_id": "other"}'])
+def test_a_damaged_result_is_run_again(tmp_path, fake_mnist, damage):
+    """A damaged result.json was never redone: the sweep kept saying 'run it again'."""
+    out = tmp_path / "s"
+    kw = dict(quick=True, seeds=1, steps=2, jobs=1, data_dir=str(fake_mnist))
+    first = ex.run_sweep("latent-size", out, **kw)
+    assert first["complete"]
+    victim = sorted(out.glob("runs/*/result.json"))[0]
+    victim.write_text(damage, encoding="latin-1")
+    assert not ex.summarise("latent-size", out)["complete"]
+    again = ex.run_sweep("latent-size", out, **kw)
+    assert again["complete"] and again["runs_done"] == first["runs_done"]
+    assert json.loads(victim.read_text())["run_id"] == victim.parent.name
+
+
+@pytest.mark.parametrize("meta", ["[]", '{"experiment": 3}'])
+def test_a_damaged_sweep_json_is_one_clear_error(cli, tmp_path, fake_mnist, meta):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "sweep.json").write_text(meta)
+    r = cli("sweep", "latent-size", "--quick", "--seeds", "1", "--steps", "2", "--out", out,
+            "--data-dir", fake_mnist, "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: {out / 'sweep.json'} is damaged")

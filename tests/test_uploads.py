@@ -146,3 +146,88 @@ def test_an_upload_with_no_usable_image_is_refused_and_leaves_nothing(tmp_path):
         (tmp_path / "full" / "keep.txt").write_text("mine")
         save_uploads([("a.png", png())], tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"     # nothing lost
+
+
+# --- issue 15: crafted zip layouts, pixel and time caps, TIFF, the isolated reader ----------
+
+def _local(name: bytes, data: bytes) -> bytes:
+    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(data),
+                       len(data), len(data), len(name), 0) + name + data
+
+
+def _central(name: bytes, data: bytes, offset: int) -> bytes:
+    return struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0,
+                       zlib.crc32(data), len(data), len(data), len(name), 0, 0, 0, 0, 0,
+                       offset) + name
+
+
+def raw_zip(body: bytes, entries: list[tuple[bytes, bytes, int]]) -> bytes:
+    """A stored zip from hand-placed local records `body` and central entries
+    (name, data, offset of its local header)."""
+    cd = b"".join(_central(n, d, o) for n, d, o in entries)
+    return body + cd + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries),
+                                   len(entries), len(cd), len(body), 0)
+
+
+def test_overlapping_zip_entries_are_refused(tmp_path):
+    """Entry b.png's record lies inside a.png's data: 40 such entries made one large PNG
+    decode 40 times (27 s of CPU for one small zip). Python's zipfile reads them all."""
+    image = png(size=(64, 64))
+    inner = _local(b"b.png", image)
+    body = _local(b"a.png", inner)
+    data = raw_zip(body, [(b"a.png", inner, 0), (b"b.png", image, 30 + 5)])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:          # this Python accepts it
+        assert z.read("b.png") == image
+    with pytest.raises(UploadError, match="overlap"):
+        save_uploads([("x.zip", data)], tmp_path / "up")
+    assert not (tmp_path / "up").exists()
+
+
+def test_duplicate_zip_entries_are_refused(tmp_path):
+    image = png()
+    body = _local(b"a.png", image)
+    data = raw_zip(body, [(b"a.png", image, 0)] * 40)
+    with pytest.raises(UploadError, match="two entries named 'a.png'"):
+        save_uploads([("x.zip", data)], tmp_path / "up")
+
+
+def test_local_header_disagreeing_with_the_directory_is_refused(tmp_path):
+    image = png()
+    body = _local(b"b.png", image)
+    data = raw_zip(body, [(b"a.png", image, 0)])
+    with pytest.raises(UploadError, match="local header"):
+        save_uploads([("x.zip", data)], tmp_path / "up")
+
+
+def test_decoded_pixels_per_upload_are_capped(tmp_path):
+    files = [(f"{i}.png", png(size=(20, 20))) for i in range(3)]
+    with pytest.raises(UploadError, match="more than 1,000 pixels"):
+        save_uploads(files, tmp_path / "up", UploadLimits(max_total_pixels=1000))
+    assert save_uploads(files, tmp_path / "ok", UploadLimits(max_total_pixels=1200)).saved == 3
+
+
+def test_decoding_time_per_upload_is_capped(tmp_path):
+    with pytest.raises(UploadError, match="took more than 0 s"):
+        save_uploads([("a.png", png())], tmp_path / "up", UploadLimits(max_seconds=0))
+
+
+def test_tiff_images_are_decoded(tmp_path):
+    """The uploader offers .tif/.tiff; they were all skipped as 'not an image file'."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(buf, "TIFF")
+    report = save_uploads([("a.tif", buf.getvalue()), ("b.tiff", buf.getvalue())],
+                          tmp_path / "up")
+    assert report.saved == 2 and not report.skipped
+    assert len(load_folder(tmp_path / "up", size=16)) == 2
+
+
+def test_isolated_upload_saves_the_same_and_refuses_the_same(tmp_path):
+    from gan_core.uploads import save_uploads_isolated
+    zipped = make_zip({"happy/a.png": png(), "sad/b.png": png((0, 0, 255))})
+    report = save_uploads_isolated([("faces.zip", zipped)], tmp_path / "up", timeout_s=120)
+    assert report.saved == 2 and report.classes == ["happy", "sad"]
+    image = png()
+    crafted = raw_zip(_local(b"a.png", image), [(b"a.png", image, 0)] * 2)
+    with pytest.raises(UploadError, match="two entries"):
+        save_uploads_isolated([("x.zip", crafted)], tmp_path / "up2", timeout_s=120)
+    assert not (tmp_path / "up2").exists()

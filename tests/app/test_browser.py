@@ -232,6 +232,10 @@ def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp
     page.wait_for_timeout(2000)        # the name shows before the upload has reached the server
     page.get_by_role("button", name="Use these images").click()
     page.get_by_text("20 images saved in 2 classes (cats, dogs).").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    # The shareable URL names the upload by an opaque id, never by its folder (issue 15).
+    assert re.search(r"dataset=upload(%3A|:)[0-9a-f]{16}", page.url), page.url
+    assert "folder" not in page.url and "%2F" not in page.url, page.url
     # 20 images cannot fill a batch of 64: the page says what to change.
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("batch_size 64 is larger than the dataset (20 samples); choose at most 20"
@@ -254,3 +258,50 @@ def test_uploading_images_in_the_browser_checks_them(server, browser, shots, tmp
         page.screenshot(path=str(shots / "train_upload_refused.png"), full_page=True)
     _no_exception(page)
     page.close()
+
+
+def test_a_freezing_checkpoint_upload_does_not_stall_another_student(browser, shots, tmp_path):
+    """Issue 15: one 1.5 MB checkpoint uploaded on the Latent explorer froze the server for
+    every student. Now it is read in its own process: while it is read, a second browser's
+    Train page keeps loading, the health endpoint keeps answering, and the uploader gets a
+    one-line reason."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import attacks
+    freeze = attacks.freezing_checkpoint(tmp_path / "freeze.pt")
+    proc, url = _start_server()
+    attacker = browser.new_context(viewport={"width": 1440, "height": 1300})
+    student = browser.new_context(viewport={"width": 1440, "height": 1300})
+    try:
+        up = attacker.new_page()
+        up.goto(f"{url}/explore")
+        up.get_by_role("heading", name="Latent explorer").first.wait_for(timeout=30_000)
+        up.get_by_text("Upload a checkpoint").first.click()
+        up.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(freeze))
+        refused = up.get_by_text("That upload cannot be explored")
+        page = student.new_page()
+        loads, health = [], []
+        deadline = time.time() + 90
+        while time.time() < deadline and (refused.count() == 0 or len(loads) < 3):
+            started = time.perf_counter()
+            page.goto(f"{url}/train?dataset=ring")
+            page.get_by_role("heading", name="Train a GAN").first.wait_for(timeout=20_000)
+            page.get_by_role("button", name="Start training").wait_for(timeout=20_000)
+            loads.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=10) as r:
+                assert r.status == 200
+            health.append(time.perf_counter() - started)
+        print(f"\n{len(loads)} Train page loads while the upload was read: slowest "
+              f"{max(loads):.1f} s; health slowest {max(health):.2f} s")
+        refused.first.wait_for(timeout=30_000)
+        text = up.locator('[data-testid="stAlert"]').filter(
+            has_text="That upload cannot be explored").first.inner_text()
+        assert "dataset must be" in text and len(text) < 600, text
+        assert len(loads) >= 3 and max(loads) < 15 and max(health) < 5
+        _no_exception(up)
+        _no_exception(page)
+        up.screenshot(path=str(shots / "explore_freezing_upload_refused.png"), full_page=True)
+    finally:
+        attacker.close()
+        student.close()
+        _stop_server(proc)

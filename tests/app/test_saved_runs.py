@@ -86,16 +86,72 @@ def test_a_disk_error_mid_save_is_reported_not_raised(runs_dir, monkeypatch):
     assert saved.list_saved(ALICE) == []
 
 
-def test_folder_datasets_are_limited_to_uploads_and_listed_folders(tmp_path, monkeypatch):
-    up = saved.new_upload_folder(ALICE)
+def test_folder_datasets_are_limited_to_listed_folders_never_uploads(tmp_path, monkeypatch):
+    upload_id, up = saved.new_upload(ALICE)
     up.mkdir(parents=True)
-    assert saved.folder_allowed(f"folder:{up}")
+    assert not saved.folder_allowed(f"folder:{up}")           # uploads are reached by id only
+    assert not saved.folder_allowed(f"folder:{saved.uploads_dir()}")
     assert not saved.folder_allowed("folder:/etc")
     assert not saved.folder_allowed(f"folder:{up}/../../../../etc")
     assert not saved.folder_allowed(f"folder:{tmp_path}")
     monkeypatch.setenv("GAN_LAB_IMAGE_DIRS", str(tmp_path / "teacher"))
     assert saved.folder_allowed(f"folder:{tmp_path}/teacher/faces")
     assert saved.folder_allowed("mnist")
+    # a teacher folder that holds the uploads does not open them either
+    monkeypatch.setenv("GAN_LAB_IMAGE_DIRS", str(tmp_path))
+    assert not saved.folder_allowed(f"folder:{saved.uploads_dir()}")
+    assert not saved.folder_allowed(f"folder:{up}")
+
+
+def test_an_upload_is_reachable_only_by_its_owner_and_by_id(tmp_path):
+    """Issue 15: /train?dataset=folder:<uploads> trained on everyone's images, and the
+    shareable URL carried the upload's path."""
+    upload_id, up = saved.new_upload(ALICE)
+    up.mkdir(parents=True)
+    assert upload_id not in str(saved.uploads_dir() / saved.owner_folder(ALICE).name) and \
+        len(upload_id) == 16
+    assert saved.resolve_dataset(f"upload:{upload_id}", ALICE) == (f"folder:{up}", None)
+    name, error = saved.resolve_dataset(f"upload:{upload_id}", BOB)
+    assert error and "private" in error
+    for bad in ("upload:../../x", "upload:", f"upload:{upload_id}/..", "upload:" + "a" * 16):
+        assert saved.resolve_dataset(bad, ALICE)[1]
+    for link in (f"folder:{saved.uploads_dir()}", f"folder:{up}", f"folder:{up.parent}"):
+        assert saved.resolve_dataset(link, ALICE)[1]
+    ids = [saved.new_upload(ALICE)[0] for _ in range(4)]
+    assert len(set(ids)) == 4
+
+
+def test_train_page_link_to_the_uploads_root_is_refused(tmp_path):
+    up_id, up = saved.new_upload(BOB)
+    up.mkdir(parents=True)
+    at = page("train", dataset=f"folder:{saved.uploads_dir()}")
+    at.session_state["owner_key"] = ALICE
+    at.run()
+    assert not at.exception
+    assert any("does not open" in e.value for e in at.error)
+    assert [b for b in at.button if b.label == "Start training"][0].disabled
+
+
+def test_train_page_url_carries_the_upload_id_for_its_owner_only(tmp_path):
+    upload_id, up = saved.new_upload(ALICE)
+    (up / "a").mkdir(parents=True)
+    from PIL import Image
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 60, 0, 0)).save(up / "a" / f"{i}.png")
+    at = page("train", dataset=f"upload:{upload_id}")
+    at.session_state["owner_key"] = ALICE
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.query_params["dataset"] == f"upload:{upload_id}"
+    assert not any(str(up) in str(v) or str(saved.uploads_dir()) in str(v)
+                   for v in at.query_params.values())
+    assert not [b for b in at.button if b.label == "Start training"][0].disabled
+    other = page("train", dataset=f"upload:{upload_id}")
+    other.session_state["owner_key"] = BOB
+    other.run()
+    assert not other.exception
+    assert any("private to the browser" in e.value for e in other.error)
+    assert [b for b in other.button if b.label == "Start training"][0].disabled
 
 
 def test_train_page_saves_the_finished_run_and_a_new_session_lists_it(runs_dir):
