@@ -38,9 +38,10 @@ JOBS: dict[str, tuple] = {
     "mnist_paper_dcgan": ("dcgan", dict(MNIST, model="paper"), PAPER_TIMELINE),
     "mnist_classroom_flgan": ("flgan", dict(MNIST, model="classroom"), PAPER_TIMELINE),
     "mnist_classroom_dcgan": ("dcgan", dict(MNIST, model="classroom"), PAPER_TIMELINE),
-    "mnist_latent1": ("dcgan", dict(MNIST, model="classroom", latent_dim=1), (8,)),
-    "mnist_latent2": ("dcgan", dict(MNIST, model="classroom", latent_dim=2), (8,)),
-    "mnist_cgan": ("dcgan", dict(MNIST, model="classroom", conditional=True), (8,)),
+    # The lessons' models: half the timeline is enough for their point (and for a CPU).
+    "mnist_latent1": ("dcgan", dict(MNIST, model="classroom", latent_dim=1), (4,)),
+    "mnist_latent2": ("dcgan", dict(MNIST, model="classroom", latent_dim=2), (4,)),
+    "mnist_cgan": ("dcgan", dict(MNIST, model="classroom", conditional=True), (4,)),
     "ring_nonsaturating": (None, dict(TOY, dataset="ring", loss="nonsaturating"), (20,)),
     "ring_hinge": (None, dict(TOY, dataset="ring", loss="hinge", beta1=0.0, beta2=0.9), (20,)),
     "grid_nonsaturating": (None, dict(TOY, dataset="grid", loss="nonsaturating", epochs=40),
