@@ -32,6 +32,8 @@ from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
 from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
 
+# d_real and d_fake are D's mean output on real and fake samples: a probability for losses on
+# logits, a raw score for losses on raw scores (d_output_kind says which for a record's loss).
 HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
                   "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
                   "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
@@ -39,6 +41,12 @@ HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss",
 METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
                  "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
                  "m_high_quality_share")
+def d_output_kind(loss: str) -> str:
+    """What d_real/d_fake hold for a loss: 'probability' (sigmoid of a logit) or 'score'."""
+    from .losses import LOSSES
+    return "score" if LOSSES[loss].raw_scores else "probability"
+
+
 def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
     """The columns of a history table: every step's fields, then the metrics that were measured."""
     return HISTORY_FIELDS + tuple(k for k in METRIC_FIELDS if any(k in r for r in history))
@@ -389,8 +397,12 @@ class Trainer:
 
         # One host sync for the whole record.
         g_loss_v, g_norm_v = self._last_g
-        values = torch.stack([d_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
-                              torch.sigmoid(fake_logits.detach()).mean(), d_norm.detach(),
+        # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
+        # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
+        # raw score is recorded instead (see d_output_kind).
+        view = (lambda x: x) if self.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
+        values = torch.stack([d_loss.detach(), view(real_logits.detach()).mean(),
+                              view(fake_logits.detach()).mean(), d_norm.detach(),
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
         d_l, d_real, d_fake, d_n, g_l, g_n = values

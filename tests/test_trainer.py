@@ -451,3 +451,13 @@ def test_epoch_summary_and_seconds_left(ring_dataset, ring_cfg):
     assert s["steps"] == 4
     assert s["d_loss"] == pytest.approx(sum(r["d_loss"] for r in tr.history[:4]) / 4)
     assert tr.seconds_left() == 0
+
+
+def test_raw_score_losses_record_d_scores_not_sigmoids(ring_dataset, ring_cfg):
+    """Hinge's D puts out a raw score; d_real/d_fake record its mean, which leaves [0, 1]
+    (a sigmoid of it would not), and d_output_kind says so."""
+    from gan_core.trainer import d_output_kind
+    tr = Trainer(ring_cfg(max_steps=40, loss="hinge", label_smoothing=0.0), ring_dataset)
+    tr.run()
+    assert d_output_kind("hinge") == "score" and d_output_kind("focal") == "probability"
+    assert any(r["d_fake"] < 0 or r["d_real"] > 1 for r in tr.history)
