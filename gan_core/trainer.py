@@ -13,7 +13,8 @@ data. The trainer knows nothing of its watchers (minGPT's pattern):
 
 `run()` blocks; a UI runs it in a thread and calls `pause()`, `resume()`, `stop()` and
 `update_settings(...)` from another, all taking effect between steps. Randomness (data order,
-noise, dropout) is reseeded from `seed` at every epoch, so a run resumed from an epoch
+noise, label flips, the gradient penalty's mixing, dropout: each its own stream) is reseeded
+from `seed` at every epoch, so a run resumed from an epoch
 checkpoint continues exactly as the uninterrupted one would have.
 """
 from __future__ import annotations
@@ -224,14 +225,14 @@ class Trainer:
             while self.epoch < cfg.epochs:
                 torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
                 order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
-                noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 31 * self.epoch)
+                streams = self._streams(self.epoch)
                 for real, labels in self.dataset.batches(cfg.batch_size, self.device, order):
                     if self._should_stop():
                         return self.state
                     self._apply_pending()
                     cfg = self.config
                     t0 = time.perf_counter()
-                    record = self._train_step(real, labels, noise)
+                    record = self._train_step(real, labels, streams)
                     dt = time.perf_counter() - t0
                     self.elapsed += dt
                     self.step += 1
@@ -311,8 +312,20 @@ class Trainer:
         optimizer.step()
         return norm
 
+    def _streams(self, epoch: int) -> dict[str, torch.Generator]:
+        """One random generator per use, reseeded every epoch (so resuming is exact).
+
+        Separate streams keep paired runs paired: switching label flipping on (or a gradient
+        penalty) draws from its own stream, so every z of the run is the same as without it.
+        """
+        seed = self.config.seed
+        make = lambda s: torch.Generator(device=self.device).manual_seed(s)  # noqa: E731
+        return dict(noise=make(seed + 31 * epoch),                      # z and fake labels
+                    flips=make(seed * 1_000_033 + 7 * epoch + 17),      # label flipping
+                    penalty=make(seed * 999_983 + 13 * epoch + 29))     # WGAN-GP's mixing
+
     def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
-                    noise: torch.Generator) -> dict[str, Any]:
+                    streams: dict[str, torch.Generator]) -> dict[str, Any]:
         """One step; if it diverges, undo what it changed so the last good weights remain.
 
         D is updated before G, so a G loss that turns NaN would otherwise leave D one update
@@ -332,7 +345,7 @@ class Trainer:
         if self.config.g_steps_per_d_step > 1:
             saved.update(G=clone(self.G.state_dict()), opt_g=clone_opt(self.opt_g))
         try:
-            return self._step(real, labels, noise)
+            return self._step(real, labels, streams)
         except Exception as e:
             if not (isinstance(e, Diverged) or is_out_of_memory(e)):
                 raise
@@ -347,8 +360,9 @@ class Trainer:
             raise
 
     def _step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
-              noise: torch.Generator) -> dict[str, Any]:
+              streams: dict[str, torch.Generator]) -> dict[str, Any]:
         cfg, G, D, dev = self.config, self.G, self.D, self.device
+        noise = streams["noise"]
         b = real.shape[0]
         n_cls = self.spec.num_classes
         labels = labels if n_cls else None
@@ -367,13 +381,13 @@ class Trainer:
             fake = G(z, fake_y)
         target: Any = 1.0 - cfg.label_smoothing
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
-            flip = torch.rand(b, device=dev, generator=noise) < cfg.label_flip
+            flip = torch.rand(b, device=dev, generator=streams["flips"]) < cfg.label_flip
             target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
         real_logits, fake_logits = D(real, labels), D(fake.detach(), fake_y)
         d_loss = self.loss.d(real_logits, fake_logits, target)
         if self.loss.spec.gradient_penalty:
             penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach(),
-                                       generator=None)
+                                       generator=streams["penalty"])
             d_loss = d_loss + cfg.gp_weight * penalty
         d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
