@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_csv
+from .checkpoint import (CheckpointError, load_checkpoint, save_checkpoint,
+                         write_history)
 from .config import DEPTHS, DEVICES, MODELS, PRESETS, TrainConfig, preset
 from .data import DatasetError
 from .images import save_png, snapshot_image, grid_image, points_image
 from .losses import LOSSES
-from .trainer import Trainer, history_columns
+from .trainer import Trainer
 
 
 class UsageError(Exception):
@@ -147,7 +148,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 
 def _write_history(trainer: Trainer, path: Path) -> None:
-    write_csv(path, trainer.history, history_columns(trainer.history))
+    write_history(trainer, path)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
