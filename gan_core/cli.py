@@ -233,7 +233,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .metrics import evaluate, load_judge
+    from .metrics import evaluate_generator, load_judge
 
     if not 10 <= a.n <= 100_000:
         raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
@@ -242,7 +242,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     judge = None if ckpt.spec.model == "mlp" else load_judge(dataset, a.judge)
     data_dir = a.data_dir or ckpt.config.data_dir
     start = time.perf_counter()
-    result = evaluate(ckpt.G, dataset, n=a.n, seed=a.seed, data_dir=data_dir, judge=judge)
+    result = evaluate_generator(ckpt.G, dataset, n=a.n, seed=a.seed, judge=judge,
+                                data_dir=data_dir)
     result.update(checkpoint=str(a.checkpoint), dataset=dataset, n=a.n, seed=a.seed,
                   step=ckpt.step, epoch=ckpt.epoch, seconds=round(time.perf_counter() - start, 2))
     print(json.dumps(result, indent=2))

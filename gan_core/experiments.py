@@ -402,19 +402,22 @@ def _curve(trainer) -> list[dict]:
 
 
 def _final_metrics(trainer, n: int) -> dict:
-    """Metrics of the final generator from n samples: FD against the whole dataset, and the
-    distance to the nearest *training* image (the subset the run saw)."""
+    """Metrics of the final generator by metrics.evaluate_generator (n samples, the fixed seed,
+    reference statistics of the whole dataset at G's size: judge_fd, judge_fd_all is the same
+    number), and the distance from those samples to the nearest *training* image (the subset
+    the run saw)."""
     from . import metrics
     from .sampling import sample
     judge = metrics.load_judge(trainer.config.dataset)
     full = _full_dataset(trainer.config)
-    real_all = metrics.real_stats(judge, full)
+    out = metrics.evaluate_generator(trainer.G, trainer.config.dataset, data=full, n=n,
+                                     judge=judge)
+    out["judge_fd_all"] = out["judge_fd"]
     train_feats = metrics.judge_outputs(judge, trainer.dataset.data[:5000])[1]
     k = trainer.spec.num_classes
-    labels = torch.arange(n) % k if k else None
-    x = sample(trainer.G, n, seed=12345, labels=labels)
-    out = metrics.image_metrics(judge, x, metrics.RealStats(train_feats), labels)
-    out["judge_fd_all"] = metrics.image_metrics(judge, x, real_all)["judge_fd"]
+    x = sample(trainer.G, n, seed=metrics.EVAL_SEED, labels=torch.arange(n) % k if k else None)
+    out["memorisation"] = metrics.memorisation_distance(metrics.judge_outputs(judge, x)[1],
+                                                        train_feats)
     out.pop("num_classes")
     out["real_reference"] = _unseen_distance(judge, trainer.dataset, full, train_feats)
     out["memorisation_ratio"] = out["memorisation"] / max(out["real_reference"], 1e-9)

@@ -452,13 +452,12 @@ class Trainer:
         self._emit("samples", snap)
 
     def evaluate(self) -> dict[str, Any]:
-        """Quality metrics now (see gan_core.metrics); {} when no judge exists for the data.
-
-        Runs on the training thread. Images need a judge classifier for the dataset (shipped
-        for MNIST); the 2-D sets need none.
+        """Quality metrics now, by gan_core.metrics.evaluate_generator (the evaluation used by
+        the command line, the sweeps and the shipped figures too): eval_samples samples with
+        the fixed seed, against reference statistics of the whole dataset at G's own size.
+        {} when no judge exists for the data. Runs on the training thread.
         """
         from . import metrics
-        from .sampling import sample
         n = self.config.eval_samples
         if self._judge is None and not self.dataset.is_points:
             try:
@@ -466,24 +465,32 @@ class Trainer:
             except ValueError as e:
                 self._judge, self.eval_note = False, str(e)
                 return {}
-            real = self.dataset.data[torch.randperm(len(self.dataset),
-                                                    generator=torch.Generator().manual_seed(0))[:2000]]
-            self._judge = (judge, metrics.RealStats(metrics.judge_outputs(judge, real)[1]))
+            self._judge = (judge, metrics.reference_stats(judge, self.config.dataset,
+                                                          self.spec.image_size,
+                                                          self._reference_data()))
         if self._judge is False:
             return {}
+        judge, reference = self._judge if self._judge else (None, None)
         was_training = self.G.training
         try:
-            if self.dataset.is_points:
-                out = metrics.points_metrics(sample(self.G, n, seed=1), self.config.dataset)
-            else:
-                judge, real = self._judge
-                labels = (torch.arange(n) % self.spec.num_classes) if self.spec.num_classes else None
-                out = metrics.image_metrics(judge, sample(self.G, n, seed=1, labels=labels), real,
-                                            labels)
-                out.pop("class_histogram")
+            out = metrics.evaluate_generator(self.G, self.config.dataset, n=n,
+                                             seed=metrics.EVAL_SEED, judge=judge,
+                                             reference=reference)
         finally:
             self.G.train(was_training)
-        return {f"m_{k}": v for k, v in out.items() if k not in ("num_classes", "num_modes")}
+        out.pop("class_histogram", None)
+        return {f"m_{k}": v for k, v in out.items()
+                if k not in ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n")}
+
+    def _reference_data(self) -> Dataset:
+        """The whole dataset, even when training on a subset: every run is measured alike."""
+        if self.config.subset is None:
+            return self.dataset
+        try:
+            from dataclasses import replace
+            return load_for(replace(self.config, subset=None))
+        except (DatasetError, ValueError, OSError):
+            return self.dataset
 
     @property
     def points_extent(self) -> float:

@@ -80,20 +80,17 @@ def run_job(name: str, data_dir: str, seed: int) -> dict:
 
 
 def evaluate_all(entries: list[dict], data_dir: str) -> None:
-    import torch
+    """Every shipped checkpoint by gan_core.metrics.evaluate_generator: 1,000 samples, seed 0,
+    reference statistics of 5,000 real digits at the generator's own size (32x32 for the paper
+    model, so its FD carries no resize artefact)."""
     from gan_core.checkpoint import load_checkpoint
-    from gan_core.data import load_dataset
-    from gan_core.metrics import JUDGE_SIZE, evaluate, load_judge, real_stats
+    from gan_core.metrics import EVAL_N, EVAL_SEED, evaluate_generator
 
-    judge = load_judge("mnist")
-    real = real_stats(judge, load_dataset("mnist", data_dir, image_size=JUDGE_SIZE,
-                                          download=False))
     for entry in entries:
         for ck in entry["checkpoints"]:
             G = load_checkpoint(OUT / ck["path"], with_discriminator=False).G
-            ds = entry["config"]["dataset"]
-            m = evaluate(G, ds, n=1000, seed=0, judge=judge if ds == "mnist" else None,
-                         real=real if ds == "mnist" else None)
+            m = evaluate_generator(G, entry["config"]["dataset"], n=EVAL_N, seed=EVAL_SEED,
+                                   data_dir=data_dir)
             ck["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
 
@@ -116,8 +113,10 @@ def write_card(index: dict) -> None:
         f"**Judge.** `judge_mnist.pt`, a small CNN trained on 9,000 of those digits "
         f"(held-out accuracy on the other 1,000: {judge.get('heldout_accuracy', float('nan')):.1%}),"
         " with outlier exposure so that noise gets no confident answer. Metrics below: 1,000 "
-        "samples, seed 0, reference = 5,000 real digits; `python -m gan_core evaluate "
-        "--checkpoint pretrained/FILE.pt` reproduces them. *judge FD* is a Frechet distance in "
+        "samples, seed 0, reference = 5,000 real digits brought to the generator's own size "
+        "(32x32 for the paper model) and resized for the judge exactly like the samples "
+        "(`gan_core.metrics.evaluate_generator`, also used by training, the sweeps and "
+        "`python -m gan_core evaluate --checkpoint pretrained/FILE.pt`, which reproduces them). *judge FD* is a Frechet distance in "
         "the judge's 128-d feature space, not Inception FID; held-out real digits score about 2.",
         "",
     ]
