@@ -207,7 +207,7 @@ def _who_leads(value: float, balance: Optional[float]) -> str:
 def _verdict_ratio(exp: Experiment, stats: dict) -> str:
     from .losses import balance_log_ratio
     base = stats["g1"]
-    balance = balance_log_ratio(exp.base.get("loss", "nonsaturating"))
+    balance = balance_line(exp)
     parts = []
     for s in stats.values():
         cost = ""
@@ -888,6 +888,17 @@ def summarise(name: str, out: str | Path) -> dict:
     return summary
 
 
+def balance_line(exp: Experiment) -> Optional[float]:
+    """For a log(L_G/L_D) curve: where the base loss is balanced (-ln 2 for cross-entropy)."""
+    if exp.curve != "log_lg_ld":
+        return None
+    from .losses import balance_log_ratio
+    from .config import PRESETS
+    loss = exp.base.get("loss") or PRESETS.get(exp.base.get("preset"), {}).get("loss",
+                                                                               "nonsaturating")
+    return balance_log_ratio(loss)
+
+
 def curve_bands(exp: Experiment, curves: list[dict], metric: str, x: str = "step") -> dict:
     """Per arm: x values and the mean, min and max of `metric` across seeds at each x.
 
@@ -949,6 +960,10 @@ def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> li
             ax.fill_between(b["x"], b["lo"], b["hi"], color=line.get_color(), alpha=0.18)
         if exp.threshold and exp.threshold[0] == exp.curve:
             ax.axhline(exp.threshold[2], color="k", ls="--", lw=1, label="threshold")
+        balance = balance_line(exp)
+        if balance is not None:
+            ax.axhline(balance, color="k", ls=":", lw=1,
+                       label=f"balance {balance:.2f} (D = 1/2)")
         ax.set_xlabel("step (real batches)")
         ax.set_ylabel(NAMES.get(exp.curve, exp.curve))
         if exp.curve == "judge_fd":

@@ -257,7 +257,8 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str = "step",
-                log_y: bool = False, threshold: Optional[float] = None) -> go.Figure:
+                log_y: bool = False, threshold: Optional[float] = None,
+                balance: Optional[float] = None) -> go.Figure:
     """One line per arm (mean over seeds) with a shaded band from the lowest to the highest."""
     fig = go.Figure()
     for i, b in enumerate(bands.values()):
@@ -275,6 +276,11 @@ def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str 
         fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[threshold, threshold], mode="lines",
                                  name=f"threshold ({threshold:g})",
                                  line=dict(color="black", dash="dash", width=1)))
+    if balance is not None and bands:     # log(L_G/L_D): the loss's own balance, not 0
+        xs = [x for b in bands.values() for x in b["x"]]
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[balance, balance], mode="lines",
+                                 name=f"balance ({balance:.2f}: D = 1/2)",
+                                 line=dict(color="black", dash="dot", width=1)))
     _layout(fig, title, ytitle, height=360)
     fig.update_xaxes(title=xtitle)
     if log_y:   # round ticks only: plotly labels every minor tick of a short log range

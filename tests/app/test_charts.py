@@ -46,3 +46,15 @@ def test_probability_losses_keep_the_half_line_and_mixed_runs_get_a_score_axis()
     mixed = probability_figure({"A": _hist("focal"), "B": _hist("lsgan")})
     assert {t.yaxis or "y" for t in mixed.data} == {"y", "y2"}
     assert "lsgan" in mixed.layout.yaxis2.title.text
+
+
+def test_the_gd_ratio_curve_on_the_experiments_page_draws_the_balance_line():
+    from gan_core import experiments as ex
+    from lab_app.charts import band_figure
+    exp = ex.EXPERIMENTS["gd-ratio"]
+    assert ex.balance_line(exp) == pytest.approx(-math.log(2))
+    assert ex.balance_line(ex.EXPERIMENTS["focal-vs-dcgan"]) is None      # an FD curve
+    bands = {"g1": dict(label="G:D 1:1", x=[1, 2], mean=[0.5, 1.0], lo=[0.4, 0.9], hi=[0.6, 1.1])}
+    fig = band_figure(bands, "t", "log ratio", balance=ex.balance_line(exp))
+    line = next(t for t in fig.data if (t.name or "").startswith("balance"))
+    assert list(line.y) == [pytest.approx(-0.693, abs=1e-3)] * 2
