@@ -391,3 +391,17 @@ def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist
                            data_dir=str(fake_mnist))
     assert summary["complete"] and summary["runs_done"] == 2
     assert sys.modules["__main__"] is host_main
+
+
+def test_a_weak_cgan_and_a_partial_sagan_recipe_are_named_in_their_verdicts():
+    """57% class accuracy measures a weak CGAN; the SAGAN arm changes everything at once."""
+    exp = ex.EXPERIMENTS["cgan-augment"]
+    rows = [dict(arm="cgan", seed=s, class_accuracy=0.57,
+                 **{f"acc_gen_{p}": 0.9 for p in ex.AUGMENT_SHARES}) for s in range(2)]
+    assert "so this measures a weak CGAN" in exp.verdict(exp, ex.arm_stats(exp, rows))
+    for r in rows:
+        r["class_accuracy"] = 0.95
+    assert "weak CGAN" not in exp.verdict(exp, ex.arm_stats(exp, rows))
+    exp = ex.EXPERIMENTS["sagan"]
+    rows = [dict(arm=a.name, seed=0, judge_fd=100.0) for a in exp.arms]
+    assert "says nothing about attention or hinge loss" in exp.verdict(exp, ex.arm_stats(exp, rows))
