@@ -229,3 +229,21 @@ def test_evaluate_generator_draws_a_fixed_count_and_seed(real_data_dir):
     b = evaluate_generator(ck.G, "mnist", data_dir=real_data_dir)
     assert a == b
     assert (a["eval_n"], a["eval_seed"], a["reference_n"]) == (EVAL_N, EVAL_SEED, REFERENCE_N)
+
+
+def test_the_trainer_measures_with_the_one_evaluator(real_data_dir):
+    """Trainer.evaluate on a run trained on a subset gives the very numbers evaluate_generator
+    gives for the same generator: the whole dataset's reference, at G's size (32 for paper),
+    and the fixed seed; before, the trainer used 2,000 digits of its own subset and seed 1."""
+    from gan_core.config import TrainConfig
+    from gan_core.metrics import evaluate_generator
+    from gan_core.trainer import Trainer
+    cfg = TrainConfig(dataset="mnist", data_dir=str(real_data_dir), download=False,
+                      model="paper", subset=256, batch_size=64, max_steps=2, eval_samples=200,
+                      device="cpu")
+    tr = Trainer(cfg)
+    tr.run()
+    got = tr.evaluate()
+    want = evaluate_generator(tr.G, "mnist", n=200, data_dir=real_data_dir)
+    assert got["m_judge_fd"] == pytest.approx(want["judge_fd"], rel=1e-9)
+    assert got["m_confident_share"] == want["confident_share"]
