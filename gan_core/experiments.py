@@ -350,7 +350,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "clipping at 0.25), so four arms separate them. The judge scores 500 samples every "
               "26 steps; time is training time, evaluations excluded. The shipped runs trained two "
               "at a time on a 2-core machine that was also doing other work, so their seconds "
-              "are noisier than their steps; the verdict's ratio uses steps.",
+              "are noisier than their steps; the verdict's ratio uses steps. A seed that never "
+              "reaches a threshold counts at its last step (censored), not dropped.",
         arms=[Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
               Arm("focal", "focal only", dict(loss="focal")),
               Arm("clip", "clipping only", dict(grad_clip=0.25)),
@@ -373,7 +374,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "dominates, shown by log(L_G / L_D).", source="G:D ratio paper; DCGAN coursework",
         setup="Classroom DCGAN on MNIST, non-saturating loss, the same 156 real batches (one "
               "epoch) for every arm; G gets 1, 2, 4 or 50 updates per D update, or D gets 2 or 5 "
-              "per G update. The extra updates cost wall time, which is reported.",
+              "per G update. The extra updates cost wall time, which is reported, and FD is also read "
+              "at 15 training seconds. The arms get from 31 to 7,800 G updates, so the "
+              "comparison after the same batches is one of update counts as much as of ratios; "
+              "log(L_G / L_D) is read against the loss's balance line, -0.69 (D = 1/2), not 0.",
         arms=[Arm("g1", "G:D 1:1", {}), Arm("g2", "G:D 2:1", dict(g_steps_per_d_step=2)),
               Arm("g4", "G:D 4:1", dict(g_steps_per_d_step=4)),
               Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50)),
