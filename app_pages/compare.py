@@ -215,8 +215,9 @@ def view():
                 last = tr.history[-20:]
                 mean = lambda k: sum(r[k] for r in last) / len(last)  # noqa: E731
                 m = st.columns(3)
-                m[0].metric("D(x)", f"{mean('d_real'):.2f}")
-                m[1].metric("D(G(z))", f"{mean('d_fake'):.2f}")
+                what = " score" if spec.raw_scores else ""    # raw score, not a probability
+                m[0].metric(f"D(x){what}", f"{mean('d_real'):.2f}")
+                m[1].metric(f"D(G(z)){what}", f"{mean('d_fake'):.2f}")
                 m[2].metric("images/s", f"{tr.history[-1]['images_per_s']:,.0f}")
 
     if ta.history:

@@ -47,7 +47,8 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
             bands, f"{ex.NAMES.get(metric, metric)}: mean over seeds, band = lowest to highest",
             ex.NAMES.get(metric, metric),
             "step (real batches)" if x_choice == "step" else "training seconds",
-            log_y=metric == "judge_fd", threshold=threshold), width="stretch", key=f"band_{key}")
+            log_y=metric == "judge_fd", threshold=threshold, balance=ex.balance_line(exp)),
+            width="stretch", key=f"band_{key}")
     stats = summary["arms"]
     bars = exp.bars
     if exp.runner == "cgan-augment":       # one chart across the shares, not a bar per share

@@ -8,7 +8,7 @@ import streamlit as st
 from gan_core.losses import LOSSES
 from lab_app.charts import loss_curves_figure
 from lab_app.lessons import LESSONS
-from lab_app.losscurves import coinciding, g_loss_curves, uses_raw_scores
+from lab_app.losscurves import chart_readings, coinciding, g_loss_curves, uses_raw_scores
 
 GRAD_WRT = {"score": "D's score (what reaches G)", "p": "D(G(z)) (the curve's slope)"}
 # Failure mode -> (lesson that shows it on the Train page, what to tell the class)
@@ -125,6 +125,22 @@ notes.append("A negative gradient means raising D's score for the fake lowers G'
              "Curves are computed by the lab's own loss functions (gan_core.losses) with "
              "autograd; the y-axes are clipped so the flat and steep ends stay readable.")
 st.caption(" ".join(notes))
+
+# --- reading the training charts ----------------------------------------------------------
+st.header("Reading the training charts")
+st.markdown(
+    "The Train page draws **log(L_G / L_D)** with a dotted *balance* line: its value when D "
+    "cannot tell real from fake. It is **not 0**: D's loss adds a real and a fake term while "
+    "G's has one, so with cross-entropy at D = 1/2, L_D = 2 ln 2 and L_G = ln 2, and the "
+    "balance is log(1/2) = −0.69. Above the line G is losing; below it D is. Each value below "
+    "is computed by the lab's own loss functions at the equilibrium; where a loss is 0 or "
+    "negative there, no log ratio exists and no line is drawn. Losses on raw scores do not "
+    "give D a probability, so their D(x) chart shows the raw score with its own lines.")
+st.dataframe(
+    [{"loss": r.loss, "balance of log(L_G/L_D)": "undefined" if r.balance is None
+      else f"{r.balance:.2f}", "where it comes from": r.balance_why,
+      "D(x) and D(G(z)) chart shows": r.d_output} for r in chart_readings(gamma)],
+    hide_index=True, width="stretch", key="loss_lab_readings")
 
 # --- the losses --------------------------------------------------------------------------
 st.header("The losses")

@@ -1,5 +1,4 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
-import io
 import math
 
 import streamlit as st
@@ -9,7 +8,8 @@ from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from gan_core.trainer import HISTORY_FIELDS, Trainer, is_out_of_memory, memory_advice
+from gan_core.checkpoint import history_csv
+from gan_core.trainer import Trainer, is_out_of_memory, memory_advice
 from lab_app import charts
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config)
@@ -336,14 +336,9 @@ with right:
             if cache.get("key") != key:
                 real = tr.dataset.data[:1000] if tr.dataset.is_points else None
                 frames = [snapshot_image(s.samples, real) for s in snaps[-60:]]
-                buf = io.StringIO()
-                buf.write(",".join(HISTORY_FIELDS) + "\n")
-                for r in hist:
-                    buf.write(",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k])
-                                       for k in HISTORY_FIELDS) + "\n")
                 cache.clear()
                 cache.update(key=key, png=png_bytes(frames[-1]), gif=gif_bytes(frames),
-                             csv=buf.getvalue().encode(), ckpt=checkpoint_bytes(tr))
+                             csv=history_csv(hist).encode(), ckpt=checkpoint_bytes(tr))
             d1.download_button("Samples PNG", cache["png"], "samples.png", "image/png")
             d2.download_button("Progress GIF", cache["gif"], "progress.gif", "image/gif")
             d3.download_button("History CSV", cache["csv"], "history.csv", "text/csv")

@@ -73,9 +73,9 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def write_csv(path: str | Path, rows: list[dict], columns: Optional[Sequence[str]] = None) -> Path:
-    """Rows as CSV, floats to 6 significant digits, written atomically. `columns`: the columns
-    (other keys are left out); default: every key, in the order they first appear."""
+def csv_text(rows: list[dict], columns: Optional[Sequence[str]] = None) -> str:
+    """Rows as CSV text, floats to 6 significant digits. `columns`: the columns (other keys are
+    left out); default: every key, in the order they first appear."""
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
@@ -83,7 +83,23 @@ def write_csv(path: str | Path, rows: list[dict], columns: Optional[Sequence[str
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    return atomic_write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: Optional[Sequence[str]] = None) -> Path:
+    """csv_text(rows, columns), written atomically."""
+    return atomic_write_text(path, csv_text(rows, columns))
+
+
+def history_csv(history: list[dict]) -> str:
+    """A training history as CSV: every step's fields, then the quality metrics measured. The
+    one writer for the command line, saved runs and the Train page's download."""
+    from .trainer import history_columns
+    return csv_text(history, history_columns(history))
+
+
+def write_history(trainer, path: str | Path) -> Path:
+    return atomic_write_text(path, history_csv(trainer.history))
 
 
 def _cpu(state: dict, half: bool = False) -> dict:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_csv
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_history
 from .config import (DEPTHS, DEVICES, MODEL_RECIPES, MODELS, PRECISIONS, PRESETS, TrainConfig,
                      preset)
 from .data import DatasetError
 from .images import save_png, snapshot_image, grid_image, points_image
 from .losses import LOSSES
-from .trainer import Trainer, history_columns
+from .trainer import Trainer
 
 
 class UsageError(Exception):
@@ -157,7 +157,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 
 def _write_history(trainer: Trainer, path: Path) -> None:
-    write_csv(path, trainer.history, history_columns(trainer.history))
+    write_history(trainer, path)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -242,7 +242,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .metrics import evaluate, load_judge
+    from .metrics import evaluate_generator, load_judge
 
     if not 10 <= a.n <= 100_000:
         raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
@@ -258,7 +258,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         dataset = f"folder:{a.data_dir}"
     judge = None if ckpt.spec.model == "mlp" else load_judge(dataset, a.judge)
     start = time.perf_counter()
-    result = evaluate(ckpt.G, dataset, n=a.n, seed=a.seed, data_dir=data_dir, judge=judge)
+    result = evaluate_generator(ckpt.G, dataset, n=a.n, seed=a.seed, judge=judge,
+                                data_dir=data_dir)
     result.update(checkpoint=str(a.checkpoint), dataset=dataset, n=a.n, seed=a.seed,
                   step=ckpt.step, epoch=ckpt.epoch, seconds=round(time.perf_counter() - start, 2))
     print(json.dumps(result, indent=2))

@@ -57,6 +57,8 @@ class Experiment:
     quick_seeds: int = 2
     quick_arms: Optional[dict] = None   # arm name -> changes that replace the arm's in --quick
     threshold: Optional[tuple[str, str, float]] = None   # (metric, "<=" or ">=", value)
+    more_thresholds: tuple[float, ...] = ()     # further values of the threshold metric
+    at_seconds: tuple[float, ...] = ()          # judge FD read off each curve at these seconds
     curve: str = "judge_fd"           # metric plotted over training
     bars: tuple[str, ...] = ("judge_fd",)
     runner: str = "gan"               # gan, or cgan-augment
@@ -79,16 +81,20 @@ NAMES = {
     "seconds_to_threshold": "seconds to threshold",
     "log_lg_ld": "log(L_G / L_D)",
     "g_updates": "generator updates",
+    "mean_judge_fd": "mean judge FD over training (area under the curve per step)",
+    "judge_fd_at_15s": "judge FD after 15 training seconds",
 }
 AUGMENT_SHARES = (0, 25, 50, 75, 100)       # % of the classifier's training set that is generated
 
 
-def _fmt(stat: Optional[dict], digits: int = 1, unit: str = "") -> str:
+def _fmt(stat: Optional[dict], digits: int = 1, unit: str = "", censored: int = 0) -> str:
+    """mean ± sd; with censored seeds (counted at their limit) the mean is a lower bound: >=."""
     if not stat or stat["n"] == 0:
         return "n/a"
+    at_least = ">= " if censored else ""
     if stat["n"] == 1:
-        return f"{stat['mean']:.{digits}f}{unit}"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}{unit}"
+        return f"{at_least}{stat['mean']:.{digits}f}{unit}"
+    return f"{at_least}{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}{unit}"
 
 
 def _seeds(n: int) -> str:
@@ -100,18 +106,33 @@ def _reached(stats: dict, arm: str) -> str:
     return f"{s['reached']} of {s['runs']} seeds"
 
 
+def _censored(s: dict, key: str = "steps_to_threshold") -> int:
+    """Seeds of an arm that never reached a threshold (counted at their limit)."""
+    return s.get("censored_" + key, 0)
+
+
+def _speed(ratio: float) -> str:
+    return "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about the same"
+
+
 def _verdict_focal(exp: Experiment, stats: dict) -> str:
     metric, op, value = exp.threshold
     both, dcgan = stats["focal_clip"], stats["neither"]
     parts = []
     for arm in ("focal_clip", "focal", "clip", "neither"):
         s = stats[arm]
-        parts.append(f"{s['label']}: {_fmt(s.get('seconds_to_threshold'), 0, ' s')} "
-                     f"({_fmt(s.get('steps_to_threshold'), 0)} steps, {_reached(stats, arm)})")
-    text = (f"Time to judge FD {op} {value:g}, over {_seeds(both['runs'])}. " + "; ".join(parts) + ". ")
+        parts.append(f"{s['label']}: {_fmt(s.get('seconds_to_threshold'), 0, ' s', _censored(s))} "
+                     f"({_fmt(s.get('steps_to_threshold'), 0, '', _censored(s))} steps, "
+                     f"{_reached(stats, arm)})")
+    text = (f"Time to judge FD {op} {value:g}, over {_seeds(both['runs'])} (a seed that never "
+            f"gets there counts at its last step, so a mean marked >= is a lower bound). "
+            + "; ".join(parts) + ". ")
     a, b = both.get("steps_to_threshold"), dcgan.get("steps_to_threshold")
     if not a or not b or not a["n"] or not b["n"]:
-        return text + "Not every arm reached the threshold, so no ratio can be given."
+        return text + "Not every arm has a time to the threshold, so no ratio can be given."
+    if _censored(both) and _censored(dcgan):
+        return text + ("Some seeds of both FLGAN and DCGAN never reached the threshold, so "
+                       "their ratio is not known.")
     ratio = a["mean"] / b["mean"]
     if ratio <= 0.6:
         judgement = "the claim of about half the time holds here"
@@ -121,12 +142,43 @@ def _verdict_focal(exp: Experiment, stats: dict) -> str:
         judgement = "the claim does not hold here: the two take about as long"
     else:
         judgement = "the claim does not hold here: FLGAN is slower"
+    text += f"FLGAN needs {ratio:.2f}x DCGAN's steps: {judgement}."
     f, c = stats["focal"].get("steps_to_threshold"), stats["clip"].get("steps_to_threshold")
-    split = ""
     if f and c and f["n"] and c["n"]:
-        split = (f" Separating the two changes: focal alone takes {f['mean'] / b['mean']:.2f}x "
-                 f"DCGAN's steps, clipping alone {c['mean'] / b['mean']:.2f}x.")
-    return text + f"FLGAN needs {ratio:.2f}x DCGAN's steps: {judgement}." + split
+        rf, rc, rfc = f["mean"] / b["mean"], c["mean"] / b["mean"], a["mean"] / c["mean"]
+        text += (f" Separating the two changes: focal alone takes {rf:.2f}x DCGAN's steps, "
+                 f"clipping alone {rc:.2f}x, and focal added to clipping {rfc:.2f}x clipping "
+                 f"alone's. ")
+        buys = [name for name, r in (("clipping", rc), ("focal loss", rfc)) if r < 0.95]
+        if ratio >= 0.95:
+            text += "There is no speed-up to attribute."
+        elif buys == ["clipping"]:
+            alone = {True: " and is slower on its own", False: ""}[rf > 1.05]
+            if rf < 0.95:
+                alone = ", though on its own it is faster too"
+            text += (f"The speed-up is bought by gradient clipping; focal loss adds "
+                     f"{'nothing clear' if rfc <= 1.05 else 'a slow-down'} on top of it"
+                     f"{alone}.")
+        elif buys == ["focal loss"]:
+            text += "The speed-up is bought by focal loss; clipping adds nothing clear."
+        elif buys:
+            text += "Both changes contribute to the speed-up."
+        else:
+            text += "Neither change on its own accounts for the speed-up clearly."
+    more = []
+    for v in exp.more_thresholds:
+        key = f"steps_to_fd_{v:g}"
+        more.append(f"FD {op} {v:g}: " + ", ".join(
+            f"{s['label'].split(' (')[0]} {_fmt(s.get(key), 0, '', _censored(s, key))}"
+            for s in stats.values()))
+    if more:
+        text += " Steps to other thresholds: " + "; ".join(more) + "."
+    if any(s.get("mean_judge_fd") for s in stats.values()):
+        text += (" Mean judge FD over training (the area under the quality curve per step; "
+                 "lower is better): " + ", ".join(
+                     f"{s['label'].split(' (')[0]} {_fmt(s.get('mean_judge_fd'), 0)}"
+                     for s in stats.values()) + ".")
+    return text
 
 
 def _verdict_latent(exp: Experiment, stats: dict) -> str:
@@ -142,18 +194,50 @@ def _verdict_latent(exp: Experiment, stats: dict) -> str:
             f"losses report predicts for a latent of 1. " + end)
 
 
+def _who_leads(value: float, balance: Optional[float]) -> str:
+    """Read log(L_G/L_D) against the loss's balance line (gan_core.losses.balance_point)."""
+    if balance is None:
+        return "no balance line for this loss"
+    d = value - balance
+    side = ("G is behind (D ahead)" if d > 0.1 else "D is behind (G ahead)" if d < -0.1
+            else "about balanced")
+    return f"{d:+.2f} from the balance {balance:.2f}: {side}"
+
+
 def _verdict_ratio(exp: Experiment, stats: dict) -> str:
+    from .losses import balance_log_ratio
     base = stats["g1"]
+    balance = balance_line(exp)
     parts = []
     for s in stats.values():
         cost = ""
         if base.get("train_seconds") and s.get("train_seconds") and base["train_seconds"]["mean"]:
             cost = f", {s['train_seconds']['mean'] / base['train_seconds']['mean']:.1f}x the time"
-        parts.append(f"{s['label']}: FD {_fmt(s.get('judge_fd'), 0)}{cost}, "
-                     f"log(L_G/L_D) ends at {_fmt(s.get('log_lg_ld'), 2)}")
+        lead = s.get("log_lg_ld")
+        reading = f" ({_who_leads(lead['mean'], balance)})" if lead and lead["n"] else ""
+        parts.append(f"{s['label']}: {_fmt(s.get('g_updates'), 0)} G updates, FD "
+                     f"{_fmt(s.get('judge_fd'), 0)}{cost}, log(L_G/L_D) ends at "
+                     f"{_fmt(lead, 2)}{reading}")
     best = min(stats.values(), key=lambda s: (s.get("judge_fd") or {"mean": math.inf})["mean"])
-    return (f"After the same number of real batches, over {_seeds(base['runs'])}: "
-            + "; ".join(parts) + f". Best quality: {best['label']}.")
+    text = (f"After the same real batches, over {_seeds(base['runs'])}: " + "; ".join(parts)
+            + f". Best FD: {best['label']}. The arms got very different numbers of G updates, "
+            f"so this compares update counts as much as ratios.")
+    for t in exp.at_seconds:
+        key = f"judge_fd_at_{t:g}s"
+        have = {k: s[key] for k, s in stats.items() if (s.get(key) or {}).get("n")}
+        if not have:
+            continue
+        early = [s["label"] for k, s in stats.items() if k in have and s.get("train_seconds")
+                 and s["train_seconds"]["mean"] < t]
+        none = [s["label"] for k, s in stats.items() if k not in have]
+        best_t = min(have, key=lambda k: have[k]["mean"])
+        text += (f" At equal training time ({t:g} s): " + ", ".join(
+            f"{stats[k]['label']} FD {_fmt(v, 0)}" for k, v in have.items())
+            + f"; best {stats[best_t]['label']}"
+            + (f" ({', '.join(early)} had ended sooner)" if early else "")
+            + (f"; not yet measured by then: {', '.join(none)}" if none else "") + ".")
+    return text + (" log(L_G/L_D) is read against the balance line, "
+                   f"{balance:.2f} for this loss (D = 1/2), not 0." if balance is not None else "")
 
 
 def _verdict_small(exp: Experiment, stats: dict) -> str:
@@ -162,19 +246,20 @@ def _verdict_small(exp: Experiment, stats: dict) -> str:
              f"the training images" for s in stats.values()]
     ratio = {k: (s.get("memorisation_ratio") or {}).get("mean") for k, s in stats.items()}
     ratio = {k: v for k, v in ratio.items() if v is not None}
+    text = "Same number of steps for each: " + "; ".join(parts) + "."
     if not ratio:
-        return "Same number of steps for each: " + "; ".join(parts) + "."
+        return text
     closest = min(ratio, key=ratio.get)
     if ratio[closest] < 1:
-        judgement = (f"{stats[closest]['label']}: its samples sit closer to the training images "
-                     f"than unseen real digits do, so it is memorising")
-    else:
-        judgement = (f"every run's samples sit farther from the training images than unseen "
-                     f"real digits do, so none is copying at this length of training; closest: "
-                     f"{stats[closest]['label']}")
-    return ("Same number of steps for each: " + "; ".join(parts) + f". {judgement[0].upper()}"
-            f"{judgement[1:]}. (Below 1 would mean samples closer to the training images than "
-            f"new real digits: copies.)")
+        return text + (f" {stats[closest]['label']}: its samples sit closer to the training "
+                       f"images than unseen real digits do, a sign of copying (to be confirmed "
+                       f"against a held-out set neither the GAN nor the judge saw).")
+    return text + (" This cannot tell whether any run copies: every arm's samples sit farther "
+                   "from the training images than unseen real digits do because they are off "
+                   "the data manifold, so the ratio measures sample quality, not copying; and "
+                   "the unseen digits were in the judge's own training set. A test of "
+                   "memorisation needs a held-out set neither the GAN nor the judge saw and "
+                   "much longer training (hundreds of epochs of 500 images).")
 
 
 def _verdict_best(exp: Experiment, stats: dict) -> str:
@@ -184,11 +269,39 @@ def _verdict_best(exp: Experiment, stats: dict) -> str:
              for s in stats.values()]
     best = min(stats.values(), key=lambda s: (s.get("judge_fd") or {"mean": math.inf})["mean"])
     runs = next(iter(stats.values()))["runs"]
-    fewest = {s["label"]: (s.get("classes_covered") or {}).get("min") for s in stats.values()}
-    collapsed = [label for label, m in fewest.items() if m is not None and m < 8]
-    note = (f" Fewer than 8 classes in some seed (mode collapse; a high 'recognised' share "
-            f"there means one digit drawn well): {'; '.join(collapsed)}." if collapsed else "")
+    failed = [f"{s['label']} ({s['did_not_train']} of {s['runs']} seeds)"
+              for s in stats.values() if s.get("did_not_train")]
+    collapsed = [f"{s['label']} ({s['collapsed']} of {s['runs']} seeds)"
+                 for s in stats.values() if s.get("collapsed")]
+    note = ""
+    if failed:
+        note += (f" Did not train (the samples never changed: a failed run, not mode "
+                 f"collapse): {'; '.join(failed)}.")
+    if collapsed:
+        note += (f" Fewer than 8 classes (mode collapse; a high 'recognised' share there means "
+                 f"one digit drawn well): {'; '.join(collapsed)}.")
     return f"Over {_seeds(runs)}: " + "; ".join(parts) + f". Lowest FD: {best['label']}." + note
+
+
+def _verdict_depth(exp: Experiment, stats: dict) -> str:
+    """The coursework found the medium generator best for DCGAN: say whether that holds here."""
+    text = _verdict_best(exp, stats)
+    bn = {k: s for k, s in stats.items() if k.endswith("_bn") and (s.get("judge_fd") or {}).get("n")}
+    if not bn:
+        return text
+    best = min(bn, key=lambda k: bn[k]["judge_fd"]["mean"])
+    size = best.split("_")[0]
+    return text + (f" With batch norm on, the lowest FD is the {size} generator: the "
+                   f"coursework's finding (medium best) "
+                   f"{'holds' if size == 'medium' else 'does not hold'} here, at 3 epochs.")
+
+
+def _verdict_sagan(exp: Experiment, stats: dict) -> str:
+    return _verdict_best(exp, stats) + (
+        " This arm is not SAGAN's recipe in full (spectral norm on D only, batch norm beside "
+        "spectral norm in D, G's learning rate half of DCGAN's, 3 epochs) and changes "
+        "everything at once, so the result says nothing about attention or hinge loss on "
+        "their own.")
 
 
 def _verdict_cgan(exp: Experiment, stats: dict) -> str:
@@ -198,6 +311,10 @@ def _verdict_cgan(exp: Experiment, stats: dict) -> str:
             f"{_fmt(_pct(s.get('class_accuracy')), 1, '%')} of the time (judge). A classifier "
             f"trained on the same number of images, tested on real digits neither model saw: "
             + "; ".join(accs) + ".")
+    acc = (s.get("class_accuracy") or {}).get("mean")
+    if acc is not None and acc < 0.9:
+        text += (f" The CGAN draws the asked digit only {acc:.0%} of the time (the aim is at "
+                 f"least 90%), so this measures a weak CGAN, not what good samples can replace.")
     mean = {p: (s.get(f"acc_gen_{p}") or {}).get("mean") for p in AUGMENT_SHARES}
     if None in mean.values():
         return text
@@ -211,7 +328,7 @@ def _verdict_cgan(exp: Experiment, stats: dict) -> str:
         return text + (f" Up to {kept}% generated costs at most a point of accuracy: "
                        f"the samples can stand in for that share of real digits.")
     return text + (f" Every share of generated digits costs accuracy ({costs[25]:.1f} points at "
-                   f"25%, {costs[50]:.1f} at 50%, {costs[100]:.1f} with none real): here the "
+                   f"25%, {costs[50]:.1f} at 50%, {costs[100]:.1f} with none real): here these "
                    f"samples cannot replace real digits.")
 
 
@@ -237,14 +354,16 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "clipping at 0.25), so four arms separate them. The judge scores 500 samples every "
               "26 steps; time is training time, evaluations excluded. The shipped runs trained two "
               "at a time on a 2-core machine that was also doing other work, so their seconds "
-              "are noisier than their steps; the verdict's ratio uses steps.",
+              "are noisier than their steps; the verdict's ratio uses steps. A seed that never "
+              "reaches a threshold counts at its last step (censored), not dropped.",
         arms=[Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
               Arm("focal", "focal only", dict(loss="focal")),
               Arm("clip", "clipping only", dict(grad_clip=0.25)),
               Arm("neither", "neither (DCGAN)", {})],
         seeds=5, base=dict(MNIST, epochs=4, eval_every=26, eval_samples=500),
-        quick=QUICK, threshold=("judge_fd", "<=", 200.0),
-        bars=("seconds_to_threshold", "steps_to_threshold", "judge_fd"), verdict=_verdict_focal),
+        quick=QUICK, threshold=("judge_fd", "<=", 200.0), more_thresholds=(400.0, 300.0, 150.0),
+        bars=("seconds_to_threshold", "steps_to_threshold", "mean_judge_fd", "judge_fd"),
+        verdict=_verdict_focal),
     Experiment(
         name="latent-size", title="How small can the latent space be?",
         claim="A latent of 1 forces mode collapse; 10 and 50 both work.", source="GAN losses report",
@@ -259,7 +378,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "dominates, shown by log(L_G / L_D).", source="G:D ratio paper; DCGAN coursework",
         setup="Classroom DCGAN on MNIST, non-saturating loss, the same 156 real batches (one "
               "epoch) for every arm; G gets 1, 2, 4 or 50 updates per D update, or D gets 2 or 5 "
-              "per G update. The extra updates cost wall time, which is reported.",
+              "per G update. The extra updates cost wall time, which is reported, and FD is also read "
+              "at 15 training seconds. The arms get from 31 to 7,800 G updates, so the "
+              "comparison after the same batches is one of update counts as much as of ratios; "
+              "log(L_G / L_D) is read against the loss's balance line, -0.69 (D = 1/2), not 0.",
         arms=[Arm("g1", "G:D 1:1", {}), Arm("g2", "G:D 2:1", dict(g_steps_per_d_step=2)),
               Arm("g4", "G:D 4:1", dict(g_steps_per_d_step=4)),
               Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50)),
@@ -267,8 +389,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               Arm("d5", "D:G 5:1", dict(d_steps_per_g_step=5))],
         seeds=2, base=dict(MNIST, epochs=1, eval_every=26, eval_samples=500),
         quick=dict(QUICK, max_steps=6, eval_every=3, depth="small"), quick_seeds=1,
-        curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld"),
-        verdict=_verdict_ratio),
+        curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld", "judge_fd_at_15s"),
+        at_seconds=(15.0,), verdict=_verdict_ratio),
     Experiment(
         name="small-data", title="What happens with only 500 images?",
         claim="With 500 real images a GAN memorises; 3,500 images generalise better.",
@@ -288,15 +410,19 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         bars=("judge_fd_all", "memorisation_ratio", "memorisation"), verdict=_verdict_small),
     Experiment(
         name="depth-bn", title="Generator size and batch norm",
-        claim="Deeper generators and batch norm give better digits.", source="DCGAN coursework",
-        setup="Classroom DCGAN on MNIST, non-saturating loss, 3 epochs; generator (and "
-              "discriminator) small, medium or large, batch norm on or off.",
+        claim="Batch norm is needed, and of three generator sizes the medium one gave the best "
+              "DCGAN digits.", source="DCGAN coursework",
+        setup="Classroom DCGAN on MNIST, non-saturating loss, 3 epochs; the generator is small, "
+              "medium or large (half, the reference, or double its widths, plus a conv block); "
+              "the discriminator keeps its width (64 and 128 channels) in every arm. Batch norm "
+              "on or off, in G and D. A run whose samples never change over training is "
+              "reported as 'did not train', not as mode collapse.",
         arms=[Arm(f"{d}_{'bn' if bn else 'nobn'}", f"{d}, batch norm {'on' if bn else 'off'}",
                   dict(depth=d, batch_norm=bn))
               for bn in (True, False) for d in ("small", "medium", "large")],
         seeds=2, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
         bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
-        verdict=_verdict_best),
+        verdict=_verdict_depth),
     Experiment(
         name="sagan", title="Self-attention and hinge loss against DCGAN",
         claim="Self-attention with hinge loss and two learning rates (G 1e-4, D 4e-4) beats "
@@ -308,7 +434,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               Arm("dcgan", "DCGAN recipe", {})],
         seeds=3, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
         bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
-        verdict=_verdict_best),
+        verdict=_verdict_sagan),
     Experiment(
         name="cgan-augment", title="Can generated digits train a classifier?",
         claim="A CGAN's samples are good enough to replace part of a classifier's training set.",
@@ -406,19 +532,22 @@ def _curve(trainer) -> list[dict]:
 
 
 def _final_metrics(trainer, n: int) -> dict:
-    """Metrics of the final generator from n samples: FD against the whole dataset, and the
-    distance to the nearest *training* image (the subset the run saw)."""
+    """Metrics of the final generator by metrics.evaluate_generator (n samples, the fixed seed,
+    reference statistics of the whole dataset at G's size: judge_fd, judge_fd_all is the same
+    number), and the distance from those samples to the nearest *training* image (the subset
+    the run saw)."""
     from . import metrics
     from .sampling import sample
     judge = metrics.load_judge(trainer.config.dataset)
     full = _full_dataset(trainer.config)
-    real_all = metrics.real_stats(judge, full)
+    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset, data=full, n=n,
+                                     judge=judge)
+    out["judge_fd_all"] = out["judge_fd"]
     train_feats = metrics.judge_outputs(judge, trainer.dataset.data[:5000])[1]
     k = trainer.spec.num_classes
-    labels = torch.arange(n) % k if k else None
-    x = sample(trainer.sample_G, n, seed=12345, labels=labels)
-    out = metrics.image_metrics(judge, x, metrics.RealStats(train_feats), labels)
-    out["judge_fd_all"] = metrics.image_metrics(judge, x, real_all)["judge_fd"]
+    x = sample(trainer.sample_G, n, seed=metrics.EVAL_SEED, labels=torch.arange(n) % k if k else None)
+    out["memorisation"] = metrics.memorisation_distance(metrics.judge_outputs(judge, x)[1],
+                                                        train_feats)
     out.pop("num_classes")
     out["real_reference"] = _unseen_distance(judge, trainer.dataset, full, train_feats)
     out["memorisation_ratio"] = out["memorisation"] / max(out["real_reference"], 1e-9)
@@ -718,10 +847,33 @@ def result_row(exp: Experiment, r: dict) -> dict:
     finite = [c["log_lg_ld"] for c in curve if c.get("log_lg_ld") is not None]
     row["log_lg_ld"] = finite[-1] if finite else None
     if exp.threshold:
-        row["steps_to_threshold"], row["seconds_to_threshold"] = _to_threshold(curve, exp.threshold)
+        metric, op, value = exp.threshold
+        for v, key in [(value, "steps_to_threshold")] + [(m, f"steps_to_fd_{m:g}")
+                                                          for m in exp.more_thresholds]:
+            step, secs = _to_threshold(curve, (metric, op, v))
+            # A seed that never gets there is censored at its limit, not dropped: dropping it
+            # would make a slow arm look fast.
+            row["censored_" + key] = step is None
+            row[key] = step if step is not None else r["steps"]
+            if key == "steps_to_threshold":
+                row["seconds_to_threshold"] = secs if step is not None else r["train_seconds"]
+    fds = [(c["step"], c["judge_fd"]) for c in curve if c.get("judge_fd") is not None]
+    if len(fds) >= 2:
+        # Area under the FD curve per step: the mean quality over the whole run.
+        area = sum((s1 - s0) * (f0 + f1) / 2 for (s0, f0), (s1, f1) in zip(fds, fds[1:]))
+        row["mean_judge_fd"] = area / (fds[-1][0] - fds[0][0])
+        # Samples that never change (the same FD at every evaluation): the run did not train.
+        values = [f for _, f in fds]
+        row["did_not_train"] = max(values) - min(values) <= 1e-3 * max(abs(max(values)), 1.0)
+    for t in exp.at_seconds:
+        within = [c["judge_fd"] for c in curve if c.get("judge_fd") is not None
+                  and c["time_s"] <= t]
+        row[f"judge_fd_at_{t:g}s"] = within[-1] if within else None
     for k, v in (r.get("final") or {}).items():
         if isinstance(v, (int, float)):
             row[k] = v
+    if row.get("classes_covered") is not None:
+        row["collapsed"] = row["classes_covered"] < 8 and not row.get("did_not_train")
     return row
 
 
@@ -753,8 +905,12 @@ def arm_stats(exp: Experiment, rows: list[dict]) -> dict:
                 and not isinstance(v, bool) and k != "seed"}
         for k in sorted(keys):
             s[k] = _stat([r.get(k) for r in mine])
+        # Flags (bool) are counted: censored_*, did_not_train, collapsed.
+        for k in sorted({k for r in mine for k, v in r.items() if isinstance(v, bool)}):
+            s[k] = sum(bool(r.get(k)) for r in mine)
         if exp.threshold:
-            s["reached"] = sum(r.get("steps_to_threshold") is not None for r in mine)
+            s["reached"] = sum(r.get("steps_to_threshold") is not None
+                               and not r.get("censored_steps_to_threshold") for r in mine)
         stats[arm.name] = s
     return stats
 
@@ -781,6 +937,17 @@ def summarise(name: str, out: str | Path) -> dict:
     if rows:
         plot(exp, rows, curves, out)
     return summary
+
+
+def balance_line(exp: Experiment) -> Optional[float]:
+    """For a log(L_G/L_D) curve: where the base loss is balanced (-ln 2 for cross-entropy)."""
+    if exp.curve != "log_lg_ld":
+        return None
+    from .losses import balance_log_ratio
+    from .config import PRESETS
+    loss = exp.base.get("loss") or PRESETS.get(exp.base.get("preset"), {}).get("loss",
+                                                                               "nonsaturating")
+    return balance_log_ratio(loss)
 
 
 def curve_bands(exp: Experiment, curves: list[dict], metric: str, x: str = "step") -> dict:
@@ -844,6 +1011,10 @@ def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> li
             ax.fill_between(b["x"], b["lo"], b["hi"], color=line.get_color(), alpha=0.18)
         if exp.threshold and exp.threshold[0] == exp.curve:
             ax.axhline(exp.threshold[2], color="k", ls="--", lw=1, label="threshold")
+        balance = balance_line(exp)
+        if balance is not None:
+            ax.axhline(balance, color="k", ls=":", lw=1,
+                       label=f"balance {balance:.2f} (D = 1/2)")
         ax.set_xlabel("step (real batches)")
         ax.set_ylabel(NAMES.get(exp.curve, exp.curve))
         if exp.curve == "judge_fd":

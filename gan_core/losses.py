@@ -15,9 +15,10 @@ plain-language explanation shown by the app. `get_loss(name, gamma=...)` binds t
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -56,23 +57,32 @@ def nonsaturating_g_loss(fake_logits: torch.Tensor):
 
 # --- focal loss (FLGAN) ----------------------------------------------------------------------
 
+def _focal_weight(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
+    """p ** gamma computed as exp(gamma * log p), with log p from softplus.
+
+    `sigmoid(l) ** gamma` has an infinite derivative where sigmoid(l) underflows to 0 when
+    0 < gamma < 1 (d/dp p^g = g p^(g-1)), which turns a confident D's gradients into NaN; in log
+    space the weight and its gradient stay finite for any logit.
+    """
+    return torch.exp(gamma * log_p) if gamma else torch.ones_like(log_p)
+
+
 def focal_d_loss(real_logits, fake_logits, real_target: Target = 1.0, gamma: float = 2.0):
     """Focal loss for D: -(1-D(x))^g log D(x) - D(G(z))^g log(1-D(G(z))).
 
     With a soft or flipped target t the real term is the focal form of binary cross-entropy:
     -[t (1-D(x))^g log D(x) + (1-t) D(x)^g log(1-D(x))].
     """
-    p_real, p_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
-    real = -(real_target * (1 - p_real) ** gamma * _log_d(real_logits)
-             + (1 - real_target) * p_real ** gamma * _log_one_minus_d(real_logits))
-    fake = -(p_fake ** gamma) * _log_one_minus_d(fake_logits)
+    real = -(real_target * _focal_weight(_log_one_minus_d(real_logits), gamma) * _log_d(real_logits)
+             + (1 - real_target) * _focal_weight(_log_d(real_logits), gamma)
+             * _log_one_minus_d(real_logits))
+    fake = -_focal_weight(_log_d(fake_logits), gamma) * _log_one_minus_d(fake_logits)
     return real.mean() + fake.mean()
 
 
 def focal_g_loss(fake_logits, gamma: float = 2.0):
     """Focal loss for G: -(1-D(G(z)))^g log D(G(z)); gamma=0 is the non-saturating loss."""
-    p_fake = torch.sigmoid(fake_logits)
-    return (-(1 - p_fake) ** gamma * _log_d(fake_logits)).mean()
+    return (-_focal_weight(_log_one_minus_d(fake_logits), gamma) * _log_d(fake_logits)).mean()
 
 
 # --- hinge (SAGAN) ---------------------------------------------------------------------------
@@ -134,6 +144,12 @@ class LossSpec:
     summary: str = ""               # one line, for a heading
     uses_targets: bool = True       # label smoothing and flipping make sense
     raw_scores: bool = False        # D's output is a score, not the logit of a probability
+    # D's output where it cannot tell real from fake (p_data = p_g): logit 0, i.e. D = 1/2, for
+    # the cross-entropy family; 0.5 for LSGAN (a=0, b=1: D* = p_data / (p_data + p_g)); 0 for
+    # hinge and Wasserstein critics (midway between hinge's margins; no Wasserstein gap).
+    equilibrium_score: float = 0.0
+    # Raw-score losses: reference lines for a chart of D's mean score, (value, what it means).
+    score_lines: tuple = ()
     uses_gamma: bool = False
     gradient_penalty: bool = False
     paper: str = ""
@@ -198,6 +214,8 @@ LOSSES: dict[str, LossSpec] = {
     "hinge": LossSpec(
         name="hinge", title="Hinge (SAGAN)",
         raw_scores=True, d_fn=hinge_d_loss, g_fn=hinge_g_loss, uses_targets=False,
+        score_lines=((1.0, "+1: real margin"), (0.0, "0: cannot tell"),
+                     (-1.0, "-1: fake margin")),
         latex_d=(r"\min_D\; \mathbb{E}_x[\max(0, 1 - D(x))] + "
                  r"\mathbb{E}_z[\max(0, 1 + D(G(z)))]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
@@ -209,6 +227,7 @@ LOSSES: dict[str, LossSpec] = {
     "wgan-gp": LossSpec(
         name="wgan-gp", title="Wasserstein + gradient penalty",
         raw_scores=True, d_fn=wasserstein_d_loss, g_fn=wasserstein_g_loss, uses_targets=False,
+        score_lines=((0.0, "0 (only the gap D(x) - D(G(z)) means anything)"),),
         gradient_penalty=True, params={"gp_weight": 10.0},
         latex_d=(r"\min_D\; \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)] + "
                  r"\lambda\,\mathbb{E}_{\hat x}[(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2]"),
@@ -221,7 +240,9 @@ LOSSES: dict[str, LossSpec] = {
         paper="Gulrajani et al. 2017"),
     "lsgan": LossSpec(
         name="lsgan", title="Least squares (LSGAN)",
-        raw_scores=True, d_fn=lsgan_d_loss, g_fn=lsgan_g_loss,
+        raw_scores=True, d_fn=lsgan_d_loss, g_fn=lsgan_g_loss, equilibrium_score=0.5,
+        score_lines=((1.0, "1: real target"), (0.5, "0.5: cannot tell"),
+                     (0.0, "0: fake target")),
         latex_d=r"\min_D\; \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]",
         latex_g=r"\min_G\; \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2]",
         summary="Squared error to the targets: far-off fakes are penalised even on the right side.",
@@ -237,3 +258,48 @@ def get_loss(name: str, gamma: float = 2.0) -> Loss:
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {name!r}")
     return Loss(LOSSES[name], gamma=gamma)
+
+
+# --- balance: log(L_G / L_D) where D cannot tell ---------------------------------------------
+
+@dataclass(frozen=True)
+class BalancePoint:
+    """The losses where D cannot tell real from fake, and the log ratio they give."""
+    score: float                    # D's output there (a logit, or a raw score)
+    d_loss: float
+    g_loss: float
+    log_ratio: Optional[float]      # log(L_G / L_D); None where it is undefined
+    why: str                        # how it is obtained, or why it is undefined
+
+
+def balance_point(loss: Union[Loss, str], gamma: float = 2.0) -> BalancePoint:
+    """log(L_G / L_D) at the equilibrium, computed from the loss functions themselves.
+
+    D's loss sums a real and a fake term while G's has one, so the balance is not at 0: with
+    cross-entropy, D = 1/2 gives L_D = 2 ln 2 and L_G = ln 2, a log ratio of -ln 2 = -0.69.
+    Where a loss is 0 or negative there (hinge's G loss, the Wasserstein losses, the minimax G
+    loss) the log ratio is undefined and None is returned.
+    """
+    loss = get_loss(loss, gamma) if isinstance(loss, str) else loss
+    spec = loss.spec
+    s = torch.full((1,), spec.equilibrium_score, dtype=torch.float64)
+    d, g = float(loss.d(s, s, 1.0)), float(loss.g(s))
+    where = (f"D = 1/2 (logit 0)" if not spec.raw_scores
+             else f"D's score = {spec.equilibrium_score:g}")
+    if spec.gradient_penalty:
+        where += ", gradient penalty aside"
+    if d > 0 and g > 0:
+        ratio = math.log(g / d)
+        why = (f"at {where}: L_D = {d:.3g}, L_G = {g:.3g}, so log(L_G / L_D) = "
+               f"log({g:.3g} / {d:.3g}) = {ratio:.2f}")
+        return BalancePoint(spec.equilibrium_score, d, g, ratio, why)
+    bad = "L_G" if g <= 0 else "L_D"
+    value = (g if g <= 0 else d) + 0.0       # + 0.0: print 0, not -0
+    why = (f"undefined: at {where}, {bad} = {value:.3g}, and the log of a ratio that is not "
+           f"positive does not exist")
+    return BalancePoint(spec.equilibrium_score, d, g, None, why)
+
+
+def balance_log_ratio(loss: Union[Loss, str], gamma: float = 2.0) -> Optional[float]:
+    """Where log(L_G / L_D) sits when neither player is ahead; None where undefined."""
+    return balance_point(loss, gamma).log_ratio

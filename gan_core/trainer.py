@@ -13,7 +13,8 @@ data. The trainer knows nothing of its watchers (minGPT's pattern):
 
 `run()` blocks; a UI runs it in a thread and calls `pause()`, `resume()`, `stop()` and
 `update_settings(...)` from another, all taking effect between steps. Randomness (data order,
-noise, dropout) is reseeded from `seed` at every epoch, so a run resumed from an epoch
+noise, label flips, the gradient penalty's mixing, dropout: each its own stream) is reseeded
+from `seed` at every epoch, so a run resumed from an epoch
 checkpoint continues exactly as the uninterrupted one would have.
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
 from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
 
+# d_real and d_fake are D's mean output on real and fake samples: a probability for losses on
+# logits, a raw score for losses on raw scores (d_output_kind says which for a record's loss).
 HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
                   "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
                   "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
@@ -42,6 +45,12 @@ HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss",
 METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
                  "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
                  "m_high_quality_share")
+def d_output_kind(loss: str) -> str:
+    """What d_real/d_fake hold for a loss: 'probability' (sigmoid of a logit) or 'score'."""
+    from .losses import LOSSES
+    return "score" if LOSSES[loss].raw_scores else "probability"
+
+
 def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
     """The columns of a history table: every step's fields, then the metrics that were measured."""
     return HISTORY_FIELDS + tuple(k for k in METRIC_FIELDS if any(k in r for r in history))
@@ -120,8 +129,6 @@ class Trainer:
         # shows as cleaner strokes. It never feeds back into training.
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_decay else None
         self.precision = resolve_precision(config, self.device)
-        # Augmentation draws from its own stream, so switching it on leaves every z unchanged.
-        self._augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 4099)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g,
                                       betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d,
@@ -226,14 +233,14 @@ class Trainer:
             while self.epoch < cfg.epochs:
                 torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
                 order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
-                noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 31 * self.epoch)
+                streams = self._streams(self.epoch)
                 for real, labels in self.dataset.batches(cfg.batch_size, self.device, order):
                     if self._should_stop():
                         return self.state
                     self._apply_pending()
                     cfg = self.config
                     t0 = time.perf_counter()
-                    record = self._train_step(real, labels, noise)
+                    record = self._train_step(real, labels, streams)
                     dt = time.perf_counter() - t0
                     self.elapsed += dt
                     self.step += 1
@@ -337,8 +344,23 @@ class Trainer:
         optimizer.step()
         return norm
 
+    def _streams(self, epoch: int) -> dict[str, torch.Generator]:
+        """One random generator per use, reseeded every epoch (so resuming is exact).
+
+        Separate streams keep paired runs paired: switching label flipping on (or a gradient
+        penalty) draws from its own stream, so every z of the run is the same as without it.
+        """
+        seed = self.config.seed
+
+        def make(s: int) -> torch.Generator:
+            return torch.Generator(device=self.device).manual_seed(s)
+        return dict(noise=make(seed + 31 * epoch),                      # z and fake labels
+                    flips=make(seed * 1_000_033 + 7 * epoch + 17),      # label flipping
+                    penalty=make(seed * 999_983 + 13 * epoch + 29),     # WGAN-GP's mixing
+                    augment=make(seed * 999_979 + 11 * epoch + 41))     # DiffAugment
+
     def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
-                    noise: torch.Generator) -> dict[str, Any]:
+                    streams: dict[str, torch.Generator]) -> dict[str, Any]:
         """One step; if it diverges, undo what it changed so the last good weights remain.
 
         D is updated before G, so a G loss that turns NaN would otherwise leave D one update
@@ -360,7 +382,7 @@ class Trainer:
         if self.G_ema is not None:
             saved.update(G_ema=clone(self.G_ema.state_dict()))
         try:
-            return self._step(real, labels, noise)
+            return self._step(real, labels, streams)
         except Exception as e:
             if not (isinstance(e, Diverged) or is_out_of_memory(e)):
                 raise
@@ -377,8 +399,9 @@ class Trainer:
             raise
 
     def _step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
-              noise: torch.Generator) -> dict[str, Any]:
+              streams: dict[str, torch.Generator]) -> dict[str, Any]:
         cfg, G, D, dev = self.config, self.G, self.D, self.device
+        noise = streams["noise"]
         b = real.shape[0]
         n_cls = self.spec.num_classes
         labels = labels if n_cls else None
@@ -397,19 +420,19 @@ class Trainer:
             fake = G(z, fake_y)
         target: Any = 1.0 - cfg.label_smoothing
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
-            flip = torch.rand(b, device=dev, generator=noise) < cfg.label_flip
+            flip = torch.rand(b, device=dev, generator=streams["flips"]) < cfg.label_flip
             target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
         policy = parse_policy(cfg.augment)
 
         def aug(x):     # D sees real and generated images through the same augmentation
-            return augment(x, policy, self._augment_rng)
+            return augment(x, policy, streams["augment"])
         with self._autocast():
             real_logits, fake_logits = D(aug(real), labels), D(aug(fake.detach()), fake_y)
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         d_loss = self.loss.d(real_logits, fake_logits, target)
         if self.loss.spec.gradient_penalty:
             penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach().float(),
-                                       generator=None)     # fp32: a second-order gradient
+                                       generator=streams["penalty"])   # fp32: second order
             d_loss = d_loss + cfg.gp_weight * penalty
         d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
@@ -437,8 +460,12 @@ class Trainer:
 
         # One host sync for the whole record.
         g_loss_v, g_norm_v = self._last_g
-        values = torch.stack([d_loss.detach(), torch.sigmoid(real_logits.detach()).mean(),
-                              torch.sigmoid(fake_logits.detach()).mean(), d_norm.detach(),
+        # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
+        # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
+        # raw score is recorded instead (see d_output_kind).
+        view = (lambda x: x) if self.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
+        values = torch.stack([d_loss.detach(), view(real_logits.detach()).mean(),
+                              view(fake_logits.detach()).mean(), d_norm.detach(),
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
         d_l, d_real, d_fake, d_n, g_l, g_n = values
@@ -475,13 +502,12 @@ class Trainer:
         self._emit("samples", snap)
 
     def evaluate(self) -> dict[str, Any]:
-        """Quality metrics now (see gan_core.metrics); {} when no judge exists for the data.
-
-        Runs on the training thread. Images need a judge classifier for the dataset (shipped
-        for MNIST); the 2-D sets need none.
+        """Quality metrics now, by gan_core.metrics.evaluate_generator (the evaluation used by
+        the command line, the sweeps and the shipped figures too): eval_samples samples with
+        the fixed seed, against reference statistics of the whole dataset at G's own size.
+        {} when no judge exists for the data. Runs on the training thread.
         """
         from . import metrics
-        from .sampling import sample
         n = self.config.eval_samples
         if self._judge is None and not self.dataset.is_points:
             try:
@@ -489,25 +515,33 @@ class Trainer:
             except ValueError as e:
                 self._judge, self.eval_note = False, str(e)
                 return {}
-            real = self.dataset.data[torch.randperm(len(self.dataset),
-                                                    generator=torch.Generator().manual_seed(0))[:2000]]
-            self._judge = (judge, metrics.RealStats(metrics.judge_outputs(judge, real)[1]))
+            self._judge = (judge, metrics.reference_stats(judge, self.config.dataset,
+                                                          self.spec.image_size,
+                                                          self._reference_data()))
         if self._judge is False:
             return {}
-        G = self.sample_G
+        judge, reference = self._judge if self._judge else (None, None)
+        G = self.sample_G                    # what the run shows: the EMA of G when on
         was_training = G.training
         try:
-            if self.dataset.is_points:
-                out = metrics.points_metrics(sample(G, n, seed=1), self.config.dataset)
-            else:
-                judge, real = self._judge
-                labels = (torch.arange(n) % self.spec.num_classes) if self.spec.num_classes else None
-                out = metrics.image_metrics(judge, sample(G, n, seed=1, labels=labels), real,
-                                            labels)
-                out.pop("class_histogram")
+            out = metrics.evaluate_generator(G, self.config.dataset, n=n,
+                                             seed=metrics.EVAL_SEED, judge=judge,
+                                             reference=reference)
         finally:
             G.train(was_training)
-        return {f"m_{k}": v for k, v in out.items() if k not in ("num_classes", "num_modes")}
+        out.pop("class_histogram", None)
+        return {f"m_{k}": v for k, v in out.items()
+                if k not in ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n")}
+
+    def _reference_data(self) -> Dataset:
+        """The whole dataset, even when training on a subset: every run is measured alike."""
+        if self.config.subset is None:
+            return self.dataset
+        try:
+            from dataclasses import replace
+            return load_for(replace(self.config, subset=None))
+        except (DatasetError, ValueError, OSError):
+            return self.dataset
 
     @property
     def points_extent(self) -> float:

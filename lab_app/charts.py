@@ -11,6 +11,8 @@ from typing import Mapping, Optional, Sequence
 
 import plotly.graph_objects as go
 
+from gan_core.losses import LOSSES, balance_point
+
 PALETTE = ["#e4572e", "#2e86ab", "#76b041", "#9c27b0", "#f2a541", "#555555"]
 
 
@@ -46,22 +48,29 @@ def thin(hist: list, max_points: int = MAX_POINTS) -> list:
     return out if out[-1] is hist[-1] else out + [hist[-1]]
 
 
-def _series(fig, runs, key: str, label: str, colour_offset: int = 0, dash: Optional[str] = None):
+def _series(fig, runs, key, label: str, colour_offset: int = 0, dash: Optional[str] = None,
+            yaxis: Optional[str] = None):
+    """`key`: a record field, or a function of a record (NaN where it has no value)."""
+    get = key if callable(key) else (lambda r: r.get(key, float("nan")))
     for i, (run, hist) in enumerate(runs.items()):
         if not hist:
             continue
-        smooth = ema([r.get(key, float("nan")) for r in hist])   # on every step, then thinned
+        values = [get(r) for r in hist]
+        if all(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+            continue
+        smooth = ema(values)                                     # on every step, then thinned
         keep = thin(list(range(len(hist))))
-        hist, smooth = [hist[j] for j in keep], [smooth[j] for j in keep]
+        steps = [hist[j]["step"] for j in keep]
+        vals, smooth = [values[j] for j in keep], [smooth[j] for j in keep]
         colour = PALETTE[(i + colour_offset) % len(PALETTE)]
         name = f"{label} ({run})" if len(runs) > 1 else label
-        steps = [r["step"] for r in hist]
-        vals = [r.get(key, float("nan")) for r in hist]
+        extra = dict(yaxis=yaxis) if yaxis else {}
         fig.add_trace(go.Scatter(x=steps, y=vals, mode="lines", name=name + " raw",
                                  line=dict(color=colour, width=1), opacity=0.25,
-                                 legendgroup=name, showlegend=False, hoverinfo="skip"))
+                                 legendgroup=name, showlegend=False, hoverinfo="skip", **extra))
         fig.add_trace(go.Scatter(x=steps, y=smooth, mode="lines", name=name,
-                                 line=dict(color=colour, width=2.2, dash=dash), legendgroup=name))
+                                 line=dict(color=colour, width=2.2, dash=dash), legendgroup=name,
+                                 **extra))
 
 
 def _markers(fig, markers: Sequence[dict]):
@@ -81,23 +90,83 @@ def loss_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Fi
     return _layout(fig, "Generator and discriminator losses", "loss")
 
 
+def _losses_in(runs: Mapping[str, list]) -> list[str]:
+    """The losses the records of these runs were trained with, in order of first use."""
+    return list(dict.fromkeys(r["loss"] for hist in runs.values() for r in hist if "loss" in r))
+
+
 def probability_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+    """D's mean output on real and fake samples, labelled for what it is.
+
+    For losses on logits it is a probability, with 0.5 where D cannot tell. Hinge, WGAN-GP and
+    LSGAN put out a raw score, not a probability: it is drawn as a score, with that loss's own
+    reference lines (margins, targets), on a right-hand axis when both kinds are shown.
+    """
+    losses = _losses_in(runs)
+    scored = [n for n in losses if n in LOSSES and LOSSES[n].raw_scores]
+    has_prob = any(n not in scored for n in losses) or not losses
     fig = go.Figure()
-    _series(fig, runs, "d_real", "D(x) real", 2)
-    _series(fig, runs, "d_fake", "D(G(z)) fake", 0, dash="dash" if len(runs) > 1 else None)
-    fig.add_hline(y=0.5, line=dict(color="#333", dash="dot"),
-                  annotation_text="0.5: D cannot tell", annotation_position="bottom right")
+    dash = "dash" if len(runs) > 1 else None
+
+    def only(kind_is_score: bool, key: str):
+        return lambda r: (r.get(key, float("nan"))
+                          if (r.get("loss") in scored) == kind_is_score else float("nan"))
+    if has_prob:
+        _series(fig, runs, only(False, "d_real"), "D(x) real", 2)
+        _series(fig, runs, only(False, "d_fake"), "D(G(z)) fake", 0, dash=dash)
+        fig.add_hline(y=0.5, line=dict(color="#333", dash="dot"),
+                      annotation_text="0.5: D cannot tell", annotation_position="bottom right")
+        fig.update_yaxes(range=[0, 1])
+    if scored:
+        axis = "y2" if has_prob else None
+        _series(fig, runs, only(True, "d_real"), "D(x) raw score", 2, yaxis=axis)
+        _series(fig, runs, only(True, "d_fake"), "D(G(z)) raw score", 0, dash=dash, yaxis=axis)
+        if len(scored) == 1:
+            for value, text in LOSSES[scored[0]].score_lines:
+                fig.add_hline(y=value, line=dict(color="#7a4", dash="dot"), yref=axis or "y",
+                              annotation_text=f"{scored[0]} {text}",
+                              annotation_position="top left")
     _markers(fig, markers)
-    fig.update_yaxes(range=[0, 1])
+    names = ", ".join(scored)
+    if scored and has_prob:
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False,
+                                      title=f"raw score ({names}; not a probability)"))
+        return _layout(fig, f"What D says: probability of real; raw score for {names}",
+                       "probability real")
+    if scored:
+        return _layout(fig, f"What D scores: D(x) and D(G(z)), raw scores ({names})",
+                       "D's raw score (not a probability)")
     return _layout(fig, "What D believes: D(x) and D(G(z))", "probability real")
 
 
-def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
+def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
+                 gamma: float = 2.0) -> go.Figure:
+    """log(L_G / L_D) with each loss's own balance line, computed from its loss functions at
+    the equilibrium (gan_core.losses.balance_point): -ln 2 = -0.69 for cross-entropy, not 0,
+    because D's loss sums a real and a fake term. Hinge and WGAN have none (undefined)."""
     fig = go.Figure()
     _series(fig, runs, "log_lg_ld", "log(L_G / L_D)", 3)
-    fig.add_hline(y=0, line=dict(color="#333", dash="dot"))
+    lines: dict[float, list[str]] = {}
+    undefined = []
+    for name in _losses_in(runs):
+        if name not in LOSSES:
+            continue
+        b = balance_point(name, gamma)
+        if b.log_ratio is None:
+            undefined.append(name)
+        else:
+            lines.setdefault(round(b.log_ratio, 3), []).append(name)
+    for value, names in lines.items():
+        fig.add_hline(y=value, line=dict(color="#333", dash="dot"),
+                      annotation_text=f"{value:.2f}: balance ({', '.join(names)}, D = 1/2)",
+                      annotation_position="bottom right")
     _markers(fig, markers)
-    return _layout(fig, "Balance: log(L_G / L_D) (above 0: G is losing)", "log ratio")
+    title = "Balance: log(L_G / L_D) (above the dotted line: G is losing)"
+    if undefined and not lines:
+        title = f"log(L_G / L_D): no balance line for {', '.join(undefined)} (undefined)"
+    elif undefined:
+        title += f"; none for {', '.join(undefined)}"
+    return _layout(fig, title, "log ratio")
 
 
 def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
@@ -188,7 +257,8 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str = "step",
-                log_y: bool = False, threshold: Optional[float] = None) -> go.Figure:
+                log_y: bool = False, threshold: Optional[float] = None,
+                balance: Optional[float] = None) -> go.Figure:
     """One line per arm (mean over seeds) with a shaded band from the lowest to the highest."""
     fig = go.Figure()
     for i, b in enumerate(bands.values()):
@@ -206,6 +276,11 @@ def band_figure(bands: Mapping[str, dict], title: str, ytitle: str, xtitle: str 
         fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[threshold, threshold], mode="lines",
                                  name=f"threshold ({threshold:g})",
                                  line=dict(color="black", dash="dash", width=1)))
+    if balance is not None and bands:     # log(L_G/L_D): the loss's own balance, not 0
+        xs = [x for b in bands.values() for x in b["x"]]
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[balance, balance], mode="lines",
+                                 name=f"balance ({balance:.2f}: D = 1/2)",
+                                 line=dict(color="black", dash="dot", width=1)))
     _layout(fig, title, ytitle, height=360)
     fig.update_xaxes(title=xtitle)
     if log_y:   # round ticks only: plotly labels every minor tick of a short log range

@@ -85,3 +85,26 @@ def coinciding(curves: Mapping[str, LossCurve], what: str = "loss",
             if len(ya) == len(yb) and all(abs(u - v) <= tol * (1 + abs(u)) for u, v in zip(ya, yb)):
                 pairs.append((a, b))
     return pairs
+
+
+class ChartReading(NamedTuple):
+    """How the Train page's charts read one loss: its balance line and what D(x) shows."""
+    loss: str
+    balance: Optional[float]    # log(L_G / L_D) at the equilibrium; None: undefined
+    balance_why: str            # where that number comes from (the loss functions at D = 1/2)
+    d_output: str               # what the D(x) / D(G(z)) chart draws for this loss
+
+
+def chart_readings(gamma: float = 2.0) -> list[ChartReading]:
+    """One row per registered loss, computed by gan_core.losses.balance_point."""
+    from gan_core.losses import balance_point
+    rows = []
+    for name, spec in LOSSES.items():
+        b = balance_point(name, gamma)
+        if spec.raw_scores:
+            lines = ", ".join(text for _, text in spec.score_lines)
+            what = f"D's mean raw score (not a probability); reference lines {lines}"
+        else:
+            what = "D's mean probability of real, sigmoid(logit); 0.5: D cannot tell"
+        rows.append(ChartReading(name, b.log_ratio, b.why, what))
+    return rows

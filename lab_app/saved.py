@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from gan_core.checkpoint import atomic_write_text, save_checkpoint, write_csv
+from gan_core.checkpoint import atomic_write_text, save_checkpoint, write_history
 from gan_core.images import save_png, snapshot_image
-from gan_core.trainer import history_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SAVED = 20          # per owner; the oldest are removed beyond this
@@ -59,7 +58,7 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
                                         f"-{_slug(label) + '-' if label else ''}{id(trainer) % 10**6}")
         folder.mkdir(parents=True, exist_ok=True)
         save_checkpoint(trainer, folder / "checkpoint.pt")
-        write_csv(folder / "history.csv", trainer.history, history_columns(trainer.history))
+        write_history(trainer, folder / "history.csv")
         if trainer.snapshots:
             real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
             save_png(snapshot_image(trainer.snapshots[-1].samples, real), folder / "samples.png")

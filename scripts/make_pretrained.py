@@ -95,20 +95,17 @@ def run_job(name: str, data_dir: str, seed: int) -> dict:
 
 
 def evaluate_all(entries: list[dict], data_dir: str) -> None:
-    import torch
+    """Every shipped checkpoint by gan_core.metrics.evaluate_generator: 1,000 samples, seed 0,
+    reference statistics of 5,000 real digits at the generator's own size (32x32 for the paper
+    model, so its FD carries no resize artefact)."""
     from gan_core.checkpoint import load_checkpoint
-    from gan_core.data import load_dataset
-    from gan_core.metrics import JUDGE_SIZE, evaluate, load_judge, real_stats
+    from gan_core.metrics import EVAL_N, EVAL_SEED, evaluate_generator
 
-    judge = load_judge("mnist")
-    real = real_stats(judge, load_dataset("mnist", data_dir, image_size=JUDGE_SIZE,
-                                          download=False))
     for entry in entries:
         for ck in entry["checkpoints"]:
             G = load_checkpoint(OUT / ck["path"], with_discriminator=False).G
-            ds = entry["config"]["dataset"]
-            m = evaluate(G, ds, n=1000, seed=0, judge=judge if ds == "mnist" else None,
-                         real=real if ds == "mnist" else None)
+            m = evaluate_generator(G, entry["config"]["dataset"], n=EVAL_N, seed=EVAL_SEED,
+                                   data_dir=data_dir)
             ck["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
 
@@ -131,8 +128,10 @@ def write_card(index: dict) -> None:
         f"**Judge.** `judge_mnist.pt`, a small CNN trained on 9,000 of those digits "
         f"(held-out accuracy on the other 1,000: {judge.get('heldout_accuracy', float('nan')):.1%}),"
         " with outlier exposure so that noise gets no confident answer. Metrics below: 1,000 "
-        "samples, seed 0, reference = 5,000 real digits; `python -m gan_core evaluate "
-        "--checkpoint pretrained/FILE.pt` reproduces them. *judge FD* is a Frechet distance in "
+        "samples, seed 0, reference = 5,000 real digits brought to the generator's own size "
+        "(32x32 for the paper model) and resized for the judge exactly like the samples "
+        "(`gan_core.metrics.evaluate_generator`, also used by training, the sweeps and "
+        "`python -m gan_core evaluate --checkpoint pretrained/FILE.pt`, which reproduces them). *judge FD* is a Frechet distance in "
         "the judge's 128-d feature space, not Inception FID; held-out real digits score about 2.",
         "",
     ]
@@ -181,11 +180,19 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--judge-epochs", type=int, default=4)
     p.add_argument("--card-only", action="store_true", help="only rewrite README.md")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="re-evaluate every shipped model with the one evaluator, rewrite the card")
     a = p.parse_args()
     OUT.mkdir(exist_ok=True)
     index_path = OUT / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"models": {}}
     if a.card_only:
+        write_card(index)
+        return 0
+    if a.evaluate_only:
+        entries = [e for e in index.get("models", {}).values() if e.get("checkpoints")]
+        evaluate_all(entries, a.data_dir)
+        index_path.write_text(json.dumps(index, indent=1) + "\n")
         write_card(index)
         return 0
 

@@ -103,6 +103,44 @@ def test_focal_verdict_follows_the_measured_ratio(focal_steps, expected):
     assert f"FLGAN needs {mean / 200:.2f}x DCGAN's steps" in text
     assert "focal alone takes 0.65x DCGAN's steps, clipping alone 1.00x" in text
     assert "over 3 seeds" in text
+    if mean / 200 < 0.95:      # clipping alone is no faster: only focal loss can have bought it
+        assert "The speed-up is bought by focal loss" in text
+
+
+def test_focal_verdict_names_clipping_when_clipping_buys_the_speed_up():
+    """The shipped pattern: focal + clipping 0.84x, clipping alone 0.88x, focal alone 1.39x."""
+    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    rows = _focal_rows(dict(focal_clip=[250, 250], focal=[411, 411], clip=[260, 260],
+                            neither=[296, 296]))
+    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert "The speed-up is bought by gradient clipping" in text
+    assert "focal added to clipping 0.96x clipping alone's" in text
+
+
+def _run(arm, seed, fds, steps=None, seconds=None):
+    """A finished run as result.json holds it, with one evaluation every 10 steps."""
+    curve = [dict(step=10 * (i + 1), time_s=float(i + 1), judge_fd=f) for i, f in enumerate(fds)]
+    return dict(arm=arm, seed=seed, state="finished", steps=steps or 10 * len(fds),
+                g_updates=10 * len(fds), train_seconds=seconds or float(len(fds)), curve=curve,
+                final=dict(judge_fd=fds[-1], classes_covered=10))
+
+
+def test_a_seed_that_never_reaches_the_threshold_is_censored_at_its_limit_not_dropped():
+    """Dropping the seed that never got there would make DCGAN look as fast as its lucky seed."""
+    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    results = [_run("focal_clip", s, [900, 150]) for s in range(2)]
+    results += [_run("focal", s, [900, 150]) for s in range(2)]
+    results += [_run("clip", s, [900, 150]) for s in range(2)]
+    results += [_run("neither", 0, [900, 150]), _run("neither", 1, [900, 800, 700, 600])]
+    rows, _ = ex.tables(exp, results)
+    never = next(r for r in rows if r["arm"] == "neither" and r["seed"] == 1)
+    assert never["censored_steps_to_threshold"] and never["steps_to_threshold"] == 40
+    stats = ex.arm_stats(exp, rows)
+    assert stats["neither"]["steps_to_threshold"]["mean"] == 30       # (20 + 40) / 2, not 20
+    assert stats["neither"]["reached"] == 1 and stats["neither"]["censored_steps_to_threshold"] == 1
+    text = exp.verdict(exp, stats)
+    assert "neither (DCGAN): >= 3 ± 1 s (>= 30 ± 14 steps, 1 of 2 seeds)" in text
+    assert "FLGAN needs 0.67x DCGAN's steps" in text
 
 
 def test_focal_verdict_says_when_an_arm_never_reached_the_threshold():
@@ -113,6 +151,31 @@ def test_focal_verdict_says_when_an_arm_never_reached_the_threshold():
     assert "neither (DCGAN): n/a (n/a steps, 0 of 2 seeds)" in text
     assert "focal + clipping (FLGAN code): 10 s (100 steps, 1 of 2 seeds)" in text
     assert "no ratio can be given" in text
+
+
+def test_gd_ratio_verdict_reads_the_log_ratio_against_the_balance_line_not_zero():
+    """-0.27 is above the non-saturating balance of -0.69: G is still behind, not ahead."""
+    exp = ex.EXPERIMENTS["gd-ratio"]
+    rows = [dict(arm=a.name, seed=0, judge_fd=100.0, train_seconds=10.0, g_updates=100,
+                 log_lg_ld=-0.27 if a.name == "g4" else -1.0) for a in exp.arms]
+    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert "G:D 4:1: 100 G updates, FD 100, 1.0x the time, log(L_G/L_D) ends at -0.27 (+0.42 " \
+           "from the balance -0.69: G is behind (D ahead))" in text
+    assert "G:D 50:1: 100 G updates" in text and "-0.31 from the balance -0.69: D is behind" in text
+    assert "compares update counts" in text
+
+
+def test_gd_ratio_compares_arms_at_equal_training_time():
+    exp = ex.EXPERIMENTS["gd-ratio"]
+    results = [_run(a.name, 0, [900, 500 if a.name == "g2" else 700] + [100] * 30)
+               for a in exp.arms]
+    rows, _ = ex.tables(exp, results)
+    assert {r["judge_fd_at_15s"] for r in rows} == {100}
+    results[1]["curve"] = [dict(c, time_s=c["time_s"] * 10) for c in results[1]["curve"]]
+    rows, _ = ex.tables(exp, results)
+    assert next(r for r in rows if r["arm"] == "g2")["judge_fd_at_15s"] == 900
+    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert "At equal training time (15 s): G:D 1:1 FD 100, G:D 2:1 FD 900" in text
 
 
 def test_arm_stats_give_mean_spread_and_skip_missing_values():
@@ -273,19 +336,39 @@ def test_cgan_verdict_says_how_much_real_data_the_samples_can_replace(accs, expe
 
 def test_collapsed_arms_are_named_in_the_depth_verdict():
     exp = ex.EXPERIMENTS["depth-bn"]
-    rows = [dict(arm=a.name, seed=0, judge_fd=100.0, confident_share=0.2, train_seconds=10.0,
-                 classes_covered=2 if a.name == "small_nobn" else 10) for a in exp.arms]
+    results = [_run(a.name, 0, [900, 300, 100 if a.name != "medium_bn" else 90])
+               for a in exp.arms]
+    results[3]["final"]["classes_covered"] = 2          # small_nobn
+    text = exp.verdict(exp, ex.arm_stats(exp, ex.tables(exp, results)[0]))
+    assert ("(mode collapse; a high 'recognised' share there means one digit drawn well): "
+            "small, batch norm off (1 of 1 seeds).") in text
+    assert "Did not train" not in text
+    assert text.endswith("the lowest FD is the medium generator: the coursework's finding "
+                         "(medium best) holds here, at 3 epochs.")
+
+
+def test_a_run_whose_samples_never_change_did_not_train_and_is_not_mode_collapse():
+    """The shipped large generator without batch norm: FD 1509 at every evaluation, one class."""
+    exp = ex.EXPERIMENTS["depth-bn"]
+    results = [_run(a.name, 0, [900, 300, 100]) for a in exp.arms]
+    results[5] = _run("large_nobn", 0, [1509.2] * 9)
+    results[5]["final"]["classes_covered"] = 1
+    rows = ex.tables(exp, results)[0]
+    assert rows[5]["did_not_train"] and not rows[5]["collapsed"]
     text = exp.verdict(exp, ex.arm_stats(exp, rows))
-    assert text.endswith("(mode collapse; a high 'recognised' share there means one digit drawn "
-                         "well): small, batch norm off.")
+    assert "Did not train (the samples never changed: a failed run, not mode collapse): " \
+           "large, batch norm off (1 of 1 seeds)." in text
+    assert "mode collapse; a high" not in text
+    assert "deeper" not in (exp.claim + text).lower()
+    assert "discriminator keeps its width" in exp.setup
 
 
 @pytest.mark.parametrize("ratios, expected", [
     ((0.6, 1.4, 1.5), "500 images: its samples sit closer to the training images than unseen "
-                      "real digits do, so it is memorising"),
-    ((3.2, 4.0, 4.0), "Every run's samples sit farther from the training images than unseen "
-                      "real digits do, so none is copying at this length of training; closest: "
-                      "500 images"),
+                      "real digits do, a sign of copying"),
+    ((3.2, 4.0, 4.0), "This cannot tell whether any run copies: every arm's samples sit "
+                      "farther from the training images than unseen real digits do because "
+                      "they are off the data manifold"),
 ])
 def test_small_data_verdict_reads_the_memorisation_ratio(ratios, expected):
     exp = ex.EXPERIMENTS["small-data"]
@@ -349,3 +432,17 @@ def test_a_damaged_sweep_json_is_one_clear_error(cli, tmp_path, fake_mnist, meta
             "--data-dir", fake_mnist, "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(f"error: {out / 'sweep.json'} is damaged")
+
+
+def test_a_weak_cgan_and_a_partial_sagan_recipe_are_named_in_their_verdicts():
+    """57% class accuracy measures a weak CGAN; the SAGAN arm changes everything at once."""
+    exp = ex.EXPERIMENTS["cgan-augment"]
+    rows = [dict(arm="cgan", seed=s, class_accuracy=0.57,
+                 **{f"acc_gen_{p}": 0.9 for p in ex.AUGMENT_SHARES}) for s in range(2)]
+    assert "so this measures a weak CGAN" in exp.verdict(exp, ex.arm_stats(exp, rows))
+    for r in rows:
+        r["class_accuracy"] = 0.95
+    assert "weak CGAN" not in exp.verdict(exp, ex.arm_stats(exp, rows))
+    exp = ex.EXPERIMENTS["sagan"]
+    rows = [dict(arm=a.name, seed=0, judge_fd=100.0) for a in exp.arms]
+    assert "says nothing about attention or hinge loss" in exp.verdict(exp, ex.arm_stats(exp, rows))

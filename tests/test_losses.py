@@ -287,3 +287,38 @@ def test_bound_gamma_is_used():
         value(focal_g_loss(fake, gamma=3.0)))
     assert value(get_loss("focal", gamma=3.0).g(fake)) != pytest.approx(
         value(get_loss("focal", gamma=1.0).g(fake)))
+
+
+# --- the balance line of log(L_G / L_D) -------------------------------------------------------
+
+def test_balance_is_minus_log_2_for_the_cross_entropy_family_not_zero():
+    """D's loss has a real and a fake term, G's one: at D = 1/2 the ratio is ln2 / 2 ln2."""
+    from gan_core.losses import balance_log_ratio, balance_point
+    for name in ("nonsaturating", "focal", "lsgan"):
+        for gamma in (0.5, 2.0):
+            assert balance_log_ratio(name, gamma) == pytest.approx(-math.log(2), abs=1e-12)
+    b = balance_point("nonsaturating")
+    assert b.d_loss == pytest.approx(2 * math.log(2)) and b.g_loss == pytest.approx(math.log(2))
+    assert "-0.69" in b.why
+
+
+def test_balance_is_undefined_where_a_loss_is_not_positive_at_equilibrium():
+    """Hinge's and WGAN's G loss is 0 at a score of 0, minimax's G loss is -ln 2: no log ratio."""
+    from gan_core.losses import balance_log_ratio, balance_point
+    for name in ("hinge", "wgan-gp", "minimax"):
+        assert balance_log_ratio(name) is None
+        assert balance_point(name).why.startswith("undefined")
+
+
+# --- focal loss with 0 < gamma < 1 ------------------------------------------------------------
+
+@pytest.mark.parametrize("gamma", [0.25, 0.5, 0.75])
+def test_focal_gradients_stay_finite_for_fractional_gamma(gamma):
+    """sigmoid(l) ** gamma has an infinite slope where sigmoid underflows; confident logits up
+    to +-50 must still give finite gradients for D's and G's focal losses."""
+    logits = torch.tensor([-50.0, -30.0, -17.0, 0.0, 17.0, 30.0, 50.0], requires_grad=True)
+    focal = get_loss("focal", gamma=gamma)
+    for loss in (focal.d(logits, logits), focal.d(logits, logits, torch.tensor([0.0, 1] * 3 + [0])),
+                 focal.g(logits)):
+        (grad,) = torch.autograd.grad(loss, logits)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all(), (gamma, loss, grad)

@@ -451,3 +451,32 @@ def test_epoch_summary_and_seconds_left(ring_dataset, ring_cfg):
     assert s["steps"] == 4
     assert s["d_loss"] == pytest.approx(sum(r["d_loss"] for r in tr.history[:4]) / 4)
     assert tr.seconds_left() == 0
+
+
+def test_raw_score_losses_record_d_scores_not_sigmoids(ring_dataset, ring_cfg):
+    """Hinge's D puts out a raw score; d_real/d_fake record its mean, which leaves [0, 1]
+    (a sigmoid of it would not), and d_output_kind says so."""
+    from gan_core.trainer import d_output_kind
+    tr = Trainer(ring_cfg(max_steps=40, loss="hinge", label_smoothing=0.0), ring_dataset)
+    tr.run()
+    assert d_output_kind("hinge") == "score" and d_output_kind("focal") == "probability"
+    assert any(r["d_fake"] < 0 or r["d_real"] > 1 for r in tr.history)
+
+
+def _noise_seen_by_g(trainer) -> list[torch.Tensor]:
+    seen = []
+    trainer.G.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    trainer.run()
+    return seen
+
+
+def test_label_flipping_leaves_every_z_unchanged(ring_dataset, ring_cfg):
+    """Flips draw from their own random stream: a paired A/B run with flipping on feeds G
+    exactly the noise of the run without it (and flipping still changes training)."""
+    plain = Trainer(ring_cfg(max_steps=12, seed=3), ring_dataset)
+    flipped = Trainer(ring_cfg(max_steps=12, seed=3, label_flip=0.3), ring_dataset)
+    z_plain, z_flipped = _noise_seen_by_g(plain), _noise_seen_by_g(flipped)
+    assert len(z_plain) == len(z_flipped) > 12
+    for a, b in zip(z_plain, z_flipped):
+        assert torch.equal(a, b)
+    assert plain.history[-1]["d_loss"] != flipped.history[-1]["d_loss"]

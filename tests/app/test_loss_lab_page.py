@@ -163,3 +163,17 @@ def test_failure_mode_buttons_open_the_train_page_set_up(app, key):
     assert not at.exception
     assert at.title[0].value == STUB_PAGES[Path(lesson.page).stem]
     assert json.loads(at.json[0].proto.body) == lesson.params
+
+
+def test_the_page_shows_where_each_balance_line_comes_from(app):
+    """The balance line is -0.69 for cross-entropy (not 0), undefined for hinge, and raw-score
+    losses say their D(x) chart is a score."""
+    at = app.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    rows = {r["loss"]: r for r in table.to_dict("records")}
+    assert rows["nonsaturating"]["balance of log(L_G/L_D)"] == "-0.69"
+    assert "log(0.693 / 1.39)" in rows["nonsaturating"]["where it comes from"]
+    assert rows["hinge"]["balance of log(L_G/L_D)"] == "undefined"
+    assert "raw score" in rows["lsgan"]["D(x) and D(G(z)) chart shows"]
+    assert "not 0" in page_text(at)

@@ -26,6 +26,10 @@ def test_a_toy_run_shows_progress_charts_and_downloads():
     # this run's four downloads, then the saved runs' list (this one, kept on the server)
     assert downloads == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint", "Checkpoint"]
     assert any("Your saved runs (1)" in e.label for e in at.expander)
+    # The History CSV keeps the quality columns, as the command line and saved runs write them.
+    assert any("m_modes_covered" in r for r in trainer.history)
+    header = at.session_state["downloads"]["csv"].decode().splitlines()[0].split(",")
+    assert "m_modes_covered" in header and "m_high_quality_share" in header
 
 
 def test_settings_from_the_url_fill_the_widgets():

@@ -1,0 +1,60 @@
+"""What the training charts draw: the balance line of log(L_G / L_D) and D's outputs, labelled
+for what they are (no Streamlit needed)."""
+import math
+
+import pytest
+
+from lab_app.charts import probability_figure, ratio_figure
+
+
+def _hist(loss: str, n: int = 5, d_real: float = 0.7, d_fake: float = 0.3) -> list[dict]:
+    return [dict(step=i + 1, loss=loss, d_real=d_real, d_fake=d_fake, log_lg_ld=-0.3)
+            for i in range(n)]
+
+
+def _hlines(fig) -> list[float]:
+    return [s["y0"] for s in fig.layout.shapes if s["y0"] == s["y1"]]
+
+
+def test_balance_line_is_at_minus_log_2_for_cross_entropy_not_at_0():
+    """D's loss has two terms and G's one: balance at D = 1/2 is -0.69, and a ratio of -0.27
+    lies above it (G behind), not below."""
+    fig = ratio_figure({"run": _hist("nonsaturating")})
+    assert _hlines(fig) == [pytest.approx(-math.log(2), abs=1e-3)]
+    assert 0 not in _hlines(fig)
+    assert "above 0" not in fig.layout.title.text
+    assert "-0.69" in fig.layout.annotations[0].text
+
+
+def test_hinge_and_wgan_have_no_balance_line_and_say_so():
+    fig = ratio_figure({"run": _hist("hinge")})
+    assert _hlines(fig) == [] and "undefined" in fig.layout.title.text
+
+
+def test_raw_score_losses_are_drawn_as_scores_with_their_own_reference_lines():
+    """Hinge's D puts out a score: no 0..1 'probability' axis and no 0.5 line, but its margins."""
+    fig = probability_figure({"run": _hist("hinge", d_real=1.4, d_fake=-2.0)})
+    assert fig.layout.yaxis.title.text.startswith("D's raw score") and fig.layout.yaxis.range is None
+    assert "raw score" in fig.layout.title.text
+    assert sorted(_hlines(fig)) == [-1.0, 0.0, 1.0]
+    assert max(max(t.y) for t in fig.data) == pytest.approx(1.4)     # drawn as recorded
+
+
+def test_probability_losses_keep_the_half_line_and_mixed_runs_get_a_score_axis():
+    fig = probability_figure({"run": _hist("focal")})
+    assert _hlines(fig) == [0.5] and tuple(fig.layout.yaxis.range) == (0, 1)
+    mixed = probability_figure({"A": _hist("focal"), "B": _hist("lsgan")})
+    assert {t.yaxis or "y" for t in mixed.data} == {"y", "y2"}
+    assert "lsgan" in mixed.layout.yaxis2.title.text
+
+
+def test_the_gd_ratio_curve_on_the_experiments_page_draws_the_balance_line():
+    from gan_core import experiments as ex
+    from lab_app.charts import band_figure
+    exp = ex.EXPERIMENTS["gd-ratio"]
+    assert ex.balance_line(exp) == pytest.approx(-math.log(2))
+    assert ex.balance_line(ex.EXPERIMENTS["focal-vs-dcgan"]) is None      # an FD curve
+    bands = {"g1": dict(label="G:D 1:1", x=[1, 2], mean=[0.5, 1.0], lo=[0.4, 0.9], hi=[0.6, 1.1])}
+    fig = band_figure(bands, "t", "log ratio", balance=ex.balance_line(exp))
+    line = next(t for t in fig.data if (t.name or "").startswith("balance"))
+    assert list(line.y) == [pytest.approx(-0.693, abs=1e-3)] * 2
