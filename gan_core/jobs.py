@@ -463,7 +463,8 @@ class SweepJob(_Handle):
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
                  **options):
         from .workers import get_backend as _get
-        spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, **options))
+        spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
+                                           **options))
         super().__init__(spec, pool, name, _get("local"))
         self.out, self.quick, self.options = out, quick, options
         self.done = 0
