@@ -64,9 +64,10 @@ def run(args) -> dict:
     if args.app != "no":
         from .app_speed import measure
         try:
-            out["app"] = measure(args.data_dir, seconds=3.0 if args.quick else args.app_seconds,
+            out["app"] = measure(args.data_dir, seconds=5.0 if args.quick else args.app_seconds,
                                  rounds=1 if args.quick else args.app_rounds,
-                                 repeats=2 if args.quick else 10)
+                                 repeats=2 if args.quick else 10,
+                                 warmup=2 if args.quick else 10)
         except Exception:  # noqa: BLE001 - reported like the other measurements
             import traceback
             out["errors"].append(dict(measure="app_speed", args={}, error=traceback.format_exc()))

@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WARMUP = 10          # steps left out of every rate (first steps pay for allocations)
+WARMUP = 10          # steps left out of every rate (first steps pay for allocations);
+                     # measure() sets it
 
 
-def _rate(history: list[dict], warmup: int = WARMUP) -> float:
+def _rate(history: list[dict]) -> float:
     """Steps per training second after the warm-up, from the records' own clock."""
-    rows = [r for r in history if int(r["step"]) > warmup]
+    rows = [r for r in history if int(r["step"]) > WARMUP]
     if len(rows) < 2:
         return float("nan")
     t0, t1 = float(rows[0]["time_s"]), float(rows[-1]["time_s"])
@@ -105,8 +106,10 @@ def page_rerun_ms(config, repeats: int, data_dir: str) -> dict:
 
 
 def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int = 10,
-            model: str = "classroom", preset: str = "dcgan") -> dict:
+            model: str = "classroom", preset: str = "dcgan", warmup: int = 10) -> dict:
     """The whole comparison; prints progress to stderr."""
+    global WARMUP
+    WARMUP = warmup
     from gan_core.config import preset as make_preset
     settings = dict(dataset="mnist", model=model, preset=preset, epochs=1000)
     config = make_preset(preset, dataset="mnist", model=model, epochs=1000, data_dir=data_dir,

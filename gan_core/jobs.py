@@ -232,7 +232,7 @@ class _Handle:
         self.error = ""
         self.created = time.time()
         self.pid: Optional[int] = None           # the worker's process id once it has started
-        self.threads: Optional[int] = None       # torch threads it was given
+        self.threads: Optional[int] = None       # torch threads its worker trains with
         self.workdir = Path(tempfile.mkdtemp(prefix=f"gan-lab-job{self.id}-"))
         weakref.finalize(self, _rmtree, self.workdir)
         self._thread: Optional[threading.Thread] = None
@@ -279,7 +279,6 @@ class _Handle:
                 self._transport.send(*cmd)
 
     def _on_share(self, threads: int) -> None:
-        self.threads = threads
         if self.backend.name == "local":
             self._send("threads", threads)
 
@@ -392,7 +391,9 @@ class Job(_Handle):
             view.markers.append(event[2])
             view.config = view.config.with_updates(**event[2]["changes"])
         elif kind == "status":
-            for k, v in event[2].items():
+            status = dict(event[2])
+            self.threads = status.pop("threads", self.threads)   # what the worker now uses
+            for k, v in status.items():
                 setattr(view, k, v)
         elif kind == "ckpt":
             path = self._transport.fetch_checkpoint(side, event[3],

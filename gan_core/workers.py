@@ -97,11 +97,12 @@ class WorkerCore:
         """Everything since the last call, with a status line per trainer that changed."""
         for i, t in enumerate(self.trainers):
             st = (t.state, t.reason, t.step, t.epoch, round(t.elapsed, 3), t.g_updates,
-                  t.d_updates, t.eval_note)
+                  t.d_updates, t.eval_note, self.threads)
             if self._status_sent.get(i) != st:
                 self._status_sent[i] = st
                 self.emit("status", i, dict(zip(("state", "reason", "step", "epoch", "elapsed",
-                                                 "g_updates", "d_updates", "eval_note"), st)))
+                                                 "g_updates", "d_updates", "eval_note",
+                                                 "threads"), st)))
         with self._lock:
             out, self._events = self._events, []
         return out

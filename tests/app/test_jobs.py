@@ -83,6 +83,26 @@ def test_a_lone_job_is_offered_every_core_but_the_ring_mlp_uses_one():
     assert j.join(30)
 
 
+def test_running_workers_are_told_their_share_of_the_cores(tmp_path):
+    """An image model alone trains on every core; when a second job starts both drop to half,
+    and when it ends the first takes them all back (applied between two steps)."""
+    from PIL import Image
+    for i in range(40):
+        Image.new("L", (28, 28), color=i * 5).save(tmp_path / f"{i}.png")
+    cfg = TrainConfig(dataset=f"folder:{tmp_path}", model="classroom", batch_size=8,
+                      epochs=10_000, sample_every=10**6, device="cpu")
+    pool = JobPool(max_running=2, cores=4)
+    first = Job(cfg, pool).start()
+    wait_for(lambda: first.trainer.step > 0 and first.threads == 4, what="4 threads alone")
+    second = Job(cfg.with_updates(seed=1), pool).start()
+    wait_for(lambda: first.threads == 2 and second.threads == 2, what="2 threads each")
+    second.stop()
+    assert second.join(30)
+    wait_for(lambda: first.threads == 4, what="4 threads again")
+    first.stop()
+    assert first.join(30)
+
+
 def test_lockstep_pair_shares_start_and_stays_in_step():
     """One worker trains both sides one step each in turn, from the same weights and batches."""
     a, b = ring(loss="focal", epochs=2), ring(loss="nonsaturating", epochs=2)
