@@ -142,7 +142,8 @@ def test_a_short_2d_training_updates_the_chart_live(server, browser, shots):
     assert plots.count() >= 5
     _no_exception(page)
     page.screenshot(path=str(shots / "train_ring_live.png"), full_page=True)
-    page.get_by_role("button", name="Stop").click()
+    # In the page, not Streamlit's own Stop in the header (shown while a rerun is under way).
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped").first.wait_for(timeout=30_000)
     _no_exception(page)
     page.close()
