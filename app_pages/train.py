@@ -318,7 +318,7 @@ with right:
             st.markdown("**Downloads**")
             d1, d2, d3, d4 = st.columns(4)
             cache = st.session_state.setdefault("downloads", {})
-            key = (job.id, tr.step)
+            key = (job.id, tr.step, tr.checkpoint_step)   # the worker's last file may follow
             if cache.get("key") != key:
                 real = tr.dataset.data[:1000] if tr.dataset.is_points else None
                 frames = [snapshot_image(s.samples, real) for s in snaps[-60:]]
