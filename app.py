@@ -3,7 +3,8 @@
 Builds the navigation and the shared sidebar; each page is a short script in app_pages/ that calls
 gan_core. The folder is not called pages/: Streamlit's older automatic page list still serves a
 file there on its own (no navigation, no wide layout) when a shared link such as /train?... is
-the very first request to a freshly started server. Training runs in background threads (gan_core.jobs), never in the page script.
+the very first request to a freshly started server. Training runs in worker processes (gan_core.jobs,
+gan_core.workers), never in the page script or this process.
 """
 import streamlit as st
 

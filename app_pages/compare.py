@@ -10,7 +10,6 @@ from gan_core.images import grid_image, snapshot_image
 from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from gan_core.trainer import Trainer
 from lab_app import charts, pretrained
 from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
 from lab_app import saved
@@ -94,16 +93,14 @@ if start:
         run.job.stop()
     try:
         cfg_a, cfg_b = make_config("A"), make_config("B")
-        with st.spinner("Loading the data..."):
-            ta = Trainer(cfg_a)
-            tb = Trainer(cfg_b, dataset=ta.dataset)       # same data, same seed, same init
         names = [f"A: {LOSSES[cfg_a.loss].title}{' + clip' if cfg_a.grad_clip else ''}",
                  f"B: {LOSSES[cfg_b.loss].title}{' + clip' if cfg_b.grad_clip else ''}"]
         name, token = f"comparison {len(st.session_state.runs) + 1}", owner_key()
-        for t, label in zip((ta, tb), names):      # kept on disk when it ends (Train lists them)
-            t.add_callback("end", lambda tr, reason, label=label: saved.persist(tr, token, name,
-                                                                               label))
-        run = add_run(Run(name, Job([ta, tb], get_pool()).start(), kind="compare", labels=names))
+        with st.spinner("Checking the data..."):
+            job = Job([cfg_a, cfg_b], get_pool(), name)   # one worker: same data, seed, init
+        # kept on disk when it ends (Train lists them)
+        job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
+        run = add_run(Run(name, job.start(), kind="compare", labels=names))
     except (ValueError, DatasetError) as e:
         st.error(str(e), icon=":material/warning:")
 

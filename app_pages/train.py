@@ -9,7 +9,7 @@ from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.checkpoint import history_csv
-from gan_core.trainer import Trainer, is_out_of_memory, memory_advice
+from gan_core.trainer import is_out_of_memory, memory_advice
 from lab_app import charts
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config)
@@ -208,12 +208,12 @@ if start and cfg is not None:
     if run is not None and run.active:
         run.job.stop()                       # one run at a time per student on this page
     try:
-        with st.spinner("Loading the data..."):
-            trainer = Trainer(cfg)
         name = f"run {len([r for r in st.session_state.runs]) + 1}"
+        with st.spinner("Checking the data..."):
+            job = Job(cfg, get_pool(), name)          # trains in a worker process, not here
         token = owner_key()
-        trainer.add_callback("end", lambda tr, reason: saved.persist(tr, token, name))
-        run = add_run(Run(name, Job(trainer, get_pool()).start()))
+        job.on_end(lambda tr, side: saved.persist(tr, token, name))
+        run = add_run(Run(name, job.start()))
     except (ValueError, DatasetError) as e:
         with left:
             st.error(str(e), icon=":material/warning:")
@@ -332,7 +332,7 @@ with right:
             st.markdown("**Downloads**")
             d1, d2, d3, d4 = st.columns(4)
             cache = st.session_state.setdefault("downloads", {})
-            key = (job.id, tr.step)
+            key = (job.id, tr.step, tr.checkpoint_step)   # the worker's last file may follow
             if cache.get("key") != key:
                 real = tr.dataset.data[:1000] if tr.dataset.is_points else None
                 frames = [snapshot_image(s.samples, real) for s in snaps[-60:]]
@@ -342,8 +342,9 @@ with right:
             d1.download_button("Samples PNG", cache["png"], "samples.png", "image/png")
             d2.download_button("Progress GIF", cache["gif"], "progress.gif", "image/gif")
             d3.download_button("History CSV", cache["csv"], "history.csv", "text/csv")
-            d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
-                               "application/octet-stream")
+            if cache["ckpt"]:
+                d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
+                                   "application/octet-stream")
             if not live:
                 show_saved_runs()
 

@@ -61,7 +61,20 @@ def run(args) -> dict:
     presets = args.presets or (["dcgan"] if args.quick else ["dcgan", "flgan"])
     rounds = 1 if args.quick else args.rounds
     out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
-               growth=[], errors=[])
+               growth=[], errors=[], app=None)
+    if args.app != "no":
+        from .app_speed import measure
+        try:
+            out["app"] = measure(args.data_dir, seconds=5.0 if args.quick else args.app_seconds,
+                                 rounds=1 if args.quick else args.app_rounds,
+                                 repeats=2 if args.quick else 10,
+                                 warmup=2 if args.quick else 10)
+        except Exception:  # noqa: BLE001 - reported like the other measurements
+            import traceback
+            out["errors"].append(dict(measure="app_speed", args={}, error=traceback.format_exc()))
+            print(f"  ! app_speed failed:\n{traceback.format_exc()}", file=sys.stderr)
+        if args.app == "only":
+            return out
 
     def child(name, **kw):
         r = in_child(name, data_dir=args.data_dir, **kw) if name != "sampling_latency" else \
@@ -133,6 +146,9 @@ def tables(res: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
              f"({m['torch_threads']} threads), Python {m['python']}, {m['date']}"
              + (" -- QUICK RUN, figures not meaningful" if res["quick"] else ""), ""]
+    if res.get("app"):
+        from .app_speed import table
+        lines += [table(res["app"]), ""]
     if res["speed"]:
         lines += ["| model | loss | Trainer img/s | tutorial loop img/s | ratio | peak RSS MB "
                   "(Trainer / tutorial) |", "| --- | --- | ---: | ---: | ---: | ---: |"]
@@ -202,9 +218,16 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=float, default=5.0,
                    help="training seconds between judge evaluations")
     p.add_argument("--repeats", type=int, default=50, help="timed sampling calls (median)")
+    p.add_argument("--app", choices=["yes", "no", "only"], default=None,
+                   help="also time the app's job path against the command line (only: just "
+                        "that; default: yes, but no with --quick)")
+    p.add_argument("--app-seconds", type=float, default=30.0,
+                   help="seconds each path trains per round of that comparison")
+    p.add_argument("--app-rounds", type=int, default=2, help="alternating rounds of it")
     p.add_argument("--out", default=None, help="results file stem (default: "
                    "benchmarks/results/latest, or quick when --quick)")
     args = p.parse_args(argv)
+    args.app = args.app or ("no" if args.quick else "yes")
     args.data_dir = args.data_dir or default_data_dir()
     if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
         print(f"error: no MNIST/raw under {args.data_dir}; pass --data-dir", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -110,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default: runs/sweep-NAME)")
     w.add_argument("--quick", action="store_true", help="a reduced version, for tests")
     w.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
+    w.add_argument("--backend", choices=["local", "ray"], default=None,
+                   help="where the runs train: local processes, or Ray tasks on the cluster at "
+                        "--ray-address / $GAN_LAB_RAY_ADDRESS (a local Ray when neither is "
+                        "given). Default: ray if GAN_LAB_RAY_ADDRESS is set, else local")
+    w.add_argument("--ray-address", help="a Ray cluster, e.g. ray://head:10001 (implies "
+                                         "--backend ray)")
     w.add_argument("--seeds", type=int, help="seeds per arm (default: the experiment's)")
     w.add_argument("--steps", type=int, help="steps per run, replacing the experiment's")
     w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
@@ -294,6 +301,9 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     if a.jobs is not None and not 1 <= a.jobs <= 64:
         raise UsageError(f"--jobs must be from 1 to 64; got {a.jobs}")
     out = Path(a.out or f"runs/sweep-{a.name}")
+    if a.ray_address:
+        os.environ["GAN_LAB_RAY_ADDRESS"] = a.ray_address
+        a.backend = "ray"
     bar = None
 
     def progress(done, total, result, message):
@@ -316,7 +326,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     try:
         summary = run_sweep(a.name, out, quick=a.quick, jobs=a.jobs, seeds=a.seeds,
                             steps=a.steps, data_dir=a.data_dir, progress=progress,
-                            command="python -m gan_core " + " ".join(sys.argv[1:]))
+                            command="python -m gan_core " + " ".join(sys.argv[1:]),
+                            backend=a.backend)
     except KeyboardInterrupt:
         print(f"stopped; finished runs are kept in {out}. Run the same command again to go on.",
               file=sys.stderr)

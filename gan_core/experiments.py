@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import statistics
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -658,7 +658,7 @@ def run_one(experiment: str, planned: PlannedRun, out: Path, threads: Optional[i
         return None
     result.update(experiment=experiment, run_id=planned.run_id, arm=planned.arm,
                   seed=planned.seed, config=planned.config, threads=torch.get_num_threads(),
-                  torch=torch.__version__)
+                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}")
     _write_json(out / "runs" / planned.run_id / "result.json", _finite(result))
     return result
 
@@ -685,11 +685,14 @@ def default_jobs() -> tuple[int, int]:
 def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[int] = None,
               seeds: Optional[int] = None, steps: Optional[int] = None,
               data_dir: Optional[str] = None, progress: Optional[Callable] = None,
-              stop=None, command: str = "") -> dict:
+              stop=None, command: str = "", backend=None) -> dict:
     """Run (or finish) a sweep into `out` and return its summary.
 
     progress(done, total, result_or_None, message) is called as runs finish. `jobs=1` runs
-    in this process, so `stop` (a threading.Event) can end it between steps.
+    in this process, so `stop` (a threading.Event) can end it between steps. Otherwise the
+    runs are tasks of a backend (gan_core.workers): "local" (processes here, the default) or
+    "ray" (the cluster at GAN_LAB_RAY_ADDRESS, or a local Ray already initialised); with
+    GAN_LAB_RAY_ADDRESS set, Ray is the default.
     """
     exp = get_experiment(name)
     runs = plan(name, quick, seeds, steps, data_dir)
@@ -714,7 +717,14 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
         _check_data(todo[0])
     n_jobs, threads = default_jobs()
     n_jobs = min(jobs or n_jobs, len(todo)) if todo else 1
-    if n_jobs <= 1:
+    if backend is None:
+        backend = "ray" if os.environ.get("GAN_LAB_RAY_ADDRESS") else "local"
+    if isinstance(backend, str):
+        from .workers import get_backend
+        backend = get_backend(backend)          # ValueError saying how to install Ray
+    if backend.name == "ray":
+        n_jobs = max(len(todo), 1)              # the cluster decides how many run at once
+    if n_jobs <= 1 and backend.name == "local":
         for r in todo:
             note(done, len(runs), None, f"training {r.run_id}")
             result = run_one(name, r, out, stop=stop)
@@ -723,7 +733,7 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
             done += 1
             note(done, len(runs), result, f"finished {r.run_id}")
     else:
-        done = _run_parallel(name, todo, out, n_jobs, threads, done, len(runs), note)
+        done = _run_parallel(name, todo, out, n_jobs, threads, done, len(runs), note, backend)
     return summarise(name, out)
 
 
@@ -786,34 +796,15 @@ def _check_data(r: PlannedRun) -> None:
     _full_dataset(TrainConfig.from_dict(r.config))   # cached: in-process runs reuse it
 
 
-def _run_parallel(name, todo, out, n_jobs, threads, done, total, note) -> int:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    ctx = multiprocessing.get_context("spawn")     # fork would copy torch's thread pools
-    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx)
-    # Spawned workers re-run the parent's __main__ file. Under a host that replaced __main__
-    # (Streamlit's script runner, AppTest) that is a page script, so the workers start from an
-    # empty __main__ instead: run_one lives in this importable module and needs nothing else.
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        pending = {pool.submit(run_one, name, r, out, threads): r for r in todo}
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-    try:
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                r = pending.pop(fut)
-                result = fut.result()
-                done += 1
-                note(done, total, result, f"finished {r.run_id}")
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+def _run_parallel(name, todo, out, n_jobs, threads, done, total, note, backend) -> int:
+    """Each run a task of the backend (gan_core.workers): fresh local processes, or Ray tasks.
+    Results are written here too, so runs on other machines land in this sweep's folder."""
+    calls = [(name, r, out) for r in todo]
+    for (_, r, _), result in backend.map_tasks(run_one, calls, n_jobs, threads):
+        if result is not None:
+            _write_json(out / "runs" / r.run_id / "result.json", _finite(result))
+        done += 1
+        note(done, total, result, f"finished {r.run_id}")
     return done
 
 

@@ -1,36 +1,63 @@
-"""Background training jobs and a server-wide limit on how many train at once.
+"""Training jobs as the pages see them, and a server-wide limit on how many train at once.
 
-A `Job` owns a Trainer (or a pair of them, trained in lockstep for a comparison) and runs it in
-a daemon thread. Nothing here draws anything: a UI polls `job.status()` and reads the trainers'
-history and snapshots. A `JobPool` is shared by every user of one server: at most `max_running`
-jobs train at once and the rest wait in order, so a class of 30 gets "busy, N waiting" rather
-than 30 jobs crawling.
+A `Job` is a handle: the training itself runs elsewhere (gan_core.workers: a worker process
+of this machine, or a Ray actor), and the handle keeps what streams back from it. Each trainer
+of the job appears as a `RunView` with the read side of a Trainer (step, history, snapshots,
+markers, config, dataset facts) plus `update_settings`, `history_since` and
+`checkpoint_bytes`; the job itself has status, pause, resume and stop. A lockstep pair
+(Compare) is one job in one worker, so its two sides stay in step.
+
+A `JobPool` is shared by every user of one server: at most `max_running` jobs train at once
+and the rest wait in order ("busy, N ahead of you"). It also shares the cores: each running
+job's worker gets cores / running torch threads, rebalanced whenever a job starts or ends, so
+a lone student trains at the command line's speed and two get half the machine each.
+
+Faults stay in the worker: a worker that is killed, runs out of memory or crashes ends its
+own job with a message that says so, and the job keeps the checkpoint the worker last wrote
+(every CHECKPOINT_EVERY_S seconds, on pause and at the end).
 """
 from __future__ import annotations
 
+import bisect
 import itertools
+import os
+import shutil
+import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
-from .trainer import Trainer
+import torch
+
+from .config import LIVE_FIELDS, TrainConfig
+from .trainer import (Snapshot, check_trainable, load_for, points_extent, steps_per_epoch,
+                      total_steps)
+from .workers import CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, usable_cores
+
+FINAL = ("finished", "stopped", "failed")
 
 
 class JobPool:
-    def __init__(self, max_running: int = 2):
+    def __init__(self, max_running: int = 2, cores: Optional[int] = None):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.max_running = max_running
+        self.cores = cores or usable_cores()
         self._cond = threading.Condition()
-        self._running: set[int] = set()
+        self._running: dict[int, Optional[Callable[[int], None]]] = {}   # id -> on_share
         self._queue: list[int] = []           # job ids waiting, in order of arrival
         self.peak = 0                         # most jobs ever running at once
         self.peak_waiting = 0                 # longest queue there ever was
 
-    def acquire(self, job_id: int, cancelled: Callable[[], bool]) -> bool:
-        """Block until `job_id` may run (True) or `cancelled()` becomes true (False)."""
+    def acquire(self, job_id: int, cancelled: Callable[[], bool],
+                on_share: Optional[Callable[[int], None]] = None) -> bool:
+        """Block until `job_id` may run (True) or `cancelled()` becomes true (False).
+
+        on_share(threads) is called now and whenever the number of running jobs changes."""
         with self._cond:
             self._queue.append(job_id)
             self.peak_waiting = max(self.peak_waiting, len(self._queue) - (
@@ -40,8 +67,9 @@ class JobPool:
                     if cancelled():
                         return False
                     if self._queue[0] == job_id and len(self._running) < self.max_running:
-                        self._running.add(job_id)
+                        self._running[job_id] = on_share
                         self.peak = max(self.peak, len(self._running))
+                        self._reshare()
                         return True
                     self._cond.wait(0.2)
             finally:
@@ -50,8 +78,23 @@ class JobPool:
 
     def release(self, job_id: int) -> None:
         with self._cond:
-            self._running.discard(job_id)
+            self._running.pop(job_id, None)
+            self._reshare()
             self._cond.notify_all()
+
+    def share(self) -> int:
+        """Torch threads for each running job: the cores split evenly (GAN_LAB_TORCH_THREADS
+        forces a number)."""
+        forced = os.environ.get("GAN_LAB_TORCH_THREADS", "")
+        if forced.isdigit() and int(forced) > 0:
+            return int(forced)
+        return max(1, self.cores // max(1, len(self._running)))
+
+    def _reshare(self) -> None:
+        n = self.share()
+        for on_share in self._running.values():
+            if on_share is not None:
+                on_share(n)
 
     def position(self, job_id: int) -> Optional[int]:
         """1-based place in the waiting line, or None if not waiting."""
@@ -83,48 +126,143 @@ class JobStatus:
     queue_position: Optional[int] = None
 
 
-class Job:
-    """Runs one or more trainers; with several, one step each in turn (lockstep)."""
+@dataclass
+class DatasetInfo:
+    """What the pages need of a dataset, without its images (the worker has those)."""
+    name: str
+    note: str
+    is_points: bool
+    size: int
+    class_names: list[str] = field(default_factory=list)
+    num_classes: int = 0
+    data: torch.Tensor = field(default_factory=lambda: torch.empty(0))   # 2-D sets: (<=1000, 2)
 
-    def __init__(self, trainers: Sequence[Trainer] | Trainer, pool: Optional[JobPool] = None,
-                 name: str = ""):
-        self.trainers: list[Trainer] = [trainers] if isinstance(trainers, Trainer) else list(trainers)
-        if not self.trainers:
-            raise ValueError("a job needs at least one trainer")
-        self.pool = pool
-        self.name = name
-        self.id = next(_ids)
-        self.error: str = ""
-        self.created = time.time()
-        self._thread: Optional[threading.Thread] = None
-        self._cancel = threading.Event()
-        self._queued = False
+    def __len__(self) -> int:
+        return self.size
+
+
+class RunView:
+    """One trainer of a job, as streamed back from its worker: a Trainer's read side."""
+
+    def __init__(self, job: "Job", side: int, config: TrainConfig, spec, dataset: DatasetInfo,
+                 extent: float):
+        self._job, self.side = weakref.ref(job), side
+        self.config, self.spec, self.dataset, self.points_extent = config, spec, dataset, extent
+        self.step = self.epoch = self.g_updates = self.d_updates = 0
+        self.elapsed = 0.0
+        self.state, self.reason, self.eval_note = "ready", "", ""
+        self.history: list[dict[str, Any]] = []
+        self.snapshots: list[Snapshot] = []
+        self.markers: list[dict[str, Any]] = []
+        self.checkpoint_step = 0                 # step of the last checkpoint the worker wrote
+        self._ckpt_path: Optional[Path] = None
+        self._generator: Optional[tuple[int, torch.nn.Module]] = None
 
     @property
-    def trainer(self) -> Trainer:
-        return self.trainers[0]
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(len(self.dataset), self.config)
+
+    @property
+    def total_steps(self) -> int:
+        return total_steps(len(self.dataset), self.config)
+
+    def seconds_left(self) -> Optional[float]:
+        if not self.step:
+            return None
+        return self.elapsed / self.step * max(self.total_steps - self.step, 0)
+
+    def history_since(self, step: int) -> list[dict[str, Any]]:
+        """Records of the steps after `step` (the history is in step order)."""
+        keys = [r["step"] for r in self.history]
+        return self.history[bisect.bisect_right(keys, step):]
+
+    def update_settings(self, **changes) -> None:
+        """Check live changes here (ValueError at once), then send them to the worker."""
+        bad = sorted(set(changes) - set(LIVE_FIELDS))
+        if bad:
+            raise ValueError(f"cannot change {', '.join(bad)} while training; "
+                             f"live settings are {', '.join(LIVE_FIELDS)}")
+        self.config.with_updates(**changes)            # validates the combination
+        job = self._job()
+        if job is not None:
+            job._send("settings", self.side, changes)
+
+    def checkpoint_bytes(self) -> Optional[bytes]:
+        """The last checkpoint the worker wrote (None before the first)."""
+        try:
+            return self._ckpt_path.read_bytes() if self._ckpt_path else None
+        except OSError:
+            return None
+
+    def generator(self) -> Optional[torch.nn.Module]:
+        """G of the last checkpoint, on the CPU in eval mode (loaded once per checkpoint)."""
+        if self._ckpt_path is None:
+            return None
+        if self._generator is None or self._generator[0] != self.checkpoint_step:
+            from .checkpoint import load_checkpoint
+            try:
+                G = load_checkpoint(self._ckpt_path, with_discriminator=False).G
+            except (ValueError, OSError):
+                return None
+            self._generator = (self.checkpoint_step, G)
+        return self._generator[1]
+
+    @property
+    def G(self) -> Optional[torch.nn.Module]:
+        return self.generator()
+
+
+def _dataset_info(dataset) -> DatasetInfo:
+    return DatasetInfo(dataset.name, dataset.note, dataset.is_points, len(dataset),
+                       list(dataset.class_names), dataset.num_classes or 0,
+                       dataset.data[:1000].clone() if dataset.is_points else torch.empty(0))
+
+
+def _rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class _Handle:
+    """What train and sweep jobs share: the pool slot, the worker, the event loop."""
+
+    def __init__(self, spec: JobSpec, pool: Optional[JobPool], name: str, backend):
+        self.spec, self.pool, self.name = spec, pool, name
+        self.backend = backend if backend is not None else get_backend()
+        self.id = next(_ids)
+        self.error = ""
+        self.created = time.time()
+        self.pid: Optional[int] = None           # the worker's process id once it has started
+        self.threads: Optional[int] = None       # torch threads its worker trains with
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"gan-lab-job{self.id}-"))
+        weakref.finalize(self, _rmtree, self.workdir)
+        self._thread: Optional[threading.Thread] = None
+        self._cancel = threading.Event()
+        self._paused = False
+        self._queued = False
+        self._transport = None
+        self._lock = threading.Lock()
 
     # -- control ----------------------------------------------------------------------------
-    def start(self) -> "Job":
+    def start(self):
         if self._thread is not None:
             raise RuntimeError("job already started")
         self._queued = self.pool is not None
-        self._thread = threading.Thread(target=self._main, name=f"gan-job-{self.id}", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=f"gan-job-{self.id}",
+                                        daemon=True)
         self._thread.start()
         return self
 
     def pause(self):
-        for t in self.trainers:
-            t.pause()
+        self._paused = True
+        self._send("pause")
 
     def resume(self):
-        for t in self.trainers:
-            t.resume()
+        self._paused = False
+        self._send("resume")
 
     def stop(self):
         self._cancel.set()
-        for t in self.trainers:
-            t.stop()
+        self._send("stop")
 
     def join(self, timeout: Optional[float] = None) -> bool:
         if self._thread is not None:
@@ -135,63 +273,164 @@ class Job:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    # -- the worker ---------------------------------------------------------------------------
+    def _send(self, *cmd) -> None:
+        with self._lock:
+            if self._transport is not None:
+                self._transport.send(*cmd)
+
+    def _on_share(self, threads: int) -> None:
+        if self.backend.name == "local":
+            self._send("threads", threads)
+
+    # -- the loop that follows the worker ---------------------------------------------------
     def _main(self):
-        if self.pool is not None:
-            if not self.pool.acquire(self.id, self._cancel.is_set):
-                self._queued = False
-                for t in self.trainers:
-                    t.state, t.reason = "stopped", "cancelled while waiting for a free slot"
-                return
-        self._queued = False
+        acquired = done = False
         try:
-            if len(self.trainers) == 1:
-                self.trainer.run()
-            else:
-                self._run_lockstep()
-        except Exception as e:  # noqa: BLE001 - a worker must never die silently
-            self.error = f"{type(e).__name__}: {e}"
-            for t in self.trainers:
-                if t.state not in ("finished", "stopped", "failed"):
-                    t.state, t.reason = "failed", self.error
-            traceback.print_exc()
-        finally:
             if self.pool is not None:
+                acquired = self.pool.acquire(self.id, self._cancel.is_set, self._on_share)
+                if not acquired:
+                    self._queued = False
+                    self._ended("stopped", "cancelled while waiting for a free slot")
+                    return
+            self._queued = False
+            threads = self.pool.share() if self.pool is not None else usable_cores()
+            transport = self.backend.open(self.id, self.spec, self.workdir, threads)
+            with self._lock:
+                self._transport = transport
+            if self._cancel.is_set():
+                transport.send("stop")
+            elif self._paused:
+                transport.send("pause")
+            while not done:
+                for event in transport.receive(0.2):
+                    done = self._apply(event) or done
+        except WorkerLost as e:
+            self._lost(str(e))
+        except Exception as e:  # noqa: BLE001 - the loop must never die silently
+            traceback.print_exc()
+            self.error = f"{type(e).__name__}: {e}"
+            self._ended("failed", self.error)
+        finally:
+            with self._lock:
+                transport, self._transport = self._transport, None
+            if transport is not None:
+                transport.close(reusable=done)
+            if acquired:
                 self.pool.release(self.id)
+            self._finish()
 
-    def _run_lockstep(self):
-        """Advance every trainer one step at a time, so they stay at the same step."""
-        gates = [threading.Semaphore(0) for _ in self.trainers]
-        done = [threading.Semaphore(0) for _ in self.trainers]
+    def _apply(self, event: tuple) -> bool:
+        kind = event[0]
+        if kind == "started":
+            self.pid, self.threads = event[1], event[2]
+        elif kind == "error":
+            self.error = event[1]
+        elif kind == "done":
+            self._done(event[1])
+            return True
+        else:
+            self._apply_more(event)
+        return False
 
-        def gate(i):
-            def on_step(tr, record):
-                done[i].release()
-                gates[i].acquire()
-            return on_step
+    # hooks for the two kinds of job
+    def _apply_more(self, event: tuple) -> None: ...
+    def _done(self, result) -> None: ...
+    def _lost(self, why: str) -> None: ...
+    def _ended(self, state: str, reason: str) -> None: ...
+    def _finish(self) -> None: ...
 
-        threads = []
-        for i, t in enumerate(self.trainers):
-            t.add_callback("step", gate(i))
-            t.add_callback("end", lambda tr, reason, i=i: done[i].release())
-            threads.append(threading.Thread(target=t.run, daemon=True))
-        for th in threads:
-            th.start()
-        finished = [False] * len(self.trainers)
-        while not all(finished):
-            for i, t in enumerate(self.trainers):
-                if finished[i]:
-                    continue
-                done[i].acquire()                        # trainer i completed a step (or ended)
-                if t.state in ("finished", "stopped", "failed"):    # it was the "end" event
-                    finished[i] = True
-            if any(finished) and not all(finished):      # one ended: stop the others too
-                for t in self.trainers:
-                    t.stop()
-            for g in gates:
-                g.release()
-        for th in threads:
-            th.join()
+
+class Job(_Handle):
+    """Train one config, or several in lockstep (one step each in turn), in a worker.
+
+    The data is loaded here once to check the settings (batch size, labels), so a bad choice
+    is a ValueError on the page at once rather than a failed run a moment later.
+    """
+
+    def __init__(self, configs: Sequence[TrainConfig] | TrainConfig, pool: Optional[JobPool] = None,
+                 name: str = "", backend=None, checkpoint_every_s: float = CHECKPOINT_EVERY_S):
+        configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+        if not configs:
+            raise ValueError("a job needs at least one config")
+        configs = [c.validate() for c in configs]
+        dataset = load_for(configs[0])
+        specs = [check_trainable(c, dataset) for c in configs]
+        info = _dataset_info(dataset)
+        extent = points_extent(dataset) if dataset.is_points else 0.0
+        del dataset
+        super().__init__(JobSpec("train", [c.to_dict() for c in configs],
+                                 checkpoint_every_s=checkpoint_every_s), pool, name, backend)
+        self.trainers = [RunView(self, i, c, s, info, extent)
+                         for i, (c, s) in enumerate(zip(configs, specs))]
+        self._end_callbacks: list[Callable] = []
+
+    @property
+    def trainer(self) -> RunView:
+        return self.trainers[0]
+
+    def on_end(self, fn: Callable[[RunView, int], Any]) -> "Job":
+        """fn(view, side) for each trainer once the job is over (finished, stopped, failed or
+        lost), on the job's thread, after its slot is free."""
+        self._end_callbacks.append(fn)
+        return self
+
+    def history_since(self, step: int, side: int = 0) -> list[dict]:
+        return self.trainers[side].history_since(step)
+
+    def checkpoint_bytes(self, side: int = 0) -> Optional[bytes]:
+        return self.trainers[side].checkpoint_bytes()
+
+    def _apply_more(self, event: tuple) -> None:
+        kind, side = event[0], event[1]
+        view = self.trainers[side]
+        if kind == "steps":
+            view.history.extend(event[2])
+        elif kind == "snap":
+            view.snapshots.append(event[2])
+        elif kind == "marker":
+            view.markers.append(event[2])
+            view.config = view.config.with_updates(**event[2]["changes"])
+        elif kind == "status":
+            status = dict(event[2])
+            self.threads = status.pop("threads", self.threads)   # what the worker now uses
+            for k, v in status.items():
+                setattr(view, k, v)
+        elif kind == "ckpt":
+            path = self._transport.fetch_checkpoint(side, event[3],
+                                                    self.workdir / f"side{side}.pt")
+            if path is not None:
+                view._ckpt_path, view.checkpoint_step = Path(path), event[2]
+        elif kind == "error_note":
+            view.eval_note = event[2]
+
+    def _done(self, result) -> None:
+        if self.error:
+            self._ended("failed", self.error)
+
+    def _ended(self, state: str, reason: str) -> None:
+        for v in self.trainers:
+            if v.state not in FINAL:
+                v.state, v.reason = state, reason
+
+    def _lost(self, why: str) -> None:
+        self.error = why
+        for v in self.trainers:
+            if v.state in FINAL:
+                continue
+            kept = (f"the checkpoint of step {v.checkpoint_step} is kept" if v.checkpoint_step
+                    else "no checkpoint had been written yet")
+            v.state = "failed"
+            v.reason = (f"training ended at step {v.step} because {why}; {kept}. The server "
+                        f"and everyone else's runs carry on")
+
+    def _finish(self) -> None:
+        self._ended("failed", "stopped by an error")
+        for fn in self._end_callbacks:
+            for i, v in enumerate(self.trainers):
+                try:
+                    fn(v, i)
+                except Exception:  # noqa: BLE001 - one failing callback must not hide others
+                    traceback.print_exc()
 
     # -- reading -----------------------------------------------------------------------------
     def status(self) -> JobStatus:
@@ -206,69 +445,57 @@ class Job:
             state = "failed"
         rate = t.history[-1]["images_per_s"] if t.history else None
         msg = {"ready": "starting", "running": "training", "paused": "paused"}.get(state, t.reason)
+        if state == "ready":
+            state = "running" if self.alive else state     # the worker is starting
         if state == "failed":
             msg = "; ".join(f"{x.reason}" for x in self.trainers if x.state == "failed") or t.reason
         return JobStatus(state, msg, t.step, t.total_steps, t.seconds_left(), rate)
 
 
-class SweepJob:
-    """A quick experiment sweep (gan_core.experiments) in a background thread.
+class SweepJob(_Handle):
+    """A quick experiment sweep (gan_core.experiments) in a worker process.
 
     It takes one slot of the pool for the whole sweep and runs its runs one after another in
-    this process, so `stop()` ends it between two steps. The UI reads `done`, `total`,
-    `message`, `summary` and `error`.
+    that worker, so `stop()` ends it between two steps. The UI reads `done`, `total`,
+    `message`, `summary` and `error`. It always runs on this machine: its results are files
+    in `out`, which the page reads.
     """
 
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
                  **options):
-        self.name, self.out, self.pool, self.quick, self.options = name, out, pool, quick, options
-        self.id = next(_ids)
+        from .workers import get_backend as _get
+        spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
+                                           **options))
+        super().__init__(spec, pool, name, _get("local"))
+        self.out, self.quick, self.options = out, quick, options
         self.done = 0
         self.total = 0
         self.message = "waiting for a free slot" if pool else "starting"
         self.summary: Optional[dict] = None
-        self.error = ""
         self.state = "queued" if pool else "running"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, name=f"gan-sweep-{self.id}",
-                                        daemon=True)
 
-    def start(self) -> "SweepJob":
-        self._thread.start()
-        return self
+    def _apply_more(self, event: tuple) -> None:
+        if event[0] == "progress":
+            self.state = "running"
+            self.done, self.total = event[1], event[2]
+            if event[3]:
+                self.message = event[3]
 
-    def stop(self) -> None:
-        self._stop.set()
+    def _done(self, result) -> None:
+        self.summary = result
+        if self.error:
+            self._ended("failed", self.error)
+        else:
+            self._ended("stopped" if self._cancel.is_set() else "finished",
+                        "stopped" if self._cancel.is_set() else "finished")
 
-    def join(self, timeout: Optional[float] = None) -> bool:
-        self._thread.join(timeout)
-        return not self.alive
+    def _ended(self, state: str, reason: str) -> None:
+        if self.state not in FINAL:
+            self.state, self.message = state, reason
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+    def _lost(self, why: str) -> None:
+        self.error = f"the sweep's worker ended: {why}"
+        self._ended("failed", self.error)
 
-    def _progress(self, done, total, result, message):
-        self.done, self.total = done, total
-        if message:
-            self.message = message
-
-    def _main(self):
-        from .experiments import run_sweep
-        if self.pool is not None and not self.pool.acquire(self.id, self._stop.is_set):
-            self.state, self.message = "stopped", "cancelled while waiting for a free slot"
-            return
-        self.state = "running"
-        try:
-            self.summary = run_sweep(self.name, self.out, quick=self.quick, jobs=1,
-                                     progress=self._progress, stop=self._stop, **self.options)
-            self.state = "stopped" if self._stop.is_set() else "finished"
-            self.message = "stopped" if self._stop.is_set() else "finished"
-        except Exception as e:  # noqa: BLE001 - a worker must never die silently
-            self.state, self.error = "failed", f"{type(e).__name__}: {e}"
-            self.message = self.error
-            if not isinstance(e, ValueError):
-                traceback.print_exc()
-        finally:
-            if self.pool is not None:
-                self.pool.release(self.id)
+    def _finish(self) -> None:
+        self._ended("failed", self.error or "stopped by an error")

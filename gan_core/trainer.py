@@ -9,6 +9,7 @@ data. The trainer knows nothing of its watchers (minGPT's pattern):
     trainer.add_callback("samples", fn)   fn(trainer, snapshot) grid from the fixed noise
     trainer.add_callback("epoch", fn)     fn(trainer, summary)
     trainer.add_callback("settings", fn)  fn(trainer, marker)   a live change was applied
+    trainer.add_callback("paused", fn)    fn(trainer, None)     it has just paused (safe to save)
     trainer.add_callback("end", fn)       fn(trainer, reason)
 
 `run()` blocks; a UI runs it in a thread and calls `pause()`, `resume()`, `stop()` and
@@ -104,6 +105,28 @@ def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
         num_classes=dataset.num_classes if config.conditional else 0)
 
 
+def check_trainable(config: TrainConfig, dataset: Dataset) -> ModelSpec:
+    """The model spec for this config and data; ValueError when they cannot train together."""
+    if len(dataset) < config.batch_size:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
+                         f"({len(dataset)} samples); choose at most {len(dataset)}")
+    return spec_for(config, dataset)
+
+
+def steps_per_epoch(n_samples: int, config: TrainConfig) -> int:
+    return max(n_samples // config.batch_size, 1)
+
+
+def total_steps(n_samples: int, config: TrainConfig) -> int:
+    total = steps_per_epoch(n_samples, config) * config.epochs
+    return min(total, config.max_steps) if config.max_steps else total
+
+
+def points_extent(dataset: Dataset) -> float:
+    """Half-width of the square that shows a 2-D set with a margin."""
+    return float(dataset.data.abs().max()) * 1.25 + 0.5
+
+
 def load_for(config: TrainConfig) -> Dataset:
     """The dataset a config asks for, shaped for its model."""
     return load_dataset(config.dataset, config.data_dir, image_size=IMAGE_SIZE.get(config.model, 28),
@@ -116,10 +139,7 @@ class Trainer:
         self.config = config.validate()
         self.device = resolve_device(config.device)
         self.dataset = dataset if dataset is not None else load_for(config)
-        if len(self.dataset) < config.batch_size:
-            raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
-                             f"({len(self.dataset)} samples); choose at most {len(self.dataset)}")
-        self.spec = spec_for(config, self.dataset)
+        self.spec = check_trainable(config, self.dataset)
         torch.manual_seed(config.seed)                  # identical initial weights per seed
         self.G, self.D = build_models(self.spec)
         self.G.to(self.device)
@@ -212,12 +232,11 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     @property
     def steps_per_epoch(self) -> int:
-        return max(len(self.dataset) // self.config.batch_size, 1)
+        return steps_per_epoch(len(self.dataset), self.config)
 
     @property
     def total_steps(self) -> int:
-        total = self.steps_per_epoch * self.config.epochs
-        return min(total, self.config.max_steps) if self.config.max_steps else total
+        return total_steps(len(self.dataset), self.config)
 
     def run(self) -> str:
         """Train until the epochs are done, a limit is hit, stop() is called or it diverges.
@@ -285,8 +304,10 @@ class Trainer:
             torch.mps.empty_cache()
 
     def _should_stop(self) -> bool:
-        while not self._running.is_set():
+        if not self._running.is_set():
             self.state = "paused"
+            self._emit("paused", None)
+        while not self._running.is_set():
             self._running.wait(0.1)
         self.state = "running"
         cfg = self.config
@@ -546,7 +567,7 @@ class Trainer:
     @property
     def points_extent(self) -> float:
         """Half-width of the square that shows a 2-D set with a margin."""
-        return float(self.dataset.data.abs().max()) * 1.25 + 0.5
+        return points_extent(self.dataset)
 
     def epoch_summary(self, epoch: int) -> dict[str, Any]:
         rows = [r for r in self.history if r["epoch"] == epoch]
@@ -562,4 +583,4 @@ class Trainer:
 
 
 __all__ = ["Trainer", "Snapshot", "Diverged", "HISTORY_FIELDS", "DatasetError", "spec_for",
-           "load_for"]
+           "load_for", "check_trainable"]

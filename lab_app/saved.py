@@ -2,12 +2,13 @@
 
 Each browser has a private owner key (a random cookie, see ui.owner_key); its runs are written
 under RUNS_DIR/<sha256 of the key>/ and only that key lists them again. A run is written by the
-training thread when it ends (finished, stopped or failed), whether or not the page is open:
+job's thread when it ends (finished, stopped, failed, or its worker lost), whether or not the
+page is open; the checkpoint is the last one its worker wrote:
 
     RUNS_DIR/OWNER/20261122-101500-run-3-j17/
         checkpoint.pt   history.csv   samples.png   meta.json  (written last: the run is complete)
 
-No Streamlit here: the worker thread calls `persist`, the pages call `list_saved`.
+No Streamlit here: the job's thread calls `persist`, the pages call `list_saved`.
 """
 from __future__ import annotations
 
@@ -57,7 +58,14 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
         folder = owner_folder(token) / (f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
                                         f"-{_slug(label) + '-' if label else ''}{id(trainer) % 10**6}")
         folder.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(trainer, folder / "checkpoint.pt")
+        if hasattr(trainer, "checkpoint_bytes"):     # a job's view: its worker's last file
+            data = trainer.checkpoint_bytes()
+            if data:
+                tmp = folder / ".checkpoint.pt.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, folder / "checkpoint.pt")
+        else:
+            save_checkpoint(trainer, folder / "checkpoint.pt")
         write_history(trainer, folder / "history.csv")
         if trainer.snapshots:
             real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None

@@ -6,10 +6,8 @@ whole server (`st.cache_resource`).
 """
 from __future__ import annotations
 
-import copy
 import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +16,9 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from gan_core.checkpoint import save_checkpoint
 from gan_core.config import available_devices
 from gan_core.jobs import Job, JobPool
+from gan_core.workers import get_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
@@ -69,20 +67,20 @@ def latest_run(kind: str) -> Optional[Run]:
 
 
 def torch_threads() -> None:
-    """Intra-op threads per trainer, so that concurrent trainers do not oversubscribe the cores.
+    """Torch threads of this (drawing) process, and a warm training worker.
 
-    Up to MAX_TRAININGS jobs of up to two trainers (a comparison) run at once, each in its own
-    Python thread. Measured on 2 cores (classroom model, MNIST): one trainer alone makes 975
-    images/s with 2 threads and 555 with 1; a lockstep pair makes 476 each with 2 threads and
-    537 each with 1; and three trainers at 2 threads each fell to about 90 images/s. So: cores
-    divided by the most trainers that can run at once, at least 1. GAN_LAB_TORCH_THREADS
-    overrides it.
+    Training runs in worker processes (gan_core.workers), whose threads the JobPool sets: all
+    the cores for a lone run, an even share when several train. This process only samples for
+    the Explorer and draws, so it keeps a small share: cores / (2 x MAX_TRAININGS), at least 1.
+    One worker is started now, so the first run does not wait for torch to import.
     """
-    forced = os.environ.get("GAN_LAB_TORCH_THREADS")
-    n = int(forced) if forced and forced.isdigit() and int(forced) > 0 else \
-        max(1, (os.cpu_count() or 1) // (2 * MAX_TRAININGS))
+    n = max(1, (os.cpu_count() or 1) // (2 * MAX_TRAININGS))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    try:
+        get_backend(keep_idle=MAX_TRAININGS).prewarm(1)
+    except Exception as e:  # noqa: BLE001 - e.g. a Ray cluster that cannot be reached
+        st.warning(f"Training workers could not be started: {e}")
 
 
 OWNER_COOKIE = "gan_lab_owner"
@@ -112,37 +110,41 @@ def _remember_owner() -> None:
 
 
 def sidebar() -> None:
-    pool = get_pool()
     with st.sidebar:
         _remember_owner()
         st.caption(f"Devices here: {', '.join(available_devices())}")
-        busy = f"{pool.running} of {pool.max_running} training slots in use"
-        if pool.waiting:
-            busy += f", {pool.waiting} waiting"
-        if pool.peak:
-            busy += f" (at most {pool.peak} at once"
-            busy += f", {pool.peak_waiting} waiting" if pool.peak_waiting > 0 else ""
-            busy += " since the server started)"
-        st.caption(f"Server: {busy}.")
-        mine = [r for r in runs() if r.active]
-        if mine:
-            st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
+        server_status()
+
+
+@st.fragment(run_every=2.0)
+def server_status() -> None:
+    """Slots in use and the queue, redrawn every 2 s (a run started elsewhere shows up)."""
+    pool = get_pool()
+    busy = f"{pool.running} of {pool.max_running} training slots in use"
+    if pool.waiting:
+        busy += f", {pool.waiting} waiting"
+    if pool.peak:
+        busy += f" (at most {pool.peak} at once"
+        busy += f", {pool.peak_waiting} waiting" if pool.peak_waiting > 0 else ""
+        busy += " since the server started)"
+    st.caption(f"Server: {busy}.")
+    mine = [r for r in runs() if r.active]
+    if mine:
+        st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
 
 
 def trained_generators() -> dict[str, torch.nn.Module]:
-    """Generators of this session's runs, copied (the worker may still be training them)."""
+    """Generators of this session's runs, from each run's last checkpoint (its worker keeps
+    training; a checkpoint is written every few seconds, on pause and at the end)."""
     out = {}
     for r in runs():
         for label, t in zip(r.labels or [r.name], r.job.trainers):
-            if t.step == 0:
-                continue
-            G = copy.deepcopy(t.sample_G).cpu().eval()
-            out[f"{r.name}: {label} (step {t.step})"] = G
+            G = t.generator() if t.checkpoint_step else None
+            if G is not None:
+                out[f"{r.name}: {label} (step {t.checkpoint_step})"] = G
     return out
 
 
 def checkpoint_bytes(trainer) -> bytes:
-    """The trainer's checkpoint as bytes for a download button."""
-    with tempfile.TemporaryDirectory() as d:
-        path = save_checkpoint(trainer, Path(d) / "checkpoint.pt")
-        return path.read_bytes()
+    """The run's last checkpoint as bytes for a download button (empty before the first)."""
+    return trainer.checkpoint_bytes() or b""

@@ -53,3 +53,21 @@ def test_tutorial_loop_runs_the_same_networks_plainly():
         x = G(z)
         assert torch.allclose(x, G2(z), atol=1e-5)
         assert torch.allclose(D(x), torch.sigmoid(D2(x)), atol=1e-6)
+
+
+def test_quick_app_comparison_prints_its_table(real_data_dir, repo_root, tmp_path):
+    """`--app only`: the app's job path (worker processes, one and two students) against the
+    command line, and the page rerun time while two jobs train."""
+    out = tmp_path / "app"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--app", "only", "--data-dir",
+         str(real_data_dir), "--out", str(out)],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| in the app | 1 |" in proc.stdout and "| in the app | 2 |" in proc.stdout
+    assert "Train page rerun on the server while two jobs train" in proc.stdout
+    app = json.loads(out.with_suffix(".json").read_text())["app"]
+    assert app["cli_steps_per_s"] > 0 and app["app1_steps_per_s"] > 0
+    assert len(app["runs"]["app2"]) == 2 and all(r["steps_per_s"] > 0 for r in app["runs"]["app2"])
+    assert app["page_rerun"]["median_ms"] > 0

@@ -142,10 +142,29 @@ def test_a_short_2d_training_updates_the_chart_live(server, browser, shots):
     assert plots.count() >= 5
     _no_exception(page)
     page.screenshot(path=str(shots / "train_ring_live.png"), full_page=True)
-    page.get_by_role("button", name="Stop").click()
+    # In the page, not Streamlit's own Stop in the header (shown while a rerun is under way).
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped").first.wait_for(timeout=30_000)
     _no_exception(page)
     page.close()
+
+
+def test_the_sidebar_counts_a_run_started_in_another_browser_without_a_reload(server, browser):
+    """The server line lives in its own timed fragment: a page left open sees another
+    student's run take a slot, and give it back, with no click and no reload."""
+    import re
+    watcher = _open(browser, f"{server}/")
+    side = watcher.locator('[data-testid="stSidebar"]')
+    side.get_by_text(re.compile(r"0 of 2 training slots in use")).wait_for(timeout=30_000)
+    other = browser.new_context().new_page()          # another browser: another session
+    other.goto(f"{server}/train?dataset=ring&epochs=200")
+    other.get_by_role("button", name="Start training").click()
+    side.get_by_text(re.compile(r"1 of 2 training slots in use")).wait_for(timeout=30_000)
+    other.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
+    side.get_by_text(re.compile(r"0 of 2 training slots in use")).wait_for(timeout=30_000)
+    _no_exception(watcher)
+    other.context.close()
+    watcher.close()
 
 
 def test_home_lesson_opens_train_set_up(server, browser):

@@ -402,10 +402,24 @@ class _FakeJob:
     alive: bool = False
 
 
-def test_this_sessions_runs_are_listed_first(monkeypatch, model_dirs, trainers):
+class _View:
+    """What a job's handle shows of a trainer (gan_core.jobs.RunView): its config, dataset
+    facts, and the generator of the last checkpoint its worker wrote."""
+
+    def __init__(self, trainer, folder):
+        from gan_core.checkpoint import load_checkpoint, save_checkpoint
+        self.config, self.dataset = trainer.config, trainer.dataset
+        self.checkpoint_step = trainer.step
+        self._G = load_checkpoint(save_checkpoint(trainer, folder / "ck.pt")).G
+
+    def generator(self):
+        return self._G
+
+
+def test_this_sessions_runs_are_listed_first(monkeypatch, model_dirs, trainers, tmp_path):
     from lab_app.ui import Run
     at = explorer(monkeypatch, model_dirs["latent16"])
-    at.session_state["runs"] = [Run("run 1", _FakeJob([trainers["latent1"]]))]
+    at.session_state["runs"] = [Run("run 1", _FakeJob([_View(trainers["latent1"], tmp_path)]))]
     at.run()
     assert not at.exception
     box = at.selectbox(key="explore_model")

@@ -21,6 +21,10 @@ SESSIONS = 4
 LIMIT = 2                 # GAN_LAB_MAX_TRAININGS for this server
 MEMORY_CAP_MB = 3000
 
+
+def EPOCHS(i: int) -> int:        # noqa: N802 - a table of constants, one per session
+    return 30 + 10 * i
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                 "(apt-get install chromium); CI installs it")
 
@@ -50,8 +54,11 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
             contexts = [browser.new_context(viewport={"width": 1300, "height": 1000})
                         for _ in range(SESSIONS)]
             pages = [c.new_page() for c in contexts]
-            for i, page in enumerate(pages):      # each student a different seed and length
-                page.goto(f"{url}/train?dataset=ring&epochs={4 + 2 * i}&seed={i}")
+            # Each student a different seed and length; long enough (2,340 to 4,680 steps) that
+            # the runs overlap and someone must queue: in worker processes the ring trains a
+            # 312-step run in about 2 s, faster than four browsers can press Start.
+            for i, page in enumerate(pages):
+                page.goto(f"{url}/train?dataset=ring&epochs={EPOCHS(i)}&seed={i}")
                 page.get_by_role("button", name="Start training").click()
             done = [False] * SESSIONS
             deadline = time.time() + 300
@@ -83,7 +90,7 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
                 assert saved.first.inner_text().startswith("Your saved runs (1)")
                 page.get_by_text(re.compile(r"Your saved runs")).first.click()
                 body = page.locator('[data-testid="stExpander"]').last.inner_text()
-                assert f"{78 * (4 + 2 * i)} steps" in body, body
+                assert f"{78 * EPOCHS(i)} steps" in body, body
             side = pages[0].locator('[data-testid="stSidebar"]').inner_text()
             m = re.search(r"at most (\d+) at once(?:, (\d+) waiting)?", side)
             peak, waited = int(m.group(1)), int(m.group(2) or 0)

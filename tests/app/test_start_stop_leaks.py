@@ -1,5 +1,6 @@
-"""Starting and stopping a run 100 times leaks no threads, no pool slots and no memory: first
-with the job objects the pages use, then through the Train page itself."""
+"""Starting and stopping a run 100 times leaks no threads, no pool slots, no worker processes
+and no memory in the server: first with the job handles the pages use, then through the Train
+page itself. (The training happens in worker processes; these watch the server's side.)"""
 from __future__ import annotations
 
 import gc
@@ -18,7 +19,6 @@ if str(REPO_ROOT) not in sys.path:
 from apphelpers import page  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.jobs import Job, JobPool  # noqa: E402
-from gan_core.trainer import Trainer  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -29,9 +29,14 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def long_ring() -> Trainer:
-    return Trainer(TrainConfig(dataset="ring", model="mlp", latent_dim=2, epochs=1000,
-                               sample_every=10**6, device="cpu"))
+def long_ring() -> TrainConfig:
+    return TrainConfig(dataset="ring", model="mlp", latent_dim=2, epochs=1000,
+                       sample_every=10**6, device="cpu")
+
+
+def worker_processes() -> set[int]:
+    import multiprocessing
+    return {p.pid for p in multiprocessing.active_children()}
 
 
 def settle(baseline: int, timeout: float = 10) -> int:
@@ -49,6 +54,7 @@ def test_100_jobs_started_and_stopped_leave_no_threads_slots_or_memory(monkeypat
         j.stop(), j.join(10)
     gc.collect()
     threads0, rss0 = settle(threading.active_count()), rss_mb()
+    workers0 = worker_processes()
     started = time.perf_counter()
     peak_threads = 0
     for i in range(100):
@@ -64,8 +70,10 @@ def test_100_jobs_started_and_stopped_leave_no_threads_slots_or_memory(monkeypat
     gc.collect()
     threads1, rss1 = settle(threads0), rss_mb()
     print(f"\n100 start/stop cycles in {time.perf_counter() - started:.1f} s: threads "
-          f"{threads0} -> {threads1} (peak {peak_threads}), memory {rss0:.0f} -> {rss1:.0f} MB")
+          f"{threads0} -> {threads1} (peak {peak_threads}), memory {rss0:.0f} -> {rss1:.0f} MB, "
+          f"worker processes {len(workers0)} -> {len(worker_processes())}")
     assert threads1 == threads0
+    assert worker_processes() == workers0        # the same warm workers, reused
     assert pool.running == 0 and pool.waiting == 0
     assert rss1 - rss0 < 60, f"memory grew by {rss1 - rss0:.0f} MB"
 

@@ -95,3 +95,36 @@ def test_url_values_beyond_the_widgets_are_clamped_with_a_message():
     assert not at.exception
     assert at.number_input(key="t_epochs").value == 200
     assert any("epochs 400" in w.value and "200" in w.value for w in at.warning)
+
+
+def test_a_killed_worker_ends_the_run_with_a_message_and_its_checkpoint():
+    """SIGKILL the worker of a student's run: the page says what happened and still offers
+    the last checkpoint, which is also kept with the saved runs."""
+    import os
+    import signal
+    import time
+    from lab_app.saved import list_saved
+    at = page("train", dataset="ring", epochs=200)
+    at.session_state["owner_key"] = "killed-worker-key-0123456789"
+    at.run()
+    at.button[0].click().run()
+    job = at.session_state["runs"][-1].job
+    deadline = time.time() + 60
+    while job.trainer.step < 20 and time.time() < deadline:
+        time.sleep(0.02)
+    job.pause()                                   # a pause writes a checkpoint
+    while job.trainer.checkpoint_step == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    kept = job.trainer.checkpoint_step
+    assert kept > 0
+    os.kill(job.pid, signal.SIGKILL)
+    finish_jobs(at)
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "The run stopped" in errors and "SIGKILL" in errors
+    assert f"the checkpoint of step {kept} is kept" in errors
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert downloads[:4] == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint"]
+    (item,) = list_saved("killed-worker-key-0123456789")
+    assert item["state"] == "failed" and (item["path"] / "checkpoint.pt").is_file()

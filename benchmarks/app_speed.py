@@ -1,0 +1,152 @@
+"""The app's job path against the command line, on the same settings, side by side.
+
+    cli        `python -m gan_core train` in its own process (the engine alone)
+    app x1     one student: a Job from gan_core.jobs, trained in a worker process
+    app x2     two students at once: two Jobs in one JobPool, each worker given half the cores
+
+Rounds alternate cli, app x1, app x2, so all three see the same machine. Steps/s are counted on
+each trainer's own clock (`time_s` of its history records, after a warm-up), the same clock for
+both paths; the app's rows also give wall-clock steps/s as the page sees them (steps the job
+reported per second of real time, IPC included). Finally, while two jobs train, the Train page
+is rerun in Streamlit's AppTest and timed: a whole-page rerun, which the live fragment's
+rerun (a part of the page) can only undercut.
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WARMUP = 10          # steps left out of every rate (first steps pay for allocations);
+                     # measure() sets it
+
+
+def _rate(history: list[dict]) -> float:
+    """Steps per training second after the warm-up, from the records' own clock."""
+    rows = [r for r in history if int(r["step"]) > WARMUP]
+    if len(rows) < 2:
+        return float("nan")
+    t0, t1 = float(rows[0]["time_s"]), float(rows[-1]["time_s"])
+    return (len(rows) - 1) / (t1 - t0) if t1 > t0 else float("nan")
+
+
+def cli_rate(settings: dict, seconds: float, data_dir: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        args = [sys.executable, "-m", "gan_core", "train", "--out", out, "--quiet",
+                "--data-dir", data_dir, "--max-seconds", str(seconds), "--no-download"]
+        for k, v in settings.items():
+            args += [f"--{k.replace('_', '-')}", str(v)]
+        subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True)
+        with open(Path(out) / "history.csv") as f:
+            history = list(csv.DictReader(f))
+    return dict(steps_per_s=_rate(history), steps=len(history))
+
+
+def app_rates(config, seconds: float, students: int) -> list[dict]:
+    from gan_core.jobs import Job, JobPool
+    pool = JobPool(max_running=max(2, students))
+    jobs = [Job(config.with_updates(seed=i), pool).start() for i in range(students)]
+    try:
+        deadline = time.time() + 120
+        while any(j.trainer.step < WARMUP for j in jobs) and time.time() < deadline:
+            time.sleep(0.05)
+        s0, t0 = [j.trainer.step for j in jobs], time.perf_counter()
+        time.sleep(seconds)
+        s1, t1 = [j.trainer.step for j in jobs], time.perf_counter()
+    finally:
+        for j in jobs:
+            j.stop()
+        for j in jobs:
+            j.join(60)
+    return [dict(steps_per_s=_rate(j.trainer.history), wall_steps_per_s=(b - a) / (t1 - t0),
+                 threads=j.threads) for j, a, b in zip(jobs, s0, s1)]
+
+
+def page_rerun_ms(config, repeats: int, data_dir: str) -> dict:
+    """Median time of a Train page rerun on the server while two jobs train."""
+    import os
+    os.environ.setdefault("GAN_DATA_DIR", data_dir)
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+    from gan_core.jobs import Job
+    from lab_app.ui import get_pool
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "train.py"), default_timeout=120)
+    for k, v in dict(dataset=config.dataset, model=config.model, epochs=50,
+                     batch_size=config.batch_size).items():
+        at.query_params[k] = str(v)
+    at.run()
+    [b for b in at.button if b.label == "Start training"][0].click().run()
+    mine = at.session_state["runs"][-1].job
+    other = Job(config.with_updates(seed=1), get_pool()).start()     # another student
+    try:
+        deadline = time.time() + 120
+        while (mine.trainer.step < WARMUP or other.trainer.step < WARMUP) and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            at.run()
+            times.append((time.perf_counter() - t) * 1000)
+            time.sleep(0.5)
+        assert not at.exception, at.exception
+        steps = (mine.trainer.step, other.trainer.step)
+    finally:
+        mine.stop(), other.stop()
+        mine.join(60), other.join(60)
+        st.cache_resource.clear()
+    return dict(median_ms=statistics.median(times), max_ms=max(times), repeats=repeats,
+                steps_when_done=steps)
+
+
+def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int = 10,
+            model: str = "classroom", preset: str = "dcgan", warmup: int = 10) -> dict:
+    """The whole comparison; prints progress to stderr."""
+    global WARMUP
+    WARMUP = warmup
+    from gan_core.config import preset as make_preset
+    settings = dict(dataset="mnist", model=model, preset=preset, epochs=1000)
+    config = make_preset(preset, dataset="mnist", model=model, epochs=1000, data_dir=data_dir,
+                         download=False, device="cpu")
+    rows = dict(cli=[], app1=[], app2=[])
+    for r in range(rounds):
+        print(f"app vs cli: round {r + 1}/{rounds} ({seconds:g} s each)", file=sys.stderr)
+        rows["cli"].append(cli_rate(settings, seconds, data_dir))
+        rows["app1"].append(app_rates(config, seconds, 1)[0])
+        rows["app2"].extend(app_rates(config, seconds, 2))
+    med = lambda key, k="steps_per_s": statistics.median(x[k] for x in rows[key])  # noqa: E731
+    cli = med("cli")
+    print("app vs cli: page reruns while two jobs train", file=sys.stderr)
+    page = page_rerun_ms(config, repeats, data_dir)
+    return dict(model=model, preset=preset, seconds=seconds, rounds=rounds,
+                cli_steps_per_s=cli, app1_steps_per_s=med("app1"),
+                app1_wall_steps_per_s=med("app1", "wall_steps_per_s"),
+                app2_steps_per_s_each=med("app2"),
+                app2_wall_steps_per_s_each=med("app2", "wall_steps_per_s"),
+                app1_ratio=med("app1") / cli, app2_ratio_each=med("app2") / cli,
+                app1_threads=rows["app1"][0]["threads"], app2_threads=rows["app2"][0]["threads"],
+                runs=rows, page_rerun=page)
+
+
+def table(a: dict) -> str:
+    f = lambda x, d=1: f"{x:,.{d}f}"  # noqa: E731
+    return "\n".join([
+        f"App job path vs the command line ({a['model']}, {a['preset']}, MNIST; median of "
+        f"{a['rounds']} alternating rounds of {a['seconds']:g} s; steps/s on the trainers' clock, "
+        "wall clock in brackets):", "",
+        "| path | students at once | torch threads each | steps/s each | vs command line |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| command line | 1 | all | {f(a['cli_steps_per_s'])} | 1.00x |",
+        f"| in the app | 1 | {a['app1_threads']} | {f(a['app1_steps_per_s'])} "
+        f"({f(a['app1_wall_steps_per_s'])}) | {a['app1_ratio']:.2f}x |",
+        f"| in the app | 2 | {a['app2_threads']} | {f(a['app2_steps_per_s_each'])} "
+        f"({f(a['app2_wall_steps_per_s_each'])}) | {a['app2_ratio_each']:.2f}x |", "",
+        f"Train page rerun on the server while two jobs train: median "
+        f"{f(a['page_rerun']['median_ms'], 0)} ms, max {f(a['page_rerun']['max_ms'], 0)} ms "
+        f"({a['page_rerun']['repeats']} reruns, whole page in AppTest)."])

@@ -1,0 +1,74 @@
+"""Jobs and sweeps through Ray (the optional backend), on a local Ray instance of 2 CPUs.
+
+Skipped, saying why, where Ray is not installed (pip install -r requirements-ray.txt; CI
+installs it)."""
+from __future__ import annotations
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed here (pip install -r "
+                                        "requirements-ray.txt); the local worker pool is tested "
+                                        "without it")
+
+from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.jobs import Job, JobPool  # noqa: E402
+from gan_core.workers import RayBackend, ray_runtime_env  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, runtime_env=ray_runtime_env(), log_to_driver=False,
+             include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_a_short_job_and_a_lockstep_pair_run_as_ray_actors(local_ray):
+    backend = RayBackend()
+    pool = JobPool(max_running=2)
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, batch_size=64, max_steps=40,
+                      sample_every=10, device="cpu")
+    job = Job(cfg, pool, backend=backend).start()
+    pair = Job([cfg, cfg.with_updates(loss="hinge")], pool, backend=backend).start()
+    assert job.join(300) and pair.join(300)
+    t = job.trainer
+    assert (t.state, t.step) == ("stopped", 40), t.reason
+    assert [r["step"] for r in t.history] == list(range(1, 41))
+    assert [s.step for s in t.snapshots] == [0, 10, 20, 30, 40]
+    assert t.checkpoint_step == 40 and t.checkpoint_bytes()        # copied from the actor
+    assert t.generator() is not None
+    a, b = pair.trainers
+    assert a.step == b.step == 40
+    assert [r["g_loss"] for r in a.history] != [r["g_loss"] for r in b.history]
+    assert pool.running == 0
+
+
+def test_a_ray_actor_that_dies_fails_only_its_job(local_ray):
+    backend = RayBackend()
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, epochs=10_000, device="cpu")
+    job = Job(cfg, backend=backend, checkpoint_every_s=0.5).start()
+    import time
+    deadline = time.time() + 120
+    while job.trainer.checkpoint_step == 0 and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.trainer.checkpoint_step > 0
+    ray.kill(job._transport.actor)
+    assert job.join(120)
+    s = job.status()
+    assert s.state == "failed" and "Ray actor was lost" in s.message
+    assert "is kept" in s.message and job.trainer.checkpoint_bytes()
+
+
+def test_a_quick_sweep_runs_as_ray_tasks(local_ray, tmp_path, monkeypatch):
+    from gan_core.experiments import run_sweep
+    from tests.conftest import make_idx_tree
+    data = make_idx_tree(tmp_path / "data", n={"train": 600, "test": 100})
+    summary = run_sweep("sagan", tmp_path / "out", quick=True, seeds=1, steps=6,
+                        data_dir=str(data), backend="ray")
+    assert summary["runs_done"] == summary["runs_total"] == 2
+    results = sorted((tmp_path / "out" / "runs").glob("*/result.json"))
+    assert len(results) == 2
+    import json
+    import os
+    workers = {json.loads(p.read_text())["worker"] for p in results}
+    assert all(not w.endswith(f":{os.getpid()}") for w in workers)    # trained by Ray workers
