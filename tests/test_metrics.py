@@ -244,6 +244,6 @@ def test_the_trainer_measures_with_the_one_evaluator(real_data_dir):
     tr = Trainer(cfg)
     tr.run()
     got = tr.evaluate()
-    want = evaluate_generator(tr.G, "mnist", n=200, data_dir=real_data_dir)
+    want = evaluate_generator(tr.sample_G, "mnist", n=200, data_dir=real_data_dir)
     assert got["m_judge_fd"] == pytest.approx(want["judge_fd"], rel=1e-9)
     assert got["m_confident_share"] == want["confident_share"]

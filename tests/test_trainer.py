@@ -476,7 +476,7 @@ def test_label_flipping_leaves_every_z_unchanged(ring_dataset, ring_cfg):
     plain = Trainer(ring_cfg(max_steps=12, seed=3), ring_dataset)
     flipped = Trainer(ring_cfg(max_steps=12, seed=3, label_flip=0.3), ring_dataset)
     z_plain, z_flipped = _noise_seen_by_g(plain), _noise_seen_by_g(flipped)
-    assert len(z_plain) == len(z_flipped) > 12
+    assert len(z_plain) == len(z_flipped) >= 12         # 12 steps (grids: G's average draws)
     for a, b in zip(z_plain, z_flipped):
         assert torch.equal(a, b)
     assert plain.history[-1]["d_loss"] != flipped.history[-1]["d_loss"]
