@@ -39,6 +39,7 @@ if st.session_state.get("train_url") != url or "t_dataset" not in st.session_sta
     st.session_state.t_eval_n = cfg0.eval_every or 0
     st.session_state.t_ema_on = cfg0.ema_decay is not None
     st.session_state.t_ema_v = cfg0.ema_decay or 0.999
+    st.session_state.t_augment_on = bool(cfg0.augment)
     st.session_state.train_url_errors = url_errors
     st.session_state.train_url = url
 for key, msg in st.session_state.get("train_url_errors", {}).items():
@@ -146,6 +147,10 @@ with left:
         ema = st.number_input("EMA decay", 0.9, 0.9999, key="t_ema_v", format="%.4f",
                               step=0.0005, disabled=not ema_on,
                               help="Closer to 1 averages over more steps (warmed up at the start)")
+        augment_on = st.checkbox("Augment D's inputs (DiffAugment)", key="t_augment_on",
+                                 help="D sees every image, real and generated, shifted a little "
+                                      "and with a square cut out, so it cannot memorise a small "
+                                      "set of images; G learns through the same changes.")
         precision = st.selectbox("Precision", PRECISIONS, key="t_precision",
                                  help="bf16 does the matrix work in 16-bit floats, about twice as "
                                       "fast on CPUs with AMX/AVX512-BF16 and on recent GPUs; auto "
@@ -162,6 +167,7 @@ with left:
                   grad_clip=float(clip) if clip_on else None, depth=depth, batch_norm=bn,
                   seed=int(seed), device=device, eval_every=int(eval_every) or None,
                   ema_decay=float(ema) if ema_on else None, precision=precision,
+                  augment="translation,cutout" if augment_on else "",
                   data_dir=str(data_dir) if data_dir else None, download=False,
                   sample_every=10 if toy else 20)
     cfg = None

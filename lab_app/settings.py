@@ -25,7 +25,7 @@ URL_FIELDS: dict[str, tuple[str, type]] = {
     "device": ("device", str), "depth": ("depth", str), "bn": ("batch_norm", bool),
     "dropout": ("dropout", float), "conditional": ("conditional", bool),
     "eval_every": ("eval_every", int), "ema": ("ema_decay", float),
-    "precision": ("precision", str),
+    "precision": ("precision", str), "augment": ("augment", str),
 }
 FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
 OPTIONAL_ZERO_IS_OFF = ("eval_every", "subset", "grad_clip", "ema_decay")   # 0 in the URL means None

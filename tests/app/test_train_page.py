@@ -128,3 +128,26 @@ def test_a_killed_worker_ends_the_run_with_a_message_and_its_checkpoint():
     assert downloads[:4] == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint"]
     (item,) = list_saved("killed-worker-key-0123456789")
     assert item["state"] == "failed" and (item["path"] / "checkpoint.pt").is_file()
+
+
+def test_the_recipe_switches_reach_the_config_and_the_url():
+    """EMA, precision and DiffAugment each have a switch; a link fills them, and the link the
+    page writes back carries what the switches now say."""
+    from gan_core.config import TrainConfig
+    from lab_app.settings import config_from_params, params_from_config
+    at = page("train", dataset="mnist", ema="0", precision="fp32",
+              augment="translation,cutout").run()
+    assert not at.exception
+    assert at.checkbox(key="t_ema_on").value is False
+    assert at.selectbox(key="t_precision").value == "fp32"
+    assert at.checkbox(key="t_augment_on").value is True
+    at.checkbox(key="t_ema_on").check().run()
+    at.selectbox(key="t_precision").set_value("bf16").run()
+    at.checkbox(key="t_augment_on").uncheck().run()
+    assert not at.exception
+    cfg, errors = config_from_params(dict(at.query_params))
+    assert not errors
+    assert (cfg.ema_decay, cfg.precision, cfg.augment) == (0.999, "bf16", "")
+    c = TrainConfig(dataset="mnist", ema_decay=None, precision="fp32", augment="cutout")
+    back, errs = config_from_params(params_from_config(c))
+    assert not errs and (back.ema_decay, back.precision, back.augment) == (None, "fp32", "cutout")
