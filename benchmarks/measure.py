@@ -169,14 +169,8 @@ OLD_RECIPE = dict(lr_g=2e-4, lr_d=2e-4, ema_decay=None, precision="fp32")
 
 def real_confident_share(data_dir: str) -> float:
     """The judge's confident share on the 1,000 digits it never trained on (its hold-out)."""
-    import torch
-
     from gan_core import metrics
-    ds = mnist(data_dir)
-    held_out = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:1000]
-    judge = metrics.load_judge("mnist")
-    probs, _ = metrics.judge_outputs(judge, ds.data[held_out])
-    return float((probs.max(1).values >= metrics.CONFIDENT).float().mean())
+    return metrics.heldout_confident_share(metrics.load_judge("mnist"), mnist(data_dir))
 
 
 def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 120.0,

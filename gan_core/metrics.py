@@ -83,6 +83,15 @@ def train_judge(dataset: Dataset, epochs: int = 3, seed: int = 0, holdout: int =
     return judge, accuracy(judge, x_all[test_idx], y_all[test_idx])
 
 
+def heldout_confident_share(judge: "Judge", dataset: Dataset, seed: int = 0,
+                            holdout: int = 1000) -> float:
+    """Share of the images train_judge held out (same seed) that the judge answers with
+    confidence >= CONFIDENT: the ceiling a generator's confident share is read against."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    probs, _ = judge_outputs(judge, dataset.data[order[:min(holdout, len(dataset) // 5)]])
+    return float((probs.max(1).values >= CONFIDENT).float().mean())
+
+
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3,
                    seed: int = 0, batch_size: int = 128, outlier_exposure: bool = False,
                    progress=None, generator: Optional[torch.Generator] = None) -> Judge:
