@@ -90,8 +90,10 @@ def shipped_samples():
     from lab_app.pretrained import model_path
 
     shown = []
-    for name, caption in (("mnist_classroom_flgan_e8", "MNIST digits, FLGAN loss, 8 epochs"),
-                          ("mnist_classroom_dcgan_e1", "the same set-up after 1 epoch (DCGAN)"),
+    for name, caption in (("mnist_classroom_flgan_e8",
+                           "MNIST digits, FLGAN loss, after 480,000 images (the paper's 8 epochs)"),
+                          ("mnist_classroom_dcgan_e1",
+                           "DCGAN loss after 60,000 images (the paper's first epoch)"),
                           ("ring_nonsaturating", "the 2-D ring: 8 modes, all covered"),
                           ("ring_collapsed", "the ring again, collapsed to one spot")):
         path = model_path(name)
