@@ -91,7 +91,10 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
                 saved.first.wait_for(timeout=30_000)
                 assert saved.first.inner_text().startswith("Your saved runs (1)")
                 page.get_by_text(re.compile(r"Your saved runs")).first.click()
-                body = page.locator('[data-testid="stExpander"]').last.inner_text()
+                # The expander draws its content after the click: wait for it, then read it.
+                listing = page.locator('[data-testid="stExpander"]').last
+                listing.get_by_text(re.compile(r"\d+ steps")).first.wait_for(timeout=30_000)
+                body = listing.inner_text()
                 assert f"{78 * EPOCHS(i)} steps" in body, body
             side = pages[0].locator('[data-testid="stSidebar"]').inner_text()
             m = re.search(r"at most (\d+) at once(?:, (\d+) waiting)?", side)
