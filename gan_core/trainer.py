@@ -149,6 +149,7 @@ class Trainer:
         # shows as cleaner strokes. It never feeds back into training.
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_decay else None
         self.precision = resolve_precision(config, self.device)
+        self._augment_policy = parse_policy(config.augment)     # parsed once, not every step
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g,
                                       betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d,
@@ -221,6 +222,7 @@ class Trainer:
             return
         self.config = self.config.with_updates(**changes)
         self.loss = get_loss(self.config.loss, self.config.focal_gamma)
+        self._augment_policy = parse_policy(self.config.augment)
         for group in self.opt_g.param_groups:
             group["lr"] = self.config.lr_g
         for group in self.opt_d.param_groups:
@@ -443,10 +445,8 @@ class Trainer:
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
             flip = torch.rand(b, device=dev, generator=streams["flips"]) < cfg.label_flip
             target = torch.full((b,), target, device=dev).masked_fill(flip, 0.0)
-        policy = parse_policy(cfg.augment)
-
         def aug(x):     # D sees real and generated images through the same augmentation
-            return augment(x, policy, streams["augment"])
+            return augment(x, self._augment_policy, streams["augment"])
         with self._autocast():
             real_logits, fake_logits = D(aug(real), labels), D(aug(fake.detach()), fake_y)
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
