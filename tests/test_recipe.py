@@ -148,3 +148,11 @@ def test_augmentation_has_its_own_random_stream(image_dataset, image_cfg):
         seen[policy] = (zs, [r["d_loss"] for r in tr.history])
     assert all(torch.equal(a, b) for a, b in zip(seen[""][0], seen["translation"][0]))
     assert seen[""][1] != seen["translation"][1]
+
+
+def test_augmentation_can_be_switched_on_while_training(image_dataset, image_cfg):
+    tr = Trainer(image_cfg(max_steps=3, precision="fp32"), image_dataset)
+    assert tr._augment_policy == ()
+    tr.add_callback("step", lambda t, rec: t.step == 1 and t.update_settings(augment="cutout"))
+    tr.run()
+    assert tr._augment_policy == ("cutout",) and tr.markers[-1]["changes"] == {"augment": "cutout"}
