@@ -8,7 +8,7 @@ from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from gan_core.checkpoint import history_csv
+from gan_core.records import history_csv
 from gan_core.trainer import is_out_of_memory, memory_advice
 from lab_app import charts
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,

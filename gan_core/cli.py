@@ -15,12 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_history
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .claims import EXPERIMENTS, plan
 from .config import (DEPTHS, DEVICES, MODEL_RECIPES, MODELS, PRECISIONS, PRESETS, TrainConfig,
                      preset)
 from .data import DatasetError
-from .images import save_png, snapshot_image, grid_image, points_image
+from .images import grid_image, points_image, save_png
+from .runs import save_run
 from .losses import LOSSES
+from .sweeps import run_sweep
 from .trainer import Trainer
 
 
@@ -163,16 +166,11 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
 
 
-def _write_history(trainer: Trainer, path: Path) -> None:
-    write_history(trainer, path)
-
-
 def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg)
-    real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
     print(trainer.dataset.note, file=sys.stderr)
     print(f"{cfg.model} model, {cfg.loss} loss, latent {cfg.latent_dim}, "
           f"{len(trainer.dataset)} samples, {trainer.steps_per_epoch} steps/epoch on "
@@ -193,12 +191,10 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     def on_epoch(tr, summary):
         e = summary["epoch"]
-        save_png(snapshot_image(tr.snapshots[-1].samples, real), out / f"samples_epoch_{e:03d}.png")
-        save_checkpoint(tr, out / "checkpoint.pt")
+        save_run(tr, out, samples_name=f"samples_epoch_{e:03d}.png")
         keep = a.save_epochs
         if keep == "all" or (isinstance(keep, set) and e in keep):
             save_checkpoint(tr, out / f"checkpoint_epoch_{e:03d}.pt")
-        _write_history(tr, out / "history.csv")
     trainer.add_callback("epoch", on_epoch)
 
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
@@ -211,10 +207,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             bar.close()
     # A run stopped mid-epoch (time limit, Ctrl-C) still leaves its state and samples behind.
     if state != "failed" or trainer.step:
-        save_checkpoint(trainer, out / "checkpoint.pt")
-        _write_history(trainer, out / "history.csv")
-        if trainer.snapshots:
-            save_png(snapshot_image(trainer.snapshots[-1].samples, real), out / "samples_last.png")
+        save_run(trainer, out, samples_name="samples_last.png")
     print(f"{state}: {trainer.reason}. {trainer.step} steps in {time.perf_counter() - start:.1f} s "
           f"wall ({trainer.elapsed:.1f} s training). Wrote {out}/", file=sys.stderr)
     return 0 if state in ("finished", "stopped") else 1
@@ -291,8 +284,6 @@ def cmd_judge(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .experiments import EXPERIMENTS, plan, run_sweep
-
     if a.name == "list":
         for exp in EXPERIMENTS.values():
             n = len(plan(exp.name))

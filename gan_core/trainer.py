@@ -22,40 +22,26 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import math
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Optional
 
 import torch
 
+from . import metrics
 from .augment import augment, parse_policy
+from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
 from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
-
-# d_real and d_fake are D's mean output on real and fake samples: a probability for losses on
-# logits, a raw score for losses on raw scores (d_output_kind says which for a record's loss).
-HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
-                  "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
-                  "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
-# Present in the records of steps where the trainer evaluated (eval_every).
-METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
-                 "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
-                 "m_high_quality_share")
-def d_output_kind(loss: str) -> str:
-    """What d_real/d_fake hold for a loss: 'probability' (sigmoid of a logit) or 'score'."""
-    from .losses import LOSSES
-    return "score" if LOSSES[loss].raw_scores else "probability"
-
-
-def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The columns of a history table: every step's fields, then the metrics that were measured."""
-    return HISTORY_FIELDS + tuple(k for k in METRIC_FIELDS if any(k in r for r in history))
-
+from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
+from .sampling import discriminator_map
+from .schema import FORMAT, VERSION, CheckpointError
 
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
 
@@ -132,6 +118,18 @@ def load_for(config: TrainConfig) -> Dataset:
     return load_dataset(config.dataset, config.data_dir, image_size=IMAGE_SIZE.get(config.model, 28),
                         channels=config.channels, subset=config.subset, download=config.download,
                         seed=config.seed)
+
+
+def _cpu(state: dict, half: bool = False) -> dict:
+    """A state dict's tensors on the CPU, detached (float ones as float16 with `half`)."""
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v):
+            v = v.detach().cpu()
+            if half and v.is_floating_point():
+                v = v.half()
+        out[k] = v
+    return out
 
 
 class Trainer:
@@ -296,7 +294,6 @@ class Trainer:
                 self._finish("failed", "stopped by an error")
 
     def _free_memory(self) -> None:
-        import gc
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         gc.collect()
@@ -497,6 +494,79 @@ class Trainer:
                     g_steps_per_d_step=cfg.g_steps_per_d_step,
                     d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)
 
+    # -- checkpoints: the trainer's whole state as one dict ------------------------------------
+    def state_dict(self, generator_only: bool = False, half: bool = False,
+                   with_history: bool = True) -> dict[str, Any]:
+        """Everything needed to sample from this run or to continue it, as plain data (the
+        checkpoint format of gan_core.schema). `generator_only` keeps just G, as shown (the EMA
+        weights when on: what a shipped model should draw); `half` stores its float weights as
+        float16 (loading casts them back); `with_history=False` leaves out the step records."""
+        obj: dict[str, Any] = {
+            "format": FORMAT, "version": VERSION,
+            "config": self.config.to_dict(), "spec": self.spec.to_dict(),
+            "class_names": list(self.dataset.class_names),
+            "step": self.step, "epoch": self.epoch, "g_updates": self.g_updates,
+            "d_updates": self.d_updates, "elapsed": self.elapsed,
+            "last_g": [float(v) for v in self._last_g],   # G's last loss/norm, for the records
+            "generator": _cpu((self.sample_G if generator_only else self.G).state_dict(), half),
+            "history": self.history if with_history else [], "markers": self.markers,
+        }
+        if not generator_only and self.G_ema is not None:
+            obj["generator_ema"] = _cpu(self.G_ema.state_dict())
+        if not generator_only:
+            obj["discriminator"] = _cpu(self.D.state_dict())
+            obj["opt_g"] = self.opt_g.state_dict()
+            obj["opt_d"] = self.opt_d.state_dict()
+        return obj
+
+    def load_state_dict(self, obj: dict[str, Any], source: str = "the checkpoint") -> None:
+        """Continue from a full state (a checked checkpoint dict): weights, optimisers,
+        counters and records. CheckpointError, naming `source`, when it does not fit."""
+        if "discriminator" not in obj or "opt_g" not in obj:
+            raise CheckpointError(f"{source} holds only a generator; training cannot resume "
+                                  f"from it")
+        saved = spec_from_dict(obj["spec"])
+        if saved != self.spec:
+            diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(self.spec, f.name)!r}"
+                    for f in fields(ModelSpec)
+                    if getattr(saved, f.name) != getattr(self.spec, f.name)]
+            raise CheckpointError(f"{source} does not fit this config: {', '.join(diff)}")
+        load_weights(self.G, obj["generator"], "generator", source)
+        load_weights(self.D, obj["discriminator"], "discriminator", source)
+        if self.G_ema is not None:      # an older file, or EMA switched on now: start from G
+            load_weights(self.G_ema, obj.get("generator_ema", obj["generator"]), "generator",
+                         source)
+        try:
+            self.opt_g.load_state_dict(obj["opt_g"])
+            self.opt_d.load_state_dict(obj["opt_d"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"optimiser state in {source} does not fit: {e}") from None
+        self.step, self.epoch = int(obj["step"]), int(obj["epoch"])
+        self.g_updates, self.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
+        self.elapsed = float(obj.get("elapsed", 0.0))
+        if "last_g" in obj:     # records before G's next update repeat its last values
+            self._last_g = tuple(float(v) for v in obj["last_g"])
+        self.history = list(obj.get("history", []))
+        self.markers = list(obj.get("markers", []))
+
+    @classmethod
+    def from_checkpoint(cls, path, **config_changes) -> "Trainer":
+        """A Trainer that continues from a full checkpoint file (e.g. with more epochs).
+
+        Only settings that do not change the models may differ; others raise CheckpointError.
+        """
+        obj = read_checkpoint(path)
+        if "discriminator" not in obj or "opt_g" not in obj:
+            raise CheckpointError(f"{path} holds only a generator; training cannot resume "
+                                  f"from it")
+        try:
+            config = TrainConfig.from_dict({**obj["config"], **config_changes}).validate()
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"cannot resume {path}: {e}") from None
+        trainer = cls(config)
+        trainer.load_state_dict(obj, str(path))
+        return trainer
+
     # -- samples and summaries -----------------------------------------------------------------
     @torch.no_grad()
     def generate_fixed(self) -> torch.Tensor:
@@ -516,7 +586,6 @@ class Trainer:
         """Taken on the training thread, so nobody else switches G or D to eval mid-step."""
         d_map = None
         if self.dataset.is_points:
-            from .sampling import discriminator_map
             d_map = discriminator_map(self.D, self.points_extent)
         snap = Snapshot(self.step, self.epoch, self.generate_fixed(), d_map)
         self.snapshots.append(snap)
@@ -528,7 +597,6 @@ class Trainer:
         the fixed seed, against reference statistics of the whole dataset at G's own size.
         {} when no judge exists for the data. Runs on the training thread.
         """
-        from . import metrics
         n = self.config.eval_samples
         if self._judge is None and not self.dataset.is_points:
             try:
@@ -559,7 +627,6 @@ class Trainer:
         if self.config.subset is None:
             return self.dataset
         try:
-            from dataclasses import replace
             return load_for(replace(self.config, subset=None))
         except (DatasetError, ValueError, OSError):
             return self.dataset
