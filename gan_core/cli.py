@@ -12,17 +12,16 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
-from .config import (DEPTHS, DEVICES, MODEL_RECIPES, MODELS, PRECISIONS, PRESETS, TrainConfig,
-                     preset)
+from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
 from .data import DatasetError
 from .images import grid_image, points_image, save_png
 from .runs import save_run
-from .losses import LOSSES
 from .sweeps import run_sweep
 from .trainer import Trainer
 
@@ -51,52 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a GAN and write checkpoints, history and samples")
-    t.add_argument("--dataset", default="mnist",
-                   help="mnist, fashion-mnist, fer2013, ring, grid or folder:PATH")
-    t.add_argument("--loss", choices=list(LOSSES), default=None)
-    t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--out", required=True, help="folder for checkpoints, history.csv, samples")
     t.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="flgan: focal + clipping 0.25 as the FLGAN code; dcgan: neither")
-    t.add_argument("--model", choices=list(MODELS), default=None,
-                   help="default: classroom for images, mlp for ring/grid")
-    t.add_argument("--latent-dim", type=int)
-    t.add_argument("--depth", choices=list(DEPTHS))
-    t.add_argument("--no-batch-norm", action="store_true")
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--self-attention", action="store_true")
-    t.add_argument("--spectral-norm", action="store_true")
-    t.add_argument("--conditional", action="store_true", help="CGAN: condition on class labels")
-    t.add_argument("--gamma", type=float, dest="focal_gamma", help="focal loss gamma")
-    t.add_argument("--g-steps", type=int, dest="g_steps_per_d_step",
-                   help="generator steps per discriminator step (2, 4, 50)")
-    t.add_argument("--d-steps", type=int, dest="d_steps_per_g_step",
-                   help="discriminator steps per generator step (5 for WGAN)")
-    t.add_argument("--lr-g", type=float)
-    t.add_argument("--lr-d", type=float)
-    t.add_argument("--beta1", type=float)
-    t.add_argument("--beta2", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--subset", type=int, help="keep this many images")
-    t.add_argument("--channels", type=int, choices=(1, 3))
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--label-flip", type=float)
-    t.add_argument("--grad-clip", type=float, help="max gradient norm (FLGAN code: 0.25)")
-    t.add_argument("--ema-decay", type=float,
-                   help="samples from a running average of G's weights with this decay "
-                        "(default 0.999; 0: off, samples from G itself)")
-    t.add_argument("--precision", choices=list(PRECISIONS),
-                   help="auto (default): bf16 autocast where the hardware runs it natively")
-    t.add_argument("--augment", help="DiffAugment for D's inputs: translation, cutout or "
-                                     "translation,cutout (default: none)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", choices=list(DEVICES))
-    t.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
-    t.add_argument("--no-download", action="store_true", help="never download datasets")
-    t.add_argument("--max-seconds", type=float, help="stop after this much training time")
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--sample-every", type=int)
-    t.add_argument("--eval-every", type=int, help="steps between quality metrics (judge)")
+    add_config_flags(t)
     t.add_argument("--save-epochs", type=_parse_epochs, default="last",
                    help="keep checkpoint_epoch_N.pt for: last (default), all, or e.g. 1,4,8")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -140,27 +97,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-FIELDS_FROM_ARGS = ("loss", "epochs", "model", "latent_dim", "depth", "dropout", "focal_gamma",
-                    "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d", "beta1", "beta2",
-                    "batch_size", "subset", "channels", "label_smoothing", "label_flip",
-                    "grad_clip", "seed", "device", "data_dir", "max_seconds", "max_steps",
-                    "sample_every", "eval_every", "ema_decay", "precision", "augment")
+def flag_of(name: str) -> Optional[str]:
+    """The command-line flag of a TrainConfig field (None: it has none)."""
+    s = SETTINGS[name]
+    if s.flag is None:
+        return None
+    if s.flag:
+        return s.flag
+    return "--" + ("no-" if field_kind(name)[0] is bool and getattr(TrainConfig, name) else "") \
+        + name.replace("_", "-")
+
+
+def _num(x: float) -> str:
+    return f"{x:,}" if float(x).is_integer() else f"{x:g}"
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig setting, generated from its Setting (gan_core.config). Each
+    stores into the field's name, None when not given (the config's default then applies)."""
+    for name, s in SETTINGS.items():
+        flag = flag_of(name)
+        if flag is None:
+            continue
+        kind, _ = field_kind(name)
+        lo_hi = ""
+        if s.lo is not None:
+            lo_hi = f" ({'above' if s.lo_open else 'from'} {_num(s.lo)} to {_num(s.hi)})"
+        if kind is bool:         # the flag switches the default: --no-batch-norm, --conditional
+            parser.add_argument(flag, dest=name, action="store_const",
+                                const=not getattr(TrainConfig, name), default=None, help=s.help)
+        elif s.choices:
+            parser.add_argument(flag, dest=name, choices=list(s.choices), help=s.help or None)
+        elif name == "channels":
+            parser.add_argument(flag, dest=name, type=int, choices=(1, 3), help=s.help)
+        else:
+            parser.add_argument(flag, dest=name, type=kind,
+                                help=(s.help + lo_hi + ("; 0: off" if s.zero_is_off else "")))
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    values = {k: getattr(a, k) for k in FIELDS_FROM_ARGS if getattr(a, k) is not None}
-    values["dataset"] = a.dataset
-    if a.model is None:
-        values["model"] = "mlp" if a.dataset in ("ring", "grid") else "classroom"
-    if values.get("ema_decay") == 0:
-        values["ema_decay"] = None
-    for flag, field_name, value in ((a.no_batch_norm, "batch_norm", False),
-                                    (a.self_attention, "self_attention", True),
-                                    (a.spectral_norm, "spectral_norm", True),
-                                    (a.conditional, "conditional", True),
-                                    (a.no_download, "download", False)):
-        if flag:
-            values[field_name] = value
+    values = {k: getattr(a, k) for k in SETTINGS if getattr(a, k, None) is not None}
+    for name, value in list(values.items()):
+        if SETTINGS[name].zero_is_off and value == 0:
+            values[name] = None
+    dataset = values.get("dataset", TrainConfig.dataset)
+    if "model" not in values:
+        values["model"] = "mlp" if dataset in ("ring", "grid") else "classroom"
     if a.preset:
         return preset(a.preset, **values)
     return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
