@@ -1,7 +1,7 @@
 """Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
 import streamlit as st
 
-from gan_core.config import PRESETS, TrainConfig
+from gan_core.config import PRESETS, TrainConfig, loss_recipe
 from gan_core.data import DatasetError
 from pathlib import Path
 
@@ -79,8 +79,7 @@ with st.container(border=True):
 
 def make_config(side: str) -> TrainConfig:
     base = default_config(dataset)
-    extra = dict(d_steps_per_g_step=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9) \
-        if picks[side]["loss"] == "wgan-gp" else {}
+    extra = loss_recipe(picks[side]["loss"], base.model)     # wgan-gp: its preset, by name
     return base.with_updates(epochs=int(epochs), seed=int(seed), subset=int(subset) or None,
                              data_dir=str(data_dir) if data_dir else None, download=False,
                              sample_every=10 if dataset in TOYS else 25,

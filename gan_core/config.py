@@ -14,9 +14,10 @@ import torch
 
 from .augment import POLICIES, parse_policy
 from .losses import LOSSES
+from .models import ARCHITECTURES
 from .shortrepr import short_repr
 
-MODELS = ("classroom", "paper", "dcgan64", "mlp")
+MODELS = tuple(ARCHITECTURES)         # classroom, paper, dcgan64, mlp
 DEPTHS = ("small", "medium", "large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -290,6 +291,15 @@ def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -
     if recipe and name in PAPER_PRESETS:
         values.update(MODEL_RECIPES.get(model or TrainConfig.model, {}))
     return values
+
+
+def loss_recipe(loss: str, model: Optional[str] = None) -> dict[str, Any]:
+    """What a loss needs beyond the default optimiser when picked on its own: the preset of
+    the same name where there is one (wgan-gp: 5 D steps, Adam (0, 0.9), no batch norm), else
+    nothing. Pages use this instead of typing a preset's values again."""
+    if loss in PRESETS and PRESETS[loss].get("loss") == loss:
+        return preset_values(loss, model)
+    return {}
 
 
 def preset(name: str, recipe: bool = True, **overrides) -> TrainConfig:

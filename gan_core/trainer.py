@@ -38,7 +38,7 @@ from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
-from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
+from .models import ARCHITECTURES, ModelSpec, build_models
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
 from .sampling import discriminator_map
 from .schema import FORMAT, VERSION, CheckpointError
@@ -86,7 +86,8 @@ def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
         model=config.model, latent_dim=config.latent_dim,
         channels=1 if dataset.is_points else dataset.data.shape[1], depth=config.depth,
         batch_norm=config.batch_norm,
-        dropout=DEFAULT_DROPOUT[config.model] if config.dropout is None else config.dropout,
+        dropout=(ARCHITECTURES[config.model].default_dropout if config.dropout is None
+                 else config.dropout),
         self_attention=config.self_attention, spectral_norm=config.spectral_norm,
         num_classes=dataset.num_classes if config.conditional else 0)
 
@@ -115,7 +116,8 @@ def points_extent(dataset: Dataset) -> float:
 
 def load_for(config: TrainConfig) -> Dataset:
     """The dataset a config asks for, shaped for its model."""
-    return load_dataset(config.dataset, config.data_dir, image_size=IMAGE_SIZE.get(config.model, 28),
+    return load_dataset(config.dataset, config.data_dir,
+                        image_size=ARCHITECTURES[config.model].image_size or 28,
                         channels=config.channels, subset=config.subset, download=config.download,
                         seed=config.seed)
 

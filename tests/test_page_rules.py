@@ -41,3 +41,11 @@ def test_a_link_switching_the_toggles_off_reads_back_as_off():
     assert errors == {}
     back = values_from_widgets(widget_state(cfg))
     assert back["grad_clip"] is None and back["ema_decay"] is None
+
+
+def test_a_loss_picked_on_its_own_brings_its_preset_by_name():
+    """The Compare page's WGAN-GP side once typed the preset again and left out batch_norm."""
+    from gan_core.config import PRESETS, loss_recipe
+    assert loss_recipe("wgan-gp") == PRESETS["wgan-gp"]
+    assert loss_recipe("wgan-gp")["batch_norm"] is False
+    assert loss_recipe("hinge") == {} and loss_recipe("focal") == {}
