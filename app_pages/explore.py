@@ -19,7 +19,7 @@ from streamlit.errors import StreamlitAPIException
 
 from gan_core.checkpoint import CheckpointError
 from lab_app import explore as ex
-from lab_app.ui import ROOT, runs, trained_generators
+from lab_app.ui import ROOT, trained_generators
 
 STRIP_FRAMES = 10        # frames from A to B
 LINE_FRAMES = 16         # frames over [-3, 3] for a one-number latent
@@ -54,16 +54,12 @@ def _relative(p: Path) -> str:
 def session_models() -> dict[str, tuple[str, ex.Model]]:
     """{stable key: (title, model)} for this session's runs, newest first. The title carries the
     step; the key does not, so the choice survives while a run keeps training."""
-    trainers = {f"{r.name}: {label}": t for r in runs()
-                for label, t in zip(r.labels or [r.name], r.job.trainers)}
     out = {}
-    for title, G in reversed(list(trained_generators().items())):
-        base = re.sub(r" \(step \d+\)$", "", title)
-        m = re.search(r"\(step (\d+)\)$", title)
-        t = trainers.get(base)
-        out[f"session:{base}"] = (f"{title} · this session", ex.Model(
-            G, G.spec, getattr(t, "config", None), int(m.group(1)) if m else None,
-            list(t.dataset.class_names) if t is not None else [], "trained in this session"))
+    for g in reversed(trained_generators()):
+        t = g.trainer
+        out[f"session:{g.name}"] = (f"{g.title} · this session", ex.Model(
+            g.G, g.G.spec, t.config, g.step, list(t.dataset.class_names),
+            "trained in this session"))
     return out
 
 

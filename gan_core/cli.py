@@ -1,4 +1,13 @@
-"""Command line: `python -m gan_core train ...` and `python -m gan_core sample ...`.
+"""Command line: `python -m gan_core train | sample | evaluate | judge | sweep ...`.
+
+    train      train a GAN; writes checkpoints, history.csv and samples into --out
+    sample     draw samples from a checkpoint into a .png grid or a .npy array
+    evaluate   print a checkpoint's quality metrics (metrics.evaluate_generator) as JSON
+    judge      train the judge classifier the metrics use
+    sweep      run a named experiment of gan_core.claims over several seeds
+
+The train flags are generated from TrainConfig's settings (gan_core.config). Progress is a bar
+on a terminal and a plain line every few seconds in a log or a pipe.
 
 Bad arguments and bad files end with one line on stderr and exit status 2, never a traceback.
 """
@@ -79,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "--backend ray)")
     w.add_argument("--seeds", type=int, help="seeds per arm (default: the experiment's)")
     w.add_argument("--steps", type=int, help="steps per run, replacing the experiment's")
-    w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
+    w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR, else ./data or ../shared/data)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("evaluate", help="print quality metrics of a checkpoint as JSON")
     e.add_argument("--checkpoint", required=True)
@@ -148,6 +157,29 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
 
 
+PLAIN_EVERY_S = 10.0     # progress lines when stderr is not a terminal
+
+
+def progress_line(r: dict, total: int) -> str:
+    """One step's record as a line of text for a log."""
+    return (f"step {r['step']}/{total} ({100 * r['step'] / max(total, 1):.0f}%) epoch "
+            f"{r['epoch']}  D {r['d_loss']:.3f}  G {r['g_loss']:.3f}  D(x) {r['d_real']:.2f}  "
+            f"D(G(z)) {r['d_fake']:.2f}  {r['images_per_s']:,.0f} img/s")
+
+
+def plain_progress(total: int, every_s: float = PLAIN_EVERY_S, clock=time.monotonic):
+    """A step callback printing progress_line to stderr at most every `every_s` seconds, and
+    at the last step."""
+    last = [clock()]
+
+    def on_step(tr, r):
+        now = clock()
+        if now - last[0] >= every_s or r["step"] >= total:
+            last[0] = now
+            print(progress_line(r, total), file=sys.stderr, flush=True)
+    return on_step
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     out = Path(a.out)
@@ -160,7 +192,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     bar = None
-    if not a.quiet:
+    if not a.quiet and not sys.stderr.isatty():
+        # A log file or a pipe (CI, nohup): a bar would write every update into one endless
+        # line, so a plain line every PLAIN_EVERY_S seconds instead.
+        trainer.add_callback("step", plain_progress(trainer.total_steps))
+    elif not a.quiet:
         from tqdm import tqdm
         bar = tqdm(total=trainer.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
 
@@ -281,7 +317,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
     def progress(done, total, result, message):
         nonlocal bar
-        if a.quiet:
+        if a.quiet or not sys.stderr.isatty():        # one plain line per run in a log
             if result is not None:
                 print(f"[{done}/{total}] {result['run_id']}: {result['state']}, "
                       f"{result['train_seconds']:.1f} s", file=sys.stderr)

@@ -7,13 +7,13 @@ message for its field and the default is used instead.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from gan_core.config import (MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind,
                              preset_values)
+from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
 
 # URL key -> (TrainConfig field, type), from each field's Setting (gan_core.config)
 URL_FIELDS: dict[str, tuple[str, type]] = {
@@ -22,16 +22,6 @@ FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
 # 0 in the URL means None (off) for these optional numbers
 OPTIONAL_ZERO_IS_OFF = tuple(name for name, s in SETTINGS.items() if s.zero_is_off)
 TOYS = ("ring", "grid")
-
-
-def find_data_dir() -> Optional[Path]:
-    """Where the image datasets are: $GAN_DATA_DIR, ./data, or ../shared/data beside the repo."""
-    here = Path(__file__).resolve().parents[1]
-    candidates = [os.environ.get("GAN_DATA_DIR"), here / "data", here.parent / "shared" / "data"]
-    for c in candidates:
-        if c and Path(c).is_dir() and any(Path(c).iterdir()):
-            return Path(c)
-    return None
 
 
 def mnist_available(data_dir: Optional[Path] = None) -> bool:
