@@ -209,7 +209,8 @@ def view():
                              caption=f"step {snap.step}, same noise for both")
             if tr.history:
                 last = tr.history[-20:]
-                mean = lambda k: sum(r[k] for r in last) / len(last)  # noqa: E731
+                def mean(k, last=last):
+                    return sum(r[k] for r in last) / len(last)
                 m = st.columns(3)
                 what = " score" if spec.raw_scores else ""    # raw score, not a probability
                 m[0].metric(f"D(x){what}", f"{mean('d_real'):.2f}")

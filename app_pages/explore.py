@@ -190,7 +190,8 @@ def endpoints(model: ex.Model, key: str, cls: Optional[int]):
         return ex.endpoint(d, int(seed_a)), ex.endpoint(d, int(seed_b)), None
     seed = st.number_input("Samples drawn with seed", 0, SEED_MAX, 0, key="explore_grid_seed")
     ca, cb = st.columns(2)
-    pick = lambda i: f"#{i + 1}"  # noqa: E731
+    def pick(i: int) -> str:
+        return f"#{i + 1}"
     ia = ca.selectbox("A is sample", range(N_CANDIDATES), 0, format_func=pick, key="explore_pick_a")
     ib = cb.selectbox("B is sample", range(N_CANDIDATES), 1, format_func=pick, key="explore_pick_b")
     zs = ex.candidates(d, int(seed), N_CANDIDATES)

@@ -389,8 +389,8 @@ class Trainer:
         ahead; forward passes in train mode also move batch-norm statistics. Saved: D and its
         optimiser, G's buffers, and G with its optimiser when G takes several updates a step.
         """
-        clone = lambda state: {k: v.detach().clone() if torch.is_tensor(v) else v  # noqa: E731
-                               for k, v in state.items()}
+        def clone(state: dict) -> dict:
+            return {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in state.items()}
 
         def clone_opt(opt):
             state = opt.state_dict()
@@ -483,9 +483,10 @@ class Trainer:
         # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
         # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
         # raw score is recorded instead (see d_output_kind).
-        view = (lambda x: x) if self.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
-        values = torch.stack([d_loss.detach(), view(real_logits.detach()).mean(),
-                              view(fake_logits.detach()).mean(), d_norm.detach(),
+        real_out, fake_out = real_logits.detach(), fake_logits.detach()
+        if not self.loss.spec.raw_scores:
+            real_out, fake_out = torch.sigmoid(real_out), torch.sigmoid(fake_out)
+        values = torch.stack([d_loss.detach(), real_out.mean(), fake_out.mean(), d_norm.detach(),
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
         d_l, d_real, d_fake, d_n, g_l, g_n = values
@@ -640,7 +641,8 @@ class Trainer:
 
     def epoch_summary(self, epoch: int) -> dict[str, Any]:
         rows = [r for r in self.history if r["epoch"] == epoch]
-        mean = lambda k: sum(r[k] for r in rows) / len(rows) if rows else float("nan")  # noqa: E731
+        def mean(k: str) -> float:
+            return sum(r[k] for r in rows) / len(rows) if rows else float("nan")
         return dict(epoch=epoch, steps=len(rows), time_s=self.elapsed,
                     d_loss=mean("d_loss"), g_loss=mean("g_loss"), d_real=mean("d_real"),
                     d_fake=mean("d_fake"), images_per_s=mean("images_per_s"))
