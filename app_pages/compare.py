@@ -1,7 +1,7 @@
 """Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
 import streamlit as st
 
-from gan_core.config import PRESETS, TrainConfig, loss_recipe
+from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from lab_app import charts, pretrained
-from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
+from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
+                              find_data_dir, mnist_available)
 from lab_app import saved
 from lab_app.ui import Run, add_run, get_pool, latest_run, owner_key
 
@@ -19,17 +20,7 @@ st.title("Compare two losses")
 st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
            "noise: the only difference is what you pick for A and B.")
 
-SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
-
-
-def side_from_url(value: str | None, fallback: dict) -> dict:
-    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
-    if value in PRESETS and value in ("flgan", "dcgan"):
-        p = PRESETS[value]
-        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
-    if value in LOSSES:
-        return dict(loss=value, clip=False)
-    return fallback
+SIDES = COMPARE_SIDES
 
 
 url = st.query_params.to_dict()
@@ -45,7 +36,7 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
     except ValueError:
         st.session_state.c_epochs = 3
     for side in SIDES:
-        s = side_from_url(url.get(side.lower()), SIDES[side])
+        s = compare_side_from_url(url.get(side.lower()), SIDES[side])
         st.session_state[f"c_{side}_loss"] = s["loss"]
         st.session_state[f"c_{side}_clip"] = s["clip"]
     st.session_state.cmp_url = url
@@ -78,12 +69,8 @@ with st.container(border=True):
 
 
 def make_config(side: str) -> TrainConfig:
-    base = default_config(dataset)
-    extra = loss_recipe(picks[side]["loss"], base.model)     # wgan-gp: its preset, by name
-    return base.with_updates(epochs=int(epochs), seed=int(seed), subset=int(subset) or None,
-                             data_dir=str(data_dir) if data_dir else None, download=False,
-                             sample_every=10 if dataset in TOYS else 25,
-                             **{**picks[side], **extra})
+    return compare_config(dataset, picks[side], int(epochs), int(seed), int(subset) or None,
+                          data_dir)
 
 
 run = latest_run("compare")

@@ -8,7 +8,6 @@ strips are kept per session until their model, endpoints or path change.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional

@@ -27,7 +27,8 @@ from .files import atomic_save, atomic_write_text
 from .models import Discriminator, Generator, ModelSpec
 from .records import history_csv
 from .sandbox import SandboxError, run_isolated
-from .schema import FORMAT, VERSION, CheckpointError, check_archive, check_checkpoint
+from .schema import (FORMAT, VERSION, CheckpointError,  # noqa: F401 - FORMAT, VERSION: public
+                     check_archive, check_checkpoint)
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -24,13 +23,17 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
-from .data import DatasetError
+from .data import DatasetError, load_dataset
 from .images import grid_image, points_image, save_png
+from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
+                      train_judge)
 from .runs import save_run
+from .sampling import sample
 from .sweeps import run_sweep
 from .trainer import Trainer
 
@@ -232,9 +235,6 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from .sampling import sample
-    import torch
-
     if not 1 <= a.n <= 10_000:
         raise UsageError(f"--n must be from 1 to 10000; got {a.n}")
     out = Path(a.out)
@@ -260,8 +260,6 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .metrics import evaluate_generator, load_judge
-
     if not 10 <= a.n <= 100_000:
         raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
     ckpt = load_checkpoint(a.checkpoint, with_discriminator=False)
@@ -285,9 +283,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_judge(a: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .metrics import JUDGE_SIZE, judge_path, save_judge, train_judge
-
     if not 1 <= a.epochs <= 100:
         raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
     ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False)

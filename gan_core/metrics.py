@@ -362,11 +362,3 @@ def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: 
     out = image_metrics(judge, sample(G, n, seed, requested), reference, requested)
     out.update(eval_n=n, eval_seed=seed, reference_n=len(reference.features))
     return out
-
-
-def evaluate(G, dataset_name: str, n: int = EVAL_N, seed: int = EVAL_SEED, data_dir=None,
-             judge: Optional[Judge] = None, real: Optional[RealStats] = None,
-             dataset: Optional[Dataset] = None) -> dict:
-    """Old name of evaluate_generator (same evaluation)."""
-    return evaluate_generator(G, dataset_name, dataset, n=n, seed=seed, judge=judge,
-                              reference=real, data_dir=data_dir)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from gan_core.config import (MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind,
-                             preset_values)
+                             loss_recipe, preset_values)
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
+from gan_core.losses import LOSSES
 
 # URL key -> (TrainConfig field, type), from each field's Setting (gan_core.config)
 URL_FIELDS: dict[str, tuple[str, type]] = {
@@ -175,3 +176,29 @@ def values_from_widgets(state: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = state[keys["value"]]
     return out
+
+
+# --- the Compare page: two runs that differ only in the loss (and clipping) ---------------------
+
+COMPARE_SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
+
+
+def compare_side_from_url(value: Optional[str], fallback: dict) -> dict:
+    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
+    if value in ("flgan", "dcgan"):
+        p = PRESETS[value]
+        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
+    if value in LOSSES:
+        return dict(loss=value, clip=False)
+    return fallback
+
+
+def compare_config(dataset: str, pick: dict, epochs: int, seed: int, subset: Optional[int],
+                   data_dir: Optional[Path]) -> TrainConfig:
+    """One side of a comparison: the app's default for the dataset, the side's loss, clipping
+    and gamma (`pick`), and the loss's own preset where it has one (wgan-gp, by name)."""
+    base = default_config(dataset)
+    return base.with_updates(epochs=epochs, seed=seed, subset=subset,
+                             data_dir=str(data_dir) if data_dir else None, download=False,
+                             sample_every=10 if dataset in TOYS else 25,
+                             **{**pick, **loss_recipe(pick["loss"], base.model)})

@@ -49,3 +49,19 @@ def test_a_loss_picked_on_its_own_brings_its_preset_by_name():
     assert loss_recipe("wgan-gp") == PRESETS["wgan-gp"]
     assert loss_recipe("wgan-gp")["batch_norm"] is False
     assert loss_recipe("hinge") == {} and loss_recipe("focal") == {}
+
+
+def test_compare_sides_from_a_link_and_their_configs():
+    from lab_app.settings import COMPARE_SIDES, compare_config, compare_side_from_url
+    assert compare_side_from_url("flgan", {}) == dict(loss="focal", clip=True)
+    assert compare_side_from_url("dcgan", {}) == dict(loss="nonsaturating", clip=False)
+    assert compare_side_from_url("hinge", {}) == dict(loss="hinge", clip=False)
+    assert compare_side_from_url("sagan", COMPARE_SIDES["A"]) == COMPARE_SIDES["A"]
+    pick = dict(loss="wgan-gp", grad_clip=None, focal_gamma=2.0)
+    cfg = compare_config("ring", pick, epochs=2, seed=3, subset=None, data_dir=None)
+    assert (cfg.loss, cfg.batch_norm, cfg.d_steps_per_g_step, cfg.beta1) == ("wgan-gp", False,
+                                                                             5, 0.0)
+    assert (cfg.epochs, cfg.seed, cfg.sample_every, cfg.model) == (2, 3, 10, "mlp")
+    focal = compare_config("ring", dict(loss="focal", grad_clip=0.25, focal_gamma=2.0), 1, 0,
+                           None, None)
+    assert focal.grad_clip == 0.25 and focal.batch_norm is True
