@@ -76,7 +76,7 @@ def test_a_disk_that_refuses_the_write_does_not_raise(runs_dir):
 def test_a_disk_error_mid_save_is_reported_not_raised(runs_dir, monkeypatch):
     def full_disk(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(saved, "save_checkpoint", full_disk)
+    monkeypatch.setattr(saved, "save_run", full_disk)     # the run folder writer
     t = ring_trainer(2)
     assert saved.persist(t, ALICE, "run") is None
     assert "No space left on device" in t.eval_note
