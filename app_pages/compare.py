@@ -1,7 +1,7 @@
 """Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
 import streamlit as st
 
-from gan_core.config import PRESETS, TrainConfig
+from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from lab_app import charts, pretrained
-from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
+from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
+                              find_data_dir, mnist_available)
 from lab_app import saved
 from lab_app.ui import Run, add_run, get_pool, latest_run, owner_key
 
@@ -19,17 +20,7 @@ st.title("Compare two losses")
 st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
            "noise: the only difference is what you pick for A and B.")
 
-SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
-
-
-def side_from_url(value: str | None, fallback: dict) -> dict:
-    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
-    if value in PRESETS and value in ("flgan", "dcgan"):
-        p = PRESETS[value]
-        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
-    if value in LOSSES:
-        return dict(loss=value, clip=False)
-    return fallback
+SIDES = COMPARE_SIDES
 
 
 url = st.query_params.to_dict()
@@ -45,7 +36,7 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
     except ValueError:
         st.session_state.c_epochs = 3
     for side in SIDES:
-        s = side_from_url(url.get(side.lower()), SIDES[side])
+        s = compare_side_from_url(url.get(side.lower()), SIDES[side])
         st.session_state[f"c_{side}_loss"] = s["loss"]
         st.session_state[f"c_{side}_clip"] = s["clip"]
     st.session_state.cmp_url = url
@@ -78,13 +69,8 @@ with st.container(border=True):
 
 
 def make_config(side: str) -> TrainConfig:
-    base = default_config(dataset)
-    extra = dict(d_steps_per_g_step=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9) \
-        if picks[side]["loss"] == "wgan-gp" else {}
-    return base.with_updates(epochs=int(epochs), seed=int(seed), subset=int(subset) or None,
-                             data_dir=str(data_dir) if data_dir else None, download=False,
-                             sample_every=10 if dataset in TOYS else 25,
-                             **{**picks[side], **extra})
+    return compare_config(dataset, picks[side], int(epochs), int(seed), int(subset) or None,
+                          data_dir)
 
 
 run = latest_run("compare")
@@ -216,7 +202,8 @@ def view():
                              caption=f"step {snap.step}, same noise for both")
             if tr.history:
                 last = tr.history[-20:]
-                mean = lambda k: sum(r[k] for r in last) / len(last)  # noqa: E731
+                def mean(k, last=last):
+                    return sum(r[k] for r in last) / len(last)
                 m = st.columns(3)
                 what = " score" if spec.raw_scores else ""    # raw score, not a probability
                 m[0].metric(f"D(x){what}", f"{mean('d_real'):.2f}")
