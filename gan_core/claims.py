@@ -220,6 +220,16 @@ def _verdict_ratio(exp: Experiment, stats: dict) -> str:
                    f"{balance:.2f} for this loss (D = 1/2), not 0." if balance is not None else "")
 
 
+def _verdict_ratio_equal_g(exp: Experiment, stats: dict) -> str:
+    """gd-ratio's reading when every arm gets (about) the same number of G updates."""
+    text = _verdict_ratio(exp, stats)
+    text = text.replace("After the same real batches, over", "After about the same number of G "
+                        "updates (312; G:D 50:1 350), over", 1)
+    return text.replace(" The arms got very different numbers of G updates, so this compares "
+                        "update counts as much as ratios.", " With G's updates equal, the arms "
+                        "differ in D's updates (7 to 1,560) and in real batches seen.", 1)
+
+
 def _verdict_small(exp: Experiment, stats: dict) -> str:
     parts = [f"{s['label']}: FD against all digits {_fmt(s.get('judge_fd_all'), 0)}, samples at "
              f"{_fmt(s.get('memorisation_ratio'), 2)}x the distance of unseen real digits from "
@@ -392,6 +402,32 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         quick=dict(QUICK, max_steps=6, eval_every=3, depth="small"), quick_seeds=1,
         curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld", "judge_fd_at_15s"),
         at_seconds=(15.0,), verdict=_verdict_ratio),
+    Experiment(
+        name="gd-ratio-equal-g", title="More G updates per D update, at equal G updates",
+        claim="Giving the generator 2, 4 or 50 steps per discriminator step changes who "
+              "dominates, shown by log(L_G / L_D).", source="G:D ratio paper; DCGAN coursework",
+        setup="As gd-ratio (classroom DCGAN on MNIST, non-saturating loss, Adam 2e-4, fp32), but "
+              "every arm stops after about 312 G updates (two epochs at 1:1), so the ratio is "
+              "compared at equal generator training rather than equal real batches: G:D 1:1, "
+              "2:1, 4:1 and 50:1 see 312, 156, 78 and 7 real batches; D:G 2:1 and 5:1 see "
+              "624 and 1,560. The judge scores 500 samples about every 26 G updates; "
+              "log(L_G / L_D) is read against the balance line, -0.69. (gd-ratio reads FD at "
+              "equal wall time.)",
+        arms=[Arm("g1", "G:D 1:1", dict(max_steps=312, eval_every=26)),
+              Arm("g2", "G:D 2:1", dict(g_steps_per_d_step=2, max_steps=156, eval_every=13)),
+              Arm("g4", "G:D 4:1", dict(g_steps_per_d_step=4, max_steps=78, eval_every=7)),
+              Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50, max_steps=7, eval_every=1)),
+              Arm("d2", "D:G 2:1", dict(d_steps_per_g_step=2, max_steps=624, eval_every=52)),
+              Arm("d5", "D:G 5:1", dict(d_steps_per_g_step=5, max_steps=1560, eval_every=130))],
+        seeds=2, base=dict(MNIST, epochs=1000, eval_samples=500),
+        quick=dict(QUICK, depth="small"), quick_seeds=1,
+        quick_arms={"g1": dict(max_steps=4, eval_every=2),
+                    "g2": dict(g_steps_per_d_step=2, max_steps=2, eval_every=1),
+                    "g4": dict(g_steps_per_d_step=4, max_steps=1, eval_every=1),
+                    "g50": dict(g_steps_per_d_step=50, max_steps=1, eval_every=1),
+                    "d2": dict(d_steps_per_g_step=2, max_steps=8, eval_every=4),
+                    "d5": dict(d_steps_per_g_step=5, max_steps=20, eval_every=10)},
+        curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld"), verdict=_verdict_ratio_equal_g),
     Experiment(
         name="small-data", title="What happens with only 500 images?",
         claim="With 500 real images a GAN memorises; 3,500 images generalise better.",
