@@ -188,7 +188,7 @@ def nearest_real(samples: torch.Tensor, data: torch.Tensor,
                  chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """(index into data (N,), distance (N,)) of the training image closest to each sample.
 
-    Both in [-1, 1] (uint8 samples are converted); the distance is the root-mean-square pixel
+    Floats in [-1, 1] or uint8 (converted); the distance is the root-mean-square pixel
     difference on a 0..1 scale: 0 is an exact copy, about 0.3 two different MNIST digits.
     """
     x = samples.float() / 127.5 - 1 if samples.dtype == torch.uint8 else samples.float()
@@ -201,7 +201,9 @@ def nearest_real(samples: torch.Tensor, data: torch.Tensor,
     best_d = torch.full((len(x),), float("inf"))
     best_i = torch.zeros(len(x), dtype=torch.long)
     for start in range(0, len(data), chunk):
-        block = data[start:start + chunk].float().flatten(1)
+        block = data[start:start + chunk]
+        block = (block.float() / 127.5 - 1 if block.dtype == torch.uint8 else block.float())
+        block = block.flatten(1)
         d = torch.cdist(flat, block)                       # (N, chunk)
         dist, i = d.min(1)
         better = dist < best_d
