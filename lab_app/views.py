@@ -195,6 +195,15 @@ def step_figures(report, real, extent: float, show_mesh: bool = True,
     return figs[0], figs[1]
 
 
+def step_figures_single(frame, real, extent: float, show_mesh: bool = True,
+                        show_arrows: bool = True) -> go.Figure:
+    """The step-by-step picture before any button is pressed."""
+    fig = points_figure(real, _FrameSnap(frame), extent, show_mesh, show_arrows,
+                        title=frame.label)
+    fig.update_layout(height=440, uirevision=None)
+    return fig
+
+
 class _FrameSnap:
     """A stepper Frame read like a Snapshot (step, samples, d_map, probe)."""
 
