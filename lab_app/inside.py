@@ -279,3 +279,37 @@ def step_by_step(cfg: Optional[TrainConfig], key: str = "sbs") -> None:
         m[1].metric("mean distance a point moved", f"{n['moved']:.4f}")
     m[2].metric(f"L_{who}", f"{n['loss_after']:.3f}", f"{n['loss_after'] - n['loss_before']:+.4f}",
                 delta_color="inverse")
+
+
+# --- Compare: both sides in lockstep -----------------------------------------------------------
+
+def lockstep_play(key: str, n: int) -> None:
+    """A play switch and a speed for the shared scrubber `{key}_scrub` (one step per rerun)."""
+    c1, c2 = st.columns([1, 2])
+    play = c1.toggle("Play both in lockstep", key=f"{key}_play")
+    c2.select_slider("Replay speed", list(SPEEDS), value="1x", key=f"{key}_speed")
+    if play != st.session_state.get(f"{key}_was_playing", False):
+        st.session_state[f"{key}_was_playing"] = play
+        st.rerun(scope="app")              # the page's timer starts or stops with it
+    current = st.session_state.get(f"{key}_scrub", n - 1)
+    if play:
+        current = (current + 1) % n
+    st.session_state[f"{key}_scrub"] = min(current, n - 1)
+
+
+def play_every(key: str) -> Optional[float]:
+    """Seconds between reruns while the lockstep replay plays, else None."""
+    if not st.session_state.get(f"{key}_play"):
+        return None
+    return max(SPEEDS.get(st.session_state.get(f"{key}_speed", "1x"), 400) / 1000, 0.25)
+
+
+def verdict_image(snap, caption: str) -> None:
+    """The sample grid framed by D's verdict (plain when the snapshot has no probe)."""
+    probe = getattr(snap, "probe", None)
+    if probe is None:
+        from gan_core.images import snapshot_image
+        st.image(snapshot_image(snap.samples), width="stretch", caption=caption)
+        return
+    img, _ = views.verdict_grid(snap.samples, probe.d_out, probe.d_kind)
+    st.image(img, width="stretch", caption=caption + "; frames: D's verdict (green = real to D)")
