@@ -34,6 +34,18 @@ def _p90(xs: list[float]) -> float:
 
 
 def measure(repeats: int = 30, warmup: int = 3, steps: int = 300) -> dict:
+    # As in the app: the page process draws with 1 torch thread on 2 cores (lab_app.ui's
+    # torch_threads) and a 2-D run's worker trains with 1 (gan_core.workers: the MLP's ops are
+    # too small to split; on 2 threads the probe below took 180 ms instead of 2.5 ms).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _measure(repeats, warmup, steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(repeats: int, warmup: int, steps: int) -> dict:
     import plotly.io as pio
 
     from gan_core.config import TrainConfig
@@ -78,13 +90,14 @@ def measure(repeats: int = 30, warmup: int = 3, steps: int = 300) -> dict:
         ms = _timed(fn, repeats, warmup)
         rows[name] = dict(what=what, median_ms=median(ms), p90_ms=_p90(ms),
                           mean_ms=statistics.fmean(ms), n=len(ms))
-    return dict(torch_threads=torch.get_num_threads(), steps=steps, rows=rows,
+    import os
+    return dict(torch_threads=torch.get_num_threads(), cores=os.cpu_count(), steps=steps, rows=rows,
                 target_ms=TARGET_MS, within_target=rows["refresh"]["p90_ms"] < TARGET_MS)
 
 
 def table(res: dict) -> str:
     lines = [f"2-D view draw time ({res['rows']['refresh']['n']} repeats, torch threads "
-             f"{res['torch_threads']}; target: under {res['target_ms']:.0f} ms per refresh)", "",
+             f"{res['torch_threads']} on {res.get('cores')} cores; target: under {res['target_ms']:.0f} ms per refresh)", "",
              "| what | median ms | p90 ms |", "| --- | ---: | ---: |"]
     for r in res["rows"].values():
         lines.append(f"| {r['what']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} |")
