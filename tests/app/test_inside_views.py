@@ -231,3 +231,38 @@ def test_the_inside_lessons_open_the_train_page_with_their_settings(tmp_path, ke
     assert not at.exception
     assert at.title[0].value == STUB_PAGES[Path(lesson.page).stem]
     assert json.loads(at.json[0].proto.body) == lesson.params
+
+
+def test_slow_motion_takes_a_snapshot_every_step_and_full_speed_goes_back():
+    from gan_core.config import TrainConfig
+    from gan_core.jobs import Job
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, max_steps=12, sample_every=5,
+                      device="cpu")
+    job = Job(cfg, name="slow")
+    job.set_delay(0.05)                       # before the worker starts: sent when it does
+    job.start()
+    assert job.join(120)
+    steps = [s.step for s in job.trainer.snapshots]
+    assert steps == list(range(0, 13)), steps
+    assert all(s.probe is not None for s in job.trainer.snapshots)
+    fast = Job(cfg, name="fast").start()
+    assert fast.join(120)
+    assert [s.step for s in fast.trainer.snapshots] == [0, 5, 10, 12]
+
+
+def test_compare_plays_both_sides_in_lockstep():
+    at = page("compare", dataset="ring", epochs=1)
+    at.session_state["owner_key"] = "compare-play-key-0123456789"
+    at.run()
+    at.button[0].click().run()
+    finish_jobs(at)
+    at.run()
+    at.slider(key="cmp_scrub").set_value(2).run()
+    at.toggle(key="cmp_play").set_value(True).run()
+    assert not at.exception
+    first = at.slider(key="cmp_scrub").value
+    at.run()
+    assert at.slider(key="cmp_scrub").value == first + 1
+    titles = {c["__spec__"]["layout"]["title"]["text"] for c in _charts(at)
+              if views.MESH_NAME in c}
+    assert len(titles) == 1
