@@ -115,9 +115,13 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
     x = samples.float() if points else samples.float() / 127.5 - 1
     device = trainer.device
     labels = trainer.fixed_labels
-    grads, logits = sample_gradients(trainer.D, trainer.loss, x.to(device),
+    # The config's loss, built here: the probe never calls the trainer's own loss object, so
+    # it cannot disturb anything that wraps or counts it.
+    from .losses import get_loss
+    loss = get_loss(trainer.config.loss, trainer.config.focal_gamma)
+    grads, logits = sample_gradients(trainer.D, loss, x.to(device),
                                      labels[:len(x)] if labels is not None else None)
-    raw = trainer.loss.spec.raw_scores
+    raw = loss.spec.raw_scores
     mesh = None
     if points:
         mesh = manifold(trainer.sample_G, trainer.config.latent_dim)
@@ -125,7 +129,7 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
         grads = grads[:GRAD_IMAGES].half()
     return Probe(grads=grads.cpu(), d_out=(logits if raw else torch.sigmoid(logits)).cpu(),
                  d_kind="score" if raw else "probability",
-                 g_loss=float(trainer.loss.g(logits)), mesh=mesh,
+                 g_loss=float(loss.g(logits)), mesh=mesh,
                  latent_dim=trainer.config.latent_dim)
 
 

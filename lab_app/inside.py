@@ -174,7 +174,8 @@ def image_views(tr, snap, key: str) -> None:
         n = len(samples)
         pick = st.number_input(f"Also compare sample number (0 = top left, {n - 1} = bottom "
                                f"right)", 0, n - 1, min(8, n - 1), key=f"{key}_pick")
-        data, why = _training_images(tuple(sorted(tr.config.to_dict().items())))
+        data_fields = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
+        data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in data_fields))
         if data is None:
             st.info(f"The training images could not be loaded here: {why}")
         else:
@@ -202,7 +203,10 @@ def image_views(tr, snap, key: str) -> None:
 
 def _stepper_for(cfg: TrainConfig):
     from gan_core.stepper import Stepper
-    sig = tuple(sorted(cfg.to_dict().items()))
+    # settings that do not change the model or its updates keep the stepper going
+    ignore = {"epochs", "max_steps", "max_seconds", "sample_every", "eval_every", "n_samples",
+              "eval_samples", "data_dir", "download"}
+    sig = tuple(sorted((k, v) for k, v in cfg.to_dict().items() if k not in ignore))
     held = st.session_state.get("stepper")
     if held is None or held[0] != sig:
         st.session_state.stepper = (sig, Stepper(cfg))
