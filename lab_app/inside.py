@@ -172,8 +172,21 @@ def image_views(tr, snap, key: str) -> None:
             st.caption(EXPLAIN["modes"])
     with tabs[2]:
         n = len(samples)
-        pick = st.number_input(f"Also compare sample number (0 = top left, {n - 1} = bottom "
-                               f"right)", 0, n - 1, min(8, n - 1), key=f"{key}_pick")
+        pick_key = f"{key}_pick"
+        st.session_state.setdefault(pick_key, min(8, n - 1))
+        event = st.plotly_chart(views.clickable_grid(samples, chosen=[st.session_state[pick_key]]),
+                                on_select="rerun", selection_mode="points",
+                                key=f"{key}_grid", width="stretch")
+        points = event.selection.points if event is not None and event.selection else []
+        picked = points[0].get("customdata") if points else None
+        picked = picked[0] if isinstance(picked, list) and picked else picked
+        if picked is not None and picked != st.session_state.get(f"{key}_last_click"):
+            st.session_state[f"{key}_last_click"] = picked       # a new click, not an old one
+            st.session_state[pick_key] = int(picked)           # before the input is drawn
+        st.caption("Click a sample in the grid (or type its number) to find its nearest "
+                   "training image; the first row is always compared.")
+        pick = st.number_input(f"Sample number (0 = top left, {n - 1} = bottom right)", 0, n - 1,
+                               key=pick_key)
         data_fields = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
         data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in data_fields))
         if data is None:
@@ -191,10 +204,16 @@ def image_views(tr, snap, key: str) -> None:
             st.caption(EXPLAIN["nearest"])
     with tabs[3]:
         k = len(probe.grads)
-        which = st.selectbox("Sample (the grid's first row)", list(range(k)), key=f"{key}_push")
+        c1, c2 = st.columns([1, 1])
+        which = c1.selectbox("Sample (the grid's first row)", list(range(k)), key=f"{key}_push")
+        smooth = c2.toggle("Smooth over neighbouring pixels", value=True, key=f"{key}_smooth",
+                           help="Off: the raw gradient of each pixel, which is speckled for a "
+                                "convolutional D; on: blurred over about 2 pixels, so whole "
+                                "strokes show")
         st.plotly_chart(views.push_figure(samples[which], probe.grads[which],
                                           f"Step {snap.step}: sample {which}, D's verdict "
-                                          f"{float(d_out[which]):.2f}"),
+                                          f"{float(d_out[which]):.2f}",
+                                          sigma=1.0 if smooth else 0.0),
                         width="stretch", key=f"{key}_pushfig")
         st.caption(EXPLAIN["push"])
 

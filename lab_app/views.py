@@ -281,15 +281,29 @@ def pairs_image(samples: torch.Tensor, nearest: torch.Tensor, scale: int = 3) ->
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str) -> go.Figure:
+def smooth_map(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(H, W) blurred with a normalised Gaussian of `sigma` pixels (0: unchanged)."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(math.ceil(2 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = (k[:, None] * k[None, :]) / (k.sum() ** 2)
+    out = torch.nn.functional.conv2d(x[None, None].float(), k[None, None], padding=r)
+    return out[0, 0]
+
+
+def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str,
+                sigma: float = 0.0) -> go.Figure:
     """The sample and, beside it, -d(G's loss)/d(pixel): red where G is pushed to add ink
-    (brighter), blue where to remove it, white where D does not care."""
+    (brighter), blue where to remove it, white where D does not care. `sigma` > 0 blurs the
+    map over a few pixels (a conv D's pixel gradient is speckled), so strokes show."""
     from plotly.subplots import make_subplots
     img = sample.float()
     if sample.dtype == torch.uint8:
         img = img / 127.5 - 1
     grey = img.mean(0).flip(0)                                  # (H, W), row 0 at the bottom
-    push = (-grad.float()).sum(0).flip(0)
+    push = smooth_map((-grad.float()).sum(0), sigma).flip(0)
     top = float(push.abs().max()) or 1.0
     fig = make_subplots(1, 2, subplot_titles=("the sample", "where G is pushed"),
                         horizontal_spacing=0.06)
@@ -304,4 +318,40 @@ def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str) -> go.Figu
                          constrain="domain")
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=330,
                       margin=dict(l=10, r=10, t=60, b=10), template="plotly_white")
+    return fig
+
+
+def clickable_grid(samples: torch.Tensor, d_out: Optional[torch.Tensor] = None,
+                   d_kind: str = "probability", nrow: int = 8,
+                   chosen: Sequence[int] = ()) -> go.Figure:
+    """The sample grid as a figure a student can click: one invisible marker per tile carries
+    the sample's number (customdata); the chosen samples are ringed."""
+    n = len(samples)
+    if d_out is not None:
+        img, _ = verdict_grid(samples, d_out, d_kind, nrow=nrow, scale=1)
+    else:
+        from gan_core.images import to_uint8
+        img = Image.fromarray(grid_array(to_uint8(samples), nrow=min(nrow, n), pad=1))
+    h, w = samples.shape[-2:]
+    border = 3 if d_out is not None else 0
+    tile_h, tile_w = h + 2 * border + 1, w + 2 * border + 1      # + the 1-pixel padding
+    idx = np.arange(n)
+    cx = 1 + (idx % nrow) * tile_w + (tile_w - 1) / 2
+    cy = 1 + (idx // nrow) * tile_h + (tile_h - 1) / 2
+    fig = go.Figure(go.Image(z=np.asarray(img), hoverinfo="skip", name="grid"))
+    fig.add_trace(go.Scatter(x=cx, y=cy, mode="markers", customdata=idx, name="sample numbers",
+                             marker=dict(size=max(8, min(tile_w, 40)), opacity=0.01,
+                                         color="#000", symbol="square"),
+                             hovertemplate="sample %{customdata}<extra></extra>"))
+    if chosen:
+        pick = np.asarray([c for c in chosen if 0 <= c < n], dtype=int)
+        fig.add_trace(go.Scatter(x=cx[pick], y=cy[pick], mode="markers", name="chosen",
+                                 hoverinfo="skip",
+                                 marker=dict(size=max(8, min(tile_w, 40)) + 6,
+                                             symbol="square-open", color="#2e86ab",
+                                             line=dict(width=3))))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=420, margin=dict(l=0, r=0, t=10, b=0), showlegend=False,
+                      dragmode=False, clickmode="event+select")
     return fig

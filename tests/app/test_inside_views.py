@@ -119,6 +119,11 @@ def test_push_figure_is_minus_the_gradient_over_the_pixels():
     grad = torch.randn(1, 4, 4)
     fig = views.push_figure(torch.zeros(1, 4, 4, dtype=torch.uint8), grad, "t")
     assert np.allclose(np.array(fig.data[1].z), (-grad[0]).flip(0).numpy(), atol=1e-6)
+    # smoothing keeps the total push (a normalised kernel) away from the edges
+    one = torch.zeros(9, 9)
+    one[4, 4] = 1.0
+    blurred = views.smooth_map(one, 1.0)
+    assert float(blurred.sum()) == pytest.approx(1.0, abs=1e-5) and float(blurred[4, 4]) < 1
 
 
 # --- the pages -----------------------------------------------------------------------------
@@ -192,8 +197,12 @@ def test_an_image_run_shows_ds_verdict_mode_map_nearest_digit_and_push_map():
     assert len(modes) == 1
     assert int(_arr(modes[0]["samples"]["y"]).sum()) == len(snap.samples) == 64
     push = [c for c in _charts(at) if "push" in c][0]
-    expected = (-snap.probe.grads[0].float()).sum(0).flip(0).numpy()
+    raw = (-snap.probe.grads[0].float()).sum(0)
+    expected = views.smooth_map(raw, 1.0).flip(0).numpy()              # smoothed by default
     assert np.allclose(_arr(push["push"]["z"]), expected, atol=1e-3)
+    at.toggle(key="t_inside_smooth").set_value(False).run()
+    push = [c for c in _charts(at) if "push" in c][0]
+    assert np.allclose(_arr(push["push"]["z"]), raw.flip(0).numpy(), atol=1e-3)
     captions = " ".join(c.value for c in at.caption)
     assert "D's verdict" in captions and "Distances: #0:" in captions
     line = next(c.value for c in at.caption if c.value.startswith("Distances: "))
