@@ -173,7 +173,7 @@ def image_views(tr, snap, key: str) -> None:
     with tabs[2]:
         n = len(samples)
         pick_key = f"{key}_pick"
-        st.session_state.setdefault(pick_key, min(8, n - 1))
+        st.session_state[pick_key] = min(st.session_state.get(pick_key, 8), n - 1)
         event = st.plotly_chart(views.clickable_grid(samples, chosen=[st.session_state[pick_key]]),
                                 on_select="rerun", selection_mode="points",
                                 key=f"{key}_grid", width="stretch")

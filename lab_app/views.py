@@ -167,7 +167,7 @@ def replay_figure(real, snaps: Sequence, extent: float, show_mesh: bool = True,
                                    dict(label="❚❚ Pause", method="animate",
                                         args=[[None], dict(anim, mode="immediate")])])],
         sliders=[dict(active=0, x=0.22, y=-0.06, len=0.78, yanchor="top",
-                      currentvalue=dict(prefix="step ", visible=True),
+                      currentvalue=dict(prefix="step ", visible=True, xanchor="right"),
                       steps=[dict(label=f.name, method="animate",
                                   args=[[f.name], dict(anim, frame=dict(duration=0,
                                                                          redraw=True))])

@@ -78,6 +78,8 @@ def main() -> int:
                 page.get_by_text("Finished").first.wait_for(timeout=300_000)
                 page.wait_for_timeout(2500)
                 shot(page, ".st-key-toyfig", "inside_2d_mesh_arrows.png")
+                page.locator(".st-key-t_replay_fig").get_by_text("Play").first.click()
+                page.wait_for_timeout(4000)          # part-way through the replay
                 shot(page, ".st-key-t_replay_fig", "inside_2d_replay.png")
                 page.close()
             if want("step"):
