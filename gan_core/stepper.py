@@ -131,7 +131,8 @@ class Stepper:
         if config.dataset not in ("ring", "grid"):
             raise ValueError("step-by-step mode is for the 2-D sets ring and grid; "
                              f"{config.dataset!r} is an image dataset")
-        self.config = replace(config, ema_decay=None, label_flip=0.0).validate()
+        # the CPU: a 2-D MLP is tiny, and the page process must not hold a GPU
+        self.config = replace(config, ema_decay=None, label_flip=0.0, device="cpu").validate()
         self.trainer = Trainer(self.config)
         tr = self.trainer
         self.z = tr.fixed_noise[:n_shown]
