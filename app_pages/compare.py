@@ -1,7 +1,7 @@
 """Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
 import streamlit as st
 
-from gan_core.config import PRESETS, TrainConfig
+from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from lab_app import charts, inside, pretrained
-from lab_app.settings import TOYS, default_config, find_data_dir, mnist_available
+from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
+                              find_data_dir, mnist_available)
 from lab_app import saved
 from lab_app.ui import Run, add_run, get_pool, latest_run, owner_key
 
@@ -19,17 +20,7 @@ st.title("Compare two losses")
 st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
            "noise: the only difference is what you pick for A and B.")
 
-SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
-
-
-def side_from_url(value: str | None, fallback: dict) -> dict:
-    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
-    if value in PRESETS and value in ("flgan", "dcgan"):
-        p = PRESETS[value]
-        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
-    if value in LOSSES:
-        return dict(loss=value, clip=False)
-    return fallback
+SIDES = COMPARE_SIDES
 
 
 url = st.query_params.to_dict()
@@ -45,7 +36,7 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
     except ValueError:
         st.session_state.c_epochs = 3
     for side in SIDES:
-        s = side_from_url(url.get(side.lower()), SIDES[side])
+        s = compare_side_from_url(url.get(side.lower()), SIDES[side])
         st.session_state[f"c_{side}_loss"] = s["loss"]
         st.session_state[f"c_{side}_clip"] = s["clip"]
     st.session_state.cmp_url = url
@@ -78,13 +69,8 @@ with st.container(border=True):
 
 
 def make_config(side: str) -> TrainConfig:
-    base = default_config(dataset)
-    extra = dict(d_steps_per_g_step=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9) \
-        if picks[side]["loss"] == "wgan-gp" else {}
-    return base.with_updates(epochs=int(epochs), seed=int(seed), subset=int(subset) or None,
-                             data_dir=str(data_dir) if data_dir else None, download=False,
-                             sample_every=10 if dataset in TOYS else 25,
-                             **{**picks[side], **extra})
+    return compare_config(dataset, picks[side], int(epochs), int(seed), int(subset) or None,
+                          data_dir)
 
 
 run = latest_run("compare")
@@ -113,7 +99,7 @@ def shipped_generator(path: str, mtime: float):
 def pretrained_view():
     """The FLGAN paper's Figure 2 from the shipped models: no training, no waiting."""
     card = pretrained.index()
-    options = [m for m in ("classroom", "paper") if pretrained.timeline(m)]
+    options = [m for m in ("classroom", "paper", "best") if pretrained.timeline(m)]
     if not options:
         st.info("Pick A and B and press **Train both**. (No pretrained models are shipped in "
                 "this copy, so there is nothing to show before training.)")
@@ -121,7 +107,8 @@ def pretrained_view():
     st.subheader("Already trained: FLGAN vs DCGAN on MNIST")
     model = st.radio("Model", options, horizontal=True, key="cmp_pre_model",
                      format_func=lambda m: {"classroom": "classroom (28x28)",
-                                            "paper": "paper (the FLGAN authors' 32x32 DCGAN)"}[m])
+                                            "paper": "paper (the FLGAN authors' 32x32 DCGAN)",
+                                            "best": "best (large classroom model, 24 epochs)"}[m])
     lines = pretrained.timeline(model)
     st.caption("Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed 0, "
                "identical except for the loss and clipping. The FLGAN paper's epochs are passes "
@@ -154,10 +141,15 @@ def pretrained_view():
         c = st.columns(2)
         c[0].plotly_chart(charts.loss_figure(histories), width="stretch", key="pre_loss")
         c[1].plotly_chart(charts.probability_figure(histories), width="stretch", key="pre_prob")
-    when = card.get("models", {}).get(f"mnist_{model}_flgan", {}).get("wall_seconds")
-    if when:
-        st.caption(f"Each took about {when / 60:.0f} minutes to train here. Press **Train both** "
-                   f"above to run your own comparison live.")
+    if model == "best":
+        st.caption("The best generators the lab ships: the classroom recipe on the large "
+                   "classroom model (double width, one more conv block), 24 of the paper's epochs "
+                   "(1.44 million images), identical for both losses.")
+    entry = card.get("models", {}).get(f"mnist_{model}_flgan", {})
+    if entry.get("wall_seconds"):
+        where = f" on {entry['machine']}" if entry.get("machine") else " on 2 CPU cores"
+        st.caption(f"Each took about {max(1, round(entry['wall_seconds'] / 60))} minutes to "
+                   f"train{where}. Press **Train both** above to run your own comparison live.")
 
 
 if run is None:
@@ -209,7 +201,8 @@ def view():
                     inside.verdict_image(snap, f"step {snap.step}, same noise for both")
             if tr.history:
                 last = tr.history[-20:]
-                mean = lambda k: sum(r[k] for r in last) / len(last)  # noqa: E731
+                def mean(k, last=last):
+                    return sum(r[k] for r in last) / len(last)
                 m = st.columns(3)
                 what = " score" if spec.raw_scores else ""    # raw score, not a probability
                 m[0].metric(f"D(x){what}", f"{mean('d_real'):.2f}")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core import experiments as ex
+from gan_core import claims, sweep_stats
 from gan_core.jobs import SweepJob
 from lab_app import charts
-from lab_app.experiments import load_results_dir, load_shipped
+from lab_app.sweep_results import load_results_dir, load_shipped
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool
 
@@ -16,15 +16,15 @@ st.caption("Each paper behind this lab makes claims from one run and a look at t
            "Here every claim is a sweep over several seeds, with numbers from the judge "
            "classifier and a verdict computed from them.")
 
-names = list(ex.EXPERIMENTS)
+names = list(claims.EXPERIMENTS)
 asked = st.query_params.get("exp")
 if "exp_choice" not in st.session_state or (asked in names and asked != st.session_state.get("exp_url")):
     st.session_state.exp_choice = asked if asked in names else names[0]
     st.session_state.exp_url = asked
 name = st.selectbox("Experiment", names, key="exp_choice",
-                    format_func=lambda n: f"{ex.EXPERIMENTS[n].title} ({n})")
+                    format_func=lambda n: f"{claims.EXPERIMENTS[n].title} ({n})")
 st.query_params["exp"] = name
-exp = ex.EXPERIMENTS[name]
+exp = claims.EXPERIMENTS[name]
 
 st.markdown(f"> **Claim ({exp.source}):** {exp.claim}")
 st.markdown(f"**Set-up.** {exp.setup}")
@@ -41,18 +41,18 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
     x_choice = st.radio("Curve against", ["step", "time_s"], horizontal=True,
                         format_func={"step": "steps (real batches)",
                                      "time_s": "training seconds"}.get, key=f"x_{key}")
-    bands = ex.curve_bands(exp, curves, metric, x_choice)
+    bands = sweep_stats.curve_bands(exp, curves, metric, x_choice)
     if bands:
         st.plotly_chart(charts.band_figure(
-            bands, f"{ex.NAMES.get(metric, metric)}: mean over seeds, band = lowest to highest",
-            ex.NAMES.get(metric, metric),
+            bands, f"{claims.NAMES.get(metric, metric)}: mean over seeds, band = lowest to highest",
+            claims.NAMES.get(metric, metric),
             "step (real batches)" if x_choice == "step" else "training seconds",
-            log_y=metric == "judge_fd", threshold=threshold, balance=ex.balance_line(exp)),
+            log_y=metric == "judge_fd", threshold=threshold, balance=claims.balance_line(exp)),
             width="stretch", key=f"band_{key}")
     stats = summary["arms"]
     bars = exp.bars
     if exp.runner == "cgan-augment":       # one chart across the shares, not a bar per share
-        st.plotly_chart(charts.share_figure(rows, ex.AUGMENT_SHARES, "A classifier trained on "
+        st.plotly_chart(charts.share_figure(rows, claims.AUGMENT_SHARES, "A classifier trained on "
                                             "real and generated digits, tested on real ones"),
                         width="stretch", key=f"share_{key}")
         bars = tuple(b for b in bars if not b.startswith("acc_gen_"))
@@ -61,7 +61,7 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
         if not any((s.get(bar) or {}).get("n") for s in stats.values()):
             continue
         scale = 100 if bar.startswith("acc_") or bar in ("class_accuracy", "confident_share") else 1
-        title = ex.NAMES.get(bar, bar) + (" (%)" if scale == 100 else "")
+        title = claims.NAMES.get(bar, bar) + (" (%)" if scale == 100 else "")
         with cols[i % 2]:
             st.plotly_chart(charts.seed_bar_figure(stats, rows, bar, title, scale),
                             width="stretch", key=f"bar_{key}_{bar}")
@@ -80,7 +80,7 @@ else:
     show_results(summary, rows, curves, "shipped")
 
 st.subheader("Rerun a quick version here")
-quick_runs = ex.plan(name, quick=True)
+quick_runs = claims.plan(name, quick=True)
 st.caption(f"{len(quick_runs)} runs of {quick_runs[0].config['max_steps']} steps on a few hundred "
            "digits, one after another on this server. Far too short for the verdict to be "
            "trusted: it shows the method; the shipped results above give the answer.")

@@ -8,7 +8,6 @@ strips are kept per session until their model, endpoints or path change.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
@@ -19,7 +18,7 @@ from streamlit.errors import StreamlitAPIException
 
 from gan_core.checkpoint import CheckpointError
 from lab_app import explore as ex
-from lab_app.ui import ROOT, runs, trained_generators
+from lab_app.ui import ROOT, trained_generators
 
 STRIP_FRAMES = 10        # frames from A to B
 LINE_FRAMES = 16         # frames over [-3, 3] for a one-number latent
@@ -54,16 +53,12 @@ def _relative(p: Path) -> str:
 def session_models() -> dict[str, tuple[str, ex.Model]]:
     """{stable key: (title, model)} for this session's runs, newest first. The title carries the
     step; the key does not, so the choice survives while a run keeps training."""
-    trainers = {f"{r.name}: {label}": t for r in runs()
-                for label, t in zip(r.labels or [r.name], r.job.trainers)}
     out = {}
-    for title, G in reversed(list(trained_generators().items())):
-        base = re.sub(r" \(step \d+\)$", "", title)
-        m = re.search(r"\(step (\d+)\)$", title)
-        t = trainers.get(base)
-        out[f"session:{base}"] = (f"{title} · this session", ex.Model(
-            G, G.spec, getattr(t, "config", None), int(m.group(1)) if m else None,
-            list(t.dataset.class_names) if t is not None else [], "trained in this session"))
+    for g in reversed(trained_generators()):
+        t = g.trainer
+        out[f"session:{g.name}"] = (f"{g.title} · this session", ex.Model(
+            g.G, g.G.spec, t.config, g.step, list(t.dataset.class_names),
+            "trained in this session"))
     return out
 
 
@@ -194,7 +189,8 @@ def endpoints(model: ex.Model, key: str, cls: Optional[int]):
         return ex.endpoint(d, int(seed_a)), ex.endpoint(d, int(seed_b)), None
     seed = st.number_input("Samples drawn with seed", 0, SEED_MAX, 0, key="explore_grid_seed")
     ca, cb = st.columns(2)
-    pick = lambda i: f"#{i + 1}"  # noqa: E731
+    def pick(i: int) -> str:
+        return f"#{i + 1}"
     ia = ca.selectbox("A is sample", range(N_CANDIDATES), 0, format_func=pick, key="explore_pick_a")
     ib = cb.selectbox("B is sample", range(N_CANDIDATES), 1, format_func=pick, key="explore_pick_b")
     zs = ex.candidates(d, int(seed), N_CANDIDATES)

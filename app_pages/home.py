@@ -91,8 +91,9 @@ def shipped_samples():
     from lab_app.pretrained import model_path
 
     shown = []
-    for name, caption in (("mnist_classroom_flgan_e8",
-                           "MNIST digits, FLGAN loss, after 480,000 images (the paper's 8 epochs)"),
+    for name, caption in (("mnist_best_flgan",
+                           "MNIST digits, FLGAN loss, after 1.44 million images (the best "
+                           "shipped model)"),
                           ("mnist_classroom_dcgan_e1",
                            "DCGAN loss after 60,000 images (the paper's first epoch)"),
                           ("ring_nonsaturating", "the 2-D ring: 8 modes, all covered"),
@@ -114,7 +115,7 @@ if pictures:
     st.header("Drawn by the models that come with the lab")
     for col, (img, caption) in zip(st.columns(len(pictures)), pictures):
         col.image(img, caption=caption, width="stretch")
-    st.caption("Trained in advance on this kind of CPU (see pretrained/README.md); open them in "
+    st.caption("Trained in advance (pretrained/README.md says on what and for how long); open them in "
                "the Latent explorer, or compare FLGAN with DCGAN on the Compare page without "
                "waiting.")
 

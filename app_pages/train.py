@@ -1,18 +1,18 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
-import math
-
 import streamlit as st
 
-from gan_core.config import DEPTHS, PRECISIONS, TrainConfig, available_devices, resolve_device
+from gan_core.config import TrainConfig, available_devices, resolve_device, switch_loss
 from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from gan_core.checkpoint import history_csv
+from gan_core.records import history_csv
 from gan_core.trainer import is_out_of_memory, memory_advice
 from lab_app import charts
+from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
-                              find_data_dir, mnist_available, params_from_config)
+                              find_data_dir, mnist_available, params_from_config,
+                              values_from_widgets, widget_state)
 from lab_app import inside, saved
 from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run, owner_key
 from gan_core.uploads import UploadError, save_uploads_isolated
@@ -26,20 +26,7 @@ url = st.query_params.to_dict()
 if st.session_state.get("train_url") != url or "t_dataset" not in st.session_state:
     params = url or st.session_state.get("train_saved", {})
     cfg0, url_errors = config_from_params(params)
-    for name, value in cfg0.to_dict().items():
-        st.session_state[f"t_{name}"] = value
-    # The widgets have narrower ranges than the config allows; clamp, and say so.
-    for name, top in (("epochs", 200), ("batch_size", 1024)):
-        if st.session_state[f"t_{name}"] > top:
-            st.session_state[f"t_{name}"] = top
-            url_errors[name] = f"{name} {getattr(cfg0, name)} is above this page's limit of {top}"
-    st.session_state.t_subset_n = min(cfg0.subset or 0, 100_000)
-    st.session_state.t_clip_on = cfg0.grad_clip is not None
-    st.session_state.t_clip_v = cfg0.grad_clip or 0.25
-    st.session_state.t_eval_n = cfg0.eval_every or 0
-    st.session_state.t_ema_on = cfg0.ema_decay is not None
-    st.session_state.t_ema_v = cfg0.ema_decay or 0.999
-    st.session_state.t_augment_on = bool(cfg0.augment)
+    st.session_state.update(widget_state(cfg0))
     st.session_state.train_url_errors = url_errors
     st.session_state.train_url = url
     st.session_state.t_view = "Step by step" if url.get("view") == "step" else "Live training"
@@ -106,70 +93,28 @@ with left:
     model = st.selectbox("Model", models, key="t_model",
                          help="classroom: 28x28, fast on a CPU. paper: the FLGAN authors' 32x32 "
                               "DCGAN. dcgan64: Radford's 64x64 DCGAN (slow on CPU).")
-    loss = st.selectbox("Loss", list(LOSSES), key="t_loss",
-                        format_func=lambda k: LOSSES[k].title)
-    gamma = st.slider("Focal gamma", 0.0, 5.0, key="t_focal_gamma", step=0.5,
-                      disabled=loss != "focal", help="0 gives the non-saturating loss")
-    latent = st.number_input("Latent size", 1, 1000, key="t_latent_dim",
-                             help="1 forces mode collapse; DCGAN uses 100")
+    loss = widgets.draw("loss")
+    widgets.draw("focal_gamma", disabled=loss != "focal")
+    widgets.draw("latent_dim")
     c1, c2 = st.columns(2)
-    g_steps = c1.number_input("G steps per D step", 1, 100, key="t_g_steps_per_d_step")
-    d_steps = c2.number_input("D steps per G step", 1, 100, key="t_d_steps_per_g_step")
+    widgets.draw("g_steps_per_d_step", c1)
+    widgets.draw("d_steps_per_g_step", c2)
     c1, c2 = st.columns(2)
-    lr_g = c1.number_input("G learning rate", 1e-6, 1.0, key="t_lr_g", format="%.5f",
-                           step=1e-4)
-    lr_d = c2.number_input("D learning rate", 1e-6, 1.0, key="t_lr_d", format="%.5f",
-                           step=1e-4)
+    widgets.draw("lr_g", c1)
+    widgets.draw("lr_d", c2)
     c1, c2 = st.columns(2)
-    batch = c1.number_input("Batch size", 1, 1024, key="t_batch_size")
-    epochs = c2.number_input("Epochs", 1, 200, key="t_epochs")
-    subset = st.number_input("Use only this many samples (0: all)", 0, 100_000, key="t_subset_n",
-                             step=500)
+    widgets.draw("batch_size", c1)
+    widgets.draw("epochs", c2)
+    widgets.draw("subset")
     with st.expander("More: regularisation, seed, device"):
-        smooth = st.slider("Label smoothing (real target 1 - s)", 0.0, 0.5, key="t_label_smoothing",
-                           step=0.05)
-        flip = st.slider("One-sided label flipping (share of real labelled fake)", 0.0, 0.5,
-                         key="t_label_flip", step=0.05)
-        clip_on = st.checkbox("Clip gradient norms", key="t_clip_on",
-                              help="The FLGAN authors' code clips at 0.25")
-        clip = st.number_input("Max gradient norm", 0.01, 100.0, key="t_clip_v",
-                               disabled=not clip_on)
-        depth = st.selectbox("Generator size", DEPTHS, key="t_depth")
-        bn = st.checkbox("Batch norm", key="t_batch_norm")
-        seed = st.number_input("Seed", 0, 2**31 - 1, key="t_seed")
         devices = available_devices()
         if st.session_state.t_device not in ["auto"] + devices:
             st.session_state.t_device = "auto"
         device = st.selectbox("Device", ["auto"] + devices, key="t_device")
-        ema_on = st.checkbox("Show samples from an average of G's weights (EMA)", key="t_ema_on",
-                             help="G's weights wobble from step to step; their running average "
-                                  "draws cleaner digits. It only changes what you see, never "
-                                  "the training.")
-        ema = st.number_input("EMA decay", 0.9, 0.9999, key="t_ema_v", format="%.4f",
-                              step=0.0005, disabled=not ema_on,
-                              help="Closer to 1 averages over more steps (warmed up at the start)")
-        augment_on = st.checkbox("Augment D's inputs (DiffAugment)", key="t_augment_on",
-                                 help="D sees every image, real and generated, shifted a little "
-                                      "and with a square cut out, so it cannot memorise a small "
-                                      "set of images; G learns through the same changes.")
-        precision = st.selectbox("Precision", PRECISIONS, key="t_precision",
-                                 help="bf16 does the matrix work in 16-bit floats, about twice as "
-                                      "fast on CPUs with AMX/AVX512-BF16 and on recent GPUs; auto "
-                                      "uses it only where the hardware runs it natively.")
-        eval_every = st.number_input("Measure quality every N steps (0: never)", 0, 100_000,
-                                     key="t_eval_n", help="MNIST: the judge classifier's "
-                                     "verdict on 500 samples; 2-D sets: modes covered")
+        widgets.draw_more()
 
-    values = dict(dataset=data_name, model=model, loss=loss, focal_gamma=float(gamma),
-                  latent_dim=int(latent), g_steps_per_d_step=int(g_steps),
-                  d_steps_per_g_step=int(d_steps), lr_g=float(lr_g), lr_d=float(lr_d),
-                  batch_size=int(batch), epochs=int(epochs), subset=int(subset) or None,
-                  label_smoothing=float(smooth), label_flip=float(flip),
-                  grad_clip=float(clip) if clip_on else None, depth=depth, batch_norm=bn,
-                  seed=int(seed), device=device, eval_every=int(eval_every) or None,
-                  ema_decay=float(ema) if ema_on else None, precision=precision,
-                  augment="translation,cutout" if augment_on else "",
-                  data_dir=str(data_dir) if data_dir else None, download=False,
+    values = dict(values_from_widgets(st.session_state), dataset=data_name, model=model,
+                  device=device, data_dir=str(data_dir) if data_dir else None, download=False,
                   sample_every=10 if toy else 20)
     cfg = None
     if dataset == UPLOAD:
@@ -288,11 +233,8 @@ with right:
                                         key="live_d")
                 if c4.button("Apply", key="live_apply"):
                     try:
-                        changes = dict(loss=new_loss, g_steps_per_d_step=int(new_g),
-                                       d_steps_per_g_step=int(new_d))
-                        if not LOSSES[new_loss].uses_targets:
-                            changes.update(label_smoothing=0.0, label_flip=0.0)
-                        tr.update_settings(**changes)
+                        tr.update_settings(**switch_loss(new_loss, g_steps_per_d_step=int(new_g),
+                                                         d_steps_per_g_step=int(new_d)))
                         st.toast(f"Applied at step {tr.step}")
                     except ValueError as e:
                         st.error(str(e), icon=":material/warning:")

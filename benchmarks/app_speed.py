@@ -120,7 +120,8 @@ def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int 
         rows["cli"].append(cli_rate(settings, seconds, data_dir))
         rows["app1"].append(app_rates(config, seconds, 1)[0])
         rows["app2"].extend(app_rates(config, seconds, 2))
-    med = lambda key, k="steps_per_s": statistics.median(x[k] for x in rows[key])  # noqa: E731
+    def med(key: str, k: str = "steps_per_s") -> float:
+        return statistics.median(x[k] for x in rows[key])
     cli = med("cli")
     print("app vs cli: page reruns while two jobs train", file=sys.stderr)
     page = page_rerun_ms(config, repeats, data_dir)
@@ -135,7 +136,8 @@ def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int 
 
 
 def table(a: dict) -> str:
-    f = lambda x, d=1: f"{x:,.{d}f}"  # noqa: E731
+    def f(x: float, d: int = 1) -> str:
+        return f"{x:,.{d}f}"
     return "\n".join([
         f"App job path vs the command line ({a['model']}, {a['preset']}, MNIST; median of "
         f"{a['rounds']} alternating rounds of {a['seconds']:g} s; steps/s on the trainers' clock, "

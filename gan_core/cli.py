@@ -1,4 +1,13 @@
-"""Command line: `python -m gan_core train ...` and `python -m gan_core sample ...`.
+"""Command line: `python -m gan_core train | sample | evaluate | judge | sweep ...`.
+
+    train      train a GAN; writes checkpoints, history.csv and samples into --out
+    sample     draw samples from a checkpoint into a .png grid or a .npy array
+    evaluate   print a checkpoint's quality metrics (metrics.evaluate_generator) as JSON
+    judge      train the judge classifier the metrics use
+    sweep      run a named experiment of gan_core.claims over several seeds
+
+The train flags are generated from TrainConfig's settings (gan_core.config). Progress is a bar
+on a terminal and a plain line every few seconds in a log or a pipe.
 
 Bad arguments and bad files end with one line on stderr and exit status 2, never a traceback.
 """
@@ -6,21 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_history
-from .config import (DEPTHS, DEVICES, MODEL_RECIPES, MODELS, PRECISIONS, PRESETS, TrainConfig,
-                     preset)
-from .data import DatasetError
-from .images import save_png, snapshot_image, grid_image, points_image
-from .losses import LOSSES
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .claims import EXPERIMENTS, plan
+from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
+from .data import DatasetError, load_dataset
+from .images import grid_image, points_image, save_png
+from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
+                      train_judge)
+from .runs import save_run
+from .sampling import sample
+from .sweeps import run_sweep
 from .trainer import Trainer
 
 
@@ -48,52 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a GAN and write checkpoints, history and samples")
-    t.add_argument("--dataset", default="mnist",
-                   help="mnist, fashion-mnist, fer2013, ring, grid or folder:PATH")
-    t.add_argument("--loss", choices=list(LOSSES), default=None)
-    t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--out", required=True, help="folder for checkpoints, history.csv, samples")
     t.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="flgan: focal + clipping 0.25 as the FLGAN code; dcgan: neither")
-    t.add_argument("--model", choices=list(MODELS), default=None,
-                   help="default: classroom for images, mlp for ring/grid")
-    t.add_argument("--latent-dim", type=int)
-    t.add_argument("--depth", choices=list(DEPTHS))
-    t.add_argument("--no-batch-norm", action="store_true")
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--self-attention", action="store_true")
-    t.add_argument("--spectral-norm", action="store_true")
-    t.add_argument("--conditional", action="store_true", help="CGAN: condition on class labels")
-    t.add_argument("--gamma", type=float, dest="focal_gamma", help="focal loss gamma")
-    t.add_argument("--g-steps", type=int, dest="g_steps_per_d_step",
-                   help="generator steps per discriminator step (2, 4, 50)")
-    t.add_argument("--d-steps", type=int, dest="d_steps_per_g_step",
-                   help="discriminator steps per generator step (5 for WGAN)")
-    t.add_argument("--lr-g", type=float)
-    t.add_argument("--lr-d", type=float)
-    t.add_argument("--beta1", type=float)
-    t.add_argument("--beta2", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--subset", type=int, help="keep this many images")
-    t.add_argument("--channels", type=int, choices=(1, 3))
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--label-flip", type=float)
-    t.add_argument("--grad-clip", type=float, help="max gradient norm (FLGAN code: 0.25)")
-    t.add_argument("--ema-decay", type=float,
-                   help="samples from a running average of G's weights with this decay "
-                        "(default 0.999; 0: off, samples from G itself)")
-    t.add_argument("--precision", choices=list(PRECISIONS),
-                   help="auto (default): bf16 autocast where the hardware runs it natively")
-    t.add_argument("--augment", help="DiffAugment for D's inputs: translation, cutout or "
-                                     "translation,cutout (default: none)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", choices=list(DEVICES))
-    t.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
-    t.add_argument("--no-download", action="store_true", help="never download datasets")
-    t.add_argument("--max-seconds", type=float, help="stop after this much training time")
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--sample-every", type=int)
-    t.add_argument("--eval-every", type=int, help="steps between quality metrics (judge)")
+    add_config_flags(t)
     t.add_argument("--save-epochs", type=_parse_epochs, default="last",
                    help="keep checkpoint_epoch_N.pt for: last (default), all, or e.g. 1,4,8")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -119,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "--backend ray)")
     w.add_argument("--seeds", type=int, help="seeds per arm (default: the experiment's)")
     w.add_argument("--steps", type=int, help="steps per run, replacing the experiment's")
-    w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR or ./data)")
+    w.add_argument("--data-dir", help="folder with the data (default: $GAN_DATA_DIR, else ./data or ../shared/data)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("evaluate", help="print quality metrics of a checkpoint as JSON")
     e.add_argument("--checkpoint", required=True)
@@ -137,34 +109,78 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-FIELDS_FROM_ARGS = ("loss", "epochs", "model", "latent_dim", "depth", "dropout", "focal_gamma",
-                    "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d", "beta1", "beta2",
-                    "batch_size", "subset", "channels", "label_smoothing", "label_flip",
-                    "grad_clip", "seed", "device", "data_dir", "max_seconds", "max_steps",
-                    "sample_every", "eval_every", "ema_decay", "precision", "augment")
+def flag_of(name: str) -> Optional[str]:
+    """The command-line flag of a TrainConfig field (None: it has none)."""
+    s = SETTINGS[name]
+    if s.flag is None:
+        return None
+    if s.flag:
+        return s.flag
+    return "--" + ("no-" if field_kind(name)[0] is bool and getattr(TrainConfig, name) else "") \
+        + name.replace("_", "-")
+
+
+def _num(x: float) -> str:
+    return f"{x:,}" if float(x).is_integer() else f"{x:g}"
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig setting, generated from its Setting (gan_core.config). Each
+    stores into the field's name, None when not given (the config's default then applies)."""
+    for name, s in SETTINGS.items():
+        flag = flag_of(name)
+        if flag is None:
+            continue
+        kind, _ = field_kind(name)
+        lo_hi = ""
+        if s.lo is not None:
+            lo_hi = f" ({'above' if s.lo_open else 'from'} {_num(s.lo)} to {_num(s.hi)})"
+        if kind is bool:         # the flag switches the default: --no-batch-norm, --conditional
+            parser.add_argument(flag, dest=name, action="store_const",
+                                const=not getattr(TrainConfig, name), default=None, help=s.help)
+        elif s.choices:
+            parser.add_argument(flag, dest=name, choices=list(s.choices), help=s.help or None)
+        elif name == "channels":
+            parser.add_argument(flag, dest=name, type=int, choices=(1, 3), help=s.help)
+        else:
+            parser.add_argument(flag, dest=name, type=kind,
+                                help=(s.help + lo_hi + ("; 0: off" if s.zero_is_off else "")))
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    values = {k: getattr(a, k) for k in FIELDS_FROM_ARGS if getattr(a, k) is not None}
-    values["dataset"] = a.dataset
-    if a.model is None:
-        values["model"] = "mlp" if a.dataset in ("ring", "grid") else "classroom"
-    if values.get("ema_decay") == 0:
-        values["ema_decay"] = None
-    for flag, field_name, value in ((a.no_batch_norm, "batch_norm", False),
-                                    (a.self_attention, "self_attention", True),
-                                    (a.spectral_norm, "spectral_norm", True),
-                                    (a.conditional, "conditional", True),
-                                    (a.no_download, "download", False)):
-        if flag:
-            values[field_name] = value
+    values = {k: getattr(a, k) for k in SETTINGS if getattr(a, k, None) is not None}
+    for name, value in list(values.items()):
+        if SETTINGS[name].zero_is_off and value == 0:
+            values[name] = None
+    dataset = values.get("dataset", TrainConfig.dataset)
+    if "model" not in values:
+        values["model"] = "mlp" if dataset in ("ring", "grid") else "classroom"
     if a.preset:
         return preset(a.preset, **values)
     return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
 
 
-def _write_history(trainer: Trainer, path: Path) -> None:
-    write_history(trainer, path)
+PLAIN_EVERY_S = 10.0     # progress lines when stderr is not a terminal
+
+
+def progress_line(r: dict, total: int) -> str:
+    """One step's record as a line of text for a log."""
+    return (f"step {r['step']}/{total} ({100 * r['step'] / max(total, 1):.0f}%) epoch "
+            f"{r['epoch']}  D {r['d_loss']:.3f}  G {r['g_loss']:.3f}  D(x) {r['d_real']:.2f}  "
+            f"D(G(z)) {r['d_fake']:.2f}  {r['images_per_s']:,.0f} img/s")
+
+
+def plain_progress(total: int, every_s: float = PLAIN_EVERY_S, clock=time.monotonic):
+    """A step callback printing progress_line to stderr at most every `every_s` seconds, and
+    at the last step."""
+    last = [clock()]
+
+    def on_step(tr, r):
+        now = clock()
+        if now - last[0] >= every_s or r["step"] >= total:
+            last[0] = now
+            print(progress_line(r, total), file=sys.stderr, flush=True)
+    return on_step
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -172,7 +188,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg)
-    real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
     print(trainer.dataset.note, file=sys.stderr)
     print(f"{cfg.model} model, {cfg.loss} loss, latent {cfg.latent_dim}, "
           f"{len(trainer.dataset)} samples, {trainer.steps_per_epoch} steps/epoch on "
@@ -180,7 +195,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     bar = None
-    if not a.quiet:
+    if not a.quiet and not sys.stderr.isatty():
+        # A log file or a pipe (CI, nohup): a bar would write every update into one endless
+        # line, so a plain line every PLAIN_EVERY_S seconds instead.
+        trainer.add_callback("step", plain_progress(trainer.total_steps))
+    elif not a.quiet:
         from tqdm import tqdm
         bar = tqdm(total=trainer.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
 
@@ -193,12 +212,10 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     def on_epoch(tr, summary):
         e = summary["epoch"]
-        save_png(snapshot_image(tr.snapshots[-1].samples, real), out / f"samples_epoch_{e:03d}.png")
-        save_checkpoint(tr, out / "checkpoint.pt")
+        save_run(tr, out, samples_name=f"samples_epoch_{e:03d}.png")
         keep = a.save_epochs
         if keep == "all" or (isinstance(keep, set) and e in keep):
             save_checkpoint(tr, out / f"checkpoint_epoch_{e:03d}.pt")
-        _write_history(tr, out / "history.csv")
     trainer.add_callback("epoch", on_epoch)
 
     previous = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
@@ -211,19 +228,13 @@ def cmd_train(a: argparse.Namespace) -> int:
             bar.close()
     # A run stopped mid-epoch (time limit, Ctrl-C) still leaves its state and samples behind.
     if state != "failed" or trainer.step:
-        save_checkpoint(trainer, out / "checkpoint.pt")
-        _write_history(trainer, out / "history.csv")
-        if trainer.snapshots:
-            save_png(snapshot_image(trainer.snapshots[-1].samples, real), out / "samples_last.png")
+        save_run(trainer, out, samples_name="samples_last.png")
     print(f"{state}: {trainer.reason}. {trainer.step} steps in {time.perf_counter() - start:.1f} s "
           f"wall ({trainer.elapsed:.1f} s training). Wrote {out}/", file=sys.stderr)
     return 0 if state in ("finished", "stopped") else 1
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from .sampling import sample
-    import torch
-
     if not 1 <= a.n <= 10_000:
         raise UsageError(f"--n must be from 1 to 10000; got {a.n}")
     out = Path(a.out)
@@ -249,8 +260,6 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .metrics import evaluate_generator, load_judge
-
     if not 10 <= a.n <= 100_000:
         raise UsageError(f"--n must be from 10 to 100000; got {a.n}")
     ckpt = load_checkpoint(a.checkpoint, with_discriminator=False)
@@ -274,9 +283,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_judge(a: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .metrics import JUDGE_SIZE, judge_path, save_judge, train_judge
-
     if not 1 <= a.epochs <= 100:
         raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
     ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False)
@@ -291,8 +297,6 @@ def cmd_judge(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .experiments import EXPERIMENTS, plan, run_sweep
-
     if a.name == "list":
         for exp in EXPERIMENTS.values():
             n = len(plan(exp.name))
@@ -308,7 +312,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
     def progress(done, total, result, message):
         nonlocal bar
-        if a.quiet:
+        if a.quiet or not sys.stderr.isatty():        # one plain line per run in a log
             if result is not None:
                 print(f"[{done}/{total}] {result['run_id']}: {result['state']}, "
                       f"{result['train_seconds']:.1f} s", file=sys.stderr)

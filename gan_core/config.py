@@ -7,16 +7,17 @@ listed in `LIVE_FIELDS`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional
 
 import torch
 
 from .augment import POLICIES, parse_policy
 from .losses import LOSSES
+from .models import ARCHITECTURES
 from .shortrepr import short_repr
 
-MODELS = ("classroom", "paper", "dcgan64", "mlp")
+MODELS = tuple(ARCHITECTURES)         # classroom, paper, dcgan64, mlp
 DEPTHS = ("small", "medium", "large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -27,52 +28,145 @@ LIVE_FIELDS = ("loss", "focal_gamma", "g_steps_per_d_step", "d_steps_per_g_step"
                "label_smoothing", "label_flip", "grad_clip", "gp_weight", "augment")
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What the command line, the URL and the Train page need to know of one config field.
+
+    Each interface is generated from these (gan_core.cli, lab_app.settings, lab_app.widgets),
+    so a new setting is one `setting(...)` line in TrainConfig and shows up in all three.
+    """
+    help: str = ""                      # the command line's help, and the widget's by default
+    lo: Optional[float] = None          # allowed range (checked by validate); None: no range
+    hi: Optional[float] = None
+    lo_open: bool = False               # lo itself is not allowed (a learning rate above 0)
+    choices: tuple = ()                 # allowed values of a text setting
+    flag: Optional[str] = ""            # command-line flag; "": from the name; None: no flag
+    url: Optional[str] = None           # URL query key; None: not in links (e.g. data_dir)
+    zero_is_off: bool = False           # optional number: 0 in a URL or on the CLI means None
+    widget: Optional[str] = None        # Train page: number, slider, select, checkbox,
+                                        # zero_off (0: None), toggle_number (on/off + value),
+                                        # toggle_text (on: `on_value`); None: not generated
+    label: str = ""                     # the widget's label (default: the field name)
+    key: str = ""                       # widget key stem (default: the field name): t_KEY
+    ui_help: str = ""                   # the widget's help when it differs from `help`
+    ui_lo: Optional[float] = None       # the widget's lowest value where `lo` is open
+    step: Optional[float] = None        # widget step
+    fmt: Optional[str] = None           # widget number format, e.g. "%.5f"
+    toggle: str = ""                    # toggle_* widgets: the checkbox's label
+    on_value: Any = None                # toggle_text: the value when switched on
+    more: bool = True                   # Train page: in the "More" expander (else the top)
+
+
+def setting(default: Any, help: str = "", **meta) -> Any:
+    """A dataclass field with its Setting: `lr_g: float = setting(2e-4, "...", lo=0, ...)`."""
+    return field(default=default, metadata={"setting": Setting(help=help, **meta)})
+
+
 @dataclass
 class TrainConfig:
     # data
-    dataset: str = "mnist"              # mnist, fashion-mnist, fer2013, folder:PATH, ring, grid
-    data_dir: Optional[str] = None      # None: $GAN_DATA_DIR, else ./data
-    subset: Optional[int] = None        # keep this many images (None: all)
-    download: bool = True               # let torchvision download MNIST/Fashion-MNIST if missing
-    channels: Optional[int] = None      # 1 or 3; None: the dataset's own
+    dataset: str = setting("mnist", "mnist, fashion-mnist, fer2013, ring, grid or folder:PATH",
+                           url="dataset")
+    data_dir: Optional[str] = setting(None, "folder with the data (default: $GAN_DATA_DIR, "
+                                      "./data or ../shared/data)")
+    subset: Optional[int] = setting(None, "keep this many images", lo=1, hi=10**8, url="subset",
+                                    zero_is_off=True, widget="zero_off", more=False, step=500,
+                                    label="Use only this many samples (0: all)")
+    download: bool = setting(True, "never download datasets", flag="--no-download")
+    channels: Optional[int] = setting(None, "1 or 3; default: the dataset's own")
     # model
-    model: str = "classroom"            # classroom 28x28, paper 32x32, dcgan64 64x64, mlp (2-D)
-    latent_dim: int = 100               # 1 forces mode collapse; the FLGAN text says 1000
-    depth: str = "medium"               # generator size: small, medium (reference), large
-    batch_norm: bool = True
-    dropout: Optional[float] = None     # in D; None: the model's own default
-    self_attention: bool = False        # SAGAN block in G and D (image models)
-    spectral_norm: bool = False         # on D's layers (SAGAN)
-    conditional: bool = False           # CGAN: G and D see the class label
+    model: str = setting("classroom", "default: classroom for images, mlp for ring/grid",
+                         choices=MODELS, url="model")
+    latent_dim: int = setting(100, "1 forces mode collapse; the FLGAN text says 1000", lo=1,
+                              hi=1000, url="latent_dim", widget="number", more=False,
+                              label="Latent size", ui_help="1 forces mode collapse; DCGAN uses 100")
+    depth: str = setting("medium", "generator size: small, medium (reference), large",
+                         choices=DEPTHS, url="depth", widget="select", label="Generator size")
+    batch_norm: bool = setting(True, "no batch norm in G and D", flag="--no-batch-norm",
+                               url="bn", widget="checkbox", label="Batch norm")
+    dropout: Optional[float] = setting(None, "dropout in D; default: the model's own", lo=0,
+                                       hi=0.9, url="dropout")
+    self_attention: bool = setting(False, "SAGAN block in G and D (image models)")
+    spectral_norm: bool = setting(False, "spectral norm on D's layers (SAGAN)")
+    conditional: bool = setting(False, "CGAN: condition on class labels", url="conditional")
     # loss and update schedule
-    loss: str = "nonsaturating"
-    focal_gamma: float = 2.0
-    gp_weight: float = 10.0             # wgan-gp only
-    g_steps_per_d_step: int = 1         # generator advantage, e.g. 2, 4, 50
-    d_steps_per_g_step: int = 1         # discriminator advantage, e.g. 5 for WGAN
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    batch_size: int = 64
-    epochs: int = 1
-    label_smoothing: float = 0.0        # real target 1 - this (0.1 gives the classic 0.9)
-    label_flip: float = 0.0             # share of real samples D is told are fake
-    grad_clip: Optional[float] = None   # max gradient norm for G and D (FLGAN code: 0.25)
+    loss: str = setting("nonsaturating", "the GAN loss", choices=tuple(LOSSES), url="loss",
+                        widget="select", more=False, label="Loss")
+    focal_gamma: float = setting(2.0, "focal loss gamma", lo=0, hi=10, flag="--gamma",
+                                 url="gamma", widget="slider", more=False, step=0.5,
+                                 label="Focal gamma", ui_help="0 gives the non-saturating loss")
+    gp_weight: float = setting(10.0, "gradient penalty weight (wgan-gp only)", lo=0, hi=1000,
+                               flag=None)
+    g_steps_per_d_step: int = setting(1, "generator steps per discriminator step (2, 4, 50)",
+                                      lo=1, hi=100, flag="--g-steps", url="g_steps",
+                                      widget="number", more=False, label="G steps per D step")
+    d_steps_per_g_step: int = setting(1, "discriminator steps per generator step (5 for WGAN)",
+                                      lo=1, hi=100, flag="--d-steps", url="d_steps",
+                                      widget="number", more=False, label="D steps per G step")
+    lr_g: float = setting(2e-4, "G's learning rate", lo=0, hi=1, lo_open=True, url="lr_g",
+                          widget="number", more=False, label="G learning rate", ui_lo=1e-6,
+                          step=1e-4, fmt="%.5f")
+    lr_d: float = setting(2e-4, "D's learning rate", lo=0, hi=1, lo_open=True, url="lr_d",
+                          widget="number", more=False, label="D learning rate", ui_lo=1e-6,
+                          step=1e-4, fmt="%.5f")
+    beta1: float = setting(0.5, "Adam's beta1", lo=0, hi=0.9999)
+    beta2: float = setting(0.999, "Adam's beta2", lo=0, hi=0.9999)
+    batch_size: int = setting(64, "real images per step", lo=1, hi=4096, url="batch_size",
+                              widget="number", more=False, label="Batch size")
+    epochs: int = setting(1, "passes over the data", lo=1, hi=10000, url="epochs",
+                          widget="number", more=False, label="Epochs")
+    label_smoothing: float = setting(0.0, "real target 1 - this (0.1 gives the classic 0.9)",
+                                     lo=0, hi=0.5, url="smoothing", widget="slider", step=0.05,
+                                     label="Label smoothing (real target 1 - s)")
+    label_flip: float = setting(0.0, "share of real samples D is told are fake", lo=0, hi=0.5,
+                                url="flip", widget="slider", step=0.05,
+                                label="One-sided label flipping (share of real labelled fake)")
+    grad_clip: Optional[float] = setting(None, "max gradient norm (FLGAN code: 0.25)", lo=0,
+                                         hi=1e6, lo_open=True, url="clip", zero_is_off=True,
+                                         widget="toggle_number", key="clip", ui_lo=0.01,
+                                         toggle="Clip gradient norms", label="Max gradient norm",
+                                         ui_help="The FLGAN authors' code clips at 0.25",
+                                         on_value=0.25)
     # what the samples show, and arithmetic
-    ema_decay: Optional[float] = 0.999  # samples from a running average of G's weights (None: G
-                                        # itself); warmed up so short runs do not lag
-    precision: str = "auto"             # bf16 autocast where the hardware runs it natively
-    augment: str = ""                   # DiffAugment for D's inputs: "translation,cutout"
+    ema_decay: Optional[float] = setting(
+        0.999, "samples from a running average of G's weights with this decay (default "
+        "0.999; 0: off, samples from G itself); warmed up so short runs do not lag", lo=0,
+        hi=0.99999, url="ema", zero_is_off=True, widget="toggle_number", key="ema",
+        toggle="Show samples from an average of G's weights (EMA)", label="EMA decay",
+        fmt="%.4f", step=0.0005, on_value=0.999,
+        ui_help="G's weights wobble from step to step; their running average draws cleaner "
+                "digits. It only changes what you see, never the training.")
+    precision: str = setting("auto", "auto (default): bf16 autocast where the hardware runs it "
+                             "natively", choices=PRECISIONS, url="precision", widget="select",
+                             label="Precision",
+                             ui_help="bf16 does the matrix work in 16-bit floats, about twice "
+                                     "as fast on CPUs with AMX/AVX512-BF16 and on recent GPUs; "
+                                     "auto uses it only where the hardware runs it natively.")
+    augment: str = setting("", "DiffAugment for D's inputs: translation, cutout or "
+                           "translation,cutout (default: none)", url="augment",
+                           widget="toggle_text", key="augment", on_value="translation,cutout",
+                           toggle="Augment D's inputs (DiffAugment)",
+                           ui_help="D sees every image, real and generated, shifted a little and "
+                                   "with a square cut out, so it cannot memorise a small set of "
+                                   "images; G learns through the same changes.")
     # run
-    seed: int = 0
-    device: str = "auto"
-    sample_every: int = 50              # steps between sample grids from the fixed noise
-    n_samples: int = 64                 # size of the fixed-noise grid
-    eval_every: Optional[int] = None    # steps between quality metrics (judge / modes covered)
-    eval_samples: int = 500             # samples drawn for each evaluation
-    max_seconds: Optional[float] = None
-    max_steps: Optional[int] = None
+    seed: int = setting(0, "random seed", lo=0, hi=2**31 - 1, url="seed", widget="number",
+                        label="Seed")
+    device: str = setting("auto", "auto, cpu, cuda or mps", choices=DEVICES, url="device")
+    sample_every: int = setting(50, "steps between sample grids from the fixed noise", lo=1,
+                                hi=10**9)
+    n_samples: int = setting(64, "size of the fixed-noise grid", lo=1, hi=256, flag=None)
+    eval_every: Optional[int] = setting(None, "steps between quality metrics (judge)", lo=1,
+                                        hi=10**9, url="eval_every", zero_is_off=True,
+                                        widget="zero_off", key="eval", step=1,
+                                        label="Measure quality every N steps (0: never)",
+                                        ui_help="MNIST: the judge classifier's verdict on 500 "
+                                                "samples; 2-D sets: modes covered")
+    eval_samples: int = setting(500, "samples drawn for each evaluation", lo=50, hi=10_000,
+                                flag=None)
+    max_seconds: Optional[float] = setting(None, "stop after this much training time", lo=0,
+                                           hi=10**7, lo_open=True)
+    max_steps: Optional[int] = setting(None, "stop after this many steps", lo=1, hi=10**9)
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> "TrainConfig":
@@ -99,58 +193,28 @@ class TrainConfig:
         need(self.data_dir is None or (isinstance(self.data_dir, str)
                                        and len(self.data_dir) <= MAX_TEXT),
              "data_dir", f"a folder path of at most {MAX_TEXT} characters, or None")
-        for flag in ("download", "batch_norm", "self_attention", "spectral_norm", "conditional"):
-            need(isinstance(getattr(self, flag), bool), flag, "true or false")
-        need(isinstance(self.model, str) and self.model in MODELS, "model",
-             f"one of {', '.join(MODELS)}")
-        need(isinstance(self.depth, str) and self.depth in DEPTHS, "depth",
-             f"one of {', '.join(DEPTHS)}")
-        need(isinstance(self.loss, str) and self.loss in LOSSES, "loss",
-             f"one of {', '.join(LOSSES)}")
-        need(isinstance(self.device, str) and self.device in DEVICES, "device",
-             f"one of {', '.join(DEVICES)}")
-        need(isinstance(self.precision, str) and self.precision in PRECISIONS, "precision",
-             f"one of {', '.join(PRECISIONS)}")
+        for name, s in SETTINGS.items():
+            kind, optional = field_kind(name)
+            if kind is bool:
+                need(isinstance(getattr(self, name), bool), name, "true or false")
+            elif s.choices and kind is str:
+                v = getattr(self, name)
+                need(isinstance(v, str) and v in s.choices, name,
+                     f"one of {', '.join(s.choices)}")
         try:
             parse_policy(self.augment if isinstance(self.augment, str)
                          and len(self.augment) <= 64 else "?")
         except ValueError:
             need(False, "augment", f"empty or a comma-separated list of {', '.join(POLICIES)}")
-        number("latent_dim", 1, 1000, integer=True)
-        number("g_steps_per_d_step", 1, 100, integer=True)
-        number("d_steps_per_g_step", 1, 100, integer=True)
+        for name, s in SETTINGS.items():       # every range, from the field's Setting
+            kind, optional = field_kind(name)
+            if s.lo is None or (optional and getattr(self, name) is None):
+                continue
+            number(name, s.lo, s.hi, integer=kind is int, lo_open=s.lo_open)
         need(self.g_steps_per_d_step == 1 or self.d_steps_per_g_step == 1, "g_steps_per_d_step",
              "1 when d_steps_per_g_step is above 1 (give the advantage to one side only)")
-        number("lr_g", 0, 1, lo_open=True)
-        number("lr_d", 0, 1, lo_open=True)
-        number("beta1", 0, 0.9999)
-        number("beta2", 0, 0.9999)
-        number("batch_size", 1, 4096, integer=True)
-        number("epochs", 1, 10000, integer=True)
-        number("focal_gamma", 0, 10)
-        number("gp_weight", 0, 1000)
-        number("label_smoothing", 0, 0.5)
-        number("label_flip", 0, 0.5)
-        number("seed", 0, 2**31 - 1, integer=True)
-        number("sample_every", 1, 10**9, integer=True)
-        number("n_samples", 1, 256, integer=True)
-        if self.eval_every is not None:
-            number("eval_every", 1, 10**9, integer=True)
-        number("eval_samples", 50, 10_000, integer=True)
-        if self.subset is not None:
-            number("subset", 1, 10**8, integer=True)
         if self.channels is not None:
             need(type(self.channels) is int and self.channels in (1, 3), "channels", "1 or 3")
-        if self.dropout is not None:
-            number("dropout", 0, 0.9)
-        if self.grad_clip is not None:
-            number("grad_clip", 0, 1e6, lo_open=True)
-        if self.ema_decay is not None:
-            number("ema_decay", 0, 0.99999)
-        if self.max_seconds is not None:
-            number("max_seconds", 0, 10**7, lo_open=True)
-        if self.max_steps is not None:
-            number("max_steps", 1, 10**9, integer=True)
         spec = LOSSES[self.loss]
         if not spec.uses_targets:
             need(self.label_smoothing == 0, "label_smoothing",
@@ -179,6 +243,17 @@ class TrainConfig:
 
     def with_updates(self, **changes) -> "TrainConfig":
         return replace(self, **changes).validate()
+
+
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(TrainConfig)}
+_KINDS = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def field_kind(name: str) -> tuple[type, bool]:
+    """(bool, int, float or str; whether None is allowed) of a TrainConfig field."""
+    text = str(next(f.type for f in fields(TrainConfig) if f.name == name))
+    optional = text.startswith("Optional[")
+    return _KINDS[text[9:-1] if optional else text], optional
 
 
 # The FLGAN authors' code: focal loss gamma 2, Adam 2e-4 (0.5, 0.999), batch 64, latent 100 and
@@ -218,10 +293,28 @@ def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -
     return values
 
 
+def loss_recipe(loss: str, model: Optional[str] = None) -> dict[str, Any]:
+    """What a loss needs beyond the default optimiser when picked on its own: the preset of
+    the same name where there is one (wgan-gp: 5 D steps, Adam (0, 0.9), no batch norm), else
+    nothing. Pages use this instead of typing a preset's values again."""
+    if loss in PRESETS and PRESETS[loss].get("loss") == loss:
+        return preset_values(loss, model)
+    return {}
+
+
 def preset(name: str, recipe: bool = True, **overrides) -> TrainConfig:
     """A validated config: preset `name` for the model in `overrides`, then the overrides."""
     values = preset_values(name, overrides.get("model"), recipe)
     return TrainConfig(**{**values, **overrides}).validate()
+
+
+def switch_loss(loss: str, **changes) -> dict[str, Any]:
+    """Live changes that switch to `loss` (with any other `changes`): label smoothing and
+    flipping are cleared for a loss without targets, which validate() would refuse."""
+    out = dict(changes, loss=loss)
+    if loss in LOSSES and not LOSSES[loss].uses_targets:
+        out.update(label_smoothing=0.0, label_flip=0.0)
+    return out
 
 
 def available_devices() -> list[str]:

@@ -343,8 +343,33 @@ def load_toy(name: str, n: int = 10_000, seed: int = 0) -> Dataset:
 DATASETS = ("mnist", "fashion-mnist", "fer2013", "ring", "grid", "folder:PATH")
 
 
+REPO_DIR = Path(__file__).resolve().parents[1]
+
+
+def data_dir_candidates() -> list[Path]:
+    """Where data is looked for, the one rule of the command line and the app: $GAN_DATA_DIR
+    when it is set (and then only there); else ./data, the repository's data/, and
+    ../shared/data beside the repository."""
+    if os.environ.get("GAN_DATA_DIR"):
+        return [Path(os.environ["GAN_DATA_DIR"])]
+    return [Path("data"), REPO_DIR / "data", REPO_DIR.parent / "shared" / "data"]
+
+
+def find_data_dir() -> Optional[Path]:
+    """The first candidate folder that exists and is not empty; None when there is none."""
+    for c in data_dir_candidates():
+        try:
+            if c.is_dir() and any(c.iterdir()):
+                return c
+        except OSError:
+            continue
+    return None
+
+
 def default_data_dir() -> Path:
-    return Path(os.environ.get("GAN_DATA_DIR") or "data")
+    """The data folder when none is given: find_data_dir(), else the first candidate (so a
+    missing dataset's message names where it was looked for)."""
+    return find_data_dir() or data_dir_candidates()[0]
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, image_size: int = 28,

@@ -50,7 +50,8 @@ def points_image(points: torch.Tensor, real: Optional[torch.Tensor] = None, size
     """A scatter plot of 2-D points on [-extent, extent]^2: real in grey, generated in orange."""
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
-    to_px = lambda p: ((p + extent) / (2 * extent) * (size - 1))  # noqa: E731
+    def to_px(p):
+        return (p + extent) / (2 * extent) * (size - 1)
     draw.line([(size // 2, 0), (size // 2, size)], fill=(230, 230, 230))
     draw.line([(0, size // 2), (size, size // 2)], fill=(230, 230, 230))
     real_r = 5.0 if real is not None and len(real) <= 50 else 1.5   # a few mode centres: big

@@ -33,9 +33,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
 from .trainer import (Snapshot, check_trainable, load_for, points_extent, steps_per_epoch,
                       total_steps)
+from .sweeps import run_sweep
 from .workers import CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, usable_cores
 
 FINAL = ("finished", "stopped", "failed")
@@ -199,7 +201,6 @@ class RunView:
         if self._ckpt_path is None:
             return None
         if self._generator is None or self._generator[0] != self.checkpoint_step:
-            from .checkpoint import load_checkpoint
             try:
                 G = load_checkpoint(self._ckpt_path, with_discriminator=False).G
             except (ValueError, OSError):
@@ -462,7 +463,7 @@ class Job(_Handle):
 
 
 class SweepJob(_Handle):
-    """A quick experiment sweep (gan_core.experiments) in a worker process.
+    """A quick experiment sweep (gan_core.sweeps) in a worker process.
 
     It takes one slot of the pool for the whole sweep and runs its runs one after another in
     that worker, so `stop()` ends it between two steps. The UI reads `done`, `total`,
@@ -472,10 +473,9 @@ class SweepJob(_Handle):
 
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
                  **options):
-        from .workers import get_backend as _get
         spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
-                                           **options))
-        super().__init__(spec, pool, name, _get("local"))
+                                           **options), task=run_sweep)
+        super().__init__(spec, pool, name, get_backend("local"))
         self.out, self.quick, self.options = out, quick, options
         self.done = 0
         self.total = 0

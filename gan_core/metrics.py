@@ -21,6 +21,7 @@ Image metrics use a *judge*: a small classifier trained by this project on the r
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,7 +30,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import TOY_STD, Dataset, toy_modes
+from .data import TOY_STD, Dataset, load_dataset, toy_modes
+from .files import atomic_save
+from .sampling import sample
+from .schema import (MAX_CLASSES, CheckpointError, _is_int, _is_number, _is_text, check_archive,
+                     check_state)
+from .shortrepr import short_repr
 
 JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the generator draws
 CONFIDENT = 0.9
@@ -249,8 +255,7 @@ def judge_path(dataset: str):
 
 
 def save_judge(judge: Judge, path, accuracy: float, note: str = "") -> None:
-    from .checkpoint import _atomic_save
-    _atomic_save({"format": "gan_core.judge", "num_classes": judge.num_classes,
+    atomic_save({"format": "gan_core.judge", "num_classes": judge.num_classes,
                   "channels": judge.channels, "accuracy": accuracy, "note": note,
                   "weights": {k: v.detach().cpu() for k, v in judge.state_dict().items()}},
                  Path(path))
@@ -261,11 +266,6 @@ def load_judge(dataset: str, path=None) -> Judge:
 
     A judge file given on the command line is as untrusted as a checkpoint: it goes through the
     same archive check and a schema of its own before anything is built from it."""
-    import warnings
-    from .schema import (MAX_CLASSES, CheckpointError, _is_int, _is_number, _is_text,
-                         check_archive, check_state)
-    from .shortrepr import short_repr
-
     path = Path(path) if path else judge_path(dataset)
     if not path.is_file():
         raise ValueError(f"no judge classifier for {dataset} at {path}; train one with "
@@ -325,7 +325,6 @@ def reference_stats(judge: Judge, dataset_name: str, image_size: int, data: Opti
     with native 28x28 digits instead would add the resize round trip (28 -> 32 -> 28 blurs) to
     the FD: about 88 on MNIST, against about 3 for held-out real digits.
     """
-    from .data import load_dataset
     if data is None:
         key = (dataset_name, str(data_dir), image_size, judge.channels, id(judge))
         if key not in _REFERENCES:
@@ -354,7 +353,6 @@ def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: 
     Returns the metrics of image_metrics (images) or points_metrics (2-D sets), plus
     `eval_n`, `eval_seed` and `reference_n`, so a figure says how it was measured.
     """
-    from .sampling import sample
     if G.spec.model == "mlp":
         return dict(points_metrics(sample(G, n, seed), dataset_name), eval_n=n, eval_seed=seed)
     judge = judge or load_judge(dataset_name)
@@ -364,11 +362,3 @@ def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: 
     out = image_metrics(judge, sample(G, n, seed, requested), reference, requested)
     out.update(eval_n=n, eval_seed=seed, reference_n=len(reference.features))
     return out
-
-
-def evaluate(G, dataset_name: str, n: int = EVAL_N, seed: int = EVAL_SEED, data_dir=None,
-             judge: Optional[Judge] = None, real: Optional[RealStats] = None,
-             dataset: Optional[Dataset] = None) -> dict:
-    """Old name of evaluate_generator (same evaluation)."""
-    return evaluate_generator(G, dataset_name, dataset, n=n, seed=seed, judge=judge,
-                              reference=real, data_dir=data_dir)

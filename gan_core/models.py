@@ -23,15 +23,13 @@ and uses a projection head in D (Miyato & Koyama 2018).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IMAGE_SIZE = {"classroom": 28, "paper": 32, "dcgan64": 64}
 WIDTH = {"small": 0.5, "medium": 1.0, "large": 2.0}
-DEFAULT_DROPOUT = {"classroom": 0.0, "paper": 0.25, "dcgan64": 0.0, "mlp": 0.0}
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class ModelSpec:
 
     @property
     def image_size(self) -> Optional[int]:
-        return IMAGE_SIZE.get(self.model)
+        return ARCHITECTURES[self.model].image_size if self.model in ARCHITECTURES else None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -278,7 +276,26 @@ def _mlp(spec: ModelSpec, z_in: int):
     return nn.Sequential(*g), nn.Sequential(*d), h
 
 
-BUILDERS = {"classroom": _classroom, "paper": _paper, "dcgan64": _dcgan64, "mlp": _mlp}
+@dataclass(frozen=True)
+class Architecture:
+    """One model option: what builds it, the image size it draws and D's default dropout."""
+    name: str
+    build: Callable      # (spec, z_in) -> (G's body, D's feature layers, D's feature width)
+    image_size: Optional[int]     # None: 2-D points
+    default_dropout: float = 0.0
+    about: str = ""
+
+
+# The one table of models: a new model is a builder above and one line here.
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
+    Architecture("classroom", _classroom, 28, 0.0, "28x28, fast on a CPU"),
+    Architecture("paper", _paper, 32, 0.25, "the FLGAN authors' 32x32 DCGAN"),
+    Architecture("dcgan64", _dcgan64, 64, 0.0, "Radford's 64x64 DCGAN (slow on CPU)"),
+    Architecture("mlp", _mlp, None, 0.0, "a small MLP for the 2-D sets"),
+]}
+# Views of the table, by the names the rest of the code has long used.
+IMAGE_SIZE = {n: a.image_size for n, a in ARCHITECTURES.items() if a.image_size}
+DEFAULT_DROPOUT = {n: a.default_dropout for n, a in ARCHITECTURES.items()}
 
 
 def _dcgan_init(m: nn.Module, zero_bias: bool = True):
@@ -305,13 +322,13 @@ def _add_spectral_norm(module: nn.Module):
 
 
 def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
-    if spec.model not in BUILDERS:
-        raise ValueError(f"model must be one of {', '.join(BUILDERS)}; got {spec.model!r}")
+    if spec.model not in ARCHITECTURES:
+        raise ValueError(f"model must be one of {', '.join(ARCHITECTURES)}; got {spec.model!r}")
     if not 1 <= spec.latent_dim <= 1000:
         raise ValueError(f"latent_dim must be from 1 to 1000; got {spec.latent_dim}")
     if spec.model != "mlp" and spec.channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3; got {spec.channels}")
-    g_body, d_features, feat = BUILDERS[spec.model](spec, spec.latent_dim + spec.num_classes)
+    g_body, d_features, feat = ARCHITECTURES[spec.model].build(spec, spec.latent_dim + spec.num_classes)
     G, D = Generator(spec, g_body), Discriminator(spec, d_features, feat)
     if spec.model != "mlp":
         zero_bias = spec.model != "paper"

@@ -22,40 +22,26 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import math
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Optional
 
 import torch
 
+from . import metrics
 from .augment import augment, parse_policy
+from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
-from .models import DEFAULT_DROPOUT, IMAGE_SIZE, ModelSpec, build_models
-
-# d_real and d_fake are D's mean output on real and fake samples: a probability for losses on
-# logits, a raw score for losses on raw scores (d_output_kind says which for a record's loss).
-HISTORY_FIELDS = ("step", "epoch", "time_s", "images_per_s", "d_loss", "g_loss", "d_real",
-                  "d_fake", "log_lg_ld", "d_grad_norm", "g_grad_norm", "loss",
-                  "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d")
-# Present in the records of steps where the trainer evaluated (eval_every).
-METRIC_FIELDS = ("m_confident_share", "m_classes_covered", "m_class_kl", "m_judge_fd",
-                 "m_memorisation", "m_mifid", "m_class_accuracy", "m_modes_covered",
-                 "m_high_quality_share")
-def d_output_kind(loss: str) -> str:
-    """What d_real/d_fake hold for a loss: 'probability' (sigmoid of a logit) or 'score'."""
-    from .losses import LOSSES
-    return "score" if LOSSES[loss].raw_scores else "probability"
-
-
-def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The columns of a history table: every step's fields, then the metrics that were measured."""
-    return HISTORY_FIELDS + tuple(k for k in METRIC_FIELDS if any(k in r for r in history))
-
+from .models import ARCHITECTURES, ModelSpec, build_models
+from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
+from .sampling import discriminator_map
+from .schema import FORMAT, VERSION, CheckpointError
 
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
 
@@ -101,7 +87,8 @@ def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
         model=config.model, latent_dim=config.latent_dim,
         channels=1 if dataset.is_points else dataset.data.shape[1], depth=config.depth,
         batch_norm=config.batch_norm,
-        dropout=DEFAULT_DROPOUT[config.model] if config.dropout is None else config.dropout,
+        dropout=(ARCHITECTURES[config.model].default_dropout if config.dropout is None
+                 else config.dropout),
         self_attention=config.self_attention, spectral_norm=config.spectral_norm,
         num_classes=dataset.num_classes if config.conditional else 0)
 
@@ -130,9 +117,22 @@ def points_extent(dataset: Dataset) -> float:
 
 def load_for(config: TrainConfig) -> Dataset:
     """The dataset a config asks for, shaped for its model."""
-    return load_dataset(config.dataset, config.data_dir, image_size=IMAGE_SIZE.get(config.model, 28),
+    return load_dataset(config.dataset, config.data_dir,
+                        image_size=ARCHITECTURES[config.model].image_size or 28,
                         channels=config.channels, subset=config.subset, download=config.download,
                         seed=config.seed)
+
+
+def _cpu(state: dict, half: bool = False) -> dict:
+    """A state dict's tensors on the CPU, detached (float ones as float16 with `half`)."""
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v):
+            v = v.detach().cpu()
+            if half and v.is_floating_point():
+                v = v.half()
+        out[k] = v
+    return out
 
 
 class Trainer:
@@ -297,7 +297,6 @@ class Trainer:
                 self._finish("failed", "stopped by an error")
 
     def _free_memory(self) -> None:
-        import gc
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
         gc.collect()
@@ -391,8 +390,8 @@ class Trainer:
         ahead; forward passes in train mode also move batch-norm statistics. Saved: D and its
         optimiser, G's buffers, and G with its optimiser when G takes several updates a step.
         """
-        clone = lambda state: {k: v.detach().clone() if torch.is_tensor(v) else v  # noqa: E731
-                               for k, v in state.items()}
+        def clone(state: dict) -> dict:
+            return {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in state.items()}
 
         def clone_opt(opt):
             state = opt.state_dict()
@@ -485,9 +484,10 @@ class Trainer:
         # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
         # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
         # raw score is recorded instead (see d_output_kind).
-        view = (lambda x: x) if self.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
-        values = torch.stack([d_loss.detach(), view(real_logits.detach()).mean(),
-                              view(fake_logits.detach()).mean(), d_norm.detach(),
+        real_out, fake_out = real_logits.detach(), fake_logits.detach()
+        if not self.loss.spec.raw_scores:
+            real_out, fake_out = torch.sigmoid(real_out), torch.sigmoid(fake_out)
+        values = torch.stack([d_loss.detach(), real_out.mean(), fake_out.mean(), d_norm.detach(),
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
         d_l, d_real, d_fake, d_n, g_l, g_n = values
@@ -497,6 +497,79 @@ class Trainer:
                     d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
                     g_steps_per_d_step=cfg.g_steps_per_d_step,
                     d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)
+
+    # -- checkpoints: the trainer's whole state as one dict ------------------------------------
+    def state_dict(self, generator_only: bool = False, half: bool = False,
+                   with_history: bool = True) -> dict[str, Any]:
+        """Everything needed to sample from this run or to continue it, as plain data (the
+        checkpoint format of gan_core.schema). `generator_only` keeps just G, as shown (the EMA
+        weights when on: what a shipped model should draw); `half` stores its float weights as
+        float16 (loading casts them back); `with_history=False` leaves out the step records."""
+        obj: dict[str, Any] = {
+            "format": FORMAT, "version": VERSION,
+            "config": self.config.to_dict(), "spec": self.spec.to_dict(),
+            "class_names": list(self.dataset.class_names),
+            "step": self.step, "epoch": self.epoch, "g_updates": self.g_updates,
+            "d_updates": self.d_updates, "elapsed": self.elapsed,
+            "last_g": [float(v) for v in self._last_g],   # G's last loss/norm, for the records
+            "generator": _cpu((self.sample_G if generator_only else self.G).state_dict(), half),
+            "history": self.history if with_history else [], "markers": self.markers,
+        }
+        if not generator_only and self.G_ema is not None:
+            obj["generator_ema"] = _cpu(self.G_ema.state_dict())
+        if not generator_only:
+            obj["discriminator"] = _cpu(self.D.state_dict())
+            obj["opt_g"] = self.opt_g.state_dict()
+            obj["opt_d"] = self.opt_d.state_dict()
+        return obj
+
+    def load_state_dict(self, obj: dict[str, Any], source: str = "the checkpoint") -> None:
+        """Continue from a full state (a checked checkpoint dict): weights, optimisers,
+        counters and records. CheckpointError, naming `source`, when it does not fit."""
+        if "discriminator" not in obj or "opt_g" not in obj:
+            raise CheckpointError(f"{source} holds only a generator; training cannot resume "
+                                  f"from it")
+        saved = spec_from_dict(obj["spec"])
+        if saved != self.spec:
+            diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(self.spec, f.name)!r}"
+                    for f in fields(ModelSpec)
+                    if getattr(saved, f.name) != getattr(self.spec, f.name)]
+            raise CheckpointError(f"{source} does not fit this config: {', '.join(diff)}")
+        load_weights(self.G, obj["generator"], "generator", source)
+        load_weights(self.D, obj["discriminator"], "discriminator", source)
+        if self.G_ema is not None:      # an older file, or EMA switched on now: start from G
+            load_weights(self.G_ema, obj.get("generator_ema", obj["generator"]), "generator",
+                         source)
+        try:
+            self.opt_g.load_state_dict(obj["opt_g"])
+            self.opt_d.load_state_dict(obj["opt_d"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"optimiser state in {source} does not fit: {e}") from None
+        self.step, self.epoch = int(obj["step"]), int(obj["epoch"])
+        self.g_updates, self.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
+        self.elapsed = float(obj.get("elapsed", 0.0))
+        if "last_g" in obj:     # records before G's next update repeat its last values
+            self._last_g = tuple(float(v) for v in obj["last_g"])
+        self.history = list(obj.get("history", []))
+        self.markers = list(obj.get("markers", []))
+
+    @classmethod
+    def from_checkpoint(cls, path, **config_changes) -> "Trainer":
+        """A Trainer that continues from a full checkpoint file (e.g. with more epochs).
+
+        Only settings that do not change the models may differ; others raise CheckpointError.
+        """
+        obj = read_checkpoint(path)
+        if "discriminator" not in obj or "opt_g" not in obj:
+            raise CheckpointError(f"{path} holds only a generator; training cannot resume "
+                                  f"from it")
+        try:
+            config = TrainConfig.from_dict({**obj["config"], **config_changes}).validate()
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"cannot resume {path}: {e}") from None
+        trainer = cls(config)
+        trainer.load_state_dict(obj, str(path))
+        return trainer
 
     # -- samples and summaries -----------------------------------------------------------------
     @torch.no_grad()
@@ -517,7 +590,6 @@ class Trainer:
         """Taken on the training thread, so nobody else switches G or D to eval mid-step."""
         d_map = None
         if self.dataset.is_points:
-            from .sampling import discriminator_map
             d_map = discriminator_map(self.D, self.points_extent)
         samples = self.generate_fixed()
         from .probes import snapshot_probe
@@ -531,7 +603,6 @@ class Trainer:
         the fixed seed, against reference statistics of the whole dataset at G's own size.
         {} when no judge exists for the data. Runs on the training thread.
         """
-        from . import metrics
         n = self.config.eval_samples
         if self._judge is None and not self.dataset.is_points:
             try:
@@ -562,7 +633,6 @@ class Trainer:
         if self.config.subset is None:
             return self.dataset
         try:
-            from dataclasses import replace
             return load_for(replace(self.config, subset=None))
         except (DatasetError, ValueError, OSError):
             return self.dataset
@@ -574,7 +644,8 @@ class Trainer:
 
     def epoch_summary(self, epoch: int) -> dict[str, Any]:
         rows = [r for r in self.history if r["epoch"] == epoch]
-        mean = lambda k: sum(r[k] for r in rows) / len(rows) if rows else float("nan")  # noqa: E731
+        def mean(k: str) -> float:
+            return sum(r[k] for r in rows) / len(rows) if rows else float("nan")
         return dict(epoch=epoch, steps=len(rows), time_s=self.elapsed,
                     d_loss=mean("d_loss"), g_loss=mean("g_loss"), d_real=mean("d_real"),
                     d_fake=mean("d_fake"), images_per_s=mean("images_per_s"))

@@ -23,16 +23,18 @@ memory cap and a time limit (gan_core/sandbox.py): no upload can stall the serve
 from __future__ import annotations
 
 import io
+import shutil
 import stat
 import struct
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from .data import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+from .sandbox import SandboxError, run_isolated
 
 
 class UploadError(ValueError):
@@ -277,7 +279,6 @@ def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path,
     Raises UploadError when the upload as a whole is refused (nothing is kept then) or when
     no image in it could be read.
     """
-    import shutil
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise UploadError(f"{folder} is not empty; uploads go into a fresh folder")
@@ -316,9 +317,6 @@ def save_uploads_isolated(files: Iterable[tuple[str, bytes]], folder: str | Path
                           memory_mb: int = 1024) -> UploadReport:
     """save_uploads in a separate process with a memory cap (on top of the files themselves)
     and a time limit; a stopped or failed reader is an UploadError and leaves nothing."""
-    import shutil
-    from dataclasses import asdict
-    from .sandbox import SandboxError, run_isolated
 
     files = [(str(n), bytes(d)) for n, d in files]
     size_mb = sum(len(d) for _, d in files) // 2**20

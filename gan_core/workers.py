@@ -40,6 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import torch
+
+from .checkpoint import save_checkpoint
+from .config import TrainConfig
+from .trainer import Trainer
+
 FLUSH_S = 0.2               # how often a worker sends what it has (the page redraws every 1.5 s)
 CHECKPOINT_EVERY_S = 20.0   # a killed worker loses at most this much training
 IDLE_TIMEOUT_S = 600.0      # a warm worker with nothing to do exits after this long
@@ -58,7 +64,10 @@ class JobSpec:
     """What a worker needs to run one job; plain data, so it crosses process boundaries."""
     kind: str = "train"              # train: configs trained together (2+: lockstep); sweep
     configs: list[dict] = field(default_factory=list)    # TrainConfig.to_dict() per side
-    sweep: dict = field(default_factory=dict)            # run_sweep keyword arguments
+    sweep: dict = field(default_factory=dict)            # kind sweep: the task's keywords
+    # kind sweep: the function the worker runs (gan_core.sweeps.run_sweep). Pickled by name, so
+    # this module needs no import of the sweeps, which run their own tasks through it.
+    task: Optional[Callable] = None
     checkpoint_every_s: float = CHECKPOINT_EVERY_S
 
 
@@ -137,7 +146,6 @@ class WorkerCore:
 
     # -- the job -----------------------------------------------------------------------------
     def run(self) -> None:
-        import torch
         if self.spec.configs and all(c.get("model") == "mlp" for c in self.spec.configs):
             # The 2-D sets' small MLP has ops too small to split: measured on 2 busy cores, a
             # ring epoch took 1 s on one thread and 30 s on two (threads waiting on each other).
@@ -159,13 +167,10 @@ class WorkerCore:
             self.finished.set()
 
     def _run_sweep(self) -> dict:
-        from .experiments import run_sweep
-        return run_sweep(stop=self._stop, jobs=1, progress=lambda d, n, r, m: self.emit(
+        return self.spec.task(stop=self._stop, jobs=1, progress=lambda d, n, r, m: self.emit(
             "progress", d, n, m), **self.spec.sweep)
 
     def _run_train(self) -> None:
-        from .config import TrainConfig
-        from .trainer import Trainer
         configs = [TrainConfig.from_dict(c) for c in self.spec.configs]
         first = Trainer(configs[0])
         self.trainers = [first] + [Trainer(c, dataset=first.dataset) for c in configs[1:]]
@@ -190,7 +195,6 @@ class WorkerCore:
         """On the training thread, between two steps: the one place that may touch the models."""
         self.emit("steps", i, [record])
         if self._want_threads is not None:
-            import torch
             if tr.config.model != "mlp":
                 torch.set_num_threads(self._want_threads)
                 self.threads = self._want_threads
@@ -206,7 +210,6 @@ class WorkerCore:
                 self._save(j)
 
     def _save(self, i: int) -> None:
-        from .checkpoint import save_checkpoint
         t = self.trainers[i]
         if t.step == 0:
             return
@@ -292,8 +295,6 @@ def _worker_process(conn, idle_timeout: float) -> None:
                 core.command(*msg[2:])
 
     threading.Thread(target=listen, daemon=True).start()
-    import torch  # noqa: F401 - paid once per worker, not once per job
-    from . import trainer  # noqa: F401
     while True:
         try:
             msg = jobs.get(timeout=idle_timeout)

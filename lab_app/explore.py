@@ -231,7 +231,8 @@ def mark_point(image: Image.Image, z: Sequence[float], n: int,
     out = image.copy()
     cell = image.width / n                       # pixels per cell, padding included
     # cell centres sit at cell * (j + 1/2) (the left padding makes this exact to a pixel or two)
-    to_px = lambda v: cell / 2 + (v + extent) / (2 * extent) * (n - 1) * cell  # noqa: E731
+    def to_px(v: float) -> float:
+        return cell / 2 + (v + extent) / (2 * extent) * (n - 1) * cell
     x = min(max(to_px(float(z[0])), 0), image.width - 1)
     y = min(max(image.height - 1 - to_px(float(z[1])), 0), image.height - 1)
     r = max(6, cell * 0.3)
@@ -273,7 +274,8 @@ def points_figure(cloud: torch.Tensor, current: torch.Tensor, route: Optional[to
     """The generated cloud (orange), the real modes (grey crosses), the route (dotted), its
     ends A and B, and the current point (a large red dot), on equal axes."""
     fig = go.Figure()
-    xy = lambda p: dict(x=p[:, 0].tolist(), y=p[:, 1].tolist())  # noqa: E731
+    def xy(p) -> dict:
+        return dict(x=p[:, 0].tolist(), y=p[:, 1].tolist())
     fig.add_trace(go.Scatter(**xy(cloud), mode="markers", name="generated (512 samples)",
                              marker=dict(color="#ff7f0e", size=4, opacity=0.35)))
     if modes is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Optional
 
 import streamlit as st
-import torch
 
 from gan_core.config import TrainConfig
 from gan_core.data import DatasetError

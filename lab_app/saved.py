@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from gan_core.checkpoint import atomic_write_text, save_checkpoint, write_history
-from gan_core.images import save_png, snapshot_image
+from gan_core.files import atomic_write_text
+from gan_core.runs import save_run
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SAVED = 20          # per owner; the oldest are removed beyond this
@@ -57,19 +57,7 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
     try:
         folder = owner_folder(token) / (f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
                                         f"-{_slug(label) + '-' if label else ''}{id(trainer) % 10**6}")
-        folder.mkdir(parents=True, exist_ok=True)
-        if hasattr(trainer, "checkpoint_bytes"):     # a job's view: its worker's last file
-            data = trainer.checkpoint_bytes()
-            if data:
-                tmp = folder / ".checkpoint.pt.tmp"
-                tmp.write_bytes(data)
-                os.replace(tmp, folder / "checkpoint.pt")
-        else:
-            save_checkpoint(trainer, folder / "checkpoint.pt")
-        write_history(trainer, folder / "history.csv")
-        if trainer.snapshots:
-            real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None
-            save_png(snapshot_image(trainer.snapshots[-1].samples, real), folder / "samples.png")
+        save_run(trainer, folder)         # a job's view: its worker's last checkpoint
         cfg = trainer.config
         meta = dict(name=name, label=label, state=trainer.state, reason=trainer.reason,
                     step=trainer.step, epoch=trainer.epoch, seconds=round(trainer.elapsed, 1),

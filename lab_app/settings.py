@@ -7,39 +7,22 @@ message for its field and the default is used instead.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from gan_core.config import MODEL_RECIPES, PRESETS, TrainConfig, preset_values
+from gan_core.config import (MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind,
+                             loss_recipe, preset_values)
+from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
+from gan_core.losses import LOSSES
 
-# URL key -> (TrainConfig field, type)
+# URL key -> (TrainConfig field, type), from each field's Setting (gan_core.config)
 URL_FIELDS: dict[str, tuple[str, type]] = {
-    "dataset": ("dataset", str), "model": ("model", str), "loss": ("loss", str),
-    "gamma": ("focal_gamma", float), "latent_dim": ("latent_dim", int),
-    "g_steps": ("g_steps_per_d_step", int), "d_steps": ("d_steps_per_g_step", int),
-    "lr_g": ("lr_g", float), "lr_d": ("lr_d", float), "batch_size": ("batch_size", int),
-    "epochs": ("epochs", int), "subset": ("subset", int), "smoothing": ("label_smoothing", float),
-    "flip": ("label_flip", float), "clip": ("grad_clip", float), "seed": ("seed", int),
-    "device": ("device", str), "depth": ("depth", str), "bn": ("batch_norm", bool),
-    "dropout": ("dropout", float), "conditional": ("conditional", bool),
-    "eval_every": ("eval_every", int), "ema": ("ema_decay", float),
-    "precision": ("precision", str), "augment": ("augment", str),
-}
+    s.url: (name, field_kind(name)[0]) for name, s in SETTINGS.items() if s.url}
 FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
-OPTIONAL_ZERO_IS_OFF = ("eval_every", "subset", "grad_clip", "ema_decay")   # 0 in the URL means None
+# 0 in the URL means None (off) for these optional numbers
+OPTIONAL_ZERO_IS_OFF = tuple(name for name, s in SETTINGS.items() if s.zero_is_off)
 TOYS = ("ring", "grid")
-
-
-def find_data_dir() -> Optional[Path]:
-    """Where the image datasets are: $GAN_DATA_DIR, ./data, or ../shared/data beside the repo."""
-    here = Path(__file__).resolve().parents[1]
-    candidates = [os.environ.get("GAN_DATA_DIR"), here / "data", here.parent / "shared" / "data"]
-    for c in candidates:
-        if c and Path(c).is_dir() and any(Path(c).iterdir()):
-            return Path(c)
-    return None
 
 
 def mnist_available(data_dir: Optional[Path] = None) -> bool:
@@ -139,3 +122,83 @@ def params_from_config(cfg: TrainConfig) -> dict[str, str]:
 
 def config_field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
+
+
+# --- the Train page's widgets, as plain data (drawn by lab_app.widgets) ------------------------
+
+WIDGET_FIELDS = tuple(name for name, s in SETTINGS.items() if s.widget)
+
+
+def widget_keys(name: str) -> dict[str, str]:
+    """The session-state keys of a field's widget: {"value": key} and, for the toggles and the
+    0-means-off numbers, the keys the page has always used (t_clip_on, t_clip_v, t_eval_n)."""
+    s = SETTINGS[name]
+    stem = f"t_{s.key or name}"
+    if s.widget == "zero_off":
+        return {"value": f"{stem}_n"}
+    if s.widget == "toggle_number":
+        return {"on": f"{stem}_on", "value": f"{stem}_v"}
+    if s.widget == "toggle_text":
+        return {"on": f"{stem}_on"}
+    return {"value": stem}
+
+
+def widget_state(cfg: TrainConfig) -> dict[str, Any]:
+    """Session-state values that make the Train page's widgets show `cfg`: t_FIELD for every
+    field, plus the toggles and 0-means-off numbers of the generated widgets."""
+    state = {f"t_{name}": value for name, value in cfg.to_dict().items()}
+    for name in WIDGET_FIELDS:
+        s, v, keys = SETTINGS[name], getattr(cfg, name), widget_keys(name)
+        if s.widget == "zero_off":
+            state[keys["value"]] = v or 0
+        elif s.widget == "toggle_number":
+            state[keys["on"]] = v is not None
+            state[keys["value"]] = v if v is not None else s.on_value
+        elif s.widget == "toggle_text":
+            state[keys["on"]] = bool(v)
+    return state
+
+
+def values_from_widgets(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The config fields of the generated widgets, read back from their session-state keys."""
+    out: dict[str, Any] = {}
+    for name in WIDGET_FIELDS:
+        s, keys = SETTINGS[name], widget_keys(name)
+        kind = field_kind(name)[0]
+        if s.widget == "zero_off":
+            out[name] = int(state[keys["value"]]) or None
+        elif s.widget == "toggle_number":
+            out[name] = kind(state[keys["value"]]) if state[keys["on"]] else None
+        elif s.widget == "toggle_text":
+            out[name] = s.on_value if state[keys["on"]] else ""
+        elif kind in (int, float):
+            out[name] = kind(state[keys["value"]])
+        else:
+            out[name] = state[keys["value"]]
+    return out
+
+
+# --- the Compare page: two runs that differ only in the loss (and clipping) ---------------------
+
+COMPARE_SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
+
+
+def compare_side_from_url(value: Optional[str], fallback: dict) -> dict:
+    """'flgan', 'dcgan' or a loss name from the URL; anything else keeps the fallback."""
+    if value in ("flgan", "dcgan"):
+        p = PRESETS[value]
+        return dict(loss=p["loss"], clip=p.get("grad_clip") is not None)
+    if value in LOSSES:
+        return dict(loss=value, clip=False)
+    return fallback
+
+
+def compare_config(dataset: str, pick: dict, epochs: int, seed: int, subset: Optional[int],
+                   data_dir: Optional[Path]) -> TrainConfig:
+    """One side of a comparison: the app's default for the dataset, the side's loss, clipping
+    and gamma (`pick`), and the loss's own preset where it has one (wgan-gp, by name)."""
+    base = default_config(dataset)
+    return base.with_updates(epochs=epochs, seed=seed, subset=subset,
+                             data_dir=str(data_dir) if data_dir else None, download=False,
+                             sample_every=10 if dataset in TOYS else 25,
+                             **{**pick, **loss_recipe(pick["loss"], base.model)})

@@ -133,15 +133,28 @@ def server_status() -> None:
         st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
 
 
-def trained_generators() -> dict[str, torch.nn.Module]:
+@dataclass
+class SessionGenerator:
+    """G of one run of this session, as of its last checkpoint."""
+    name: str                       # "run 2" or "comparison 1: A: focal ..."
+    step: int                       # the checkpoint's step
+    G: torch.nn.Module
+    trainer: object                 # the job's view of the trainer (config, dataset)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} (step {self.step})"
+
+
+def trained_generators() -> list[SessionGenerator]:
     """Generators of this session's runs, from each run's last checkpoint (its worker keeps
     training; a checkpoint is written every few seconds, on pause and at the end)."""
-    out = {}
+    out = []
     for r in runs():
         for label, t in zip(r.labels or [r.name], r.job.trainers):
             G = t.generator() if t.checkpoint_step else None
             if G is not None:
-                out[f"{r.name}: {label} (step {t.checkpoint_step})"] = G
+                out.append(SessionGenerator(f"{r.name}: {label}", t.checkpoint_step, G, t))
     return out
 
 

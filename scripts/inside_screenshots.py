@@ -8,7 +8,6 @@ the Compare page, and saves one picture per view.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -61,7 +60,6 @@ def main() -> int:
                 page.locator(selector).first.screenshot(path=str(DOCS / name))
                 print("saved", DOCS / name)
 
-            main_sel = '[data-testid="stMainBlockContainer"]'
             if want("home"):
                 page = open_("")
                 page.locator(".st-key-home_preset_fold-the-plane").wait_for(timeout=30_000)

@@ -1,7 +1,7 @@
 """Shared fixtures for the gan_core test suite.
 
-Everything here is small on purpose: the whole suite has to run in well under three minutes on
-a 2-core CPU machine, so tests use tiny datasets (a few hundred samples), batches of 32 and a
+Everything here is small on purpose (the whole suite, page and browser tests included, takes
+about 25 minutes on a 2-core CPU machine), so tests use tiny datasets (a few hundred samples), batches of 32 and a
 handful of steps with the `classroom` and `mlp` models.
 """
 from __future__ import annotations
@@ -18,8 +18,6 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:          # `pytest` as well as `python -m pytest` finds gan_core
-    sys.path.insert(0, str(REPO_ROOT))
 
 # One intra-op thread: the models here are tiny, and with 2 cores shared by subprocesses
 # (CLI tests) and other work, OpenMP threads waiting on each other cost more than they gain.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan_core.checkpoint import (FORMAT, CheckpointError, load_checkpoint, read_checkpoint,
-                                 resume_trainer, save_checkpoint)
+                                 save_checkpoint)
 from gan_core.trainer import Trainer
 
 VOLATILE = ("time_s", "images_per_s")        # wall-clock fields differ between any two runs
@@ -60,7 +60,7 @@ def test_generator_only(trained, tmp_path):
     assert ck.D is None
     assert_same_weights(ck.G, trained.sample_G)
     with pytest.raises(CheckpointError, match="only a generator"):
-        resume_trainer(path)
+        Trainer.from_checkpoint(path)
     full = save_checkpoint(trained, tmp_path / "full.pt")
     assert path.stat().st_size < full.stat().st_size
 
@@ -84,7 +84,7 @@ def test_resume_continues_exactly(tmp_path, ring_cfg, d_steps):
     assert ref.run() == "finished"
     assert len(ref.dataset) == 256 and ref.step == 16
 
-    resumed = resume_trainer(path)
+    resumed = Trainer.from_checkpoint(path)
     assert resumed.step == 8 and resumed.epoch == 1
     assert resumed.d_updates == 8 and resumed.g_updates == 8 // d_steps
     assert len(resumed.history) == 8
@@ -102,7 +102,7 @@ def test_resume_with_more_epochs(tmp_path, ring_cfg):
     path = save_checkpoint(one, tmp_path / "one.pt")
     two = Trainer(ring_cfg(subset=256, epochs=2, seed=2))
     two.run()
-    resumed = resume_trainer(path, epochs=2)
+    resumed = Trainer.from_checkpoint(path, epochs=2)
     assert resumed.config.epochs == 2
     resumed.run()
     assert comparable(resumed.history) == comparable(two.history)
@@ -139,7 +139,7 @@ def test_malicious_pickle_is_refused(tmp_path, writer):
         torch.save(obj, path)
     else:
         path.write_bytes(pickle.dumps(obj))
-    for load in (read_checkpoint, load_checkpoint, resume_trainer):
+    for load in (read_checkpoint, load_checkpoint, Trainer.from_checkpoint):
         with pytest.raises(CheckpointError):
             load(path)
     assert not marker.exists()
@@ -201,13 +201,13 @@ def test_resume_refuses_model_changing_config(tmp_path, ring_cfg):
     tr.run()
     path = save_checkpoint(tr, tmp_path / "ck.pt")
     with pytest.raises(CheckpointError, match="latent_dim 8 -> 16"):
-        resume_trainer(path, latent_dim=16)
+        Trainer.from_checkpoint(path, latent_dim=16)
     with pytest.raises(CheckpointError, match="depth"):
-        resume_trainer(path, depth="large")
+        Trainer.from_checkpoint(path, depth="large")
     with pytest.raises(CheckpointError, match="lr_g"):          # invalid values are refused
-        resume_trainer(path, lr_g=-1.0)
+        Trainer.from_checkpoint(path, lr_g=-1.0)
     # live settings may change
-    assert resume_trainer(path, lr_g=1e-3, epochs=3).config.lr_g == 1e-3
+    assert Trainer.from_checkpoint(path, lr_g=1e-3, epochs=3).config.lr_g == 1e-3
 
 
 def test_atomic_save_leaves_no_temporary_files(trained, tmp_path):

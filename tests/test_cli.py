@@ -235,3 +235,34 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(cli, tmp_path, command):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == f"error: {blocker / 'out'}: Not a directory"
     assert "Traceback" not in r.stderr
+
+
+def test_progress_in_a_log_is_plain_lines_every_few_seconds(cli, tmp_path, capsys):
+    """Not a terminal (a pipe, a CI log): no progress bar writing '\\r' updates into one
+    endless line, but a plain line every PLAIN_EVERY_S seconds and one at the last step."""
+    from gan_core.cli import plain_progress
+    now = [0.0]
+    on_step = plain_progress(total=5, every_s=10.0, clock=lambda: now[0])
+    rec = dict(epoch=1, d_loss=0.7, g_loss=0.7, d_real=0.5, d_fake=0.5, images_per_s=100.0)
+    for step, t in zip(range(1, 6), (1, 2, 11, 12, 13)):
+        now[0] = t
+        on_step(None, dict(rec, step=step))
+    lines = capsys.readouterr().err.splitlines()
+    assert [x.split()[1] for x in lines] == ["3/5", "5/5"]
+    proc = cli("train", "--dataset", "ring", "--max-steps", 4, "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "step 4/4 (100%)" in proc.stderr
+
+
+def test_the_cli_and_the_app_look_for_data_in_the_same_places(monkeypatch, tmp_path):
+    """One rule: $GAN_DATA_DIR when set, else ./data, the repository's data/ and
+    ../shared/data beside it (where a fresh clone next to the shared data finds it)."""
+    from gan_core import data
+    from lab_app import settings
+    monkeypatch.delenv("GAN_DATA_DIR", raising=False)
+    assert data.data_dir_candidates()[-1] == REPO_ROOT.parent / "shared" / "data"
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path))
+    assert data.data_dir_candidates() == [tmp_path]
+    (tmp_path / "x").write_text("")
+    assert settings.find_data_dir() == data.find_data_dir() == tmp_path
+    assert data.default_data_dir() == tmp_path

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from gan_core import experiments as ex
+from gan_core import claims, sweep_stats, sweeps
 from gan_core.jobs import JobPool, SweepJob
 
 
@@ -22,8 +22,8 @@ def fake_mnist(tmp_path, idx_tree):
 # --- plans -----------------------------------------------------------------------------------
 
 def test_every_experiment_plans_valid_configs_full_and_quick():
-    for name, exp in ex.EXPERIMENTS.items():
-        full, quick = ex.plan(name), ex.plan(name, quick=True)
+    for name, exp in claims.EXPERIMENTS.items():
+        full, quick = claims.plan(name), claims.plan(name, quick=True)
         assert len(full) == len(exp.arms) * exp.seeds
         assert len(quick) == len(exp.arms) * exp.quick_seeds
         assert len({r.run_id for r in full}) == len(full)
@@ -33,7 +33,7 @@ def test_every_experiment_plans_valid_configs_full_and_quick():
 
 
 def test_focal_vs_dcgan_separates_focal_loss_from_clipping():
-    runs = {r.arm: r.config for r in ex.plan("focal-vs-dcgan") if r.seed == 0}
+    runs = {r.arm: r.config for r in claims.plan("focal-vs-dcgan") if r.seed == 0}
     assert (runs["focal_clip"]["loss"], runs["focal_clip"]["grad_clip"]) == ("focal", 0.25)
     assert (runs["focal"]["loss"], runs["focal"]["grad_clip"]) == ("focal", None)
     assert (runs["clip"]["loss"], runs["clip"]["grad_clip"]) == ("nonsaturating", 0.25)
@@ -41,30 +41,30 @@ def test_focal_vs_dcgan_separates_focal_loss_from_clipping():
     # everything else is the FLGAN/DCGAN recipe, identical across arms
     for cfg in runs.values():
         assert (cfg["lr_g"], cfg["beta1"], cfg["batch_size"], cfg["latent_dim"]) == (2e-4, 0.5, 64, 100)
-    assert len(ex.plan("focal-vs-dcgan")) == 20      # 4 arms x 5 seeds, as the issue asks
+    assert len(claims.plan("focal-vs-dcgan")) == 20      # 4 arms x 5 seeds, as the issue asks
 
 
 def test_the_other_experiments_vary_what_they_claim_to():
-    arms = lambda name, key: {r.arm: r.config[key] for r in ex.plan(name) if r.seed == 0}  # noqa: E731
+    arms = lambda name, key: {r.arm: r.config[key] for r in claims.plan(name) if r.seed == 0}  # noqa: E731
     assert arms("latent-size", "latent_dim") == {"z1": 1, "z2": 2, "z10": 10, "z50": 50, "z100": 100}
     assert arms("gd-ratio", "g_steps_per_d_step") == dict(g1=1, g2=2, g4=4, g50=50, d2=1, d5=1)
     assert arms("gd-ratio", "d_steps_per_g_step")["d5"] == 5
     assert arms("small-data", "subset") == {"n500": 500, "n3500": 3500, "all": None}
-    sagan = {r.arm: r.config for r in ex.plan("sagan") if r.seed == 0}
+    sagan = {r.arm: r.config for r in claims.plan("sagan") if r.seed == 0}
     assert sagan["sagan"]["self_attention"] and sagan["sagan"]["loss"] == "hinge"
     assert (sagan["sagan"]["lr_g"], sagan["sagan"]["lr_d"]) == (1e-4, 4e-4)
     assert not sagan["dcgan"]["self_attention"]
-    depth = {r.arm: (r.config["depth"], r.config["batch_norm"]) for r in ex.plan("depth-bn")}
+    depth = {r.arm: (r.config["depth"], r.config["batch_norm"]) for r in claims.plan("depth-bn")}
     assert set(depth.values()) == {(d, bn) for d in ("small", "medium", "large") for bn in (True, False)}
 
 
 def test_plan_refuses_bad_names_and_counts():
     with pytest.raises(ValueError, match="unknown experiment 'nope'; choose one of focal-vs-dcgan"):
-        ex.plan("nope")
+        claims.plan("nope")
     with pytest.raises(ValueError, match="seeds must be from 1 to 50"):
-        ex.plan("latent-size", seeds=0)
+        claims.plan("latent-size", seeds=0)
     with pytest.raises(ValueError, match="steps must be"):
-        ex.plan("latent-size", steps=-3)
+        claims.plan("latent-size", steps=-3)
 
 
 # --- numbers and verdicts --------------------------------------------------------------------
@@ -72,9 +72,9 @@ def test_plan_refuses_bad_names_and_counts():
 def test_time_to_threshold_is_the_first_evaluation_that_passes():
     curve = [dict(step=10, time_s=1.0, judge_fd=900), dict(step=20, time_s=2.0, judge_fd=250),
              dict(step=30, time_s=3.0, judge_fd=180), dict(step=40, time_s=4.0, judge_fd=150)]
-    assert ex._to_threshold(curve, ("judge_fd", "<=", 200)) == (30, 3.0)
-    assert ex._to_threshold(curve, ("judge_fd", "<=", 100)) == (None, None)
-    assert ex._to_threshold(curve, ("judge_fd", ">=", 900)) == (10, 1.0)
+    assert sweep_stats._to_threshold(curve, ("judge_fd", "<=", 200)) == (30, 3.0)
+    assert sweep_stats._to_threshold(curve, ("judge_fd", "<=", 100)) == (None, None)
+    assert sweep_stats._to_threshold(curve, ("judge_fd", ">=", 900)) == (10, 1.0)
 
 
 def _focal_rows(steps: dict[str, list]) -> list[dict]:
@@ -93,10 +93,10 @@ def _focal_rows(steps: dict[str, list]) -> list[dict]:
     ([300, 320, 310], "the claim does not hold here: FLGAN is slower"),
 ])
 def test_focal_verdict_follows_the_measured_ratio(focal_steps, expected):
-    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     rows = _focal_rows(dict(focal_clip=focal_steps, focal=[120, 130, 140], clip=[200, 200, 200],
                             neither=[200, 200, 200]))
-    stats = ex.arm_stats(exp, rows)
+    stats = sweep_stats.arm_stats(exp, rows)
     text = exp.verdict(exp, stats)
     assert expected in text
     mean = sum(focal_steps) / 3
@@ -109,10 +109,10 @@ def test_focal_verdict_follows_the_measured_ratio(focal_steps, expected):
 
 def test_focal_verdict_names_clipping_when_clipping_buys_the_speed_up():
     """The shipped pattern: focal + clipping 0.84x, clipping alone 0.88x, focal alone 1.39x."""
-    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     rows = _focal_rows(dict(focal_clip=[250, 250], focal=[411, 411], clip=[260, 260],
                             neither=[296, 296]))
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "The speed-up is bought by gradient clipping" in text
     assert "focal added to clipping 0.96x clipping alone's" in text
 
@@ -127,15 +127,15 @@ def _run(arm, seed, fds, steps=None, seconds=None):
 
 def test_a_seed_that_never_reaches_the_threshold_is_censored_at_its_limit_not_dropped():
     """Dropping the seed that never got there would make DCGAN look as fast as its lucky seed."""
-    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     results = [_run("focal_clip", s, [900, 150]) for s in range(2)]
     results += [_run("focal", s, [900, 150]) for s in range(2)]
     results += [_run("clip", s, [900, 150]) for s in range(2)]
     results += [_run("neither", 0, [900, 150]), _run("neither", 1, [900, 800, 700, 600])]
-    rows, _ = ex.tables(exp, results)
+    rows, _ = sweep_stats.tables(exp, results)
     never = next(r for r in rows if r["arm"] == "neither" and r["seed"] == 1)
     assert never["censored_steps_to_threshold"] and never["steps_to_threshold"] == 40
-    stats = ex.arm_stats(exp, rows)
+    stats = sweep_stats.arm_stats(exp, rows)
     assert stats["neither"]["steps_to_threshold"]["mean"] == 30       # (20 + 40) / 2, not 20
     assert stats["neither"]["reached"] == 1 and stats["neither"]["censored_steps_to_threshold"] == 1
     text = exp.verdict(exp, stats)
@@ -144,10 +144,10 @@ def test_a_seed_that_never_reaches_the_threshold_is_censored_at_its_limit_not_dr
 
 
 def test_focal_verdict_says_when_an_arm_never_reached_the_threshold():
-    exp = ex.EXPERIMENTS["focal-vs-dcgan"]
+    exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     rows = _focal_rows(dict(focal_clip=[100, None], focal=[None, None], clip=[200, 220],
                             neither=[None, None]))
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "neither (DCGAN): n/a (n/a steps, 0 of 2 seeds)" in text
     assert "focal + clipping (FLGAN code): 10 s (100 steps, 1 of 2 seeds)" in text
     assert "no ratio can be given" in text
@@ -155,10 +155,10 @@ def test_focal_verdict_says_when_an_arm_never_reached_the_threshold():
 
 def test_gd_ratio_verdict_reads_the_log_ratio_against_the_balance_line_not_zero():
     """-0.27 is above the non-saturating balance of -0.69: G is still behind, not ahead."""
-    exp = ex.EXPERIMENTS["gd-ratio"]
+    exp = claims.EXPERIMENTS["gd-ratio"]
     rows = [dict(arm=a.name, seed=0, judge_fd=100.0, train_seconds=10.0, g_updates=100,
                  log_lg_ld=-0.27 if a.name == "g4" else -1.0) for a in exp.arms]
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "G:D 4:1: 100 G updates, FD 100, 1.0x the time, log(L_G/L_D) ends at -0.27 (+0.42 " \
            "from the balance -0.69: G is behind (D ahead))" in text
     assert "G:D 50:1: 100 G updates" in text and "-0.31 from the balance -0.69: D is behind" in text
@@ -166,24 +166,24 @@ def test_gd_ratio_verdict_reads_the_log_ratio_against_the_balance_line_not_zero(
 
 
 def test_gd_ratio_compares_arms_at_equal_training_time():
-    exp = ex.EXPERIMENTS["gd-ratio"]
+    exp = claims.EXPERIMENTS["gd-ratio"]
     results = [_run(a.name, 0, [900, 500 if a.name == "g2" else 700] + [100] * 30)
                for a in exp.arms]
-    rows, _ = ex.tables(exp, results)
+    rows, _ = sweep_stats.tables(exp, results)
     assert {r["judge_fd_at_15s"] for r in rows} == {100}
     results[1]["curve"] = [dict(c, time_s=c["time_s"] * 10) for c in results[1]["curve"]]
-    rows, _ = ex.tables(exp, results)
+    rows, _ = sweep_stats.tables(exp, results)
     assert next(r for r in rows if r["arm"] == "g2")["judge_fd_at_15s"] == 900
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "At equal training time (15 s): G:D 1:1 FD 100, G:D 2:1 FD 900" in text
 
 
 def test_arm_stats_give_mean_spread_and_skip_missing_values():
-    exp = ex.EXPERIMENTS["latent-size"]
+    exp = claims.EXPERIMENTS["latent-size"]
     rows = [dict(arm="z1", seed=0, classes_covered=2, judge_fd=500.0),
             dict(arm="z1", seed=1, classes_covered=4, judge_fd=None),
             dict(arm="z100", seed=0, classes_covered=10, judge_fd=90.0)]
-    stats = ex.arm_stats(exp, rows)
+    stats = sweep_stats.arm_stats(exp, rows)
     assert list(stats) == ["z1", "z100"]               # the experiment's order, absent arms skipped
     assert stats["z1"]["classes_covered"] == dict(n=2, mean=3.0, std=pytest.approx(2 ** 0.5),
                                                   min=2.0, max=4.0)
@@ -247,7 +247,7 @@ def test_sweep_with_missing_data_is_one_clear_error(cli, tmp_path):
 def test_cli_lists_experiments_and_refuses_unknown(cli):
     listed = cli("sweep", "list")
     assert listed.returncode == 0
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(ex.EXPERIMENTS)
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(claims.EXPERIMENTS)
     bad = cli("sweep", "focal")
     assert bad.returncode == 2 and "unknown experiment 'focal'" in bad.stderr
 
@@ -261,7 +261,7 @@ def test_stopping_a_sweep_keeps_finished_runs_and_says_what_is_missing(tmp_path,
             seen.append(result["run_id"])
             stop.set()                                  # stop as soon as one run is done
 
-    summary = ex.run_sweep("latent-size", tmp_path / "s", quick=True, seeds=1, steps=3, jobs=1,
+    summary = sweeps.run_sweep("latent-size", tmp_path / "s", quick=True, seeds=1, steps=3, jobs=1,
                            data_dir=str(fake_mnist), progress=progress, stop=stop)
     assert seen == ["z1_s0"]
     assert not summary["complete"] and summary["runs_done"] == 1
@@ -280,20 +280,20 @@ def test_sweep_job_runs_in_a_pool_slot_and_reports_progress(tmp_path, fake_mnist
 
 
 def test_cgan_augment_trains_classifiers_on_every_share(tmp_path, fake_mnist):
-    summary = ex.run_sweep("cgan-augment", tmp_path / "c", quick=True, steps=2, jobs=1,
+    summary = sweeps.run_sweep("cgan-augment", tmp_path / "c", quick=True, steps=2, jobs=1,
                            data_dir=str(fake_mnist))
-    (result,) = ex.load_results(tmp_path / "c")
-    accs = [result["final"][f"acc_gen_{p}"] for p in ex.AUGMENT_SHARES]
+    (result,) = sweep_stats.load_results(tmp_path / "c")
+    accs = [result["final"][f"acc_gen_{p}"] for p in claims.AUGMENT_SHARES]
     assert all(0 <= a <= 1 for a in accs)
     assert 0 <= result["final"]["class_accuracy"] <= 1
     assert "100% generated" in summary["verdict"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(ex.EXPERIMENTS))
+@pytest.mark.parametrize("name", list(claims.EXPERIMENTS))
 def test_every_quick_experiment_runs_on_the_real_digits(name, tmp_path, real_data_dir):
-    summary = ex.run_sweep(name, tmp_path / name, quick=True, jobs=2, data_dir=str(real_data_dir))
-    exp = ex.EXPERIMENTS[name]
+    summary = sweeps.run_sweep(name, tmp_path / name, quick=True, jobs=2, data_dir=str(real_data_dir))
+    exp = claims.EXPERIMENTS[name]
     assert summary["complete"], summary["verdict"]
     assert summary["runs_done"] == len(exp.arms) * exp.quick_seeds
     assert summary["verdict"] == exp.verdict(exp, summary["arms"])
@@ -313,9 +313,9 @@ def test_the_yardstick_for_memorisation_uses_unseen_digits_or_leave_one_out():
     part = Dataset("x", full.data[:100])
     feats_part = judge_outputs(judge, part.data)[1]
     held_out = memorisation_distance(judge_outputs(judge, full.data[100:])[1], feats_part)
-    assert ex._unseen_distance(judge, part, full, feats_part) == pytest.approx(held_out)
+    assert sweeps._unseen_distance(judge, part, full, feats_part) == pytest.approx(held_out)
     feats_all = judge_outputs(judge, full.data)[1]
-    loo = ex._unseen_distance(judge, full, full, feats_all)
+    loo = sweeps._unseen_distance(judge, full, full, feats_all)
     assert loo == pytest.approx(memorisation_distance(feats_all, feats_all, exclude_self=True))
     assert loo > 0.01                                     # itself excluded: not a copy of itself
     assert memorisation_distance(feats_all, feats_all) == pytest.approx(0, abs=1e-5)
@@ -327,19 +327,19 @@ def test_the_yardstick_for_memorisation_uses_unseen_digits_or_leave_one_out():
                                      "at 25%, 5.0 at 50%, 30.0 with none real)"),
 ])
 def test_cgan_verdict_says_how_much_real_data_the_samples_can_replace(accs, expected):
-    exp = ex.EXPERIMENTS["cgan-augment"]
+    exp = claims.EXPERIMENTS["cgan-augment"]
     rows = [dict(arm="cgan", seed=s, class_accuracy=0.6,
-                 **{f"acc_gen_{p}": a for p, a in zip(ex.AUGMENT_SHARES, accs)}) for s in range(2)]
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+                 **{f"acc_gen_{p}": a for p, a in zip(claims.AUGMENT_SHARES, accs)}) for s in range(2)]
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert expected in text and "drew the asked digit 60.0 ± 0.0% of the time" in text
 
 
 def test_collapsed_arms_are_named_in_the_depth_verdict():
-    exp = ex.EXPERIMENTS["depth-bn"]
+    exp = claims.EXPERIMENTS["depth-bn"]
     results = [_run(a.name, 0, [900, 300, 100 if a.name != "medium_bn" else 90])
                for a in exp.arms]
     results[3]["final"]["classes_covered"] = 2          # small_nobn
-    text = exp.verdict(exp, ex.arm_stats(exp, ex.tables(exp, results)[0]))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, sweep_stats.tables(exp, results)[0]))
     assert ("(mode collapse; a high 'recognised' share there means one digit drawn well): "
             "small, batch norm off (1 of 1 seeds).") in text
     assert "Did not train" not in text
@@ -349,13 +349,13 @@ def test_collapsed_arms_are_named_in_the_depth_verdict():
 
 def test_a_run_whose_samples_never_change_did_not_train_and_is_not_mode_collapse():
     """The shipped large generator without batch norm: FD 1509 at every evaluation, one class."""
-    exp = ex.EXPERIMENTS["depth-bn"]
+    exp = claims.EXPERIMENTS["depth-bn"]
     results = [_run(a.name, 0, [900, 300, 100]) for a in exp.arms]
     results[5] = _run("large_nobn", 0, [1509.2] * 9)
     results[5]["final"]["classes_covered"] = 1
-    rows = ex.tables(exp, results)[0]
+    rows = sweep_stats.tables(exp, results)[0]
     assert rows[5]["did_not_train"] and not rows[5]["collapsed"]
-    text = exp.verdict(exp, ex.arm_stats(exp, rows))
+    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "Did not train (the samples never changed: a failed run, not mode collapse): " \
            "large, batch norm off (1 of 1 seeds)." in text
     assert "mode collapse; a high" not in text
@@ -371,10 +371,10 @@ def test_a_run_whose_samples_never_change_did_not_train_and_is_not_mode_collapse
                       "they are off the data manifold"),
 ])
 def test_small_data_verdict_reads_the_memorisation_ratio(ratios, expected):
-    exp = ex.EXPERIMENTS["small-data"]
+    exp = claims.EXPERIMENTS["small-data"]
     rows = [dict(arm=a.name, seed=0, judge_fd_all=100.0, memorisation_ratio=r)
             for a, r in zip(exp.arms, ratios)]
-    assert expected in exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert expected in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
 
 
 def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist, monkeypatch):
@@ -387,7 +387,7 @@ def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist
     host_main = types.ModuleType("__main__")
     host_main.__file__ = str(page)
     monkeypatch.setitem(sys.modules, "__main__", host_main)
-    summary = ex.run_sweep("sagan", tmp_path / "s", quick=True, seeds=1, steps=2, jobs=2,
+    summary = sweeps.run_sweep("sagan", tmp_path / "s", quick=True, seeds=1, steps=2, jobs=2,
                            data_dir=str(fake_mnist))
     assert summary["complete"] and summary["runs_done"] == 2
     assert sys.modules["__main__"] is host_main
@@ -402,7 +402,7 @@ def test_sweep_refuses_an_out_folder_of_other_files(tmp_path, fake_mnist):
     (out / "results.csv").write_text("my own results\n")
     (out / "notes.txt").write_text("notes")
     with pytest.raises(ValueError, match="not a sweep's"):
-        ex.run_sweep("latent-size", out, quick=True, seeds=1, steps=2, jobs=1,
+        sweeps.run_sweep("latent-size", out, quick=True, seeds=1, steps=2, jobs=1,
                      data_dir=str(fake_mnist))
     assert (out / "results.csv").read_text() == "my own results\n"
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.csv"]
@@ -413,12 +413,12 @@ def test_a_damaged_result_is_run_again(tmp_path, fake_mnist, damage):
     """A damaged result.json was never redone: the sweep kept saying 'run it again'."""
     out = tmp_path / "s"
     kw = dict(quick=True, seeds=1, steps=2, jobs=1, data_dir=str(fake_mnist))
-    first = ex.run_sweep("latent-size", out, **kw)
+    first = sweeps.run_sweep("latent-size", out, **kw)
     assert first["complete"]
     victim = sorted(out.glob("runs/*/result.json"))[0]
     victim.write_text(damage, encoding="latin-1")
-    assert not ex.summarise("latent-size", out)["complete"]
-    again = ex.run_sweep("latent-size", out, **kw)
+    assert not sweep_stats.summarise("latent-size", out)["complete"]
+    again = sweeps.run_sweep("latent-size", out, **kw)
     assert again["complete"] and again["runs_done"] == first["runs_done"]
     assert json.loads(victim.read_text())["run_id"] == victim.parent.name
 
@@ -436,13 +436,13 @@ def test_a_damaged_sweep_json_is_one_clear_error(cli, tmp_path, fake_mnist, meta
 
 def test_a_weak_cgan_and_a_partial_sagan_recipe_are_named_in_their_verdicts():
     """57% class accuracy measures a weak CGAN; the SAGAN arm changes everything at once."""
-    exp = ex.EXPERIMENTS["cgan-augment"]
+    exp = claims.EXPERIMENTS["cgan-augment"]
     rows = [dict(arm="cgan", seed=s, class_accuracy=0.57,
-                 **{f"acc_gen_{p}": 0.9 for p in ex.AUGMENT_SHARES}) for s in range(2)]
-    assert "so this measures a weak CGAN" in exp.verdict(exp, ex.arm_stats(exp, rows))
+                 **{f"acc_gen_{p}": 0.9 for p in claims.AUGMENT_SHARES}) for s in range(2)]
+    assert "so this measures a weak CGAN" in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
     for r in rows:
         r["class_accuracy"] = 0.95
-    assert "weak CGAN" not in exp.verdict(exp, ex.arm_stats(exp, rows))
-    exp = ex.EXPERIMENTS["sagan"]
+    assert "weak CGAN" not in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    exp = claims.EXPERIMENTS["sagan"]
     rows = [dict(arm=a.name, seed=0, judge_fd=100.0) for a in exp.arms]
-    assert "says nothing about attention or hinge loss" in exp.verdict(exp, ex.arm_stats(exp, rows))
+    assert "says nothing about attention or hinge loss" in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))

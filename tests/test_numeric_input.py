@@ -4,7 +4,6 @@ the config, the URL parser, the command line and the Train page."""
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from dataclasses import fields
 
@@ -17,9 +16,7 @@ from gan_core.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-from lab_app.settings import URL_FIELDS, config_from_params  # noqa: E402
+from lab_app.settings import URL_FIELDS, config_from_params
 
 NUMERIC = [f.name for f in fields(TrainConfig)
            if f.type in ("int", "float", "Optional[int]", "Optional[float]")]
@@ -123,7 +120,6 @@ def test_the_command_line_answers_bad_numbers_with_one_line(cli, tmp_path, args,
 
 
 def test_the_train_page_shows_messages_for_a_hostile_link():
-    sys.path.insert(0, str(REPO_ROOT / "tests" / "app"))
     from apphelpers import page
     at = page("train", dataset="ring", batch_size="-1", lr_g="nan", latent_dim="1e99",
               epochs="999999", subset="-5", seed="-1", clip="inf", g_steps="0").run()

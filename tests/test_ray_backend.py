@@ -60,7 +60,7 @@ def test_a_ray_actor_that_dies_fails_only_its_job(local_ray):
 
 
 def test_a_quick_sweep_runs_as_ray_tasks(local_ray, tmp_path, monkeypatch):
-    from gan_core.experiments import run_sweep
+    from gan_core.sweeps import run_sweep
     from tests.conftest import make_idx_tree
     data = make_idx_tree(tmp_path / "data", n={"train": 600, "test": 100})
     summary = run_sweep("sagan", tmp_path / "out", quick=True, seeds=1, steps=6,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_core.checkpoint import load_checkpoint, resume_trainer, save_checkpoint
+from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import MODEL_RECIPES, PRESETS, TrainConfig, preset, resolve_precision
 from gan_core.trainer import Trainer
 
@@ -60,7 +60,7 @@ def test_checkpoints_keep_the_average(image_dataset, image_cfg, tmp_path):
     full = save_checkpoint(tr, tmp_path / "full.pt")
     for path in (shipped, full):     # sampling loads what the run showed: the EMA
         assert torch.equal(_params(load_checkpoint(path).G), _params(tr.G_ema))
-    resumed = resume_trainer(full, dataset="mnist")
+    resumed = Trainer.from_checkpoint(full, dataset="mnist")
     assert torch.equal(_params(resumed.G), _params(tr.G))
     assert torch.equal(_params(resumed.G_ema), _params(tr.G_ema))
 

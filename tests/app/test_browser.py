@@ -284,7 +284,6 @@ def test_a_freezing_checkpoint_upload_does_not_stall_another_student(browser, sh
     every student. Now it is read in its own process: while it is read, a second browser's
     Train page keeps loading, the health endpoint keeps answering, and the uploader gets a
     one-line reason."""
-    sys.path.insert(0, str(REPO / "tests"))
     import attacks
     freeze = attacks.freezing_checkpoint(tmp_path / "freeze.pt")
     proc, url = _start_server()

@@ -49,12 +49,12 @@ def test_probability_losses_keep_the_half_line_and_mixed_runs_get_a_score_axis()
 
 
 def test_the_gd_ratio_curve_on_the_experiments_page_draws_the_balance_line():
-    from gan_core import experiments as ex
+    from gan_core import claims
     from lab_app.charts import band_figure
-    exp = ex.EXPERIMENTS["gd-ratio"]
-    assert ex.balance_line(exp) == pytest.approx(-math.log(2))
-    assert ex.balance_line(ex.EXPERIMENTS["focal-vs-dcgan"]) is None      # an FD curve
+    exp = claims.EXPERIMENTS["gd-ratio"]
+    assert claims.balance_line(exp) == pytest.approx(-math.log(2))
+    assert claims.balance_line(claims.EXPERIMENTS["focal-vs-dcgan"]) is None      # an FD curve
     bands = {"g1": dict(label="G:D 1:1", x=[1, 2], mean=[0.5, 1.0], lo=[0.4, 0.9], hi=[0.6, 1.1])}
-    fig = band_figure(bands, "t", "log ratio", balance=ex.balance_line(exp))
+    fig = band_figure(bands, "t", "log ratio", balance=claims.balance_line(exp))
     line = next(t for t in fig.data if (t.name or "").startswith("balance"))
     assert list(line.y) == [pytest.approx(-0.693, abs=1e-3)] * 2

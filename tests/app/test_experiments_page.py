@@ -1,28 +1,24 @@
 """The Experiments page: shipped results with a verdict, and the quick rerun on the server."""
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from apphelpers import page  # noqa: E402
-from gan_core import experiments as ex  # noqa: E402
-from lab_app import experiments as shipped  # noqa: E402
-from tests.conftest import make_idx_tree  # noqa: E402
+from apphelpers import page
+from gan_core import claims
+from lab_app import sweep_results as shipped
+from tests.conftest import make_idx_tree
 
 
-@pytest.mark.parametrize("name", list(ex.EXPERIMENTS))
+@pytest.mark.parametrize("name", list(claims.EXPERIMENTS))
 def test_every_experiment_has_shipped_results_and_a_verdict(name):
     loaded = shipped.load_shipped(name)
     assert loaded is not None, f"experiments/{name}/summary.json is missing"
     summary, rows, curves = loaded
-    exp = ex.EXPERIMENTS[name]
+    exp = claims.EXPERIMENTS[name]
     assert summary["complete"] and not summary["quick"]
     assert len(rows) == len(exp.arms) * exp.seeds
     assert summary["command"].startswith(f"python -m gan_core sweep {name}")
@@ -47,7 +43,7 @@ def test_unknown_experiment_in_the_url_falls_back_to_the_first(monkeypatch, tmp_
     monkeypatch.setattr(shipped, "RESULTS_DIR", tmp_path)
     at = page("experiments", exp="<script>").run()
     assert not at.exception
-    assert at.selectbox(key="exp_choice").value == list(ex.EXPERIMENTS)[0]
+    assert at.selectbox(key="exp_choice").value == list(claims.EXPERIMENTS)[0]
 
 
 def test_quick_rerun_trains_on_the_server_and_shows_its_own_verdict(monkeypatch, tmp_path):

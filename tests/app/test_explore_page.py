@@ -7,7 +7,6 @@ the repository's runs/.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,14 +17,12 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from gan_core.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
-from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.data import Dataset  # noqa: E402
-from gan_core.trainer import Trainer  # noqa: E402
-from lab_app import explore as ex  # noqa: E402
+from gan_core.checkpoint import CheckpointError, save_checkpoint
+from gan_core.config import TrainConfig
+from gan_core.data import Dataset
+from gan_core.trainer import Trainer
+from lab_app import explore as ex
 
 PAGE = str(REPO / "app_pages" / "explore.py")
 

@@ -8,19 +8,16 @@ tests fast and independent of the other pages; one test also runs the real app.p
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from apphelpers import STUB_PAGES, stub_navigation  # noqa: E402
-from lab_app.lessons import LESSONS  # noqa: E402
-from lab_app.settings import config_from_params  # noqa: E402
+from apphelpers import STUB_PAGES, stub_navigation
+from lab_app.lessons import LESSONS
+from lab_app.settings import config_from_params
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
 REAL_PAGES = ("home", "loss_lab")

@@ -1,7 +1,6 @@
 """Issue 14's views in the app: the figures' data, read back from the charts the pages send."""
 import base64
 import json
-import math
 from pathlib import Path
 
 import numpy as np

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from gan_core.losses import LOSSES  # noqa: E402
-from apphelpers import STUB_PAGES, stub_navigation  # noqa: E402
-from lab_app.lessons import LESSONS  # noqa: E402
-from lab_app.losscurves import (RAW_SCORE_LOSSES, coinciding, g_loss_curve,  # noqa: E402
+from gan_core.losses import LOSSES
+from apphelpers import STUB_PAGES, stub_navigation
+from lab_app.lessons import LESSONS
+from lab_app.losscurves import (RAW_SCORE_LOSSES, coinciding, g_loss_curve,
                                 g_loss_curves, value_at)
 
 FAILURE_LESSONS = ("toy-collapse", "non-convergence", "g-domination", "d-domination")

@@ -4,20 +4,17 @@ the teacher lists) may be opened from a link."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from apphelpers import finish_jobs, page  # noqa: E402
-from gan_core.checkpoint import load_checkpoint  # noqa: E402
-from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.trainer import Trainer  # noqa: E402
-from lab_app import saved  # noqa: E402
+from apphelpers import finish_jobs, page
+from gan_core.checkpoint import load_checkpoint
+from gan_core.config import TrainConfig
+from gan_core.trainer import Trainer
+from lab_app import saved
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"
@@ -79,7 +76,7 @@ def test_a_disk_that_refuses_the_write_does_not_raise(runs_dir):
 def test_a_disk_error_mid_save_is_reported_not_raised(runs_dir, monkeypatch):
     def full_disk(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(saved, "save_checkpoint", full_disk)
+    monkeypatch.setattr(saved, "save_run", full_disk)     # the run folder writer
     t = ring_trainer(2)
     assert saved.persist(t, ALICE, "run") is None
     assert "No space left on device" in t.eval_note

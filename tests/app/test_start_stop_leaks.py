@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,12 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from apphelpers import page  # noqa: E402
-from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.jobs import Job, JobPool  # noqa: E402
+from apphelpers import page
+from gan_core.config import TrainConfig
+from gan_core.jobs import Job, JobPool
 
 
 def rss_mb() -> float:

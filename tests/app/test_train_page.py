@@ -90,11 +90,16 @@ def test_switching_the_loss_mid_run_is_marked():
     assert job.trainer.history[-1]["loss"] == "minimax"
 
 
-def test_url_values_beyond_the_widgets_are_clamped_with_a_message():
+def test_the_widgets_take_the_config_ranges_and_refuse_beyond_them_with_a_message():
+    """The widgets' ranges are the config's own (one source): a link's value the config
+    allows is kept as it is; one beyond it gets a message and the default."""
     at = page("train", dataset="ring", epochs=400).run()
     assert not at.exception
-    assert at.number_input(key="t_epochs").value == 200
-    assert any("epochs 400" in w.value and "200" in w.value for w in at.warning)
+    assert at.number_input(key="t_epochs").value == 400 and not at.warning
+    at = page("train", dataset="ring", epochs=20000).run()
+    assert not at.exception
+    assert at.number_input(key="t_epochs").value == 20
+    assert any("epochs" in w.value and "10000" in w.value for w in at.warning)
 
 
 def test_a_killed_worker_ends_the_run_with_a_message_and_its_checkpoint():

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from gan_core import experiments as ex
+from gan_core import claims, sweep_stats
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -19,10 +19,10 @@ def load_results_dir(name: str, folder: Path) -> Optional[tuple[dict, list[dict]
         summary = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    exp = ex.get_experiment(name)
-    rows, curves = ex.tables(exp, ex.load_results(folder))
+    exp = claims.get_experiment(name)
+    rows, curves = sweep_stats.tables(exp, sweep_stats.load_results(folder))
     # Statistics and verdict are recomputed, so a change to them shows without a rerun.
-    summary["arms"] = ex.arm_stats(exp, rows)
+    summary["arms"] = sweep_stats.arm_stats(exp, rows)
     if summary.get("complete"):
         summary["verdict"] = exp.verdict(exp, summary["arms"])
     return summary, rows, curves

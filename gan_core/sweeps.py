@@ -1,0 +1,288 @@
+"""Running an experiment's sweep: every (arm, seed) run of gan_core.claims, into one folder.
+
+`run_sweep()` trains every planned run, in parallel where cores allow (a backend of
+gan_core.workers: local processes or Ray tasks), and writes into one folder:
+
+    OUT/sweep.json            what was asked (experiment, quick, seeds, steps) and the command
+    OUT/runs/ARM_sSEED/result.json   one finished run: config, timing, final metrics, curve
+
+then the tables, summary and plots of gan_core.sweep_stats. A run is only written when it has
+finished, atomically, so a sweep that is stopped (Ctrl-C, a crash) and started again with the
+same command redoes only the runs that had not finished.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from . import metrics
+from .claims import AUGMENT_SHARES, PlannedRun, get_experiment, plan
+from .config import TrainConfig
+from .data import Dataset
+from .sampling import sample
+from .sweep_stats import finite, read_sweep_meta, result_ok, summarise, write_json
+from .trainer import Trainer, load_for
+from .workers import get_backend
+
+# --- one run ---------------------------------------------------------------------------------
+
+_FULL_DATA: dict[tuple, Any] = {}     # per process: the whole dataset, for FD against all of it
+
+
+def _full_dataset(config: TrainConfig):
+    key = (config.dataset, config.data_dir, config.model, config.channels)
+    if key not in _FULL_DATA:
+        _FULL_DATA.clear()
+        _FULL_DATA[key] = load_for(replace(config, subset=None))
+    return _FULL_DATA[key]
+
+
+def _curve(trainer) -> list[dict]:
+    """One row per evaluation: metrics, time, and the mean of log(L_G/L_D) since the last one."""
+    rows, window = [], []
+    for r in trainer.history:
+        if math.isfinite(r["log_lg_ld"]):
+            window.append(r["log_lg_ld"])
+        if "m_judge_fd" in r or "m_modes_covered" in r:
+            row = dict(step=r["step"], time_s=round(r["time_s"], 3),
+                       d_loss=r["d_loss"], g_loss=r["g_loss"],
+                       log_lg_ld=sum(window) / len(window) if window else math.nan)
+            row.update({k[2:]: v for k, v in r.items() if k.startswith("m_")})
+            rows.append(row)
+            window = []
+    return rows
+
+
+def _final_metrics(trainer, n: int) -> dict:
+    """Metrics of the final generator by metrics.evaluate_generator (n samples, the fixed seed,
+    reference statistics of the whole dataset at G's size: judge_fd, judge_fd_all is the same
+    number), and the distance from those samples to the nearest *training* image (the subset
+    the run saw)."""
+    judge = metrics.load_judge(trainer.config.dataset)
+    full = _full_dataset(trainer.config)
+    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset, data=full, n=n,
+                                     judge=judge)
+    out["judge_fd_all"] = out["judge_fd"]
+    train_feats = metrics.judge_outputs(judge, trainer.dataset.data[:5000])[1]
+    k = trainer.spec.num_classes
+    x = sample(trainer.sample_G, n, seed=metrics.EVAL_SEED, labels=torch.arange(n) % k if k else None)
+    out["memorisation"] = metrics.memorisation_distance(metrics.judge_outputs(judge, x)[1],
+                                                        train_feats)
+    out.pop("num_classes")
+    out["real_reference"] = _unseen_distance(judge, trainer.dataset, full, train_feats)
+    out["memorisation_ratio"] = out["memorisation"] / max(out["real_reference"], 1e-9)
+    return out
+
+
+def _unseen_distance(judge, train, full, train_feats: torch.Tensor, n: int = 1000) -> float:
+    """How far an unseen real image sits from the training set: the yardstick for memorisation.
+
+    Nearest-neighbour distances shrink as the training set grows, so a sample's distance alone
+    cannot compare a 500-image run with a 10,000-image one. Measured on images of the full
+    dataset that the run did not train on; when it trained on all of them, leave-one-out.
+    """
+    seen = {bytes(img.numpy()) for img in train.data}
+    unseen = [i for i in range(len(full)) if bytes(full.data[i].numpy()) not in seen]
+    if unseen:
+        pick = torch.tensor(unseen)[torch.randperm(len(unseen),
+                                                   generator=torch.Generator().manual_seed(0))[:n]]
+        feats = metrics.judge_outputs(judge, full.data[pick])[1]
+        return metrics.memorisation_distance(feats, train_feats)
+    return metrics.memorisation_distance(train_feats[:n], train_feats, exclude_self=True)
+
+
+def _train(config: TrainConfig, dataset=None, stop=None):
+    trainer = Trainer(config, dataset)
+    if stop is not None:
+        trainer.add_callback("step", lambda tr, r: tr.stop() if stop.is_set() else None)
+    start = time.perf_counter()
+    trainer.run()
+    return trainer, time.perf_counter() - start
+
+
+def run_gan(config: TrainConfig, stop=None) -> dict:
+    trainer, wall = _train(config, stop=stop)
+    result = _describe(trainer, wall)
+    if stop is None or not stop.is_set():
+        result["final"] = _final_metrics(trainer, _final_n(config))
+    return result
+
+
+def _final_n(config: TrainConfig) -> int:
+    """Samples for the final metrics: 1,000 in full sweeps, the evaluation size in quick ones."""
+    return 1000 if config.eval_samples >= 500 else config.eval_samples
+
+
+def run_cgan_augment(config: TrainConfig, stop=None) -> dict:
+    """Train a CGAN on part of the data, then classifiers on real + generated mixes."""
+    full = _full_dataset(config)
+    order = torch.randperm(len(full), generator=torch.Generator().manual_seed(2024))
+    n_test = min(2000, len(full) // 5)
+    test_idx, pool_idx = order[:n_test], order[n_test:]
+    pool = Dataset(full.name, full.data[pool_idx], full.labels[pool_idx], full.class_names,
+                   f"{len(pool_idx)} of {len(full)} images; {n_test} kept aside for testing")
+    trainer, wall = _train(config, pool, stop)
+    result = _describe(trainer, wall)
+    if stop is not None and stop.is_set():
+        return result
+    result["final"] = _final_metrics(trainer, _final_n(config))
+    n_train, epochs = (256, 1) if config.eval_samples < 500 else (2000, 5)
+    k = full.num_classes
+    g = torch.Generator().manual_seed(config.seed)
+    real_order = torch.randperm(len(pool), generator=g)
+    x_test = metrics.Judge.prepare(full.data[test_idx])
+    y_test = full.labels[test_idx]
+    for share in AUGMENT_SHARES:
+        n_gen = round(n_train * share / 100)
+        idx = real_order[: n_train - n_gen]
+        y_gen = torch.arange(n_gen) % k
+        x_gen = sample(trainer.sample_G, n_gen, seed=1000 + config.seed, labels=y_gen) if n_gen else \
+            torch.empty(0, *pool.shape)
+        x = torch.cat([metrics.Judge.prepare(pool.data[idx]), metrics.Judge.prepare(x_gen)])
+        y = torch.cat([pool.labels[idx], y_gen])
+        clf = metrics.fit_classifier(x, y, k, epochs=epochs, seed=config.seed)
+        result["final"][f"acc_gen_{share}"] = metrics.accuracy(clf, x_test, y_test)
+    return result
+
+
+RUNNERS = {"gan": run_gan, "cgan-augment": run_cgan_augment}
+
+
+def _describe(trainer, wall: float) -> dict:
+    return dict(state=trainer.state, reason=trainer.reason, steps=trainer.step,
+                g_updates=trainer.g_updates, d_updates=trainer.d_updates,
+                train_seconds=round(trainer.elapsed, 3), wall_seconds=round(wall, 3),
+                images=len(trainer.dataset), curve=_curve(trainer), eval_note=trainer.eval_note)
+
+
+def run_one(experiment: str, planned: PlannedRun, out: Path, threads: Optional[int] = None,
+            stop=None) -> Optional[dict]:
+    """Train one planned run and write runs/ID/result.json; None when stopped part-way."""
+    if threads:
+        torch.set_num_threads(threads)
+    exp = get_experiment(experiment)
+    config = TrainConfig.from_dict(planned.config).validate()
+    result = RUNNERS[exp.runner](config, stop)
+    if stop is not None and stop.is_set():
+        return None
+    result.update(experiment=experiment, run_id=planned.run_id, arm=planned.arm,
+                  seed=planned.seed, config=planned.config, threads=torch.get_num_threads(),
+                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}")
+    write_json(out / "runs" / planned.run_id / "result.json", finite(result))
+    return result
+
+
+# --- the sweep -------------------------------------------------------------------------------
+
+def default_jobs() -> tuple[int, int]:
+    """(processes, torch threads each): one single-threaded process per core, at most 8."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, 8)), 1
+
+
+def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[int] = None,
+              seeds: Optional[int] = None, steps: Optional[int] = None,
+              data_dir: Optional[str] = None, progress: Optional[Callable] = None,
+              stop=None, command: str = "", backend=None) -> dict:
+    """Run (or finish) a sweep into `out` and return its summary.
+
+    progress(done, total, result_or_None, message) is called as runs finish. `jobs=1` runs
+    in this process, so `stop` (a threading.Event) can end it between steps. Otherwise the
+    runs are tasks of a backend (gan_core.workers): "local" (processes here, the default) or
+    "ray" (the cluster at GAN_LAB_RAY_ADDRESS, or a local Ray already initialised); with
+    GAN_LAB_RAY_ADDRESS set, Ray is the default.
+    """
+    get_experiment(name)                       # an unknown name fails here, before any work
+    runs = plan(name, quick, seeds, steps, data_dir)
+    out = Path(out)
+    asked = dict(experiment=name, quick=quick, seeds=seeds, steps=steps)
+    meta_path = out / "sweep.json"
+    _check_out_folder(out)
+    if meta_path.is_file():
+        before = read_sweep_meta(out)
+        if {k: before.get(k) for k in asked} != asked:
+            raise ValueError(f"{out} holds another sweep ({_describe_asked(before)}); this asks "
+                             f"for {_describe_asked(asked)}. Use another --out, or the same "
+                             f"options to resume it")
+    write_json(meta_path, dict(asked, command=command or _command_line(),
+                                started=time.strftime("%Y-%m-%d %H:%M:%S")))
+    # A damaged or unreadable result counts as not run, so it is run again.
+    todo = [r for r in runs if not result_ok(out / "runs" / r.run_id / "result.json", r.run_id)]
+    done = len(runs) - len(todo)
+    note = progress or (lambda *a: None)
+    note(done, len(runs), None, f"{done} of {len(runs)} runs already done" if done else "")
+    if todo:
+        _check_data(todo[0])
+    n_jobs, threads = default_jobs()
+    n_jobs = min(jobs or n_jobs, len(todo)) if todo else 1
+    if backend is None:
+        backend = "ray" if os.environ.get("GAN_LAB_RAY_ADDRESS") else "local"
+    if isinstance(backend, str):
+        backend = get_backend(backend)          # ValueError saying how to install Ray
+    if backend.name == "ray":
+        n_jobs = max(len(todo), 1)              # the cluster decides how many run at once
+    if n_jobs <= 1 and backend.name == "local":
+        for r in todo:
+            note(done, len(runs), None, f"training {r.run_id}")
+            result = run_one(name, r, out, stop=stop)
+            if result is None:
+                break
+            done += 1
+            note(done, len(runs), result, f"finished {r.run_id}")
+    else:
+        done = _run_parallel(name, todo, out, n_jobs, threads, done, len(runs), note, backend)
+    return summarise(name, out)
+
+
+SWEEP_FILES = {"sweep.json", "summary.json", "results.csv", "curves.csv", "runs"}
+
+
+def _check_out_folder(out: Path) -> None:
+    """An --out folder must be new, empty, or a sweep's own (its files and plots only): a
+    sweep overwrote results.csv and summary.json in a folder of other files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder; use another --out")
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    foreign = [p.name for p in entries if p.name not in SWEEP_FILES and p.suffix != ".png"]
+    if foreign or not (out / "sweep.json").is_file():
+        shown = ", ".join(sorted(foreign)[:3]) or ", ".join(sorted(p.name for p in entries)[:3])
+        raise ValueError(f"{out} already holds files that are not a sweep's ({shown}); use a "
+                         f"new or empty --out folder")
+
+
+def _describe_asked(d: dict) -> str:
+    return (f"{d.get('experiment')}, {'quick' if d.get('quick') else 'full'}, seeds "
+            f"{d.get('seeds') or 'default'}, steps {d.get('steps') or 'default'}")
+
+
+def _command_line() -> str:
+    return "python -m gan_core " + " ".join(sys.argv[1:]) if sys.argv else ""
+
+
+def _check_data(r: PlannedRun) -> None:
+    """Load the data once here, so a missing dataset is one clear error, not one per worker."""
+    _full_dataset(TrainConfig.from_dict(r.config))   # cached: in-process runs reuse it
+
+
+def _run_parallel(name, todo, out, n_jobs, threads, done, total, note, backend) -> int:
+    """Each run a task of the backend (gan_core.workers): fresh local processes, or Ray tasks.
+    Results are written here too, so runs on other machines land in this sweep's folder."""
+    calls = [(name, r, out) for r in todo]
+    for (_, r, _), result in backend.map_tasks(run_one, calls, n_jobs, threads):
+        if result is not None:
+            write_json(out / "runs" / r.run_id / "result.json", finite(result))
+        done += 1
+        note(done, total, result, f"finished {r.run_id}")
+    return done
