@@ -10,7 +10,7 @@ from gan_core.images import grid_image, snapshot_image
 from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
-from lab_app import charts, pretrained
+from lab_app import charts, inside, pretrained
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
                               find_data_dir, mnist_available)
 from lab_app import saved
@@ -179,8 +179,11 @@ def view():
     n = min(len(ta.snapshots), len(tb.snapshots))
     idx = n - 1
     if n > 1 and not job.alive:
-        idx = st.slider("Step shown", 0, n - 1, n - 1, key="cmp_scrub",
-                        format="snapshot %d")
+        inside.lockstep_play("cmp", n)         # one scrubber drives both sides
+        idx = st.slider("Step shown", 0, n - 1, key="cmp_scrub", format="snapshot %d")
+    mesh = arrows = False
+    if ta.dataset.is_points:
+        mesh, arrows = inside.switches("cmp")
     cols = st.columns(2)
     for col, tr, name in zip(cols, (ta, tb), run.labels):
         spec = LOSSES[tr.config.loss]
@@ -193,13 +196,9 @@ def view():
             if n:
                 snap = tr.snapshots[idx]
                 if tr.dataset.is_points:
-                    axis, probs = snap.d_map or (None, None)
-                    st.plotly_chart(charts.toy_figure(tr.dataset.data[:1000], snap.samples, axis,
-                                                      probs, tr.points_extent, snap.step),
-                                    width="stretch", key=f"toy_{name}")
+                    inside.points_view(tr, snap, f"toy_{name}", mesh, arrows, explain=False)
                 else:
-                    st.image(snapshot_image(snap.samples), width="stretch",
-                             caption=f"step {snap.step}, same noise for both")
+                    inside.verdict_image(snap, f"step {snap.step}, same noise for both")
             if tr.history:
                 last = tr.history[-20:]
                 def mean(k, last=last):
@@ -210,6 +209,10 @@ def view():
                 m[1].metric(f"D(G(z)){what}", f"{mean('d_fake'):.2f}")
                 m[2].metric("images/s", f"{tr.history[-1]['images_per_s']:,.0f}")
 
+    if n and ta.dataset.is_points:
+        st.caption("Both sides at the same step, from the same seed and noise. " +
+                   "  \n".join([inside.EXPLAIN["map"], inside.EXPLAIN["mesh"].format(latent=""),
+                                inside.EXPLAIN["arrows"].format(k=8)]))
     if ta.history:
         runs = {run.labels[0][:1]: list(ta.history), run.labels[1][:1]: list(tb.history)}
         c = st.columns(2)
@@ -237,4 +240,4 @@ def view():
                               caption=f"epoch {e} ({seen:,} images seen)", width="stretch")
 
 
-st.fragment(view, run_every=1.5 if live else None)()
+st.fragment(view, run_every=1.5 if live else inside.play_every("cmp"))()

@@ -6,6 +6,7 @@ import streamlit as st
 from lab_app.lessons import LESSONS
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
+INSIDE_LESSONS = ("fold-the-plane", "one-step", "what-d-sees")    # GAN Lab's views
 
 # The GAN loop: solid arrows carry images forward, dashed arrows carry gradients back.
 GAN_LOOP = """
@@ -121,7 +122,8 @@ if pictures:
 st.header("One-click lessons")
 st.caption("Each button opens a page already set up to show one thing; the settings are in "
            "the URL, so you can share the link with the class.")
-for column, key in zip(st.columns(len(HOME_PRESETS)), HOME_PRESETS):
+for column, key in [*zip(st.columns(len(HOME_PRESETS)), HOME_PRESETS),
+                   *zip(st.columns(len(INSIDE_LESSONS)), INSIDE_LESSONS)]:
     lesson = LESSONS[key]
     # "distribute" puts the button at the bottom of the card, so the four line up.
     with column.container(border=True, height="stretch", vertical_alignment="distribute"):

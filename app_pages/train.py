@@ -13,7 +13,7 @@ from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config,
                               values_from_widgets, widget_state)
-from lab_app import saved
+from lab_app import inside, saved
 from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run, owner_key
 from gan_core.uploads import UploadError, save_uploads_isolated
 
@@ -29,6 +29,7 @@ if st.session_state.get("train_url") != url or "t_dataset" not in st.session_sta
     st.session_state.update(widget_state(cfg0))
     st.session_state.train_url_errors = url_errors
     st.session_state.train_url = url
+    st.session_state.t_view = "Step by step" if url.get("view") == "step" else "Live training"
 for key, msg in st.session_state.get("train_url_errors", {}).items():
     st.warning(f"The link's setting {msg}. The default is used instead.")
 
@@ -176,6 +177,11 @@ if start and cfg is not None:
 
 # --- the live view ---------------------------------------------------------------------------
 with right:
+    view_mode = st.segmented_control("Show", ["Live training", "Step by step"], key="t_view",
+                                     help="Step by step: one D or one G update per click (2-D sets)")
+    if view_mode == "Step by step":
+        inside.step_by_step(cfg)
+        st.stop()
     if run is None:
         st.info("Choose the settings on the left and press **Start training**. The charts and "
                 "samples appear here and update while it trains. Tip: the 2-D set *ring* trains "
@@ -213,6 +219,8 @@ with right:
             job.resume()
         if status.state in ("running", "paused", "queued") and b2.button("Stop", key="stop"):
             job.stop()
+        if status.state in ("running", "paused") and tr.dataset.is_points:
+            inside.slow_motion(job, "t")
 
         if status.state in ("running", "paused"):
             with st.expander("Change while it trains (marked on the charts)", expanded=False):
@@ -245,11 +253,8 @@ with right:
                                     len(snaps) - 1, key="scrub")
                 snap = snaps[idx]
                 if tr.dataset.is_points:
-                    real = tr.dataset.data[:1000]
-                    axis, probs = snap.d_map if snap.d_map else (None, None)
-                    st.plotly_chart(charts.toy_figure(real, snap.samples, axis, probs,
-                                                      tr.points_extent, title_step=snap.step),
-                                    width="stretch", key="toyfig")
+                    mesh, arrows = inside.switches("t_toy")
+                    inside.points_view(tr, snap, "toyfig", mesh, arrows)
                 else:
                     st.image(snapshot_image(snap.samples),
                              caption=f"Fixed noise at step {snap.step} (epoch {snap.epoch})",
@@ -275,6 +280,13 @@ with right:
                 row3[1].caption(f"No quality metrics: {tr.eval_note}")
             st.caption("Faint lines: every step. Bold: smoothed. Click a legend entry to hide a "
                        "curve. Dotted vertical lines mark settings changed mid-run.")
+
+        if snaps and tr.dataset.is_points and not live:
+            with st.expander("Replay the whole run", expanded=True):
+                inside.replay(tr, "t_replay", mesh, arrows)
+        elif snaps and not tr.dataset.is_points:
+            with st.expander("Inside the game: what D sees in each sample", expanded=True):
+                inside.image_views(tr, snap, "t_inside")
 
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")

@@ -24,7 +24,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PRESET_LOSS = {"dcgan": ("nonsaturating", "bce"), "flgan": ("focal", "focal")}
 # model -> (warmup steps, timed steps) of one throughput round
 STEPS = {"classroom": (10, 200), "paper": (3, 40), "dcgan64": (2, 12)}
-SECTIONS = ("speed", "quality", "sampling", "growth")
+SECTIONS = ("speed", "quality", "sampling", "growth", "views")
 QUICK_STEPS = {"classroom": (2, 6), "paper": (1, 3), "dcgan64": (1, 2)}
 
 
@@ -61,7 +61,7 @@ def run(args) -> dict:
     presets = args.presets or (["dcgan"] if args.quick else ["dcgan", "flgan"])
     rounds = 1 if args.quick else args.rounds
     out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
-               growth=[], errors=[], app=None)
+               growth=[], errors=[], app=None, views=None)
     if args.app != "no":
         from .app_speed import measure
         try:
@@ -133,6 +133,12 @@ def run(args) -> dict:
             if "error" not in r:
                 out["growth"].append(dict(model=model, **r))
 
+    if "views" in args.sections:       # issue 14: per-refresh draw time of the 2-D view
+        print("views: 2-D view draw time", file=sys.stderr)
+        from .views_speed import measure as views_measure
+        out["views"] = views_measure(repeats=5 if args.quick else 30, steps=30 if args.quick
+                                     else 300)
+
     for model in (models if "sampling" in args.sections else []):
         print(f"sampling: {model}", file=sys.stderr)
         r = child("sampling_latency", model=model, repeats=3 if args.quick else args.repeats)
@@ -149,6 +155,9 @@ def tables(res: dict) -> str:
     if res.get("app"):
         from .app_speed import table
         lines += [table(res["app"]), ""]
+    if res.get("views"):
+        from .views_speed import table as views_table
+        lines += [views_table(res["views"]), ""]
     if res["speed"]:
         lines += ["| model | loss | Trainer img/s | tutorial loop img/s | ratio | peak RSS MB "
                   "(Trainer / tutorial) |", "| --- | --- | ---: | ---: | ---: | ---: |"]

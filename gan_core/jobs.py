@@ -240,6 +240,7 @@ class _Handle:
         self._cancel = threading.Event()
         self._paused = False
         self._queued = False
+        self.delay = 0.0                         # slow motion (set_delay)
         self._transport = None
         self._lock = threading.Lock()
 
@@ -264,6 +265,12 @@ class _Handle:
     def stop(self):
         self._cancel.set()
         self._send("stop")
+
+    def set_delay(self, seconds: float):
+        """Slow motion: the worker waits this long after each step and takes a snapshot every
+        step while it is above 0 (0: full speed)."""
+        self.delay = min(max(float(seconds), 0.0), 5.0)
+        self._send("delay", self.delay)
 
     def join(self, timeout: Optional[float] = None) -> bool:
         if self._thread is not None:
@@ -302,6 +309,8 @@ class _Handle:
                 transport.send("stop")
             elif self._paused:
                 transport.send("pause")
+            if self.delay:
+                transport.send("delay", self.delay)
             while not done:
                 for event in transport.receive(0.2):
                     done = self._apply(event) or done

@@ -284,7 +284,7 @@ def balance_point(loss: Union[Loss, str], gamma: float = 2.0) -> BalancePoint:
     spec = loss.spec
     s = torch.full((1,), spec.equilibrium_score, dtype=torch.float64)
     d, g = float(loss.d(s, s, 1.0)), float(loss.g(s))
-    where = (f"D = 1/2 (logit 0)" if not spec.raw_scores
+    where = ("D = 1/2 (logit 0)" if not spec.raw_scores
              else f"D's score = {spec.equilibrium_score:g}")
     if spec.gradient_penalty:
         where += ", gradient penalty aside"

@@ -200,7 +200,7 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
     "ray" (the cluster at GAN_LAB_RAY_ADDRESS, or a local Ray already initialised); with
     GAN_LAB_RAY_ADDRESS set, Ray is the default.
     """
-    exp = get_experiment(name)
+    get_experiment(name)                       # an unknown name fails here, before any work
     runs = plan(name, quick, seeds, steps, data_dir)
     out = Path(out)
     asked = dict(experiment=name, quick=quick, seeds=seeds, steps=steps)

@@ -76,6 +76,7 @@ class Snapshot:
     epoch: int
     samples: torch.Tensor
     d_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None   # 2-D sets: (axis, D's probs)
+    probe: Optional[Any] = None     # gan_core.probes.Probe: gradients, D's verdicts, G's mesh
 
 
 def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
@@ -590,7 +591,9 @@ class Trainer:
         d_map = None
         if self.dataset.is_points:
             d_map = discriminator_map(self.D, self.points_extent)
-        snap = Snapshot(self.step, self.epoch, self.generate_fixed(), d_map)
+        samples = self.generate_fixed()
+        from .probes import snapshot_probe
+        snap = Snapshot(self.step, self.epoch, samples, d_map, snapshot_probe(self, samples))
         self.snapshots.append(snap)
         self._emit("samples", snap)
 

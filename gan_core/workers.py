@@ -91,6 +91,7 @@ class WorkerCore:
         self._paused = False
         self._want_threads: Optional[int] = None
         self._want_ckpt = False
+        self._delay = 0.0
         self._last_ckpt = [0.0]
         self._files: dict[int, list[Path]] = {}
         self._status_sent: dict[int, tuple] = {}
@@ -140,6 +141,8 @@ class WorkerCore:
             self._want_threads = max(1, int(args[0]))
         elif name == "checkpoint":
             self._want_ckpt = True
+        elif name == "delay":             # slow motion (Job.set_delay)
+            self._delay = min(max(float(args[0]), 0.0), 5.0)
 
     # -- the job -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -196,6 +199,10 @@ class WorkerCore:
                 torch.set_num_threads(self._want_threads)
                 self.threads = self._want_threads
             self._want_threads = None
+        if self._delay > 0:     # slow motion: a snapshot every step, then a pause
+            if tr.step % tr.config.sample_every:
+                tr._snapshot()
+            time.sleep(self._delay)
         due = time.monotonic() - self._last_ckpt[0] >= self.spec.checkpoint_every_s
         if (due or self._want_ckpt) and i == len(self.trainers) - 1:
             self._want_ckpt = False

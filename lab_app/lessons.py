@@ -60,4 +60,22 @@ LESSONS: dict[str, Lesson] = {
         "fools a stale critic and its samples drift.",
         {"dataset": "mnist", "g_steps": "50", "loss": "nonsaturating", "epochs": "1",
          "subset": "2000"}),
+    # Inside the game (issue 14): GAN Lab's views on the Train page
+    "fold-the-plane": Lesson(
+        "fold-the-plane", "Watch G fold the plane", "app_pages/train.py",
+        "A latent grid drawn as a mesh after G, on the ring: watch G fold and stretch the plane "
+        "onto the eight modes, with arrows showing where its loss pushes each point.",
+        {"dataset": "ring", "latent_dim": "2", "loss": "nonsaturating", "epochs": "12",
+         "batch_size": "128", "lr_g": "0.001", "lr_d": "0.001"}),
+    "one-step": Lesson(
+        "one-step", "One step at a time", "app_pages/train.py",
+        "Each click runs one D update or one G update: D's map moves on a D step, the points "
+        "move along their arrows on a G step, next to the loss with that step's numbers.",
+        {"dataset": "ring", "latent_dim": "2", "loss": "nonsaturating", "batch_size": "128",
+         "lr_g": "0.001", "lr_d": "0.001", "view": "step"}),
+    "what-d-sees": Lesson(
+        "what-d-sees", "What D sees in a digit", "app_pages/train.py",
+        "MNIST with D's verdict on every sample, the digits G is missing, the nearest real digit "
+        "and the pixels D wants changed.",
+        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2"}),
 }

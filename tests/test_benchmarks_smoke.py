@@ -31,6 +31,9 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
     assert speed["trainer_images_per_s"] > 0 and speed["tutorial_images_per_s"] > 0
     assert speed["trainer_peak_rss_mb"] > 0
     assert out.with_suffix(".md").read_text().startswith("Machine:")
+    # issue 14: the 2-D view's per-refresh draw time (with mesh and arrows) is measured
+    assert "2-D view draw time" in proc.stdout
+    assert res["views"]["rows"]["refresh"]["median_ms"] > 0
 
 
 def test_tutorial_loop_runs_the_same_networks_plainly():

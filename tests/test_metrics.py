@@ -6,8 +6,6 @@ reason, where the digits are missing); the rest build their own data.
 from __future__ import annotations
 
 import json
-import math
-import sys
 
 import pytest
 import torch

@@ -170,7 +170,6 @@ def test_full_checkpoints_pass_the_schema(tmp_path, image_cfg):
     """Full checkpoints (D and both optimiser states) of a conditional SAGAN-style model."""
     from gan_core.checkpoint import save_checkpoint
     from gan_core.trainer import Trainer
-    from gan_core.trainer import Trainer
     tr = Trainer(image_cfg(max_steps=2, conditional=True, self_attention=True,
                            spectral_norm=True, loss="hinge"))
     tr.run()

@@ -1,7 +1,6 @@
 """Fixtures for the page tests: run from the repo root with a clean Streamlit cache."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,4 @@
 """The Compare page: two runs in lockstep on the same start, side by side."""
-import torch
 
 from apphelpers import finish_jobs, page
 

@@ -1,7 +1,6 @@
 """The Experiments page: shipped results with a verdict, and the quick rerun on the server."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest

@@ -1,0 +1,234 @@
+"""Step-by-step mode for 2-D runs: one D update or one G update at a time (no Streamlit here).
+
+    s = Stepper(config)          # a Trainer of its own, on this thread, for the ring or grid
+    report = s.d_step()          # one update of D: StepReport(before, after, numbers, latex)
+    report = s.g_step()          # one update of G, on the very points the student sees
+    s.fast_forward(100)          # 100 (D, G) pairs without pictures
+
+A `Frame` is what the 2-D view shows at one moment: the generated points (from the same fixed
+noise every time), D's map, G's mesh and the gradient of G's loss at each point. A D step moves
+only D's weights (the map changes, the points stay); a G step moves only G's (the points move,
+roughly along their arrows). The report carries the loss of that update with its numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .losses import gradient_penalty
+from .probes import manifold, sample_gradients
+from .sampling import discriminator_map
+
+N_SHOWN = 256           # generated points in the picture, and G's batch in a G step
+MAP_RES = 60
+
+
+@dataclass
+class Frame:
+    label: str                          # e.g. "before D step 3"
+    samples: torch.Tensor               # (N, 2)
+    d_map: tuple[torch.Tensor, torch.Tensor]
+    mesh: torch.Tensor
+    grads: torch.Tensor                 # (N, 2) d(G's loss)/d(sample)
+    d_out: torch.Tensor                 # (N,) D's output on each point
+
+
+@dataclass
+class StepReport:
+    who: str                            # "D" or "G"
+    number: int                         # 1st, 2nd, ... update of that player in this mode
+    before: Frame
+    after: Frame
+    numbers: dict = field(default_factory=dict)
+    latex: str = ""                     # the loss of this update with its numbers filled in
+    latex_after: str = ""
+
+
+def _f(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _d_terms(name: str, real: torch.Tensor, fake: torch.Tensor, gamma: float):
+    """Per-sample real and fake terms of D's loss (target 1), whose means add up to L_D."""
+    log_d_r, log_1md_r = -F.softplus(-real), -F.softplus(real)
+    log_d_f, log_1md_f = -F.softplus(-fake), -F.softplus(fake)
+    if name in ("minimax", "nonsaturating"):
+        return -log_d_r, -log_1md_f
+    if name == "focal":
+        return -torch.exp(gamma * log_1md_r) * log_d_r, -torch.exp(gamma * log_d_f) * log_1md_f
+    if name == "hinge":
+        return F.relu(1 - real), F.relu(1 + fake)
+    if name == "wgan-gp":
+        return -real, fake
+    if name == "lsgan":
+        return 0.5 * (real - 1) ** 2, 0.5 * fake ** 2
+    raise ValueError(f"no step-by-step formula for the loss {name!r}")
+
+
+D_FORMULA = {
+    "minimax": r"L_D = -\overline{\log D(x)} - \overline{\log(1 - D(G(z)))}",
+    "nonsaturating": r"L_D = -\overline{\log D(x)} - \overline{\log(1 - D(G(z)))}",
+    "focal": r"L_D = -\overline{(1-D(x))^{\gamma}\log D(x)} - "
+             r"\overline{D(G(z))^{\gamma}\log(1 - D(G(z)))}",
+    "hinge": r"L_D = \overline{\max(0, 1 - D(x))} + \overline{\max(0, 1 + D(G(z)))}",
+    "wgan-gp": r"L_D = \overline{D(G(z))} - \overline{D(x)} + \lambda\,GP",
+    "lsgan": r"L_D = \tfrac12\overline{(D(x) - 1)^2} + \tfrac12\overline{D(G(z))^2}",
+}
+G_FORMULA = {
+    "minimax": r"L_G = \overline{\log(1 - D(G(z)))}",
+    "nonsaturating": r"L_G = -\overline{\log D(G(z))}",
+    "focal": r"L_G = -\overline{(1 - D(G(z)))^{\gamma}\log D(G(z))}",
+    "hinge": r"L_G = -\overline{D(G(z))}",
+    "wgan-gp": r"L_G = -\overline{D(G(z))}",
+    "lsgan": r"L_G = \tfrac12\overline{(D(G(z)) - 1)^2}",
+}
+
+
+def d_formula(name: str, real: torch.Tensor, fake: torch.Tensor, gamma: float,
+              penalty: Optional[float] = None, weight: float = 0.0) -> tuple[str, float]:
+    """(LaTeX of D's loss with this batch's numbers, its value)."""
+    r, f = (t.mean().item() for t in _d_terms(name, real, fake, gamma))
+    total = r + f + (weight * penalty if penalty is not None else 0.0)
+    head = D_FORMULA[name].replace(r"\gamma", f"{gamma:g}")
+    if name == "wgan-gp":
+        gp = penalty if penalty is not None else 0.0
+        body = (rf"= {_f(f)} - ({_f(-r)}) + {weight:g} \times {_f(gp)}")
+    else:
+        body = rf"= {_f(r)} + {_f(f)}"
+    return rf"{head} {body} = \mathbf{{{_f(total)}}}", total
+
+
+def g_formula(name: str, fake: torch.Tensor, gamma: float, loss) -> tuple[str, float]:
+    value = float(loss.g(fake))
+    head = G_FORMULA[name].replace(r"\gamma", f"{gamma:g}")
+    if name in ("hinge", "wgan-gp"):
+        body = rf"= -({_f(fake.mean().item())})"
+    elif name == "lsgan":
+        body = rf"= \tfrac12 \times {_f(((fake - 1) ** 2).mean().item())}"
+    elif name == "minimax":
+        body = ""
+    elif name == "nonsaturating":
+        body = rf"= -({_f((-F.softplus(-fake)).mean().item())})"
+    else:
+        body = ""
+    return rf"{head} {body} = \mathbf{{{_f(value)}}}".replace("  ", " "), value
+
+
+class Stepper:
+    """A 2-D GAN that moves only when told: one D update or one G update per call.
+
+    It trains its own Trainer built from `config` (batch norm is not in the 2-D MLP; the EMA is
+    switched off so the picture shows G itself). The real batch of each D step is drawn from a
+    seeded stream; G steps use the N_SHOWN points on screen as their batch.
+    """
+
+    def __init__(self, config: TrainConfig, n_shown: int = N_SHOWN):
+        from .trainer import Trainer
+        if config.dataset not in ("ring", "grid"):
+            raise ValueError("step-by-step mode is for the 2-D sets ring and grid; "
+                             f"{config.dataset!r} is an image dataset")
+        # the CPU: a 2-D MLP is tiny, and the page process must not hold a GPU
+        self.config = replace(config, ema_decay=None, label_flip=0.0, device="cpu").validate()
+        self.trainer = Trainer(self.config)
+        tr = self.trainer
+        self.z = tr.fixed_noise[:n_shown]
+        self._batches = torch.Generator().manual_seed(self.config.seed * 7 + 11)
+        self._penalty = torch.Generator().manual_seed(self.config.seed * 7 + 13)
+        self.d_steps = self.g_steps = 0
+        self.extent = tr.points_extent
+        self.real_shown = tr.dataset.data[:1000]
+
+    @property
+    def G(self):
+        return self.trainer.G
+
+    @property
+    def D(self):
+        return self.trainer.D
+
+    def frame(self, label: str = "") -> Frame:
+        tr = self.trainer
+        with torch.no_grad():
+            samples = self.G(self.z).float()
+        grads, logits = sample_gradients(self.D, tr.loss, samples)
+        out = logits if tr.loss.spec.raw_scores else torch.sigmoid(logits)
+        return Frame(label, samples, discriminator_map(self.D, self.extent, MAP_RES),
+                     manifold(self.G, self.config.latent_dim), grads, out)
+
+    def _real(self) -> torch.Tensor:
+        data = self.trainer.dataset.data
+        idx = torch.randint(len(data), (self.config.batch_size,), generator=self._batches)
+        return data[idx].float()
+
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor):
+        tr, cfg = self.trainer, self.config
+        real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
+        loss = tr.loss.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+        penalty = None
+        if tr.loss.spec.gradient_penalty:
+            penalty = gradient_penalty(self.D, real, fake, generator=self._penalty)
+            loss = loss + cfg.gp_weight * penalty
+        tr._update(loss, self.D.parameters(), tr.opt_d, "D")
+        return real_logits.detach(), fake_logits.detach(), penalty
+
+    def _g_update(self, z: torch.Tensor):
+        tr = self.trainer
+        self.D.requires_grad_(False)
+        try:
+            logits = self.D(self.G(z)).float()
+            tr._update(tr.loss.g(logits), self.G.parameters(), tr.opt_g, "G")
+        finally:
+            self.D.requires_grad_(True)
+        return logits.detach()
+
+    def d_step(self) -> StepReport:
+        """One update of D on a real batch and the generated points on screen."""
+        cfg, tr = self.config, self.trainer
+        before = self.frame(f"before D step {self.d_steps + 1}")
+        real, fake = self._real(), before.samples[:cfg.batch_size]
+        real_l, fake_l, penalty = self._d_update(real, fake)
+        self.d_steps += 1
+        after = self.frame(f"after D step {self.d_steps}")
+        with torch.no_grad():
+            real_a, fake_a = self.D(real).float(), self.D(fake).float()
+        gp = float(penalty.detach()) if penalty is not None else None
+        latex, value = d_formula(cfg.loss, real_l, fake_l, cfg.focal_gamma, gp, cfg.gp_weight)
+        latex_a, value_a = d_formula(cfg.loss, real_a, fake_a, cfg.focal_gamma, gp,
+                                     cfg.gp_weight)
+        view = (lambda t: t) if tr.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
+        numbers = dict(d_real=view(real_l).mean().item(), d_fake=view(fake_l).mean().item(),
+                       loss_before=value, loss_after=value_a, batch=len(real))
+        return StepReport("D", self.d_steps, before, after, numbers, latex, latex_a)
+
+    def g_step(self) -> StepReport:
+        """One update of G, with the points on screen as its batch."""
+        cfg, tr = self.config, self.trainer
+        before = self.frame(f"before G step {self.g_steps + 1}")
+        logits = self._g_update(self.z)
+        self.g_steps += 1
+        after = self.frame(f"after G step {self.g_steps}")
+        with torch.no_grad():
+            logits_a = self.D(self.G(self.z)).float()
+        latex, value = g_formula(cfg.loss, logits, cfg.focal_gamma, tr.loss)
+        latex_a, value_a = g_formula(cfg.loss, logits_a, cfg.focal_gamma, tr.loss)
+        view = (lambda t: t) if tr.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
+        numbers = dict(d_fake=view(logits).mean().item(), loss_before=value, loss_after=value_a,
+                       batch=len(self.z),
+                       moved=(after.samples - before.samples).norm(dim=1).mean().item())
+        return StepReport("G", self.g_steps, before, after, numbers, latex, latex_a)
+
+    def fast_forward(self, pairs: int) -> None:
+        """`pairs` D updates each followed by a G update, without pictures."""
+        if not 1 <= pairs <= 10_000:
+            raise ValueError(f"pairs must be from 1 to 10000; got {pairs}")
+        for _ in range(pairs):
+            with torch.no_grad():
+                fake = self.G(self.z[:self.config.batch_size]).float()
+            self._d_update(self._real(), fake)
+            self._g_update(self.z)
+            self.d_steps += 1
+            self.g_steps += 1
