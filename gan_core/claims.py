@@ -335,6 +335,12 @@ MNIST = dict(dataset="mnist", download=False, model="classroom", preset="dcgan",
              ema_decay=None, precision="fp32")
 QUICK = dict(subset=512, max_steps=16, eval_every=8, eval_samples=100, epochs=100)
 
+# The FLGAN authors' code changed two things at once: four arms separate them.
+FOCAL_ARMS = [Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
+              Arm("focal", "focal only", dict(loss="focal")),
+              Arm("clip", "clipping only", dict(grad_clip=0.25)),
+              Arm("neither", "neither (DCGAN)", {})]
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(
         name="focal-vs-dcgan", title="Does focal loss converge in half the time?",
@@ -346,10 +352,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "at a time on a 2-core machine that was also doing other work, so their seconds "
               "are noisier than their steps; the verdict's ratio uses steps. A seed that never "
               "reaches a threshold counts at its last step (censored), not dropped.",
-        arms=[Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
-              Arm("focal", "focal only", dict(loss="focal")),
-              Arm("clip", "clipping only", dict(grad_clip=0.25)),
-              Arm("neither", "neither (DCGAN)", {})],
+        arms=FOCAL_ARMS,
         seeds=5, base=dict(MNIST, epochs=4, eval_every=26, eval_samples=500),
         quick=QUICK, threshold=("judge_fd", "<=", 200.0), more_thresholds=(400.0, 300.0, 150.0),
         bars=("seconds_to_threshold", "steps_to_threshold", "mean_judge_fd", "judge_fd"),
@@ -365,10 +368,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "samples every 94 steps (a tenth of a paper epoch); the verdict's ratio uses "
               "steps. Trained on a GPU, 20 runs at once. A seed that never reaches a threshold "
               "counts at its last step (censored).",
-        arms=[Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
-              Arm("focal", "focal only", dict(loss="focal")),
-              Arm("clip", "clipping only", dict(grad_clip=0.25)),
-              Arm("neither", "neither (DCGAN)", {})],
+        arms=FOCAL_ARMS,
         seeds=5, base=dict(MNIST, model="paper", epochs=1000, max_steps=3752, eval_every=94,
                            eval_samples=500),
         quick=dict(QUICK, model="paper"), threshold=("judge_fd", "<=", 20.0),

@@ -36,7 +36,8 @@ def atomic_save(obj: dict, path: str | Path) -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write then rename, for bytes (a checkpoint a worker already wrote, copied elsewhere)."""
+    """Write then rename: a reader (or a crash) sees the old file or the new one, never half
+    (e.g. a checkpoint a worker already wrote, copied elsewhere)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -46,13 +47,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write then rename: a reader (or a crash) sees the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    """atomic_write_bytes for text, as UTF-8."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def csv_text(rows: list[dict], columns: Optional[Sequence[str]] = None) -> str:
