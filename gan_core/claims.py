@@ -426,7 +426,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                     "g4": dict(g_steps_per_d_step=4, max_steps=1, eval_every=1),
                     "g50": dict(g_steps_per_d_step=50, max_steps=1, eval_every=1),
                     "d2": dict(d_steps_per_g_step=2, max_steps=8, eval_every=4),
-                    "d5": dict(d_steps_per_g_step=5, max_steps=20, eval_every=10)},
+                    "d5": dict(d_steps_per_g_step=5, max_steps=15, eval_every=5)},
         curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld"), verdict=_verdict_ratio_equal_g),
     Experiment(
         name="small-data", title="What happens with only 500 images?",

@@ -248,10 +248,10 @@ class Trainer:
         """
         cfg = self.config
         self.state = "running"
-        if not self.snapshots:
-            self._snapshot()
         rate = None
         try:
+            if not self.snapshots:      # the first picture already runs G and D (the probes)
+                self._snapshot()
             while self.epoch < cfg.epochs:
                 torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
                 order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
