@@ -249,11 +249,18 @@ SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Tr
 _KINDS = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def field_kind(name: str) -> tuple[type, bool]:
-    """(bool, int, float or str; whether None is allowed) of a TrainConfig field."""
-    text = str(next(f.type for f in fields(TrainConfig) if f.name == name))
+def _kind(annotation: Any) -> tuple[type, bool]:
+    text = str(annotation)
     optional = text.startswith("Optional[")
     return _KINDS[text[9:-1] if optional else text], optional
+
+
+_FIELD_KINDS = {f.name: _kind(f.type) for f in fields(TrainConfig)}
+
+
+def field_kind(name: str) -> tuple[type, bool]:
+    """(bool, int, float or str; whether None is allowed) of a TrainConfig field."""
+    return _FIELD_KINDS[name]
 
 
 # The FLGAN authors' code: focal loss gamma 2, Adam 2e-4 (0.5, 0.999), batch 64, latent 100 and

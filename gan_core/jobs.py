@@ -38,7 +38,8 @@ from .config import LIVE_FIELDS, TrainConfig
 from .trainer import (Snapshot, check_trainable, load_for, points_extent, steps_per_epoch,
                       total_steps)
 from .sweeps import run_sweep
-from .workers import CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, usable_cores
+from .workers import (CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, slow_motion_delay,
+                      usable_cores)
 
 FINAL = ("finished", "stopped", "failed")
 
@@ -269,7 +270,7 @@ class _Handle:
     def set_delay(self, seconds: float):
         """Slow motion: the worker waits this long after each step and takes a snapshot every
         step while it is above 0 (0: full speed)."""
-        self.delay = min(max(float(seconds), 0.0), 5.0)
+        self.delay = slow_motion_delay(seconds)
         self._send("delay", self.delay)
 
     def join(self, timeout: Optional[float] = None) -> bool:

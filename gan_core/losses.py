@@ -175,6 +175,11 @@ class Loss:
         fn = partial(self.spec.g_fn, gamma=self.gamma) if self.spec.uses_gamma else self.spec.g_fn
         return fn(fake_logits)
 
+    def shown(self, logits):
+        """D's output as the lab shows it: the probability sigmoid(logit) for losses on logits,
+        the raw score itself for hinge, WGAN-GP and LSGAN (records.d_output_kind names which)."""
+        return logits if self.spec.raw_scores else torch.sigmoid(logits)
+
 
 LOSSES: dict[str, LossSpec] = {
     "minimax": LossSpec(

@@ -24,6 +24,10 @@ from typing import Optional
 
 import torch
 
+from .losses import get_loss
+from .metrics import judge_outputs
+from .records import d_output_kind
+
 MESH_RES = 21          # latent grid points per side: 21 x 21 = 441 vertices
 CURVE_RES = 121        # latent-1 runs: points along the curve
 MESH_SPAN = 2.5        # the grid covers [-2.5, 2.5] per latent axis (98.8% of N(0, 1))
@@ -117,18 +121,16 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
     labels = trainer.fixed_labels
     # The config's loss, built here: the probe never calls the trainer's own loss object, so
     # it cannot disturb anything that wraps or counts it.
-    from .losses import get_loss
     loss = get_loss(trainer.config.loss, trainer.config.focal_gamma)
     grads, logits = sample_gradients(trainer.D, loss, x.to(device),
                                      labels[:len(x)] if labels is not None else None)
-    raw = loss.spec.raw_scores
     mesh = None
     if points:
         mesh = manifold(trainer.sample_G, trainer.config.latent_dim)
     else:
         grads = grads[:GRAD_IMAGES].half()
-    return Probe(grads=grads.cpu(), d_out=(logits if raw else torch.sigmoid(logits)).cpu(),
-                 d_kind="score" if raw else "probability",
+    return Probe(grads=grads.cpu(), d_out=loss.shown(logits).cpu(),
+                 d_kind=d_output_kind(loss.name),
                  g_loss=float(loss.g(logits)), mesh=mesh,
                  latent_dim=trainer.config.latent_dim)
 
@@ -174,7 +176,6 @@ def rank_by_d(d_out: torch.Tensor, k: int = 8) -> tuple[list[int], list[int]]:
 @torch.no_grad()
 def judge_classes(judge, samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(class (N,), confidence (N,)) the judge classifier gives each image."""
-    from .metrics import judge_outputs
     probs, _ = judge_outputs(judge, samples)
     conf, cls = probs.max(1)
     return cls, conf

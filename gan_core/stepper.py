@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .losses import gradient_penalty
 from .probes import manifold, sample_gradients
 from .sampling import discriminator_map
+from .trainer import Trainer
 
 N_SHOWN = 256           # generated points in the picture, and G's batch in a G step
 MAP_RES = 60
@@ -127,7 +128,6 @@ class Stepper:
     """
 
     def __init__(self, config: TrainConfig, n_shown: int = N_SHOWN):
-        from .trainer import Trainer
         if config.dataset not in ("ring", "grid"):
             raise ValueError("step-by-step mode is for the 2-D sets ring and grid; "
                              f"{config.dataset!r} is an image dataset")
@@ -155,9 +155,8 @@ class Stepper:
         with torch.no_grad():
             samples = self.G(self.z).float()
         grads, logits = sample_gradients(self.D, tr.loss, samples)
-        out = logits if tr.loss.spec.raw_scores else torch.sigmoid(logits)
         return Frame(label, samples, discriminator_map(self.D, self.extent, MAP_RES),
-                     manifold(self.G, self.config.latent_dim), grads, out)
+                     manifold(self.G, self.config.latent_dim), grads, tr.loss.shown(logits))
 
     def _real(self) -> torch.Tensor:
         data = self.trainer.dataset.data
@@ -199,8 +198,8 @@ class Stepper:
         latex, value = d_formula(cfg.loss, real_l, fake_l, cfg.focal_gamma, gp, cfg.gp_weight)
         latex_a, value_a = d_formula(cfg.loss, real_a, fake_a, cfg.focal_gamma, gp,
                                      cfg.gp_weight)
-        view = (lambda t: t) if tr.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
-        numbers = dict(d_real=view(real_l).mean().item(), d_fake=view(fake_l).mean().item(),
+        numbers = dict(d_real=tr.loss.shown(real_l).mean().item(),
+                       d_fake=tr.loss.shown(fake_l).mean().item(),
                        loss_before=value, loss_after=value_a, batch=len(real))
         return StepReport("D", self.d_steps, before, after, numbers, latex, latex_a)
 
@@ -215,8 +214,7 @@ class Stepper:
             logits_a = self.D(self.G(self.z)).float()
         latex, value = g_formula(cfg.loss, logits, cfg.focal_gamma, tr.loss)
         latex_a, value_a = g_formula(cfg.loss, logits_a, cfg.focal_gamma, tr.loss)
-        view = (lambda t: t) if tr.loss.spec.raw_scores else torch.sigmoid   # noqa: E731
-        numbers = dict(d_fake=view(logits).mean().item(), loss_before=value, loss_after=value_a,
+        numbers = dict(d_fake=tr.loss.shown(logits).mean().item(), loss_before=value, loss_after=value_a,
                        batch=len(self.z),
                        moved=(after.samples - before.samples).norm(dim=1).mean().item())
         return StepReport("G", self.g_steps, before, after, numbers, latex, latex_a)

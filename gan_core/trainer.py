@@ -39,6 +39,7 @@ from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .losses import get_loss, gradient_penalty
 from .models import ARCHITECTURES, ModelSpec, build_models
+from .probes import snapshot_probe
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
 from .sampling import discriminator_map
 from .schema import FORMAT, VERSION, CheckpointError
@@ -133,6 +134,11 @@ def _cpu(state: dict, half: bool = False) -> dict:
                 v = v.half()
         out[k] = v
     return out
+
+
+def _require_full_state(obj: dict, source: str) -> None:
+    if "discriminator" not in obj or "opt_g" not in obj:
+        raise CheckpointError(f"{source} holds only a generator; training cannot resume from it")
 
 
 class Trainer:
@@ -484,9 +490,8 @@ class Trainer:
         # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
         # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
         # raw score is recorded instead (see d_output_kind).
-        real_out, fake_out = real_logits.detach(), fake_logits.detach()
-        if not self.loss.spec.raw_scores:
-            real_out, fake_out = torch.sigmoid(real_out), torch.sigmoid(fake_out)
+        real_out = self.loss.shown(real_logits.detach())
+        fake_out = self.loss.shown(fake_logits.detach())
         values = torch.stack([d_loss.detach(), real_out.mean(), fake_out.mean(), d_norm.detach(),
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
@@ -526,9 +531,7 @@ class Trainer:
     def load_state_dict(self, obj: dict[str, Any], source: str = "the checkpoint") -> None:
         """Continue from a full state (a checked checkpoint dict): weights, optimisers,
         counters and records. CheckpointError, naming `source`, when it does not fit."""
-        if "discriminator" not in obj or "opt_g" not in obj:
-            raise CheckpointError(f"{source} holds only a generator; training cannot resume "
-                                  f"from it")
+        _require_full_state(obj, source)
         saved = spec_from_dict(obj["spec"])
         if saved != self.spec:
             diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(self.spec, f.name)!r}"
@@ -560,9 +563,7 @@ class Trainer:
         Only settings that do not change the models may differ; others raise CheckpointError.
         """
         obj = read_checkpoint(path)
-        if "discriminator" not in obj or "opt_g" not in obj:
-            raise CheckpointError(f"{path} holds only a generator; training cannot resume "
-                                  f"from it")
+        _require_full_state(obj, str(path))       # before the data is loaded for nothing
         try:
             config = TrainConfig.from_dict({**obj["config"], **config_changes}).validate()
         except (ValueError, TypeError) as e:
@@ -592,7 +593,6 @@ class Trainer:
         if self.dataset.is_points:
             d_map = discriminator_map(self.D, self.points_extent)
         samples = self.generate_fixed()
-        from .probes import snapshot_probe
         snap = Snapshot(self.step, self.epoch, samples, d_map, snapshot_probe(self, samples))
         self.snapshots.append(snap)
         self._emit("samples", snap)

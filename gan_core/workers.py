@@ -48,6 +48,14 @@ from .trainer import Trainer
 
 FLUSH_S = 0.2               # how often a worker sends what it has (the page redraws every 1.5 s)
 CHECKPOINT_EVERY_S = 20.0   # a killed worker loses at most this much training
+MAX_DELAY_S = 5.0           # slow motion: the longest pause after a step
+
+
+def slow_motion_delay(seconds: float) -> float:
+    """A slow-motion pause (Job.set_delay), brought into 0 .. MAX_DELAY_S."""
+    return min(max(float(seconds), 0.0), MAX_DELAY_S)
+
+
 IDLE_TIMEOUT_S = 600.0      # a warm worker with nothing to do exits after this long
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +150,7 @@ class WorkerCore:
         elif name == "checkpoint":
             self._want_ckpt = True
         elif name == "delay":             # slow motion (Job.set_delay)
-            self._delay = min(max(float(args[0]), 0.0), 5.0)
+            self._delay = slow_motion_delay(args[0])
 
     # -- the job -----------------------------------------------------------------------------
     def run(self) -> None:
