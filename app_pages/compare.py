@@ -108,7 +108,7 @@ def pretrained_view():
     model = st.radio("Model", options, horizontal=True, key="cmp_pre_model",
                      format_func=lambda m: {"classroom": "classroom (28x28)",
                                             "paper": "paper (the FLGAN authors' 32x32 DCGAN)",
-                                            "best": "best (large classroom model, 24 epochs)"}[m])
+                                            "best": "best (wide model, 24 epochs)"}[m])
     lines = pretrained.timeline(model)
     st.caption("Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed 0, "
                "identical except for the loss and clipping. The FLGAN paper's epochs are passes "

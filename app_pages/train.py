@@ -6,6 +6,7 @@ from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
+from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
 from gan_core.trainer import is_out_of_memory, memory_advice
 from lab_app import charts
@@ -87,12 +88,11 @@ with left:
     if bad_dataset:
         errors["dataset"] = bad_dataset
     toy = dataset in TOYS
-    models = ["mlp"] if toy else ["classroom", "paper", "dcgan64"]
+    models = ["mlp"] if toy else [n for n, a in ARCHITECTURES.items() if a.image_size]
     if st.session_state.get("t_model") not in models:
         st.session_state.t_model = models[0]
     model = st.selectbox("Model", models, key="t_model",
-                         help="classroom: 28x28, fast on a CPU. paper: the FLGAN authors' 32x32 "
-                              "DCGAN. dcgan64: Radford's 64x64 DCGAN (slow on CPU).")
+                         help=". ".join(f"{n}: {ARCHITECTURES[n].about}" for n in models) + ".")
     loss = widgets.draw("loss")
     widgets.draw("focal_gamma", disabled=loss != "focal")
     widgets.draw("latent_dim")

@@ -17,7 +17,7 @@ from .losses import LOSSES
 from .models import ARCHITECTURES
 from .shortrepr import short_repr
 
-MODELS = tuple(ARCHITECTURES)         # classroom, paper, dcgan64, mlp
+MODELS = tuple(ARCHITECTURES)         # classroom, wide, paper, dcgan64, mlp
 DEPTHS = ("small", "medium", "large")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -285,6 +285,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 MODEL_RECIPES: dict[str, dict[str, Any]] = {
     "paper": dict(ema_decay=None, precision="fp32"),
     "classroom": dict(lr_g=5e-4, lr_d=5e-4),
+    "wide": dict(lr_g=5e-4, lr_d=5e-4),
 }
 PAPER_PRESETS = ("flgan", "dcgan")     # the presets a model recipe adjusts
 

@@ -59,7 +59,7 @@ def test_mlp_model_with_image_dataset_rejected():
         TrainConfig(dataset="mnist", model="mlp").validate()
 
 
-@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+@pytest.mark.parametrize("model", ["classroom", "wide", "paper", "dcgan64"])
 def test_image_model_with_toy_dataset_rejected(model):
     """Image models cannot train on the 2-D ring/grid; the mlp can."""
     with pytest.raises(ValueError, match="^model.*mlp"):

@@ -11,8 +11,8 @@ from gan_core.models import (DEFAULT_DROPOUT, ModelSpec, SelfAttention, build_mo
                              count_parameters)
 from gan_core.trainer import spec_for
 
-SIZES = {"classroom": 28, "paper": 32, "dcgan64": 64}
-ALL_MODELS = ["classroom", "paper", "dcgan64", "mlp"]
+SIZES = {"classroom": 28, "wide": 28, "paper": 32, "dcgan64": 64}
+ALL_MODELS = ["classroom", "wide", "paper", "dcgan64", "mlp"]
 
 
 def forward(spec: ModelSpec, batch: int = 3, labels=None):
@@ -64,7 +64,7 @@ def test_latent_dim_out_of_range():
         build_models(ModelSpec(channels=2))
 
 
-@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+@pytest.mark.parametrize("model", ["classroom", "wide", "paper", "dcgan64"])
 def test_three_channels(model):
     """Image models produce and judge RGB images."""
     spec = ModelSpec(model=model, latent_dim=8, channels=3, depth="small")
@@ -81,7 +81,7 @@ def test_depth_orders_generator_size(model):
     assert counts[0] < counts[1] < counts[2]
 
 
-@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+@pytest.mark.parametrize("model", ["classroom", "wide", "paper", "dcgan64"])
 def test_batch_norm_off(model):
     """batch_norm=False leaves no batch-norm layer in G or D."""
     on = build_models(ModelSpec(model=model, latent_dim=8, depth="small"))
@@ -93,7 +93,7 @@ def test_batch_norm_off(model):
     assert off[1](x).shape == (2,)
 
 
-@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+@pytest.mark.parametrize("model", ["classroom", "wide", "paper", "dcgan64"])
 def test_self_attention(model):
     """SAGAN blocks are added to G and D, and the models still run end to end."""
     spec = ModelSpec(model=model, latent_dim=8, depth="small", self_attention=True)
