@@ -381,7 +381,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         setup="Classroom DCGAN on MNIST, non-saturating loss, 4 epochs, latent 1, 2, 10, 50, 100. "
               "Classes covered: classes given at least 1% of 1,000 samples by the judge.",
         arms=[Arm(f"z{z}", f"latent {z}", dict(latent_dim=z)) for z in (1, 2, 10, 50, 100)],
-        seeds=3, base=dict(MNIST, epochs=4, eval_every=52, eval_samples=500), quick=QUICK,
+        seeds=5, base=dict(MNIST, epochs=4, eval_every=52, eval_samples=500), quick=QUICK,
         bars=("classes_covered", "judge_fd", "class_kl"), verdict=_verdict_latent),
     Experiment(
         name="gd-ratio", title="Should the generator get more updates?",
@@ -398,7 +398,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50)),
               Arm("d2", "D:G 2:1", dict(d_steps_per_g_step=2)),
               Arm("d5", "D:G 5:1", dict(d_steps_per_g_step=5))],
-        seeds=2, base=dict(MNIST, epochs=1, eval_every=26, eval_samples=500),
+        seeds=5, base=dict(MNIST, epochs=1, eval_every=26, eval_samples=500),
         quick=dict(QUICK, max_steps=6, eval_every=3, depth="small"), quick_seeds=1,
         curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld", "judge_fd_at_15s"),
         at_seconds=(15.0,), verdict=_verdict_ratio),
@@ -419,7 +419,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50, max_steps=7, eval_every=1)),
               Arm("d2", "D:G 2:1", dict(d_steps_per_g_step=2, max_steps=624, eval_every=52)),
               Arm("d5", "D:G 5:1", dict(d_steps_per_g_step=5, max_steps=1560, eval_every=130))],
-        seeds=2, base=dict(MNIST, epochs=1000, eval_samples=500),
+        seeds=5, base=dict(MNIST, epochs=1000, eval_samples=500),
         quick=dict(QUICK, depth="small"), quick_seeds=1,
         quick_arms={"g1": dict(max_steps=4, eval_every=2),
                     "g2": dict(g_steps_per_d_step=2, max_steps=2, eval_every=1),
@@ -457,7 +457,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         arms=[Arm(f"{d}_{'bn' if bn else 'nobn'}", f"{d}, batch norm {'on' if bn else 'off'}",
                   dict(depth=d, batch_norm=bn))
               for bn in (True, False) for d in ("small", "medium", "large")],
-        seeds=2, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
+        seeds=5, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
         bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
         verdict=_verdict_depth),
     Experiment(
