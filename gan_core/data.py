@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .images import from_uint8
+
 
 class DatasetError(ValueError):
     """A dataset source is missing, empty, corrupt or of the wrong shape."""
@@ -99,7 +101,7 @@ class Dataset:
         for start in range(0, stop, batch_size):
             idx = order[start:start + batch_size]
             x = data[idx]
-            x = x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8 else x
+            x = from_uint8(x) if x.dtype == torch.uint8 else x
             yield x, (labels[idx] if labels is not None else None)
 
     def _on(self, device: torch.device):

@@ -18,6 +18,15 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0..255) to float in [-1, 1], as G draws them; floats pass through as float."""
+    if images.dtype != torch.uint8:
+        return images.float()
+    return images.float().div_(127.5).sub_(1.0)
+
+
 def grid_array(images: torch.Tensor, nrow: Optional[int] = None, pad: int = 2,
                scale: int = 1) -> np.ndarray:
     """(N, C, H, W) images -> one (H', W', 3) uint8 array, rows of `nrow`, padded in grey."""

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from .data import TOY_STD, Dataset, load_dataset, toy_modes
 from .files import atomic_save
+from .images import from_uint8
 from .sampling import sample
 from .schema import (MAX_CLASSES, CheckpointError, _is_int, _is_number, _is_text, check_archive,
                      check_state)
@@ -58,7 +59,7 @@ class Judge(nn.Module):
     def prepare(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
         """Any (N, C, H, W) in [-1, 1] (or uint8) to the judge's (N, channels, 28, 28)."""
         if x.dtype == torch.uint8:
-            x = x.float() / 127.5 - 1
+            x = from_uint8(x)
         if x.shape[1] != channels:
             x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
         if x.shape[-1] != JUDGE_SIZE:

@@ -24,6 +24,7 @@ from typing import Optional
 
 import torch
 
+from .images import from_uint8
 from .losses import get_loss
 from .metrics import judge_outputs
 from .records import d_output_kind
@@ -116,7 +117,7 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
 
     `samples` are the snapshot's own (points, or uint8 images as the student sees them)."""
     points = trainer.dataset.is_points
-    x = samples.float() if points else samples.float() / 127.5 - 1
+    x = samples.float() if points else from_uint8(samples)
     device = trainer.device
     labels = trainer.fixed_labels
     # The config's loss, built here: the probe never calls the trainer's own loss object, so
@@ -196,7 +197,7 @@ def nearest_real(samples: torch.Tensor, data: torch.Tensor,
     Floats in [-1, 1] or uint8 (converted); the distance is the root-mean-square pixel
     difference on a 0..1 scale: 0 is an exact copy, about 0.3 two different MNIST digits.
     """
-    x = samples.float() / 127.5 - 1 if samples.dtype == torch.uint8 else samples.float()
+    x = from_uint8(samples)
     if data.dim() != x.dim() or tuple(data.shape[1:]) != tuple(x.shape[1:]):
         raise ValueError(f"samples {tuple(x.shape[1:])} and training images "
                          f"{tuple(data.shape[1:])} differ in size")
@@ -207,8 +208,7 @@ def nearest_real(samples: torch.Tensor, data: torch.Tensor,
     best_i = torch.zeros(len(x), dtype=torch.long)
     for start in range(0, len(data), chunk):
         block = data[start:start + chunk]
-        block = (block.float() / 127.5 - 1 if block.dtype == torch.uint8 else block.float())
-        block = block.flatten(1)
+        block = from_uint8(block).flatten(1)
         d = torch.cdist(flat, block)                       # (N, chunk)
         dist, i = d.min(1)
         better = dist < best_d

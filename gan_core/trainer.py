@@ -37,6 +37,7 @@ from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
+from .images import to_uint8
 from .losses import get_loss, gradient_penalty
 from .models import ARCHITECTURES, ModelSpec, build_models
 from .probes import snapshot_probe
@@ -585,7 +586,7 @@ class Trainer:
             G.train(was_training)
         if self.dataset.is_points:
             return out
-        return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return to_uint8(out)
 
     def _snapshot(self) -> None:
         """Taken on the training thread, so nobody else switches G or D to eval mid-step."""

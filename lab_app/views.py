@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from gan_core.images import grid_array
+from gan_core.images import from_uint8, grid_array, to_uint8
 from gan_core.probes import arrows
 
 
@@ -239,8 +239,7 @@ def verdict_grid(samples: torch.Tensor, d_out: torch.Tensor, d_kind: str = "prob
     """(image, colours): the samples in a grid, each framed in the colour of D's verdict."""
     if len(samples) != len(d_out):
         raise ValueError(f"{len(samples)} samples but {len(d_out)} verdicts")
-    x = samples if samples.dtype == torch.uint8 else \
-        ((samples.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    x = to_uint8(samples)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     n, _, h, w = x.shape
@@ -299,9 +298,7 @@ def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str,
     (brighter), blue where to remove it, white where D does not care. `sigma` > 0 blurs the
     map over a few pixels (a conv D's pixel gradient is speckled), so strokes show."""
     from plotly.subplots import make_subplots
-    img = sample.float()
-    if sample.dtype == torch.uint8:
-        img = img / 127.5 - 1
+    img = from_uint8(sample)
     grey = img.mean(0).flip(0)                                  # (H, W), row 0 at the bottom
     push = smooth_map((-grad.float()).sum(0), sigma).flip(0)
     top = float(push.abs().max()) or 1.0
