@@ -437,7 +437,7 @@ def test_real_mnist_test_split(real_data_dir):
 def test_one_conversion_between_uint8_pictures_and_g_s_range():
     from gan_core.images import from_uint8, to_uint8
     u = torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8)
-    assert torch.allclose(from_uint8(u), torch.tensor([[[[-1.0, 128 / 127.5 - 1, 1.0]]]]))
+    assert torch.allclose(from_uint8(u), torch.tensor([[[[-1.0, 128 / 127.5 - 1, 1.0]]]]), atol=1e-6)
     x = torch.rand(4, 1, 5, 5) * 2 - 1
     assert torch.allclose(from_uint8(to_uint8(x)), x, atol=1 / 127.5)
     assert from_uint8(x.double()).dtype == torch.float32      # floats pass through, as float
