@@ -67,6 +67,10 @@ def slow_motion_delay(seconds: float) -> float:
 
 IDLE_TIMEOUT_S = 600.0      # a warm worker with nothing to do exits after this long
 MEMORY_WATCH_S = 0.05       # how often the server reads a running worker's memory
+# Local workers run this much nicer than the server: when a page redraws while every core
+# trains, the kernel gives the server the core at once instead of a fair share of it. Training
+# loses only the server's short bursts; with nothing else to run, a nice process runs as fast.
+WORKER_NICE = 10
 MIN_WORKER_MEMORY_MB = 1024  # the smallest default share (a worker with torch is ~0.7 GB)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,6 +329,10 @@ def run_lockstep(trainers: list) -> None:
 
 def _worker_process(conn, idle_timeout: float) -> None:
     """A local worker's main loop: take a job, run it, stream its events, wait for the next."""
+    try:
+        os.nice(int(os.environ.get("GAN_LAB_WORKER_NICE", WORKER_NICE)))
+    except (OSError, ValueError, AttributeError):
+        pass                                     # not allowed or not here: trains as it is
     jobs: queue.Queue = queue.Queue()
     current: list[Optional[WorkerCore]] = [None]
     send_lock = threading.Lock()

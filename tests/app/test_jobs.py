@@ -232,6 +232,15 @@ def test_the_default_memory_share_splits_the_machine_between_the_running_workers
     assert JobPool(2).memory_mb is None                      # 0: no cap
 
 
+def test_workers_run_nicer_than_the_server():
+    """So that a page's redraw gets a core at once while every core trains."""
+    job = Job(ring(max_steps=5)).start()
+    wait_for(lambda: job.pid is not None, what="the worker to start")
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, job.pid) > server or server == 19
+    assert job.join(60)
+
+
 def test_pool_rejects_zero_slots():
     with pytest.raises(ValueError):
         JobPool(0)
