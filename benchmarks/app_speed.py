@@ -38,15 +38,23 @@ def _rate(history: list[dict]) -> float:
 
 
 def cli_rate(settings: dict, seconds: float, data_dir: str) -> dict:
+    """The command line's steps/s, with every core, as the app gives a lone student: an
+    OMP_NUM_THREADS=1 in the bench's own environment (as on shared machines) must not make
+    the command line a one-thread run beside the app's all-core worker."""
+    import os
+
+    from gan_core.workers import usable_cores
+    threads = usable_cores()
     with tempfile.TemporaryDirectory() as out:
         args = [sys.executable, "-m", "gan_core", "train", "--out", out, "--quiet",
                 "--data-dir", data_dir, "--max-seconds", str(seconds), "--no-download"]
         for k, v in settings.items():
             args += [f"--{k.replace('_', '-')}", str(v)]
-        subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True)
+        subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": str(threads)})
         with open(Path(out) / "history.csv") as f:
             history = list(csv.DictReader(f))
-    return dict(steps_per_s=_rate(history), steps=len(history))
+    return dict(steps_per_s=_rate(history), steps=len(history), threads=threads)
 
 
 def app_rates(config, seconds: float, students: int) -> list[dict]:
