@@ -286,7 +286,7 @@ with right:
                 inside.replay(tr, "t_replay", mesh, arrows)
         elif snaps and not tr.dataset.is_points:
             with st.expander("Inside the game: what D sees in each sample", expanded=True):
-                inside.image_views(tr, snap, "t_inside")
+                inside.image_views(tr, snap, "t_inside", lazy=live)
 
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")

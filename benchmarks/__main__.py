@@ -63,17 +63,22 @@ def run(args) -> dict:
     out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
                growth=[], errors=[], app=None, views=None)
     if args.app != "no":
-        from .app_speed import measure
+        from .app_speed import measure, measure_page
         try:
-            out["app"] = measure(args.data_dir, seconds=5.0 if args.quick else args.app_seconds,
-                                 rounds=1 if args.quick else args.app_rounds,
-                                 repeats=2 if args.quick else 10,
-                                 warmup=2 if args.quick else 10)
+            if args.app == "page":
+                out["page"] = measure_page(args.data_dir, repeats=3 if args.quick else 20,
+                                           warmup=2 if args.quick else 10)
+            else:
+                out["app"] = measure(args.data_dir,
+                                     seconds=5.0 if args.quick else args.app_seconds,
+                                     rounds=1 if args.quick else args.app_rounds,
+                                     repeats=3 if args.quick else 20,
+                                     warmup=2 if args.quick else 10)
         except Exception:  # noqa: BLE001 - reported like the other measurements
             import traceback
             out["errors"].append(dict(measure="app_speed", args={}, error=traceback.format_exc()))
             print(f"  ! app_speed failed:\n{traceback.format_exc()}", file=sys.stderr)
-        if args.app == "only":
+        if args.app in ("only", "page"):
             return out
 
     def child(name, **kw):
@@ -155,6 +160,9 @@ def tables(res: dict) -> str:
     if res.get("app"):
         from .app_speed import table
         lines += [table(res["app"]), ""]
+    if res.get("page"):
+        from .app_speed import page_table
+        lines += [page_table(res["page"]), ""]
     if res.get("views"):
         from .views_speed import table as views_table
         lines += [views_table(res["views"]), ""]
@@ -227,9 +235,10 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=float, default=5.0,
                    help="training seconds between judge evaluations")
     p.add_argument("--repeats", type=int, default=50, help="timed sampling calls (median)")
-    p.add_argument("--app", choices=["yes", "no", "only"], default=None,
+    p.add_argument("--app", choices=["yes", "no", "only", "page"], default=None,
                    help="also time the app's job path against the command line (only: just "
-                        "that; default: yes, but no with --quick)")
+                        "that; page: only the Train page's and its live fragment's rerun "
+                        "while two jobs train; default: yes, but no with --quick)")
     p.add_argument("--app-seconds", type=float, default=30.0,
                    help="seconds each path trains per round of that comparison")
     p.add_argument("--app-rounds", type=int, default=2, help="alternating rounds of it")

@@ -12,9 +12,10 @@ and the rest wait in order ("busy, N ahead of you"). It also shares the cores: e
 job's worker gets cores / running torch threads, rebalanced whenever a job starts or ends, so
 a lone student trains at the command line's speed and two get half the machine each.
 
-Faults stay in the worker: a worker that is killed, runs out of memory or crashes ends its
-own job with a message that says so, and the job keeps the checkpoint the worker last wrote
-(every CHECKPOINT_EVERY_S seconds, on pause and at the end).
+Faults stay in the worker: a worker that is killed, runs out of memory, grows past its memory
+share (`JobPool.memory_mb`) or crashes ends its own job with a message that says so, and the
+job keeps the checkpoint the worker last wrote (every CHECKPOINT_EVERY_S seconds, on pause and
+at the end).
 """
 from __future__ import annotations
 
@@ -39,17 +40,20 @@ from .trainer import (Snapshot, check_trainable, load_for, points_extent, steps_
                       total_steps)
 from .sweeps import run_sweep
 from .workers import (CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, slow_motion_delay,
-                      usable_cores)
+                      usable_cores, worker_memory_mb)
 
 FINAL = ("finished", "stopped", "failed")
 
 
 class JobPool:
-    def __init__(self, max_running: int = 2, cores: Optional[int] = None):
+    def __init__(self, max_running: int = 2, cores: Optional[int] = None,
+                 memory_mb: Optional[int] = None):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.max_running = max_running
         self.cores = cores or usable_cores()
+        # each worker's memory share: the machine's memory split so that a full pool fits
+        self.memory_mb = memory_mb or worker_memory_mb(max_running)
         self._cond = threading.Condition()
         self._running: dict[int, Optional[Callable[[int], None]]] = {}   # id -> on_share
         self._queue: list[int] = []           # job ids waiting, in order of arrival
@@ -228,6 +232,8 @@ class _Handle:
     """What train and sweep jobs share: the pool slot, the worker, the event loop."""
 
     def __init__(self, spec: JobSpec, pool: Optional[JobPool], name: str, backend):
+        if spec.memory_mb is None:
+            spec.memory_mb = pool.memory_mb if pool is not None else worker_memory_mb(1)
         self.spec, self.pool, self.name = spec, pool, name
         self.backend = backend if backend is not None else get_backend()
         self.id = next(_ids)

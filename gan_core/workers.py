@@ -24,6 +24,15 @@ Events, worker -> server, batched every FLUSH_S seconds (never whole histories):
 
 Commands, server -> worker: pause, resume, stop, settings (side, changes), threads (n),
 checkpoint. Both backends also run many independent tasks (sweep runs): `map_tasks`.
+
+Each worker has a memory share (`JobSpec.memory_mb`; `worker_memory_mb`). The server side of
+the job watches the worker's resident memory (RSS, read from /proc every MEMORY_WATCH_S; a Ray
+actor reports its own with each poll) and ends a worker that grows past it, the same way as a
+killed one: that run fails with a message that says so and keeps its last checkpoint. An
+address-space limit (RLIMIT_AS, as gan_core.sandbox uses for one short read) does not fit a
+trainer: torch and CUDA reserve far more address space than they ever touch, so the limit
+would fail ordinary runs; and a watchdog inside the worker could not act while a native op
+holds the interpreter, nor help a worker that is stuck.
 """
 from __future__ import annotations
 
@@ -57,6 +66,12 @@ def slow_motion_delay(seconds: float) -> float:
 
 
 IDLE_TIMEOUT_S = 600.0      # a warm worker with nothing to do exits after this long
+MEMORY_WATCH_S = 0.05       # how often the server reads a running worker's memory
+# Local workers run this much nicer than the server: when a page redraws while every core
+# trains, the kernel gives the server the core at once instead of a fair share of it. Training
+# loses only the server's short bursts; with nothing else to run, a nice process runs as fast.
+WORKER_NICE = 10
+MIN_WORKER_MEMORY_MB = 1024  # the smallest default share (a worker with torch is ~0.7 GB)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,6 +80,44 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def machine_memory_mb() -> Optional[int]:
+    """This machine's memory (MemTotal), or None where /proc/meminfo is missing."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def worker_memory_mb(running: int) -> Optional[int]:
+    """A worker's memory share when `running` jobs train at once: GAN_LAB_WORKER_MEMORY_MB
+    (0: no cap), else the machine's memory split between the server and the running workers,
+    at least MIN_WORKER_MEMORY_MB. None where the machine's memory cannot be read."""
+    forced = os.environ.get("GAN_LAB_WORKER_MEMORY_MB", "").strip()
+    if forced.isdigit():
+        return int(forced) or None
+    total = machine_memory_mb()
+    if total is None:
+        return None
+    return max(MIN_WORKER_MEMORY_MB, total // (max(1, running) + 1))
+
+
+def process_rss_mb(pid: Optional[int] = None) -> Optional[float]:
+    """Resident memory of a process (this one by default), or None if it cannot be read."""
+    try:
+        with open(f"/proc/{pid or 'self'}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def out_of_memory_share(memory_mb: int) -> str:
+    return (f"its worker ran out of its memory share ({memory_mb:,} MB): try a smaller batch "
+            f"or model")
 
 
 @dataclass
@@ -77,6 +130,7 @@ class JobSpec:
     # this module needs no import of the sweeps, which run their own tasks through it.
     task: Optional[Callable] = None
     checkpoint_every_s: float = CHECKPOINT_EVERY_S
+    memory_mb: Optional[int] = None      # the worker's memory share (None: no cap)
 
 
 class WorkerLost(RuntimeError):
@@ -275,6 +329,10 @@ def run_lockstep(trainers: list) -> None:
 
 def _worker_process(conn, idle_timeout: float) -> None:
     """A local worker's main loop: take a job, run it, stream its events, wait for the next."""
+    try:
+        os.nice(int(os.environ.get("GAN_LAB_WORKER_NICE", WORKER_NICE)))
+    except (OSError, ValueError, AttributeError):
+        pass                                     # not allowed or not here: trains as it is
     jobs: queue.Queue = queue.Queue()
     current: list[Optional[WorkerCore]] = [None]
     send_lock = threading.Lock()
@@ -398,9 +456,11 @@ def describe_exit(code: Optional[int]) -> str:
 
 
 class _LocalTransport(Transport):
-    def __init__(self, backend: "LocalBackend", worker: _LocalWorker, job_id: int):
+    def __init__(self, backend: "LocalBackend", worker: _LocalWorker, job_id: int,
+                 memory_mb: Optional[int] = None):
         self.backend, self.worker, self.job_id = backend, worker, job_id
         self.pid = worker.proc.pid
+        self.memory_mb = memory_mb
         self.done = False
 
     def send(self, *cmd) -> None:
@@ -410,13 +470,18 @@ class _LocalTransport(Transport):
             pass                                   # the worker is gone; receive() says so
 
     def receive(self, timeout: float) -> list:
+        end = time.monotonic() + timeout
         try:
-            if self.worker.conn.poll(timeout):
-                kind, job_id, events = self.worker.conn.recv()
-                if job_id != self.job_id:
-                    return []
-                self.done = self.done or any(e[0] == "done" for e in events)
-                return events
+            while True:
+                self._watch_memory()
+                if self.worker.conn.poll(min(MEMORY_WATCH_S, max(0.0, end - time.monotonic()))):
+                    kind, job_id, events = self.worker.conn.recv()
+                    if job_id != self.job_id:
+                        return []
+                    self.done = self.done or any(e[0] == "done" for e in events)
+                    return events
+                if time.monotonic() >= end:
+                    break
         except (EOFError, OSError):
             pass
         else:
@@ -425,6 +490,13 @@ class _LocalTransport(Transport):
         self.worker.proc.join(2)
         raise WorkerLost(f"its worker process (pid {self.pid}) "
                          f"{describe_exit(self.worker.proc.exitcode)}")
+
+    def _watch_memory(self) -> None:
+        if self.memory_mb and not self.done:
+            rss = process_rss_mb(self.pid)
+            if rss is not None and rss > self.memory_mb:
+                self.worker.kill()
+                raise WorkerLost(out_of_memory_share(self.memory_mb))
 
     def fetch_checkpoint(self, side, path, dest):
         return Path(path)                          # same machine: the worker wrote it there
@@ -475,7 +547,7 @@ class LocalBackend:
     def open(self, job_id: int, spec: JobSpec, workdir: Path, threads: int) -> Transport:
         worker = self._take()
         worker.send(("job", job_id, spec, str(workdir), threads))
-        return _LocalTransport(self, worker, job_id)
+        return _LocalTransport(self, worker, job_id, spec.memory_mb)
 
     def map_tasks(self, fn: Callable, calls: list[tuple], jobs: int, threads: int) -> Iterator:
         """Run fn(*args, threads) for each args in calls, `jobs` at a time, in fresh processes;
@@ -543,7 +615,7 @@ def _actor_class():
                 return os.getpid()
 
             def poll(self):
-                return self.core.take_events()
+                return self.core.take_events(), process_rss_mb()
 
             def command(self, *cmd):
                 self.core.command(*cmd)
@@ -560,6 +632,7 @@ class _RayTransport(Transport):
         self.ray = ray
         self.actor = _actor_class().options(num_cpus=cpus, num_gpus=gpus).remote()
         self.pid = ray.get(self.actor.start.remote(job_id, spec, threads), timeout=600)
+        self.memory_mb = spec.memory_mb
 
     def send(self, *cmd) -> None:
         self.actor.command.remote(*cmd)
@@ -567,9 +640,13 @@ class _RayTransport(Transport):
     def receive(self, timeout: float) -> list:
         time.sleep(timeout)
         try:
-            return self.ray.get(self.actor.poll.remote(), timeout=60)
+            events, rss = self.ray.get(self.actor.poll.remote(), timeout=60)
         except Exception as e:  # noqa: BLE001 - RayActorError, GetTimeoutError, node lost
             raise WorkerLost(f"its Ray actor was lost ({type(e).__name__})") from None
+        if self.memory_mb and rss is not None and rss > self.memory_mb:
+            self.close(reusable=False)
+            raise WorkerLost(out_of_memory_share(self.memory_mb))
+        return events
 
     def fetch_checkpoint(self, side, path, dest):
         """Copied to this machine as it arrives, so it outlives the actor."""

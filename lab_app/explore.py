@@ -30,6 +30,8 @@ from gan_core.images import grid_array
 from gan_core.models import Generator, ModelSpec
 from gan_core.sampling import generate, interpolate, latent, lerp, slerp
 
+from .charts import LIGHT
+
 MAX_UPLOAD_MB = 50
 UPLOAD_TIMEOUT_S = 30        # an upload is read in its own process (gan_core.sandbox) with these
 UPLOAD_MEMORY_MB = 1024      # limits; a good 50 MB checkpoint reads in a few seconds
@@ -297,7 +299,7 @@ def points_figure(cloud: torch.Tensor, current: torch.Tensor, route: Optional[to
     fig.update_xaxes(range=[-ext, ext], constrain="domain", zeroline=False)
     fig.update_yaxes(range=[-ext, ext], scaleanchor="x", scaleratio=1, zeroline=False)
     fig.update_layout(height=480, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.08),
+                      template=LIGHT, legend=dict(orientation="h", y=-0.08),
                       title=dict(text=title, x=0, font=dict(size=15)) if title else None,
                       uirevision="explore")
     return fig

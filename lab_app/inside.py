@@ -135,86 +135,112 @@ def _numbers(values, kind: str) -> str:
     return " · ".join(fmt.format(v) for v in values)
 
 
-def image_views(tr, snap, key: str) -> None:
-    """D's verdict, mode map, nearest real image and where G is pushed, for one snapshot."""
+IMAGE_TABS = ("D's verdict", "Mode map", "Nearest real image", "Where G is pushed")
+
+
+def image_views(tr, snap, key: str, lazy: bool = False) -> None:
+    """D's verdict, mode map, nearest real image and where G is pushed, for one snapshot.
+
+    lazy: draw only the open tab (the others when they are clicked). A live fragment reruns
+    every 1.5 s, and the hidden tabs (the judge, a search of the training set, three figures)
+    were most of its time; a finished run's page draws all four at once."""
     probe = getattr(snap, "probe", None)
     if probe is None:
         st.caption("These views appear with the next sample grid.")
         return
-    samples, d_out = snap.samples, probe.d_out
-    tabs = st.tabs(["D's verdict", "Mode map", "Nearest real image", "Where G is pushed"])
-    with tabs[0]:
-        img, _ = views.verdict_grid(samples, d_out, probe.d_kind)
-        score = (" (a raw score for this loss: the colours span this grid's lowest to highest)"
-                 if probe.d_kind == "score" else "")
-        st.image(img, caption=f"Step {snap.step}: D's verdict on the fixed-noise samples",
+    tabs = st.tabs(IMAGE_TABS, key=f"{key}_tab", on_change="rerun")
+    for tab, draw in zip(tabs, (_verdict_tab, _modes_tab, _nearest_tab, _push_tab)):
+        if tab.open or not lazy:
+            with tab:
+                draw(tr, snap, key)
+
+
+def _verdict_tab(tr, snap, key: str) -> None:
+    samples, probe = snap.samples, snap.probe
+    d_out = probe.d_out
+    img, _ = views.verdict_grid(samples, d_out, probe.d_kind)
+    score = (" (a raw score for this loss: the colours span this grid's lowest to highest)"
+             if probe.d_kind == "score" else "")
+    st.image(img, caption=f"Step {snap.step}: D's verdict on the fixed-noise samples",
+             width="stretch")
+    st.caption(EXPLAIN["verdict"].format(score=score))
+    most, least = rank_by_d(d_out, 8)
+    for title, idx in (("D finds most real", most), ("D finds least real", least)):
+        strip, _ = views.verdict_grid(samples[idx], d_out[idx], probe.d_kind, nrow=8)
+        st.image(strip, caption=f"{title}: {_numbers(d_out[idx].tolist(), probe.d_kind)}",
                  width="stretch")
-        st.caption(EXPLAIN["verdict"].format(score=score))
-        most, least = rank_by_d(d_out, 8)
-        for title, idx in (("D finds most real", most), ("D finds least real", least)):
-            strip, _ = views.verdict_grid(samples[idx], d_out[idx], probe.d_kind, nrow=8)
-            st.image(strip, caption=f"{title}: {_numbers(d_out[idx].tolist(), probe.d_kind)}",
-                     width="stretch")
-        st.caption(EXPLAIN["ranked"])
-    with tabs[1]:
-        judge, why = _judge(tr.config.dataset)
-        if judge is None:
-            st.info(f"No mode map for this dataset: {why.split(';')[0]}.")
-        else:
-            classes, _ = judge_classes(judge, samples)
-            counts = mode_counts(classes, judge.num_classes)
-            names = tr.dataset.class_names if len(tr.dataset.class_names) == judge.num_classes \
-                else [str(i) for i in range(judge.num_classes)]
-            st.plotly_chart(views.mode_figure(counts, names, f"Step {snap.step}: {len(samples)} "
-                                              f"samples by class"), width="stretch",
-                            key=f"{key}_modes")
-            st.caption(EXPLAIN["modes"])
-    with tabs[2]:
-        n = len(samples)
-        pick_key = f"{key}_pick"
-        st.session_state[pick_key] = min(st.session_state.get(pick_key, 8), n - 1)
-        event = st.plotly_chart(views.clickable_grid(samples, chosen=[st.session_state[pick_key]]),
-                                on_select="rerun", selection_mode="points",
-                                key=f"{key}_grid", width="stretch")
-        points = event.selection.points if event is not None and event.selection else []
-        picked = points[0].get("customdata") if points else None
-        picked = picked[0] if isinstance(picked, list) and picked else picked
-        if picked is not None and picked != st.session_state.get(f"{key}_last_click"):
-            st.session_state[f"{key}_last_click"] = picked       # a new click, not an old one
-            st.session_state[pick_key] = int(picked)           # before the input is drawn
-        st.caption("Click a sample in the grid (or type its number) to find its nearest "
-                   "training image; the first row is always compared.")
-        pick = st.number_input(f"Sample number (0 = top left, {n - 1} = bottom right)", 0, n - 1,
-                               key=pick_key)
-        data_fields = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
-        data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in data_fields))
-        if data is None:
-            st.info(f"The training images could not be loaded here: {why}")
-        else:
-            chosen = list(range(min(8, n)))
-            if int(pick) not in chosen:
-                chosen.append(int(pick))
-            idx, dist = nearest_real(samples[chosen], data)
-            st.image(views.pairs_image(samples[chosen], data[idx]), width="stretch",
-                     caption="Top: samples " + ", ".join(map(str, chosen)) +
-                     ". Below: the nearest training image of each.")
-            st.caption("Distances: " + " · ".join(f"#{c}: {d:.3f}" for c, d in
-                                                  zip(chosen, dist.tolist())))
-            st.caption(EXPLAIN["nearest"])
-    with tabs[3]:
-        k = len(probe.grads)
-        c1, c2 = st.columns([1, 1])
-        which = c1.selectbox("Sample (the grid's first row)", list(range(k)), key=f"{key}_push")
-        smooth = c2.toggle("Smooth over neighbouring pixels", value=True, key=f"{key}_smooth",
-                           help="Off: the raw gradient of each pixel, which is speckled for a "
-                                "convolutional D; on: blurred over about 2 pixels, so whole "
-                                "strokes show")
-        st.plotly_chart(views.push_figure(samples[which], probe.grads[which],
-                                          f"Step {snap.step}: sample {which}, D's verdict "
-                                          f"{float(d_out[which]):.2f}",
-                                          sigma=1.0 if smooth else 0.0),
-                        width="stretch", key=f"{key}_pushfig")
-        st.caption(EXPLAIN["push"])
+    st.caption(EXPLAIN["ranked"])
+
+
+def _modes_tab(tr, snap, key: str) -> None:
+    judge, why = _judge(tr.config.dataset)
+    if judge is None:
+        st.info(f"No mode map for this dataset: {why.split(';')[0]}.")
+        return
+    samples = snap.samples
+    classes, _ = judge_classes(judge, samples)
+    counts = mode_counts(classes, judge.num_classes)
+    names = tr.dataset.class_names if len(tr.dataset.class_names) == judge.num_classes \
+        else [str(i) for i in range(judge.num_classes)]
+    st.plotly_chart(views.mode_figure(counts, names, f"Step {snap.step}: {len(samples)} "
+                                      f"samples by class"), width="stretch",
+                    key=f"{key}_modes")
+    st.caption(EXPLAIN["modes"])
+
+
+def _nearest_tab(tr, snap, key: str) -> None:
+    samples = snap.samples
+    n = len(samples)
+    pick_key = f"{key}_pick"
+    # The pick outlives the widget, which is not drawn while its tab is closed (lazy).
+    kept = st.session_state.get(pick_key, st.session_state.get(f"{key}_picked", 8))
+    st.session_state[pick_key] = min(kept, n - 1)
+    event = st.plotly_chart(views.clickable_grid(samples, chosen=[st.session_state[pick_key]]),
+                            on_select="rerun", selection_mode="points",
+                            key=f"{key}_grid", width="stretch")
+    points = event.selection.points if event is not None and event.selection else []
+    picked = points[0].get("customdata") if points else None
+    picked = picked[0] if isinstance(picked, list) and picked else picked
+    if picked is not None and picked != st.session_state.get(f"{key}_last_click"):
+        st.session_state[f"{key}_last_click"] = picked       # a new click, not an old one
+        st.session_state[pick_key] = int(picked)           # before the input is drawn
+    st.caption("Click a sample in the grid (or type its number) to find its nearest "
+               "training image; the first row is always compared.")
+    pick = st.number_input(f"Sample number (0 = top left, {n - 1} = bottom right)", 0, n - 1,
+                           key=pick_key)
+    st.session_state[f"{key}_picked"] = int(pick)
+    data_fields = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
+    data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in data_fields))
+    if data is None:
+        st.info(f"The training images could not be loaded here: {why}")
+        return
+    chosen = list(range(min(8, n)))
+    if int(pick) not in chosen:
+        chosen.append(int(pick))
+    idx, dist = nearest_real(samples[chosen], data)
+    st.image(views.pairs_image(samples[chosen], data[idx]), width="stretch",
+             caption="Top: samples " + ", ".join(map(str, chosen)) +
+             ". Below: the nearest training image of each.")
+    st.caption("Distances: " + " · ".join(f"#{c}: {d:.3f}" for c, d in
+                                          zip(chosen, dist.tolist())))
+    st.caption(EXPLAIN["nearest"])
+
+
+def _push_tab(tr, snap, key: str) -> None:
+    samples, probe = snap.samples, snap.probe
+    k = len(probe.grads)
+    c1, c2 = st.columns([1, 1])
+    which = c1.selectbox("Sample (the grid's first row)", list(range(k)), key=f"{key}_push")
+    smooth = c2.toggle("Smooth over neighbouring pixels", value=True, key=f"{key}_smooth",
+                       help="Off: the raw gradient of each pixel, which is speckled for a "
+                            "convolutional D; on: blurred over about 2 pixels, so whole "
+                            "strokes show")
+    st.plotly_chart(views.push_figure(samples[which], probe.grads[which],
+                                      f"Step {snap.step}: sample {which}, D's verdict "
+                                      f"{float(probe.d_out[which]):.2f}",
+                                      sigma=1.0 if smooth else 0.0),
+                    width="stretch", key=f"{key}_pushfig")
+    st.caption(EXPLAIN["push"])
 
 
 # --- step by step ----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from PIL import Image
 from gan_core.images import from_uint8, grid_array, to_uint8
 from gan_core.probes import arrows
 
+from .charts import LIGHT
+
 
 MESH_NAME = "G's manifold (latent grid through G)"
 ARROW_NAME = "where G's loss pushes each point"
@@ -103,7 +105,7 @@ def points_figure(real, snap, extent: float, show_mesh: bool = True, show_arrows
     fig.update_xaxes(range=[-extent, extent], constrain="domain")
     fig.update_yaxes(range=[-extent, extent], constrain="domain", scaleanchor="x", scaleratio=1)
     when = f"Step {snap.step}: " if snap.step is not None else ""
-    fig.update_layout(height=440, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=40, b=10), template=LIGHT,
                       title=dict(text=title or f"{when}real (grey) and generated (orange)", x=0,
                                  font=dict(size=14)),
                       legend=dict(orientation="h", y=-0.08), uirevision="toy")
@@ -265,7 +267,7 @@ def mode_figure(counts: Sequence[int], class_names: Sequence[str], title: str) -
     missing = [n for n, c in zip(names, counts) if not c]
     sub = f" · missing: {', '.join(missing)}" if missing else " · every class present"
     fig.update_layout(title=dict(text=title + sub, x=0, font=dict(size=14)), height=300,
-                      margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      margin=dict(l=10, r=10, t=40, b=10), template=LIGHT,
                       xaxis_title="the judge classifier's class", yaxis_title="samples",
                       xaxis=dict(type="category"))
     return fig
@@ -314,7 +316,7 @@ def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str,
         fig.update_yaxes(showticklabels=False, row=1, col=i, scaleanchor=f"x{'' if i == 1 else 2}",
                          constrain="domain")
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=330,
-                      margin=dict(l=10, r=10, t=60, b=10), template="plotly_white")
+                      margin=dict(l=10, r=10, t=60, b=10), template=LIGHT)
     return fig
 
 

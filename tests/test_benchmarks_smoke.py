@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
@@ -69,8 +70,29 @@ def test_quick_app_comparison_prints_its_table(real_data_dir, repo_root, tmp_pat
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| in the app | 1 |" in proc.stdout and "| in the app | 2 |" in proc.stdout
-    assert "Train page rerun on the server while two jobs train" in proc.stdout
+    assert "Train page on the server while two jobs train" in proc.stdout
+    assert "| the live fragment (its body) |" in proc.stdout
     app = json.loads(out.with_suffix(".json").read_text())["app"]
     assert app["cli_steps_per_s"] > 0 and app["app1_steps_per_s"] > 0
     assert len(app["runs"]["app2"]) == 2 and all(r["steps_per_s"] > 0 for r in app["runs"]["app2"])
-    assert app["page_rerun"]["median_ms"] > 0
+    page = app["page_rerun"]
+    assert page["median_ms"] > 0 and page["fragment_median_ms"] > 0
+    assert page["fragment_runs"] == page["repeats"]     # the fragment ran once per page rerun
+
+
+def test_the_command_line_row_trains_with_every_core_whatever_the_environment(monkeypatch,
+                                                                              tmp_path):
+    """The app gives a lone student's worker every core; the command line it is compared with
+    must get them too, even when the bench runs with OMP_NUM_THREADS=1."""
+    from benchmarks import app_speed
+    from gan_core.workers import usable_cores
+    seen = {}
+
+    def fake_run(args, env=None, **kw):
+        seen.update(env or {})
+        out = args[args.index("--out") + 1]
+        (Path(out) / "history.csv").write_text("step,time_s\n1,0.1\n2,0.2\n")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(app_speed.subprocess, "run", fake_run)
+    r = app_speed.cli_rate({"model": "classroom"}, 1.0, str(tmp_path))
+    assert seen["OMP_NUM_THREADS"] == str(usable_cores()) == str(r["threads"])

@@ -72,3 +72,14 @@ def test_a_quick_sweep_runs_as_ray_tasks(local_ray, tmp_path, monkeypatch):
     import os
     workers = {json.loads(p.read_text())["worker"] for p in results}
     assert all(not w.endswith(f":{os.getpid()}") for w in workers)    # trained by Ray workers
+
+
+def test_a_ray_actor_past_its_memory_share_fails_only_its_job(local_ray):
+    """The actor reports its resident memory with each poll; one past the share (here 100 MB,
+    less than torch alone) is ended like a lost actor, with the memory message."""
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, epochs=10_000, device="cpu")
+    job = Job(cfg, JobPool(max_running=1, memory_mb=100), backend=RayBackend()).start()
+    assert job.join(120)
+    s = job.status()
+    assert s.state == "failed"
+    assert "ran out of its memory share (100 MB): try a smaller batch or model" in s.message

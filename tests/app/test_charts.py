@@ -58,3 +58,31 @@ def test_the_gd_ratio_curve_on_the_experiments_page_draws_the_balance_line():
     fig = band_figure(bands, "t", "log ratio", balance=claims.balance_line(exp))
     line = next(t for t in fig.data if (t.name or "").startswith("balance"))
     assert list(line.y) == [pytest.approx(-0.693, abs=1e-3)] * 2
+
+
+def test_live_charts_keep_plotly_whites_look_without_its_weight():
+    """The Train page's live fragment builds these every 1.5 s. Their template is plotly_white's
+    look for 2-D axes and the traces drawn, without its 3-D, polar, map and 21 other trace
+    defaults, which plotly validated and copied for every figure (most of a chart's build time);
+    the curves travel as binary arrays, not as lists plotly checks number by number."""
+    import json
+
+    import plotly.io as pio
+
+    from lab_app.charts import grad_figure, loss_figure
+    white = pio.templates["plotly_white"]
+    hist = [dict(_hist("nonsaturating", 1)[0], step=i + 1, g_loss=1 / (i + 1), d_loss=0.5,
+                 g_grad_norm=1.0, d_grad_norm=2.0) for i in range(50)]
+    for fig in (loss_figure({"run": hist}), ratio_figure({"run": hist}),
+                probability_figure({"run": hist}), grad_figure({"run": hist})):
+        t = fig.layout.template
+        for key in ("plot_bgcolor", "paper_bgcolor", "colorway", "font", "xaxis", "yaxis",
+                    "hoverlabel"):
+            assert t.layout[key] == white.layout[key], key
+        assert t.data.scatter == white.data.scatter
+        spec = json.loads(fig.to_json())
+        assert not {"scene", "polar", "geo", "ternary"} & set(spec["layout"]["template"]["layout"])
+        assert set(spec["layout"]["template"]["data"]) == {"scatter", "bar", "heatmap"}
+        assert spec["data"] and all("bdata" in d["x"] and "bdata" in d["y"] for d in spec["data"])
+    smoothed = loss_figure({"run": hist}).data[1]
+    assert list(smoothed.x[:2]) == [1, 2] and list(smoothed.y[:2]) == pytest.approx([1.0, 0.95])

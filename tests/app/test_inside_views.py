@@ -209,6 +209,32 @@ def test_an_image_run_shows_ds_verdict_mode_map_nearest_digit_and_push_map():
     assert len(dist) == 9 and all(0 <= d < 1 for d in dist)
 
 
+def test_while_an_image_run_trains_only_the_open_inside_tab_is_drawn():
+    """The live fragment reruns every 1.5 s: it draws D's verdict (the open tab) and leaves
+    the judge, the search of the training set and the other figures to the tab's click."""
+    import time
+    at = page("train", dataset="mnist", subset=640, epochs=1000).run()
+    at.button[0].click().run()
+    job = at.session_state["runs"][-1].job
+    deadline = time.time() + 120
+    while not (job.trainer.snapshots and job.trainer.snapshots[-1].probe is not None):
+        assert time.time() < deadline and job.alive, "no snapshot with D's verdicts"
+        time.sleep(0.1)
+    try:
+        at.run()
+        assert job.alive and not at.exception
+        captions = " ".join(c.value for c in at.caption)
+        assert "D's verdict" in captions                          # the open tab
+        assert "Distances: " not in captions                      # the nearest-image tab
+        assert not [c for c in _charts(at) if "samples" in c or "push" in c]
+    finally:
+        job.stop()
+        assert job.join(60)
+    at.run()                                     # over: every tab is drawn again
+    assert [c for c in _charts(at) if "samples" in c]
+    assert "Distances: " in " ".join(c.value for c in at.caption)
+
+
 def test_compare_shows_both_sides_mesh_and_arrows_at_the_same_step():
     at = page("compare", dataset="ring", epochs=1)
     at.session_state["owner_key"] = "compare-inside-key-0123456789"

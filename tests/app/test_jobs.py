@@ -198,6 +198,49 @@ def test_killing_a_worker_mid_run_fails_only_that_run_and_keeps_its_checkpoint()
     assert again.join(60) and again.trainer.step == 5 and again.pid != victim.pid
 
 
+def test_a_worker_that_outgrows_its_memory_share_ends_only_its_run(tmp_path):
+    """A worker whose resident memory grows past the pool's share (here 1,000 MB; a worker with
+    torch and a small job holds about 700) is ended with a message that says what to change;
+    this process carries on, and the next job trains under the same share."""
+    from tests.conftest import make_idx_tree
+    data = make_idx_tree(tmp_path / "data", n={"train": 600, "test": 100})
+    pool = JobPool(max_running=2, memory_mb=1000)
+    hungry = Job(TrainConfig(dataset="mnist", model="dcgan64", batch_size=256, epochs=10_000,
+                             data_dir=str(data), download=False, device="cpu"), pool).start()
+    assert hungry.join(120), "the worker was not stopped at its memory share"
+    s = hungry.status()
+    assert s.state == "failed"
+    assert ("its worker ran out of its memory share (1,000 MB): try a smaller batch or model"
+            in s.message)
+    assert "is kept" in s.message or "no checkpoint had been written yet" in s.message
+    assert "everyone else's runs carry on" in s.message
+    assert pool.running == 0 and pool.waiting == 0
+    after = Job(ring(max_steps=30), pool).start()
+    assert after.join(60) and after.trainer.state == "stopped" and after.trainer.step == 30
+    assert after.pid != hungry.pid
+
+
+def test_the_default_memory_share_splits_the_machine_between_the_running_workers(monkeypatch):
+    from gan_core import workers
+    monkeypatch.delenv("GAN_LAB_WORKER_MEMORY_MB", raising=False)
+    monkeypatch.setattr(workers, "machine_memory_mb", lambda: 24_000)
+    assert workers.worker_memory_mb(2) == 8_000 and JobPool(2).memory_mb == 8_000
+    assert workers.worker_memory_mb(30) == workers.MIN_WORKER_MEMORY_MB
+    monkeypatch.setenv("GAN_LAB_WORKER_MEMORY_MB", "3000")
+    assert JobPool(2).memory_mb == 3000
+    monkeypatch.setenv("GAN_LAB_WORKER_MEMORY_MB", "0")
+    assert JobPool(2).memory_mb is None                      # 0: no cap
+
+
+def test_workers_run_nicer_than_the_server():
+    """So that a page's redraw gets a core at once while every core trains."""
+    job = Job(ring(max_steps=5)).start()
+    wait_for(lambda: job.pid is not None, what="the worker to start")
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, job.pid) > server or server == 19
+    assert job.join(60)
+
+
 def test_pool_rejects_zero_slots():
     with pytest.raises(ValueError):
         JobPool(0)
