@@ -408,6 +408,11 @@ MNIST = dict(dataset="mnist", download=False, model="classroom", preset="dcgan",
 CLASSROOM_RECIPE = dict(MNIST, **MODEL_RECIPES["classroom"], ema_decay=0.999, precision="auto")
 QUICK = dict(subset=512, max_steps=16, eval_every=8, eval_samples=100, epochs=100)
 
+# The papers' claims, in what they report (their texts are paraphrased, their numbers kept).
+FLGAN_CLAIM = "The FLGAN paper reports that FLGAN converges in about half the time of DCGAN."
+GD_CLAIM = ("The G:D ratio paper trains with generator advantages of 2:1, 4:1 and 50:1 on 192 "
+            "images and plots log(L_G / L_D) for each.")
+
 # The FLGAN authors' code changed two things at once: four arms separate them.
 FOCAL_ARMS = [Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="focal", grad_clip=0.25)),
               Arm("focal", "focal only", dict(loss="focal")),
@@ -417,7 +422,7 @@ FOCAL_ARMS = [Arm("focal_clip", "focal + clipping (FLGAN code)", dict(loss="foca
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(
         name="focal-vs-dcgan", title="Does focal loss converge in half the time?",
-        claim="FLGAN converges in about half the time of DCGAN.", source="FLGAN",
+        claim=FLGAN_CLAIM, source="FLGAN",
         setup="Classroom DCGAN on MNIST, batch 64, Adam 2e-4 (0.5, 0.999), latent 100, 4 epochs. "
               "The FLGAN authors' code changed two things at once (focal loss and gradient "
               "clipping at 0.25), so four arms separate them. The judge scores 500 samples every "
@@ -432,7 +437,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         verdict=_verdict_focal),
     Experiment(
         name="focal-vs-dcgan-paper", title="Focal loss against DCGAN on the authors' model",
-        claim="FLGAN converges in about half the time of DCGAN.", source="FLGAN",
+        claim=FLGAN_CLAIM, source="FLGAN",
         setup="The FLGAN authors' own model (32x32, Linear to 128x8x8, upsample + 3x3 conv "
               "blocks; D of four stride-2 blocks with dropout 0.25) and optimiser (Adam 2e-4, "
               "(0.5, 0.999), batch 64, latent 100, fp32, no EMA) on MNIST, 4 of the paper's "
@@ -450,7 +455,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         verdict=_verdict_focal),
     Experiment(
         name="latent-size", title="How small can the latent space be?",
-        claim="A latent of 1 forces mode collapse; 10 and 50 both work.", source="GAN losses report",
+        claim="The GAN losses report trains with latent sizes 10 and 50, and reports that a "
+              "latent of 1 forces mode collapse.", source="GAN losses report",
         setup="Classroom DCGAN on MNIST, non-saturating loss, 4 epochs, latent 1, 2, 10, 50, 100. "
               "Classes covered: classes given at least 1% of 1,000 samples by the judge.",
         arms=[Arm(f"z{z}", f"latent {z}", dict(latent_dim=z)) for z in (1, 2, 10, 50, 100)],
@@ -458,8 +464,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         bars=("classes_covered", "judge_fd", "class_kl"), verdict=_verdict_latent),
     Experiment(
         name="gd-ratio", title="Should the generator get more updates?",
-        claim="Giving the generator 2, 4 or 50 steps per discriminator step changes who "
-              "dominates, shown by log(L_G / L_D).", source="G:D ratio paper; DCGAN coursework",
+        claim=GD_CLAIM, source="G:D ratio paper",
         setup="Classroom DCGAN on MNIST, non-saturating loss, the same 156 real batches (one "
               "epoch) for every arm; G gets 1, 2, 4 or 50 updates per D update, or D gets 2 or 5 "
               "per G update. The extra updates cost wall time, which is reported, and FD is also read "
@@ -477,8 +482,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         at_seconds=(15.0,), verdict=_verdict_ratio),
     Experiment(
         name="gd-ratio-equal-g", title="More G updates per D update, at equal G updates",
-        claim="Giving the generator 2, 4 or 50 steps per discriminator step changes who "
-              "dominates, shown by log(L_G / L_D).", source="G:D ratio paper; DCGAN coursework",
+        claim=GD_CLAIM, source="G:D ratio paper",
         setup="As gd-ratio (classroom DCGAN on MNIST, non-saturating loss, Adam 2e-4, fp32), but "
               "every arm stops after about 312 G updates (two epochs at 1:1), so the ratio is "
               "compared at equal generator training rather than equal real batches: G:D 1:1, "
@@ -531,8 +535,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         bars=("copy_share", "copy_ratio", "judge_fd"), verdict=_verdict_small),
     Experiment(
         name="depth-bn", title="Generator size and batch norm",
-        claim="Batch norm is needed, and of three generator sizes the medium one gave the best "
-              "DCGAN digits.", source="DCGAN coursework",
+        claim="The coursework compared small, medium and large generators (the medium one "
+              "was best for its DCGAN) and trained with batch norm on and off.",
+        source="DCGAN coursework",
         setup="Classroom DCGAN on MNIST, non-saturating loss, 3 epochs; the generator is small, "
               "medium or large (half, the reference, or double its widths, plus a conv block); "
               "the discriminator keeps its width (64 and 128 channels) in every arm. Batch norm "

@@ -91,6 +91,26 @@ def test_sagan_verdict_names_what_each_change_buys():
     assert "The full SAGAN recipe is worse than the DCGAN recipe here" in text
 
 
+@pytest.mark.parametrize("name, words", [
+    ("focal-vs-dcgan", ("FLGAN paper reports", "about half the time of DCGAN")),
+    ("focal-vs-dcgan-paper", ("FLGAN paper reports", "about half the time of DCGAN")),
+    ("latent-size", ("GAN losses report", "10 and 50", "latent of 1 forces mode collapse")),
+    ("gd-ratio", ("G:D ratio paper", "2:1, 4:1 and 50:1", "192 images", "log(L_G / L_D)")),
+    ("gd-ratio-equal-g", ("G:D ratio paper", "192 images")),
+    ("small-data", ("GAN losses report", "500", "3,500")),
+    ("depth-bn", ("coursework", "medium one was best", "batch norm on and off")),
+    ("sagan", ("Zhang et al. (2019) report", "36.8 to 52.52", "27.62 to 18.65")),
+    ("cgan-augment", ("coursework", "class accuracy", "share of generated digits")),
+])
+def test_every_claim_says_what_its_paper_reports_with_its_numbers(name, words):
+    """A claim is the paper's own, with its numbers; nothing a paper does not say (the old
+    claims had "batch norm is needed", "10 and 50 both work", the coursework on G:D ratios)."""
+    exp = claims.EXPERIMENTS[name]
+    for w in words:
+        assert w in exp.claim, (name, w)
+    assert "coursework" not in exp.source or name in ("depth-bn", "cgan-augment")
+
+
 def test_plan_refuses_bad_names_and_counts():
     with pytest.raises(ValueError, match="unknown experiment 'nope'; choose one of focal-vs-dcgan"):
         claims.plan("nope")
