@@ -7,7 +7,7 @@ import streamlit as st
 from gan_core import claims, sweep_stats
 from gan_core.jobs import SweepJob
 from lab_app import charts
-from lab_app.sweep_results import load_results_dir, load_shipped
+from lab_app.sweep_results import load_results_dir, load_shipped, nearest_pairs
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool
 
@@ -30,7 +30,8 @@ st.markdown(f"> **Claim ({exp.source}):** {exp.claim}")
 st.markdown(f"**Set-up.** {exp.setup}")
 
 
-def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) -> None:
+def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str,
+                 folder: Path | None) -> None:
     """Verdict, curve with its band across seeds, bars with one dot per seed, and the table."""
     if summary.get("complete"):
         st.success(f"**Verdict.** {summary['verdict']}", icon=":material/gavel:")
@@ -65,6 +66,12 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str) 
         with cols[i % 2]:
             st.plotly_chart(charts.seed_bar_figure(stats, rows, bar, title, scale),
                             width="stretch", key=f"bar_{key}_{bar}")
+    pairs = nearest_pairs(name, folder)
+    if pairs:
+        st.markdown("**Samples beside their nearest training image.** A copy would look the "
+                    "same as the image below it, at a distance near 0.")
+        for pair in pairs:
+            st.image(pair["png"], caption=pair["caption"])
     with st.expander("Every run (one row per seed)"):
         st.dataframe(rows, width="stretch", hide_index=True)
 
@@ -77,7 +84,7 @@ if shipped is None:
 else:
     summary, rows, curves = shipped
     st.caption(f"{summary['runs_done']} runs, made with `{summary.get('command', '')}`.")
-    show_results(summary, rows, curves, "shipped")
+    show_results(summary, rows, curves, "shipped", None)
 
 st.subheader("Rerun a quick version here")
 quick_runs = claims.plan(name, quick=True)
@@ -109,7 +116,7 @@ def live(job: SweepJob) -> None:
     if job.state == "failed":
         st.error(f"The quick version stopped: {job.error}")
     elif job.summary is not None and job.summary["runs_done"]:
-        show_results(*load_results_dir(name, Path(job.out)), "quick")
+        show_results(*load_results_dir(name, Path(job.out)), "quick", Path(job.out))
     else:
         st.info("Stopped before any run finished.")
 

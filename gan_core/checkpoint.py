@@ -24,7 +24,7 @@ import torch
 
 from .config import TrainConfig
 from .files import atomic_save, atomic_write_text
-from .models import Discriminator, Generator, ModelSpec
+from .models import Discriminator, Generator, ModelSpec, upgrade_fields
 from .records import history_csv
 from .sandbox import SandboxError, run_isolated
 from .schema import (FORMAT, VERSION, CheckpointError,  # noqa: F401 - FORMAT, VERSION: public
@@ -110,8 +110,8 @@ def load_weights(module: torch.nn.Module, state: dict, what: str, path: Path) ->
 
 
 def spec_from_dict(d: dict) -> ModelSpec:
-    """The spec of a checkpoint that read_checkpoint has checked."""
-    return ModelSpec(**d)
+    """The spec of a checkpoint that read_checkpoint has checked (older names upgraded)."""
+    return ModelSpec(**upgrade_fields(d))
 
 
 def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkpoint:

@@ -14,7 +14,7 @@ import torch
 
 from .augment import POLICIES, parse_policy
 from .losses import LOSSES
-from .models import ARCHITECTURES
+from .models import ARCHITECTURES, upgrade_fields
 from .shortrepr import short_repr
 
 MODELS = tuple(ARCHITECTURES)         # classroom, wide, paper, dcgan64, mlp
@@ -87,7 +87,12 @@ class TrainConfig:
     dropout: Optional[float] = setting(None, "dropout in D; default: the model's own", lo=0,
                                        hi=0.9, url="dropout")
     self_attention: bool = setting(False, "SAGAN block in G and D (image models)")
-    spectral_norm: bool = setting(False, "spectral norm on D's layers (SAGAN)")
+    spectral_norm_g: bool = setting(False, "spectral norm on G's layers (SAGAN)")
+    spectral_norm_d: bool = setting(False, "spectral norm on D's layers (SAGAN, SN-GAN); "
+                                    "files and links from before G could have it say "
+                                    "spectral_norm, which meant D only")
+    batch_norm_d: bool = setting(True, "no batch norm in D, only in G (SAGAN's D has spectral "
+                                 "norm instead)")
     conditional: bool = setting(False, "CGAN: condition on class labels", url="conditional")
     # loss and update schedule
     loss: str = setting("nonsaturating", "the GAN loss", choices=tuple(LOSSES), url="loss",
@@ -235,6 +240,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = upgrade_fields(d)         # an older file's names (spectral_norm: D's)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -271,8 +277,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                   beta1=0.5, beta2=0.999, batch_size=64, latent_dim=100),
     "dcgan": dict(loss="nonsaturating", grad_clip=None, lr_g=2e-4, lr_d=2e-4,
                   beta1=0.5, beta2=0.999, batch_size=64, latent_dim=100),
+    # SAGAN (Zhang et al. 2019): spectral norm in G and D, no batch norm in D, hinge loss,
+    # TTUR (G 1e-4, D 4e-4) with Adam (0, 0.9), self-attention.
     "sagan": dict(loss="hinge", lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9,
-                  self_attention=True, spectral_norm=True),
+                  self_attention=True, spectral_norm_g=True, spectral_norm_d=True,
+                  batch_norm_d=False),
     "wgan-gp": dict(loss="wgan-gp", d_steps_per_g_step=5, lr_g=1e-4, lr_d=1e-4,
                     beta1=0.0, beta2=0.9, batch_norm=False, gp_weight=10.0),
 }

@@ -74,15 +74,28 @@ class Judge(nn.Module):
         return self.head(self.features(x))
 
 
-def train_judge(dataset: Dataset, epochs: int = 3, seed: int = 0, holdout: int = 1000,
+JUDGE_SEED, JUDGE_HOLDOUT = 0, 1000      # how the shipped judge was trained (its file's note)
+
+
+def judge_split(n: int, seed: int = JUDGE_SEED, holdout: int = JUDGE_HOLDOUT,
+                generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out indices, training indices) of train_judge on a dataset of n images: the one
+    rule for which images a judge never saw. `generator` (seeded with `seed`) is consumed as
+    train_judge consumes it, so that its later draws stay the same."""
+    g = generator or torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g)
+    holdout = min(holdout, n // 5)
+    return order[:holdout], order[holdout:]
+
+
+def train_judge(dataset: Dataset, epochs: int = 3, seed: int = JUDGE_SEED,
+                holdout: int = JUDGE_HOLDOUT,
                 batch_size: int = 128, progress=None) -> tuple[Judge, float]:
     """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part)."""
     if dataset.labels is None or dataset.is_points:
         raise ValueError(f"a judge needs labelled images; {dataset.name} has none")
     g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(dataset), generator=g)
-    holdout = min(holdout, len(dataset) // 5)
-    test_idx, train_idx = order[:holdout], order[holdout:]
+    test_idx, train_idx = judge_split(len(dataset), seed, holdout, g)
     x_all = Judge.prepare(dataset.data, 1 if dataset.data.shape[1] == 1 else 3)
     y_all = dataset.labels
     judge = fit_classifier(x_all[train_idx], y_all[train_idx], dataset.num_classes, epochs,
@@ -90,12 +103,11 @@ def train_judge(dataset: Dataset, epochs: int = 3, seed: int = 0, holdout: int =
     return judge, accuracy(judge, x_all[test_idx], y_all[test_idx])
 
 
-def heldout_confident_share(judge: "Judge", dataset: Dataset, seed: int = 0,
-                            holdout: int = 1000) -> float:
+def heldout_confident_share(judge: "Judge", dataset: Dataset, seed: int = JUDGE_SEED,
+                            holdout: int = JUDGE_HOLDOUT) -> float:
     """Share of the images train_judge held out (same seed) that the judge answers with
     confidence >= CONFIDENT: the ceiling a generator's confident share is read against."""
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    probs, _ = judge_outputs(judge, dataset.data[order[:min(holdout, len(dataset) // 5)]])
+    probs, _ = judge_outputs(judge, dataset.data[judge_split(len(dataset), seed, holdout)[0]])
     return float((probs.max(1).values >= CONFIDENT).float().mean())
 
 
@@ -196,6 +208,42 @@ def memorisation_distance(fake_feats: torch.Tensor, real_feats: torch.Tensor,
         nearest.append(sims.max(1).values)
         start += len(chunk)
     return float((1 - torch.cat(nearest)).mean())
+
+
+def nearest_pixels(x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each image of x: (its RMS pixel distance to the nearest image of ref, that image's
+    index). Both are brought to the judge's 28x28 grey in [-1, 1] (uint8 or float in)."""
+    a, b = Judge.prepare(x).flatten(1).float(), Judge.prepare(ref).flatten(1).float()
+    dist, idx = [], []
+    for chunk in a.split(500):
+        d, i = torch.cdist(chunk, b).min(1)                      # (chunk,)
+        dist.append(d)
+        idx.append(i)
+    return torch.cat(dist) / math.sqrt(a.shape[1]), torch.cat(idx)
+
+
+def copy_scores(samples: torch.Tensor, train: torch.Tensor,
+                heldout: torch.Tensor) -> dict[str, float]:
+    """Does a generator copy its training images? Each sample's nearest-neighbour distance to
+    the training images against its distance to as many held-out images (never seen by the
+    generator, nor by the judge). Pixel space, not the judge's features: the judge was trained
+    on the generator's training digits but not on the held-out ones, so its features could
+    favour one set; pixels favour neither.
+
+      copy_share   share of samples nearer a training image than any held-out one (a tie
+                   counts half): 0.5 for a generator that draws new digits, near 1 for copies
+      copy_ratio   mean distance to the training set / mean distance to the held-out set
+                   (below 1: closer to what it trained on)
+    """
+    if len(train) != len(heldout):
+        raise ValueError(f"compare sets of equal size (a larger set is nearer by its size "
+                         f"alone); got {len(train)} training and {len(heldout)} held-out images")
+    d_train, _ = nearest_pixels(samples, train)
+    d_held, _ = nearest_pixels(samples, heldout)
+    closer = (d_train < d_held).float() + 0.5 * (d_train == d_held).float()
+    return dict(copy_share=float(closer.mean()),
+                copy_ratio=float(d_train.mean() / d_held.mean().clamp(min=1e-12)),
+                train_distance=float(d_train.mean()), heldout_distance=float(d_held.mean()))
 
 
 @dataclass

@@ -44,8 +44,14 @@ class ModelSpec:
     batch_norm: bool = True
     dropout: float = 0.0
     self_attention: bool = False
-    spectral_norm: bool = False
+    spectral_norm_g: bool = False
+    spectral_norm_d: bool = False
+    batch_norm_d: bool = True   # with batch_norm: D has batch norm too (SAGAN's D has none)
     num_classes: int = 0        # > 0: conditional (CGAN)
+
+    @property
+    def bn_in_d(self) -> bool:
+        return self.batch_norm and self.batch_norm_d
 
     @property
     def image_size(self) -> Optional[int]:
@@ -57,6 +63,21 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Fields renamed since files were first written: the old name -> the new one. Before G could
+# have spectral norm of its own, `spectral_norm` put it on D only.
+RENAMED_FIELDS = {"spectral_norm": "spectral_norm_d"}
+
+
+def upgrade_fields(d: dict) -> dict:
+    """A config or spec dict of an older file with its fields under today's names (a dict
+    that holds both an old and its new name keeps both, for the caller to refuse)."""
+    out = dict(d)
+    for old, new in RENAMED_FIELDS.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out
 
 
 # --- building blocks -------------------------------------------------------------------------
@@ -209,7 +230,7 @@ def _classroom(spec: ModelSpec, z_in: int):
          _dropout2d(spec.dropout)]
     if spec.self_attention:
         d += [SelfAttention(d1)]
-    d += [nn.Conv2d(d1, d2, 4, 2, 1), _bn2d(d2, bn), nn.LeakyReLU(0.2, True),  # (B, 128, 7, 7)
+    d += [nn.Conv2d(d1, d2, 4, 2, 1), _bn2d(d2, spec.bn_in_d), nn.LeakyReLU(0.2, True),  # 7x7
           _dropout2d(spec.dropout), nn.Flatten()]
     return nn.Sequential(*g), nn.Sequential(*d), d2 * 7 * 7
 
@@ -258,7 +279,7 @@ def _paper(spec: ModelSpec, z_in: int):
     for i, c_out in enumerate((16, 32, 64, 128)):                            # 32 -> 16, 8, 4, 2
         d += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU(0.2, True), _dropout2d(spec.dropout)]
         if i > 0:
-            d += [_bn2d(c_out, bn, 0.8)]
+            d += [_bn2d(c_out, spec.bn_in_d, 0.8)]
         if i == 1 and spec.self_attention:
             d += [SelfAttention(c_out)]
         c_in = c_out
@@ -278,7 +299,7 @@ def _dcgan64(spec: ModelSpec, z_in: int):
     if spec.depth == "large":
         g += [nn.Conv2d(ngf, ngf, 3, 1, 1), _bn2d(ngf, bn), nn.ReLU(True)]
     g += [nn.ConvTranspose2d(ngf, spec.channels, 4, 2, 1), nn.Tanh()]                   # 64
-    p = spec.dropout
+    p, bn = spec.dropout, spec.bn_in_d
     d = [nn.Conv2d(spec.channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True), _dropout2d(p),  # 32
          nn.Conv2d(ndf, ndf * 2, 4, 2, 1), _bn2d(ndf * 2, bn), nn.LeakyReLU(0.2, True),   # 16
          _dropout2d(p)]
@@ -339,13 +360,19 @@ def _dcgan_init(m: nn.Module, zero_bias: bool = True):
         nn.init.zeros_(m.bias)
 
 
-def _add_spectral_norm(module: nn.Module):
+# Layers that get spectral norm (SAGAN: every conv and linear layer of G and D, attention's
+# 1x1 convs included). D's class embedding is its projection head, so it is normalised too;
+# G's label embedding only feeds a one-hot code in and is left alone.
+SN_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def _add_spectral_norm(module: nn.Module, kinds: tuple = SN_LAYERS):
     from torch.nn.utils.parametrizations import spectral_norm
     for name, child in list(module.named_children()):
-        if isinstance(child, (nn.Conv2d, nn.Linear, nn.Embedding)):
+        if isinstance(child, kinds):
             setattr(module, name, spectral_norm(child))
         else:
-            _add_spectral_norm(child)
+            _add_spectral_norm(child, kinds)
 
 
 def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
@@ -361,8 +388,10 @@ def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
         zero_bias = spec.model != "paper"
         G.apply(lambda m: _dcgan_init(m, zero_bias))
         D.apply(lambda m: _dcgan_init(m, zero_bias))
-    if spec.spectral_norm:
-        _add_spectral_norm(D)
+    if spec.spectral_norm_g:
+        _add_spectral_norm(G)
+    if spec.spectral_norm_d:
+        _add_spectral_norm(D, SN_LAYERS + (nn.Embedding,))
     return G, D
 
 

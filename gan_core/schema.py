@@ -32,7 +32,7 @@ from typing import Any, Optional
 import torch
 
 from .config import DEPTHS, MODELS, TrainConfig
-from .models import ModelSpec, build_models
+from .models import ModelSpec, build_models, upgrade_fields
 from .shortrepr import short_repr
 
 FORMAT, VERSION = "gan_core.checkpoint", 1
@@ -161,6 +161,7 @@ def _records(v: Any, what: str, limit: int, nested: Optional[str] = None) -> Non
 def check_config(d: Any) -> TrainConfig:
     if type(d) is not dict:
         _fail(f"config must be a dict; got {short_repr(d)}")
+    d = upgrade_fields(d)       # files from before a rename (spectral_norm: D's)
     known = {f.name for f in fields(TrainConfig)}
     for k in d:
         if type(k) is not str or k not in known:
@@ -180,16 +181,20 @@ SPEC_RULES = {    # field -> (test, what it must be)
     "batch_norm": (lambda v: type(v) is bool, "true or false"),
     "dropout": (lambda v: _is_number(v, 0, 0.9), "a number from 0 to 0.9"),
     "self_attention": (lambda v: type(v) is bool, "true or false"),
-    "spectral_norm": (lambda v: type(v) is bool, "true or false"),
+    "spectral_norm_g": (lambda v: type(v) is bool, "true or false"),
+    "spectral_norm_d": (lambda v: type(v) is bool, "true or false"),
+    "batch_norm_d": (lambda v: type(v) is bool, "true or false"),
     "num_classes": (lambda v: _is_int(v, 0, MAX_CLASSES),
                     f"a whole number from 0 to {MAX_CLASSES}"),
 }
-SAME_AS_CONFIG = ("model", "latent_dim", "depth", "batch_norm", "self_attention", "spectral_norm")
+SAME_AS_CONFIG = ("model", "latent_dim", "depth", "batch_norm", "batch_norm_d", "self_attention",
+                  "spectral_norm_g", "spectral_norm_d")
 
 
 def check_spec(d: Any, config: TrainConfig) -> ModelSpec:
     if type(d) is not dict:
         _fail(f"spec must be a dict; got {short_repr(d)}")
+    d = upgrade_fields(d)
     for k in d:
         if type(k) is not str or k not in SPEC_RULES:
             _fail(f"spec has an unknown field {short_repr(k)}")

@@ -238,7 +238,7 @@ def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> li
     import matplotlib.pyplot as plt
 
     written = []
-    bands = curve_bands(exp, curves, exp.curve)
+    bands = curve_bands(exp, curves, exp.curve, exp.curve_x)
     if bands:
         fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
         for b in bands.values():
@@ -250,7 +250,7 @@ def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> li
         if balance is not None:
             ax.axhline(balance, color="k", ls=":", lw=1,
                        label=f"balance {balance:.2f} (D = 1/2)")
-        ax.set_xlabel("step (real batches)")
+        ax.set_xlabel("training seconds" if exp.curve_x == "time_s" else "step (real batches)")
         ax.set_ylabel(NAMES.get(exp.curve, exp.curve))
         if exp.curve == "judge_fd":
             ax.set_yscale("log")

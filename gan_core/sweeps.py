@@ -12,6 +12,7 @@ same command redoes only the runs that had not finished.
 """
 from __future__ import annotations
 
+import base64
 import math
 import os
 import platform
@@ -27,6 +28,7 @@ from . import metrics
 from .claims import AUGMENT_SHARES, PlannedRun, get_experiment, plan
 from .config import TrainConfig
 from .data import Dataset
+from .images import grid_image, png_bytes, to_uint8
 from .sampling import sample
 from .sweep_stats import finite, read_sweep_meta, result_ok, summarise, write_json
 from .trainer import Trainer, load_for
@@ -63,40 +65,13 @@ def _curve(trainer) -> list[dict]:
 
 def _final_metrics(trainer, n: int) -> dict:
     """Metrics of the final generator by metrics.evaluate_generator (n samples, the fixed seed,
-    reference statistics of the whole dataset at G's size: judge_fd, judge_fd_all is the same
-    number), and the distance from those samples to the nearest *training* image (the subset
-    the run saw)."""
+    reference statistics of the whole dataset at G's size; judge_fd_all is the same number)."""
     judge = metrics.load_judge(trainer.config.dataset)
-    full = _full_dataset(trainer.config)
-    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset, data=full, n=n,
-                                     judge=judge)
+    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset,
+                                     data=_full_dataset(trainer.config), n=n, judge=judge)
     out["judge_fd_all"] = out["judge_fd"]
-    train_feats = metrics.judge_outputs(judge, trainer.dataset.data[:5000])[1]
-    k = trainer.spec.num_classes
-    x = sample(trainer.sample_G, n, seed=metrics.EVAL_SEED, labels=torch.arange(n) % k if k else None)
-    out["memorisation"] = metrics.memorisation_distance(metrics.judge_outputs(judge, x)[1],
-                                                        train_feats)
     out.pop("num_classes")
-    out["real_reference"] = _unseen_distance(judge, trainer.dataset, full, train_feats)
-    out["memorisation_ratio"] = out["memorisation"] / max(out["real_reference"], 1e-9)
     return out
-
-
-def _unseen_distance(judge, train, full, train_feats: torch.Tensor, n: int = 1000) -> float:
-    """How far an unseen real image sits from the training set: the yardstick for memorisation.
-
-    Nearest-neighbour distances shrink as the training set grows, so a sample's distance alone
-    cannot compare a 500-image run with a 10,000-image one. Measured on images of the full
-    dataset that the run did not train on; when it trained on all of them, leave-one-out.
-    """
-    seen = {bytes(img.numpy()) for img in train.data}
-    unseen = [i for i in range(len(full)) if bytes(full.data[i].numpy()) not in seen]
-    if unseen:
-        pick = torch.tensor(unseen)[torch.randperm(len(unseen),
-                                                   generator=torch.Generator().manual_seed(0))[:n]]
-        feats = metrics.judge_outputs(judge, full.data[pick])[1]
-        return metrics.memorisation_distance(feats, train_feats)
-    return metrics.memorisation_distance(train_feats[:n], train_feats, exclude_self=True)
 
 
 def _train(config: TrainConfig, dataset=None, stop=None):
@@ -106,6 +81,16 @@ def _train(config: TrainConfig, dataset=None, stop=None):
     start = time.perf_counter()
     trainer.run()
     return trainer, time.perf_counter() - start
+
+
+def _train_part(config: TrainConfig, full: Dataset, idx: torch.Tensor, note: str, stop=None):
+    """Train on full[idx]: (trainer, result), the result with final metrics unless stopped."""
+    part = Dataset(full.name, full.data[idx], full.labels[idx], full.class_names, note)
+    trainer, wall = _train(config, part, stop)
+    result = _describe(trainer, wall)
+    if stop is None or not stop.is_set():
+        result["final"] = _final_metrics(trainer, _final_n(config))
+    return trainer, result
 
 
 def run_gan(config: TrainConfig, stop=None) -> dict:
@@ -121,28 +106,39 @@ def _final_n(config: TrainConfig) -> int:
     return 1000 if config.eval_samples >= 500 else config.eval_samples
 
 
+def balanced_pick(labels: torch.Tensor, n: int, k: int, seed: int) -> torch.Tensor:
+    """n indices with (as nearly as n allows) the same count of each of k classes, drawn at
+    random per seed; the generated part of a classifier's training mix is balanced too, so a
+    share of generated digits changes where the digits come from, not which digits."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)
+    per_class = [order[labels[order] == c] for c in range(k)]
+    counts = [n // k + (1 if c < n % k else 0) for c in range(k)]
+    short = [c for c in range(k) if counts[c] > len(per_class[c])]
+    if short:
+        raise ValueError(f"class {short[0]} has only {len(per_class[short[0]])} images; "
+                         f"{counts[short[0]]} were asked")
+    return torch.cat([per_class[c][:counts[c]] for c in range(k)])
+
+
 def run_cgan_augment(config: TrainConfig, stop=None) -> dict:
     """Train a CGAN on part of the data, then classifiers on real + generated mixes."""
     full = _full_dataset(config)
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(2024))
     n_test = min(2000, len(full) // 5)
     test_idx, pool_idx = order[:n_test], order[n_test:]
-    pool = Dataset(full.name, full.data[pool_idx], full.labels[pool_idx], full.class_names,
-                   f"{len(pool_idx)} of {len(full)} images; {n_test} kept aside for testing")
-    trainer, wall = _train(config, pool, stop)
-    result = _describe(trainer, wall)
-    if stop is not None and stop.is_set():
+    trainer, result = _train_part(config, full, pool_idx, f"{len(pool_idx)} of {len(full)} "
+                                  f"images; {n_test} kept aside for testing", stop)
+    if "final" not in result:
         return result
-    result["final"] = _final_metrics(trainer, _final_n(config))
+    pool = trainer.dataset
     n_train, epochs = (256, 1) if config.eval_samples < 500 else (2000, 5)
     k = full.num_classes
-    g = torch.Generator().manual_seed(config.seed)
-    real_order = torch.randperm(len(pool), generator=g)
     x_test = metrics.Judge.prepare(full.data[test_idx])
     y_test = full.labels[test_idx]
     for share in AUGMENT_SHARES:
         n_gen = round(n_train * share / 100)
-        idx = real_order[: n_train - n_gen]
+        idx = balanced_pick(pool.labels, n_train - n_gen, k, config.seed)
         y_gen = torch.arange(n_gen) % k
         x_gen = sample(trainer.sample_G, n_gen, seed=1000 + config.seed, labels=y_gen) if n_gen else \
             torch.empty(0, *pool.shape)
@@ -153,7 +149,61 @@ def run_cgan_augment(config: TrainConfig, stop=None) -> dict:
     return result
 
 
-RUNNERS = {"gan": run_gan, "cgan-augment": run_cgan_augment}
+def memorisation_split(n_data: int, n_train: Optional[int], seed: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the GAN's training images, an equal-size part of them, as many held-out images), as
+    indices into the whole dataset. Held out: the images the judge never saw
+    (metrics.judge_split), so neither the GAN nor the judge saw them. The GAN trains on
+    n_train of the others (all of them when None), a different draw per seed; both compared
+    parts have min(n_train, held-out) images, since a larger set is nearer by its size alone."""
+    held, rest = metrics.judge_split(n_data)
+    n_train = len(rest) if n_train is None else n_train
+    if not 1 <= n_train <= len(rest):
+        raise ValueError(f"the training set must have 1 to {len(rest)} images (the rest are "
+                         f"held out); got {n_train}")
+    g = torch.Generator().manual_seed(seed)
+    train = rest[torch.randperm(len(rest), generator=g)[:n_train]].sort().values
+    m = min(n_train, len(held))
+    return (train, train[torch.randperm(n_train, generator=g)[:m]],
+            held[torch.randperm(len(held), generator=g)[:m]])
+
+
+NEAREST_SHOWN = 8       # samples shown beside their nearest training image
+
+
+def _nearest_strip(samples: torch.Tensor, train: torch.Tensor) -> dict:
+    """The NEAREST_SHOWN samples closest to a training image, above those training images,
+    as a small PNG (base64) with the distances: what the Experiments page shows."""
+    dist, idx = metrics.nearest_pixels(samples, train)
+    pick = dist.argsort()[:NEAREST_SHOWN]
+    pair = torch.cat([to_uint8(samples[pick]), to_uint8(train[idx[pick]])])
+    png = png_bytes(grid_image(pair, nrow=len(pick), scale=2))
+    return dict(png_base64=base64.b64encode(png).decode("ascii"),
+                distances=[round(float(d), 4) for d in dist[pick]],
+                about=f"the {len(pick)} of {len(samples)} samples nearest to a training image "
+                      f"(top) above that image (bottom); RMS pixel distance, -1..1 scale")
+
+
+def run_memorisation(config: TrainConfig, stop=None) -> dict:
+    """Train on a subset that excludes the judge's held-out digits, then ask whether the
+    samples sit nearer the training images than equally many held-out ones."""
+    full = _full_dataset(config)
+    train_idx, train_part, held_part = memorisation_split(len(full), config.subset, config.seed)
+    trainer, result = _train_part(config, full, train_idx, f"{len(train_idx)} of {len(full)} "
+                                  f"images, none of the judge's held-out ones", stop)
+    if "final" not in result:
+        return result
+    n = _final_n(config)
+    k = trainer.spec.num_classes
+    x = sample(trainer.sample_G, n, seed=metrics.EVAL_SEED,
+               labels=torch.arange(n) % k if k else None)
+    result["final"].update(metrics.copy_scores(x, full.data[train_part], full.data[held_part]),
+                           compared_images=len(train_part))
+    result["nearest"] = _nearest_strip(x, full.data[train_idx])
+    return result
+
+
+RUNNERS = {"gan": run_gan, "cgan-augment": run_cgan_augment, "memorisation": run_memorisation}
 
 
 def _describe(trainer, wall: float) -> dict:

@@ -88,10 +88,11 @@ def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
     return ModelSpec(
         model=config.model, latent_dim=config.latent_dim,
         channels=1 if dataset.is_points else dataset.data.shape[1], depth=config.depth,
-        batch_norm=config.batch_norm,
+        batch_norm=config.batch_norm, batch_norm_d=config.batch_norm_d,
         dropout=(ARCHITECTURES[config.model].default_dropout if config.dropout is None
                  else config.dropout),
-        self_attention=config.self_attention, spectral_norm=config.spectral_norm,
+        self_attention=config.self_attention, spectral_norm_g=config.spectral_norm_g,
+        spectral_norm_d=config.spectral_norm_d,
         num_classes=dataset.num_classes if config.conditional else 0)
 
 

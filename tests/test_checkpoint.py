@@ -230,3 +230,23 @@ def test_failed_save_keeps_the_old_checkpoint(trained, tmp_path, monkeypatch):
         save_checkpoint(trained, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+
+
+def test_checkpoint_from_before_the_spectral_norm_split_loads(tmp_path, image_cfg):
+    """A file whose config and spec say spectral_norm (D only, D's batch norm kept) still loads
+    and resumes, as spectral_norm_d, with the same weights."""
+    tr = Trainer(image_cfg(max_steps=2, spectral_norm_d=True))
+    tr.run()
+    path = save_checkpoint(tr, tmp_path / "new.pt")
+    obj = torch.load(path, weights_only=True)
+    for part in ("config", "spec"):
+        obj[part]["spectral_norm"] = obj[part].pop("spectral_norm_d")
+        obj[part].pop("spectral_norm_g")
+        obj[part].pop("batch_norm_d")
+    old = tmp_path / "old.pt"
+    torch.save(obj, old)
+    ck = load_checkpoint(old)
+    assert ck.config.spectral_norm_d and not ck.config.spectral_norm_g
+    assert ck.spec == tr.spec
+    assert_same_weights(ck.D, tr.D)
+    assert Trainer.from_checkpoint(old, max_steps=3).step == 2

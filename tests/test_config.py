@@ -180,3 +180,13 @@ def test_resolve_unknown_device():
     """An unknown device name is a ValueError."""
     with pytest.raises(ValueError, match="^device must be one of"):
         resolve_device("tpu")
+
+
+def test_sagan_preset_is_the_papers_recipe():
+    """Spectral norm in G and D, no batch norm in D, hinge, TTUR G 1e-4 / D 4e-4, Adam (0, 0.9)
+    and attention: the old preset had spectral norm on D only, beside D's batch norm."""
+    cfg = preset("sagan")
+    assert cfg.spectral_norm_g and cfg.spectral_norm_d and not cfg.batch_norm_d
+    assert cfg.batch_norm                                 # G keeps its batch norm
+    assert (cfg.loss, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == ("hinge", 1e-4, 4e-4, 0.0, 0.9)
+    assert cfg.self_attention

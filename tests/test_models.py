@@ -119,16 +119,48 @@ def test_self_attention_block_is_identity_at_start_and_learns():
     assert block.query.weight.grad is not None
 
 
-@pytest.mark.parametrize("model", ["classroom", "mlp"])
-def test_spectral_norm(model):
-    """spectral_norm wraps D's layers (not G's) and D still trains."""
-    spec = ModelSpec(model=model, latent_dim=8, depth="small", spectral_norm=True)
-    G, D, x, logits = forward(spec, batch=4)
-    wrapped = [m for m in D.modules() if parametrize.is_parametrized(m)]
-    assert wrapped, "no layer of D carries spectral norm"
-    assert not any(parametrize.is_parametrized(m) for m in G.modules())
-    assert torch.isfinite(logits).all()
-    logits.sum().backward()                          # trainable through the parametrisation
+def _has_sn(module) -> bool:
+    return any(parametrize.is_parametrized(m) for m in module.modules())
+
+
+@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64", "mlp"])
+def test_spectral_norm_on_g_and_on_d_separately(model):
+    """spectral_norm_d wraps D's layers only, spectral_norm_g G's only (every conv, transposed
+    conv and linear layer: SAGAN normalises G too), and both still train."""
+    for on_g, on_d in ((False, True), (True, False), (True, True)):
+        spec = ModelSpec(model=model, latent_dim=8, depth="small", spectral_norm_g=on_g,
+                         spectral_norm_d=on_d, self_attention=model != "mlp")
+        G, D, x, logits = forward(spec, batch=4)
+        assert _has_sn(G) == on_g and _has_sn(D) == on_d
+        if on_g:
+            plain = [m for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d,
+                                                              nn.Linear))
+                     and not parametrize.is_parametrized(m)]
+            assert not plain, f"G layers without spectral norm: {plain}"
+        assert torch.isfinite(logits).all()
+        (logits.sum() + x.sum()).backward()          # trainable through the parametrisation
+
+
+@pytest.mark.parametrize("model", ["classroom", "paper", "dcgan64"])
+def test_batch_norm_d_off_removes_d_batch_norm_and_keeps_g_batch_norm(model):
+    """SAGAN's D has spectral norm and no batch norm; its G keeps batch norm."""
+    bn = lambda m: any(isinstance(x, nn.BatchNorm2d) for x in m.modules())  # noqa: E731
+    G, D = build_models(ModelSpec(model=model, latent_dim=8, depth="small", batch_norm_d=False))
+    assert bn(G) and not bn(D)
+    G, D = build_models(ModelSpec(model=model, latent_dim=8, depth="small"))
+    assert bn(G) and bn(D)
+    G, D = build_models(ModelSpec(model=model, latent_dim=8, depth="small", batch_norm=False))
+    assert not bn(G) and not bn(D)
+
+
+def test_old_spectral_norm_field_means_d_only():
+    """Files from before the split say spectral_norm, which put it on D only (with D's batch
+    norm kept): they are read as spectral_norm_d, the same model as before."""
+    from gan_core.checkpoint import spec_from_dict
+    spec = spec_from_dict(dict(model="classroom", latent_dim=8, spectral_norm=True))
+    assert spec.spectral_norm_d and not spec.spectral_norm_g and spec.bn_in_d
+    cfg = TrainConfig.from_dict(dict(spectral_norm=True))
+    assert cfg.spectral_norm_d and not cfg.spectral_norm_g and cfg.batch_norm_d
 
 
 @pytest.mark.parametrize("model", ["classroom", "mlp"])

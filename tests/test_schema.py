@@ -107,7 +107,8 @@ def test_parameter_bound(monkeypatch):
     from gan_core import schema
     from gan_core.models import ModelSpec
     spec = ModelSpec(model="dcgan64", latent_dim=1000, channels=3, depth="large",
-                     self_attention=True, spectral_norm=True, num_classes=100)
+                     self_attention=True, spectral_norm_g=True, spectral_norm_d=True,
+                     num_classes=100)
     schema.spec_models(spec)                      # the largest spec the ranges allow: fits
     monkeypatch.setattr(schema, "MAX_PARAMS", 1000)
     with pytest.raises(CheckpointError, match="parameters; at most 1,000"):
@@ -171,7 +172,8 @@ def test_full_checkpoints_pass_the_schema(tmp_path, image_cfg):
     from gan_core.checkpoint import save_checkpoint
     from gan_core.trainer import Trainer
     tr = Trainer(image_cfg(max_steps=2, conditional=True, self_attention=True,
-                           spectral_norm=True, loss="hinge"))
+                           spectral_norm_g=True, spectral_norm_d=True, batch_norm_d=False,
+                           loss="hinge"))
     tr.run()
     path = save_checkpoint(tr, tmp_path / "full.pt")
     assert load_checkpoint(path).D is not None
