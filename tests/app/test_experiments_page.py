@@ -68,6 +68,6 @@ def test_small_data_shows_samples_beside_their_nearest_training_images():
     images with the distances (saved by each run; the page only lays them out)."""
     at = page("experiments", exp="small-data").run()
     assert not at.exception
-    images = at.get("imgs")
+    images = at.get("image")
     assert len(images) >= len(claims.EXPERIMENTS["small-data"].arms)
     assert any("Samples beside their nearest training image" in m.value for m in at.markdown)
