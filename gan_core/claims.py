@@ -510,8 +510,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         claim="The GAN losses report trains on 500 and on 3,500 real images and compares the "
               "results; the lab asks whether the small set is copied.",
         source="GAN losses report",
-        setup="Classroom DCGAN (non-saturating loss, Adam 2e-4 (0.5, 0.999), fp32, samples from "
-              "G itself) on 500 or 3,500 MNIST digits, a different random draw per seed, 1,600 "
+        setup="Classroom DCGAN (non-saturating loss, Adam 2e-4 (0.5, 0.999), bf16 where native "
+              "for speed, samples from G itself) on 500 or 3,500 MNIST digits, a different random draw per seed, 1,600 "
               "steps of 64 (205 epochs of 500 images, 29 of 3,500). Held out: the 1,000 digits "
               "the judge never saw (the rule of train_judge), so neither the GAN nor the judge "
               "saw them; the GAN trains on the other 9,000 only. For each of 1,000 samples, its "
@@ -529,7 +529,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "was shared with other work and more did not fit the time available.",
         arms=[Arm("n500", "500 images", dict(subset=500)),
               Arm("n3500", "3,500 images", dict(subset=3500))],
-        seeds=3, base=dict(MNIST, epochs=1000, max_steps=1600, eval_every=400, eval_samples=500),
+        seeds=3, base=dict(MNIST, precision="auto", epochs=1000, max_steps=1600, eval_every=400,
+                           eval_samples=500),
         quick=QUICK, quick_arms={"n500": dict(subset=128), "n3500": dict(subset=256)},
         runner="memorisation",
         bars=("copy_share", "copy_ratio", "judge_fd"), verdict=_verdict_small),

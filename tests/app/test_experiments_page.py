@@ -61,3 +61,13 @@ def test_quick_rerun_trains_on_the_server_and_shows_its_own_verdict(monkeypatch,
     verdict = [s.value for s in at.success]
     assert verdict and "SAGAN recipe" in verdict[0] and "DCGAN recipe" in verdict[0]
     assert Path(job.out, "results.csv").is_file()
+
+
+def test_small_data_shows_samples_beside_their_nearest_training_images():
+    """The memorisation sweep's page shows, per arm, samples above their nearest training
+    images with the distances (saved by each run; the page only lays them out)."""
+    at = page("experiments", exp="small-data").run()
+    assert not at.exception
+    images = at.get("image")
+    assert len(images) >= len(claims.EXPERIMENTS["small-data"].arms)
+    assert any("Samples beside their nearest training image" in m.value for m in at.markdown)
