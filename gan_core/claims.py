@@ -476,7 +476,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               Arm("g50", "G:D 50:1", dict(g_steps_per_d_step=50)),
               Arm("d2", "D:G 2:1", dict(d_steps_per_g_step=2)),
               Arm("d5", "D:G 5:1", dict(d_steps_per_g_step=5))],
-        seeds=5, base=dict(MNIST, epochs=1, eval_every=26, eval_samples=500),
+        seeds=2, base=dict(MNIST, epochs=1, eval_every=26, eval_samples=500),
         quick=dict(QUICK, max_steps=6, eval_every=3, depth="small"), quick_seeds=1,
         curve="log_lg_ld", bars=("judge_fd", "train_seconds", "log_lg_ld", "judge_fd_at_15s"),
         at_seconds=(15.0,), verdict=_verdict_ratio),
@@ -547,7 +547,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         arms=[Arm(f"{d}_{'bn' if bn else 'nobn'}", f"{d}, batch norm {'on' if bn else 'off'}",
                   dict(depth=d, batch_norm=bn))
               for bn in (True, False) for d in ("small", "medium", "large")],
-        seeds=5, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
+        seeds=2, base=dict(MNIST, epochs=3, eval_every=52, eval_samples=500), quick=QUICK,
         bars=("judge_fd", "classes_covered", "confident_share", "train_seconds"),
         verdict=_verdict_depth),
     Experiment(
