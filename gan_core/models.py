@@ -213,49 +213,50 @@ class Discriminator(nn.Module):
 
 # --- architectures ---------------------------------------------------------------------------
 
-def _classroom(spec: ModelSpec, z_in: int):
-    w = WIDTH[spec.depth]
-    g1, g2 = int(128 * w), int(64 * w)
+def _g28(spec: ModelSpec, z_in: int, g1: int, g2: int, block: bool) -> list[nn.Module]:
+    """A 28x28 generator: Linear to g1x7x7, transposed convs to 14 and 28; `block` adds a 3x3
+    conv block at 14x14."""
     bn = spec.batch_norm
     g = [nn.Linear(z_in, g1 * 7 * 7), nn.Unflatten(1, (g1, 7, 7)),   # (B, g1, 7, 7)
          _bn2d(g1, bn), nn.ReLU(True),
          nn.ConvTranspose2d(g1, g2, 4, 2, 1), _bn2d(g2, bn), nn.ReLU(True)]   # (B, g2, 14, 14)
-    if spec.depth == "large":
+    if block:
         g += [nn.Conv2d(g2, g2, 3, 1, 1), _bn2d(g2, bn), nn.ReLU(True)]
     if spec.self_attention:
         g += [SelfAttention(g2)]
-    g += [nn.ConvTranspose2d(g2, spec.channels, 4, 2, 1), nn.Tanh()]        # (B, C, 28, 28)
-    d1, d2 = 64, 128
-    d = [nn.Conv2d(spec.channels, d1, 4, 2, 1), nn.LeakyReLU(0.2, True),    # (B, 64, 14, 14)
+    return g + [nn.ConvTranspose2d(g2, spec.channels, 4, 2, 1), nn.Tanh()]  # (B, C, 28, 28)
+
+
+def _d28(spec: ModelSpec, layers: tuple[tuple[int, int], ...]) -> tuple[list[nn.Module], int]:
+    """A 28x28 discriminator of stride-2 convs, `layers` = (channels, kernel) each: 64 channels
+    at 14x14 without batch norm, then each layer halves the size (7x7, then 4x4)."""
+    d1 = layers[0][0]
+    d = [nn.Conv2d(spec.channels, d1, layers[0][1], 2, 1), nn.LeakyReLU(0.2, True),  # 14x14
          _dropout2d(spec.dropout)]
     if spec.self_attention:
         d += [SelfAttention(d1)]
-    d += [nn.Conv2d(d1, d2, 4, 2, 1), _bn2d(d2, spec.bn_in_d), nn.LeakyReLU(0.2, True),  # 7x7
-          _dropout2d(spec.dropout), nn.Flatten()]
-    return nn.Sequential(*g), nn.Sequential(*d), d2 * 7 * 7
+    c_in, size = d1, 14
+    for c_out, k in layers[1:]:
+        d += [nn.Conv2d(c_in, c_out, k, 2, 1), _bn2d(c_out, spec.bn_in_d),
+              nn.LeakyReLU(0.2, True), _dropout2d(spec.dropout)]
+        c_in, size = c_out, (size + 1) // 2                                # 7, then 4
+    return d + [nn.Flatten()], c_in * size * size
+
+
+def _classroom(spec: ModelSpec, z_in: int):
+    w = WIDTH[spec.depth]
+    g = _g28(spec, z_in, int(128 * w), int(64 * w), block=spec.depth == "large")
+    d, feat = _d28(spec, ((64, 4), (128, 4)))
+    return nn.Sequential(*g), nn.Sequential(*d), feat
 
 
 def _wide(spec: ModelSpec, z_in: int):
+    """The classroom model grown for a GPU: G twice as wide with the 3x3 block always, D with a
+    third conv layer (256 channels, 4x4)."""
     w = WIDTH[spec.depth]
-    g1, g2 = int(256 * w), int(128 * w)
-    bn = spec.batch_norm
-    g = [nn.Linear(z_in, g1 * 7 * 7), nn.Unflatten(1, (g1, 7, 7)),   # (B, g1, 7, 7)
-         _bn2d(g1, bn), nn.ReLU(True),
-         nn.ConvTranspose2d(g1, g2, 4, 2, 1), _bn2d(g2, bn), nn.ReLU(True),   # (B, g2, 14, 14)
-         nn.Conv2d(g2, g2, 3, 1, 1), _bn2d(g2, bn), nn.ReLU(True)]
-    if spec.self_attention:
-        g += [SelfAttention(g2)]
-    g += [nn.ConvTranspose2d(g2, spec.channels, 4, 2, 1), nn.Tanh()]        # (B, C, 28, 28)
-    d1, d2, d3 = 64, 128, 256
-    d = [nn.Conv2d(spec.channels, d1, 4, 2, 1), nn.LeakyReLU(0.2, True),    # (B, 64, 14, 14)
-         _dropout2d(spec.dropout)]
-    if spec.self_attention:
-        d += [SelfAttention(d1)]
-    d += [nn.Conv2d(d1, d2, 4, 2, 1), _bn2d(d2, bn), nn.LeakyReLU(0.2, True),  # (B, 128, 7, 7)
-          _dropout2d(spec.dropout),
-          nn.Conv2d(d2, d3, 3, 2, 1), _bn2d(d3, bn), nn.LeakyReLU(0.2, True),  # (B, 256, 4, 4)
-          _dropout2d(spec.dropout), nn.Flatten()]
-    return nn.Sequential(*g), nn.Sequential(*d), d3 * 4 * 4
+    g = _g28(spec, z_in, int(256 * w), int(128 * w), block=True)
+    d, feat = _d28(spec, ((64, 4), (128, 4), (256, 3)))
+    return nn.Sequential(*g), nn.Sequential(*d), feat
 
 
 def _paper(spec: ModelSpec, z_in: int):
