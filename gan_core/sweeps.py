@@ -83,22 +83,24 @@ def _train(config: TrainConfig, dataset=None, stop=None):
     return trainer, time.perf_counter() - start
 
 
-def _train_part(config: TrainConfig, full: Dataset, idx: torch.Tensor, note: str, stop=None):
-    """Train on full[idx]: (trainer, result), the result with final metrics unless stopped."""
-    part = Dataset(full.name, full.data[idx], full.labels[idx], full.class_names, note)
-    trainer, wall = _train(config, part, stop)
+def _train_measured(config: TrainConfig, dataset=None, stop=None):
+    """Train (on `dataset`, default the config's): (trainer, result), the result with final
+    metrics unless stopped."""
+    trainer, wall = _train(config, dataset, stop)
     result = _describe(trainer, wall)
     if stop is None or not stop.is_set():
         result["final"] = _final_metrics(trainer, _final_n(config))
     return trainer, result
 
 
+def _train_part(config: TrainConfig, full: Dataset, idx: torch.Tensor, note: str, stop=None):
+    """Train on full[idx]: (trainer, result), as _train_measured."""
+    part = Dataset(full.name, full.data[idx], full.labels[idx], full.class_names, note)
+    return _train_measured(config, part, stop)
+
+
 def run_gan(config: TrainConfig, stop=None) -> dict:
-    trainer, wall = _train(config, stop=stop)
-    result = _describe(trainer, wall)
-    if stop is None or not stop.is_set():
-        result["final"] = _final_metrics(trainer, _final_n(config))
-    return result
+    return _train_measured(config, stop=stop)[1]
 
 
 def _final_n(config: TrainConfig) -> int:
