@@ -22,6 +22,12 @@ Events, worker -> server, batched every FLUSH_S seconds (never whole histories):
     ("error", message)                      the job failed with an exception
     ("done", result)                        the job is over (result: a sweep's summary)
 
+Both directions go as plain pickles (`plain_dumps`), not through multiprocessing's own
+pickler: that one moves every tensor into shared memory, and the copy runs torch's thread pool
+from the sending thread. A second OpenMP team in the worker makes libgomp stop spinning its
+training threads (more busy threads than cores), which cost a lone student 15-20% of the
+command line's speed.
+
 Commands, server -> worker: pause, resume, stop, settings (side, changes), threads (n),
 checkpoint. Both backends also run many independent tasks (sweep runs): `map_tasks`.
 
@@ -37,6 +43,7 @@ holds the interpreter, nor help a worker that is stuck.
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import sys
 import tempfile
@@ -58,6 +65,11 @@ from .trainer import Trainer
 FLUSH_S = 0.2               # how often a worker sends what it has (the page redraws every 1.5 s)
 CHECKPOINT_EVERY_S = 20.0   # a killed worker loses at most this much training
 MAX_DELAY_S = 5.0           # slow motion: the longest pause after a step
+
+
+def plain_dumps(obj) -> bytes:
+    """A message as bytes, tensors copied into the pickle itself (see the module text)."""
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def slow_motion_delay(seconds: float) -> float:
@@ -338,8 +350,9 @@ def _worker_process(conn, idle_timeout: float) -> None:
     send_lock = threading.Lock()
 
     def send(obj) -> None:
+        data = plain_dumps(obj)
         with send_lock:
-            conn.send(obj)
+            conn.send_bytes(data)
 
     early: dict[int, list] = {}                  # commands for a job not yet begun
     lock = threading.Lock()
@@ -347,7 +360,7 @@ def _worker_process(conn, idle_timeout: float) -> None:
     def listen() -> None:
         while True:
             try:
-                msg = conn.recv()
+                msg = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):              # the server went away
                 os._exit(0)
             if msg[0] in ("job", "quit"):
@@ -430,8 +443,9 @@ class _LocalWorker:
         self.lock = threading.Lock()
 
     def send(self, obj) -> None:
+        data = plain_dumps(obj)
         with self.lock:
-            self.conn.send(obj)
+            self.conn.send_bytes(data)
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -475,7 +489,7 @@ class _LocalTransport(Transport):
             while True:
                 self._watch_memory()
                 if self.worker.conn.poll(min(MEMORY_WATCH_S, max(0.0, end - time.monotonic()))):
-                    kind, job_id, events = self.worker.conn.recv()
+                    kind, job_id, events = pickle.loads(self.worker.conn.recv_bytes())
                     if job_id != self.job_id:
                         return []
                     self.done = self.done or any(e[0] == "done" for e in events)

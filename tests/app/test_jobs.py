@@ -171,6 +171,25 @@ def test_a_failure_inside_the_worker_is_reported_on_the_job(tmp_path):
     assert "DatasetError" in job.error and str(folder) in s.message
 
 
+def test_samples_come_back_as_private_copies_not_shared_memory(tmp_path):
+    """Sample grids and probes arrive inside the message itself. multiprocessing's own pickler
+    would move each tensor into shared memory, copying it with torch's thread pool on the
+    worker's sending thread: a second OpenMP team, which stops libgomp spinning the training
+    threads and cost a lone student 15-20% of the command line's speed (`./lab bench --app`)."""
+    from PIL import Image
+    for i in range(40):
+        Image.new("L", (28, 28), color=i * 5).save(tmp_path / f"{i}.png")
+    job = Job(TrainConfig(dataset=f"folder:{tmp_path}", model="classroom", batch_size=8,
+                          epochs=10, max_steps=6, sample_every=2, device="cpu")).start()
+    assert job.join(120) and job.trainer.step == 6
+    snaps = job.trainer.snapshots
+    assert len(snaps) >= 3
+    for s in snaps:
+        assert s.samples.dtype == torch.uint8 and s.samples.shape[-2:] == (28, 28)
+        assert not s.samples.is_shared()
+        assert s.probe is not None and not s.probe.grads.is_shared()
+
+
 def test_killing_a_worker_mid_run_fails_only_that_run_and_keeps_its_checkpoint():
     """SIGKILL one student's worker: that run fails with a clear message and its last
     checkpoint; the other student's run, the pool and this process carry on."""
