@@ -210,16 +210,25 @@ def memorisation_distance(fake_feats: torch.Tensor, real_feats: torch.Tensor,
     return float((1 - torch.cat(nearest)).mean())
 
 
+def nearest_images(x: torch.Tensor, data: torch.Tensor,
+                   chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each image of x: (its RMS pixel distance, on the [-1, 1] scale, to the nearest image
+    of data, that image's index). Images of one size, uint8 or float in [-1, 1]; data is read a
+    chunk at a time, so a whole training set is never held as floats."""
+    flat = from_uint8(x).flatten(1)
+    best_d = torch.full((len(flat),), float("inf"))
+    best_i = torch.zeros(len(flat), dtype=torch.long)
+    for start in range(0, len(data), chunk):
+        block = from_uint8(data[start:start + chunk]).flatten(1)
+        dist, i = torch.cdist(flat, block).min(1)
+        better = dist < best_d
+        best_d[better], best_i[better] = dist[better], i[better] + start
+    return best_d / math.sqrt(flat.shape[1]), best_i
+
+
 def nearest_pixels(x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each image of x: (its RMS pixel distance to the nearest image of ref, that image's
-    index). Both are brought to the judge's 28x28 grey in [-1, 1] (uint8 or float in)."""
-    a, b = Judge.prepare(x).flatten(1).float(), Judge.prepare(ref).flatten(1).float()
-    dist, idx = [], []
-    for chunk in a.split(500):
-        d, i = torch.cdist(chunk, b).min(1)                      # (chunk,)
-        dist.append(d)
-        idx.append(i)
-    return torch.cat(dist) / math.sqrt(a.shape[1]), torch.cat(idx)
+    """nearest_images with both sets brought to the judge's 28x28 grey in [-1, 1] first."""
+    return nearest_images(Judge.prepare(x), Judge.prepare(ref))
 
 
 def copy_scores(samples: torch.Tensor, train: torch.Tensor,

@@ -26,7 +26,7 @@ import torch
 
 from .images import from_uint8
 from .losses import get_loss
-from .metrics import judge_outputs
+from .metrics import judge_outputs, nearest_images
 from .records import d_output_kind
 
 MESH_RES = 21          # latent grid points per side: 21 x 21 = 441 vertices
@@ -203,15 +203,6 @@ def nearest_real(samples: torch.Tensor, data: torch.Tensor,
                          f"{tuple(data.shape[1:])} differ in size")
     if len(data) == 0:
         raise ValueError("there are no training images to compare with")
-    flat = x.flatten(1)
-    best_d = torch.full((len(x),), float("inf"))
-    best_i = torch.zeros(len(x), dtype=torch.long)
-    for start in range(0, len(data), chunk):
-        block = data[start:start + chunk]
-        block = from_uint8(block).flatten(1)
-        d = torch.cdist(flat, block)                       # (N, chunk)
-        dist, i = d.min(1)
-        better = dist < best_d
-        best_d[better], best_i[better] = dist[better], i[better] + start
-    rms = best_d / math.sqrt(flat.shape[1]) / 2            # [-1, 1] -> 0..1 scale
-    return best_i, rms
+    dist, idx = nearest_images(x, data, chunk)
+    rms = dist / 2                                         # [-1, 1] -> 0..1 scale
+    return idx, rms
