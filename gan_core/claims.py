@@ -565,8 +565,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "(0, 0.9)); +spectral norm on every layer of G and D, and D's batch norm removed "
               "(the batch_norm_d flag: SAGAN's D has none, G keeps its own); +self-attention in "
               "G and D; then all four (the sagan preset). Short of the paper's hours on "
-              "GPUs, so read it as what each part does early in training. The judge scores 500 samples every 100 steps and "
-              "1,000 at the end; a difference is called clear when it exceeds twice its "
+              "GPUs, so read it as what each part does early in training. The judge scores "
+              "500 samples every 100 steps and 1,000 at the end; a difference is called clear when it exceeds twice its "
               "standard error.",
         arms=[Arm("dcgan", "DCGAN recipe", {}),
               Arm("hinge", "+ hinge loss", dict(loss="hinge")),
