@@ -22,8 +22,16 @@ LIMIT = 2                 # GAN_LAB_MAX_TRAININGS for this server
 MEMORY_CAP_MB = 3000
 
 
+# Epochs per session (78 ring steps each): the first two runs take both slots and are long
+# enough (1,560 and 1,872 steps) to still be training when the last two, short ones are started
+# a few seconds later, so those two must queue however fast the machine is. CI's browsers eat
+# most of its 2 cores while drawing D's map, so the total is kept to 3,900 steps (CI once ran
+# 9,984 steps in more than 470 s).
+EPOCHS_OF = (20, 24, 4, 2)
+
+
 def EPOCHS(i: int) -> int:        # noqa: N802 - a table of constants, one per session
-    return 20 + 8 * i
+    return EPOCHS_OF[i]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                 "(apt-get install chromium); CI installs it")
@@ -54,15 +62,14 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
             contexts = [browser.new_context(viewport={"width": 1300, "height": 1000})
                         for _ in range(SESSIONS)]
             pages = [c.new_page() for c in contexts]
-            # Each student a different seed and length; long enough (1,560 to 3,432 steps) that
-            # the runs overlap and someone must queue: in worker processes the ring trains a
-            # 312-step run in about 2 s, faster than four browsers can press Start.
+            # Each student a different seed and length (EPOCHS_OF): two long runs, then two
+            # short ones that find both slots taken.
             for i, page in enumerate(pages):
                 page.goto(f"{url}/train?dataset=ring&epochs={EPOCHS(i)}&seed={i}")
                 page.get_by_role("button", name="Start training").click()
             done = [False] * SESSIONS
-            # The page draws D's map every 10 steps, so four 2-D runs take minutes on 2 busy
-            # cores (up to 295 s seen for 14,000 steps); bounded well inside pytest's 600 s.
+            # The page draws D's map every 10 steps, so four 2-D runs take minutes on 2 cores
+            # shared with four browsers; bounded well inside pytest's 600 s.
             deadline = time.time() + 420
             seen_steps = [0] * SESSIONS
             while not all(done) and time.time() < deadline:
