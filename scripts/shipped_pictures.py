@@ -1,9 +1,12 @@
-"""The README's picture of the shipped MNIST generators: docs/shipped_models.png.
+"""The README's pictures of the shipped MNIST generators: docs/shipped_models.png and
+docs/latent_models.png.
 
     python scripts/shipped_pictures.py
 
-One row of 16 samples (latent seed 0, the models' shown weights) per shipped model, labelled with
-its confident share from pretrained/index.json (the one evaluator's figure).
+shipped_models.png: one row of 16 samples (latent seed 0, the models' shown weights) per shipped
+model, labelled with its confident share from pretrained/index.json (the one evaluator's figure).
+latent_models.png: everything the two collapse-lesson models can draw, as the Latent explorer
+shows it: the latent-1 model along its one number, the latent-2 model over a grid of its plane.
 """
 import json
 import sys
@@ -17,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 from gan_core.checkpoint import load_checkpoint  # noqa: E402
-from gan_core.sampling import sample  # noqa: E402
+from gan_core.sampling import generate, sample  # noqa: E402
 
 ROWS = [("best FLGAN (wide model, 24 epochs)", "mnist_best_flgan", "mnist_best_flgan.pt"),
         ("best DCGAN (wide model, 24 epochs)", "mnist_best_dcgan", "mnist_best_dcgan.pt"),
@@ -52,5 +55,35 @@ def main(out: Path = ROOT / "docs" / "shipped_models.png") -> None:
     print(f"wrote {out}")
 
 
+def latent_models(out: Path = ROOT / "docs" / "latent_models.png", span: float = 2.5) -> None:
+    """The latent-1 model at 16 points of z in [-span, span] (one row), and the latent-2 model
+    at a 16 x 16 grid of the same square; z ~ N(0, 1), so 99% of samples lie inside."""
+    index = json.loads((ROOT / "pretrained" / "index.json").read_text())["models"]
+    axis = torch.linspace(-span, span, N)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 8.2), height_ratios=(1, 16))
+    for ax, name, z in (
+            (top, "mnist_latent1", axis[:, None]),
+            (bottom, "mnist_latent2",
+             # as the Latent explorer's map: z[0] left to right, z[1] bottom to top
+             torch.stack(torch.meshgrid(axis, axis.flip(0), indexing="xy"), -1).reshape(-1, 2))):
+        G = load_checkpoint(ROOT / "pretrained" / f"{name}.pt", with_discriminator=False).G
+        x = generate(G, z)
+        grid = make_grid(x, nrow=N, normalize=True, value_range=(-1, 1), pad_value=0.3)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        cfg, ck = index[name]["config"], index[name]["checkpoints"][-1]
+        ax.set_title(f"latent {cfg['latent_dim']} ({cfg['model']} model, {ck['step']:,} steps): "
+                     f"{ck['metrics']['confident_share']:.0%} confident, "
+                     f"{ck['metrics']['classes_covered']} digits", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    top.set_xlabel(f"z from {-span} to {span}", fontsize=8)
+    bottom.set_xlabel(f"z[0] from {-span} (left) to {span} (right), z[1] from {-span} (bottom) "
+                      f"to {span} (top), as on the Latent explorer's map", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()
+    latent_models()
