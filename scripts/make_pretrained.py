@@ -182,11 +182,12 @@ def write_card(index: dict) -> None:
                   "between the few shapes its one number can reach, so the runs differ a lot "
                   "and training longer did not help; the wide model gave the latent-2 model "
                   "its readable map (docs/latent_models.png) but not the latent-1 model.", "",
-                  "| latent | model | seed | steps | confident >= 0.9 | digits | judge FD | "
-                  "memorisation | shipped |", "| --- | --- | --- | --- | --- | --- | --- | --- | "
-                  "--- |"]
+                  "| latent | model | recipe | seed | steps | confident >= 0.9 | digits | "
+                  "judge FD | memorisation | shipped |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in lessons["runs"]:
-            lines.append(f"| {r['latent_dim']} | {r['model']} | {r['seed']} | {r['steps']:,} | "
+            lines.append(f"| {r['latent_dim']} | {r['model']} | {r['recipe']} | {r['seed']} | "
+                         f"{r['steps']:,} | "
                          f"{r['confident_share']:.1%} | {r['classes_covered']}/10 | "
                          f"{r['judge_fd']:.1f} | {r['memorisation']:.3f} | "
                          f"{'yes' if r['shipped'] else ''} |")

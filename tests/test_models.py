@@ -266,7 +266,7 @@ def test_paper_model_is_the_flgan_authors_network():
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
                 assert m.bias is not None and float(m.bias.detach().abs().max()) > 0
-                assert abs(float(m.weight.std()) - 0.02) < 0.01
+                assert abs(float(m.weight.detach().std()) - 0.02) < 0.01
     # D: four stride-2 3x3 blocks, 16-32-64-128, batch norm (eps 0.8) on all but the first.
     convs = [m for m in D.features if isinstance(m, nn.Conv2d)]
     assert [(c.out_channels, c.stride) for c in convs] == [(16, (2, 2)), (32, (2, 2)),
