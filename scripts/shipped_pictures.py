@@ -57,7 +57,7 @@ def main(out: Path = ROOT / "docs" / "shipped_models.png") -> None:
 
 def latent_models(out: Path = ROOT / "docs" / "latent_models.png", span: float = 2.5) -> None:
     """The latent-1 model at 16 points of z in [-span, span] (one row), and the latent-2 model
-    at a 16 x 16 grid of the same square; z ~ N(0, 1), so 99% of samples lie inside."""
+    at a 16 x 16 grid of the same square; z ~ N(0, 1), so about 98% of samples lie inside."""
     index = json.loads((ROOT / "pretrained" / "index.json").read_text())["models"]
     axis = torch.linspace(-span, span, N)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 8.2), height_ratios=(1, 16))
