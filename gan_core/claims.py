@@ -566,8 +566,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "(the batch_norm_d flag: SAGAN's D has none, G keeps its own); +self-attention in "
               "G and D; then all four (the sagan preset). Short of the paper's hours on "
               "GPUs, so read it as what each part does early in training. The judge scores "
-              "500 samples every 100 steps and 1,000 at the end; a difference is called clear when it exceeds twice its "
-              "standard error.",
+              "500 samples every 100 steps and 1,000 at the end; a difference is called clear "
+              "when it exceeds twice its standard error.",
         arms=[Arm("dcgan", "DCGAN recipe", {}),
               Arm("hinge", "+ hinge loss", dict(loss="hinge")),
               Arm("ttur", "+ TTUR", dict(lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9)),

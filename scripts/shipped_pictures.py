@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 from gan_core.checkpoint import load_checkpoint  # noqa: E402
 from gan_core.sampling import generate, sample  # noqa: E402
+from lab_app import explore  # noqa: E402
 
 ROWS = [("best FLGAN (wide model, 24 epochs)", "mnist_best_flgan", "mnist_best_flgan.pt"),
         ("best DCGAN (wide model, 24 epochs)", "mnist_best_dcgan", "mnist_best_dcgan.pt"),
@@ -59,13 +60,10 @@ def latent_models(out: Path = ROOT / "docs" / "latent_models.png", span: float =
     """The latent-1 model at 16 points of z in [-span, span] (one row), and the latent-2 model
     at a 16 x 16 grid of the same square; z ~ N(0, 1), so about 98% of samples lie inside."""
     index = json.loads((ROOT / "pretrained" / "index.json").read_text())["models"]
-    axis = torch.linspace(-span, span, N)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 8.2), height_ratios=(1, 16))
-    for ax, name, z in (
-            (top, "mnist_latent1", axis[:, None]),
-            (bottom, "mnist_latent2",
-             # as the Latent explorer's map: z[0] left to right, z[1] bottom to top
-             torch.stack(torch.meshgrid(axis, axis.flip(0), indexing="xy"), -1).reshape(-1, 2))):
+    # The Latent explorer's own strip and map (z[0] left to right, z[1] bottom to top).
+    for ax, name, z in ((top, "mnist_latent1", explore.line(N, -span, span)),
+                        (bottom, "mnist_latent2", explore.plane(N, span))):
         G = load_checkpoint(ROOT / "pretrained" / f"{name}.pt", with_discriminator=False).G
         x = generate(G, z)
         grid = make_grid(x, nrow=N, normalize=True, value_range=(-1, 1), pad_value=0.3)

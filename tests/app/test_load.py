@@ -27,11 +27,7 @@ MEMORY_CAP_MB = 3000
 # a few seconds later, so those two must queue however fast the machine is. CI's browsers eat
 # most of its 2 cores while drawing D's map, so the total is kept to 3,900 steps (CI once ran
 # 9,984 steps in more than 470 s).
-EPOCHS_OF = (20, 24, 4, 2)
-
-
-def EPOCHS(i: int) -> int:        # noqa: N802 - a table of constants, one per session
-    return EPOCHS_OF[i]
+EPOCHS = (20, 24, 4, 2)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                 "(apt-get install chromium); CI installs it")
@@ -62,10 +58,10 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
             contexts = [browser.new_context(viewport={"width": 1300, "height": 1000})
                         for _ in range(SESSIONS)]
             pages = [c.new_page() for c in contexts]
-            # Each student a different seed and length (EPOCHS_OF): two long runs, then two
+            # Each student a different seed and length (EPOCHS): two long runs, then two
             # short ones that find both slots taken.
             for i, page in enumerate(pages):
-                page.goto(f"{url}/train?dataset=ring&epochs={EPOCHS(i)}&seed={i}")
+                page.goto(f"{url}/train?dataset=ring&epochs={EPOCHS[i]}&seed={i}")
                 page.get_by_role("button", name="Start training").click()
             done = [False] * SESSIONS
             # The page draws D's map every 10 steps, so four 2-D runs take minutes on 2 cores
@@ -102,7 +98,7 @@ def test_several_sessions_train_at_once_within_the_limit_and_apart(tmp_path):
                 listing = page.locator('[data-testid="stExpander"]').last
                 listing.get_by_text(re.compile(r"\d+ steps")).first.wait_for(timeout=30_000)
                 body = listing.inner_text()
-                assert f"{78 * EPOCHS(i)} steps" in body, body
+                assert f"{78 * EPOCHS[i]} steps" in body, body
             side = pages[0].locator('[data-testid="stSidebar"]').inner_text()
             m = re.search(r"at most (\d+) at once(?:, (\d+) waiting)?", side)
             peak, waited = int(m.group(1)), int(m.group(2) or 0)
