@@ -57,6 +57,8 @@ def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str,
                                             "real and generated digits, tested on real ones"),
                         width="stretch", key=f"share_{key}")
         bars = tuple(b for b in bars if not b.startswith("acc_gen_"))
+    st.caption("In the bar charts below, a bar is the mean over seeds with a line of ± one "
+               "standard deviation, and each circle is one seed.")
     cols = st.columns(2)
     for i, bar in enumerate(bars):
         if not any((s.get(bar) or {}).get("n") for s in stats.values()):

@@ -7,6 +7,7 @@ a curve. Live setting changes are drawn as dotted vertical lines with their labe
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -335,7 +336,11 @@ def seed_bar_figure(stats: Mapping[str, dict], rows: Sequence[dict], key: str, t
     """Mean per arm with a standard-deviation error bar, and one dot per seed."""
     fig = _chart()
     arms = [(a, s[key]) for a, s in stats.items() if s.get(key) and s[key]["n"]]
-    labels = [stats[a]["label"] for a, _ in arms]
+    # Wrapped, not rotated: plotly tilts long category names and the first ones then run off
+    # the figure's left edge ("focal + clipping (FLGAN code)" lost its start). Narrower lines
+    # for more arms, so that neighbours do not touch in a half-width column.
+    width = max(8, min(16, 64 // max(len(arms), 1)))
+    labels = ["<br>".join(textwrap.wrap(stats[a]["label"], width)) for a, _ in arms]
     fig.add_trace(go.Bar(x=labels, y=[s["mean"] * scale for _, s in arms],
                          error_y=dict(type="data", array=[s["std"] * scale for _, s in arms]),
                          marker_color=PALETTE[1], opacity=0.75, name="mean ± sd"))
@@ -348,7 +353,10 @@ def seed_bar_figure(stats: Mapping[str, dict], rows: Sequence[dict], key: str, t
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="one seed",
                              marker=dict(color="black", size=7, symbol="circle-open")))
     _layout(fig, title, "", height=320)
-    fig.update_xaxes(title="")
+    # No legend: under three-line names it overlapped them; the page's caption says what a
+    # bar and a circle are.
+    fig.update_layout(showlegend=False)
+    fig.update_xaxes(title="", tickangle=0, automargin=True)
     return fig
 
 

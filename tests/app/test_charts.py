@@ -86,3 +86,23 @@ def test_live_charts_keep_plotly_whites_look_without_its_weight():
         assert spec["data"] and all("bdata" in d["x"] and "bdata" in d["y"] for d in spec["data"])
     smoothed = loss_figure({"run": hist}).data[1]
     assert list(smoothed.x[:2]) == [1, 2] and list(smoothed.y[:2]) == pytest.approx([1.0, 0.95])
+
+
+def test_bar_chart_arm_names_are_wrapped_whole_not_tilted_off_the_figure():
+    from lab_app.charts import seed_bar_figure
+    label = "focal + clipping (FLGAN code)"
+    stats = {"a": {"label": label, "fd": {"n": 2, "mean": 10.0, "std": 1.0}},
+             "b": {"label": "neither (DCGAN)", "fd": {"n": 1, "mean": 12.0, "std": 0.0}}}
+    rows = [{"arm": "a", "fd": 9.0}, {"arm": "a", "fd": 11.0}, {"arm": "b", "fd": 12.0}]
+    fig = seed_bar_figure(stats, rows, "fd", "FD")
+    bars, dots = fig.data
+    assert fig.layout.xaxis.tickangle == 0 and fig.layout.showlegend is False
+    # every word of every name is drawn, a few per line, and each seed's dot sits on its bar
+    assert [x.replace("<br>", " ") for x in bars.x] == [label, "neither (DCGAN)"]
+    assert all(len(line) <= 16 for x in bars.x for line in x.split("<br>"))
+    assert set(dots.x) == set(bars.x) and list(dots.y) == [9.0, 11.0, 12.0]
+    # six arms (the G:D and depth experiments) get narrower lines
+    six = {str(i): {"label": f"medium, batch norm {i}", "fd": {"n": 1, "mean": 1.0, "std": 0.0}}
+           for i in range(6)}
+    fig = seed_bar_figure(six, [], "fd", "FD")
+    assert max(len(line) for x in fig.data[0].x for line in x.split("<br>")) <= 10
