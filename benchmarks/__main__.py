@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .measure import in_child, median
+from .measure import RECIPES, in_child, median
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -112,8 +112,8 @@ def run(args) -> dict:
                 trainer_rss_ready_mb=ours[-1].get("rss_ready_mb"),
                 other_load=max(r.get("other_load", 0) for r in base + ours)))
 
-    # Recognisable digits against training time, the old and the new classroom recipe side by
-    # side (interleaved, so that both see the same machine), both presets.
+    # Recognisable digits against training time, the old and the new classroom recipes side by
+    # side (interleaved, so that all see the same machine), both presets.
     quality_models = [m for m in models
                       if m in args.quality_models and "quality" in args.sections]
     for model in quality_models:
@@ -179,15 +179,15 @@ def tables(res: dict) -> str:
                       f"seconds; held-out real digits: {100 * real:.1f}%. 'x real' is the share "
                       f"over the real digits' share; 'to 50% / 80%' is the first evaluation at "
                       f"that fraction of real with all 10 digits drawn.", "",
-                  "| model | preset | recipe | precision | steps | at the end: share (x real) | "
-                  "digits | judge FD | to 50% (s) | to 80% (s) |",
-                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| model | preset | recipe | precision | batch | steps | at the end: share "
+                  "(x real) | digits | judge FD | to 50% (s) | to 80% (s) |",
+                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for q in res["quality"]:
             f, hit = q["final"], q["reached"]
             when = [_fmt(hit[k]["train_s"], 1) if hit.get(k) else
                     f"> {_fmt(q['budget_s'])}" for k in ("0.5", "0.8")]
             lines.append(f"| {q['model']} | {q['preset']} | {q['recipe']} | {q['precision']} | "
-                         f"{q['steps']} | {_fmt(100 * f['confident_share'], 1, '%')} "
+                         f"{q.get('batch_size', '')} | {q['steps']} | {_fmt(100 * f['confident_share'], 1, '%')} "
                          f"({_fmt(f['of_real'], 2)}) | {f['classes_covered']} | "
                          f"{_fmt(f['judge_fd'], 0)} | {when[0]} | {when[1]} |")
     if res["sampling"]:
@@ -224,9 +224,10 @@ def main(argv=None) -> int:
     p.add_argument("--presets", nargs="+", choices=list(PRESET_LOSS), default=None)
     p.add_argument("--quality-models", nargs="+", default=["classroom"],
                    help="models timed to recognisable digits (default: classroom)")
-    p.add_argument("--recipes", nargs="+", choices=["old", "new"], default=["old", "new"],
-                   help="classroom recipes compared: before issue 16 (Adam 2e-4, fp32, no "
-                        "EMA) and now (default: both)")
+    p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES),
+                   help="classroom recipes compared: before issue 16 (old: Adam 2e-4, fp32, "
+                        "no EMA), its first round (batch64: lr 5e-4, bf16, EMA, batch 64) and "
+                        "now (new: the same at batch 32) (default: all three)")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                    help="what to measure (default: all)")
     p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")

@@ -164,7 +164,10 @@ def growth_per_step(model: str, preset: str, data_dir: str, steps: int = 100) ->
 
 # The classroom recipe before issue 16 (Adam 2e-4 as the papers, fp32, samples from G itself),
 # kept so that the benchmark can show the old and the new default side by side.
-OLD_RECIPE = dict(lr_g=2e-4, lr_d=2e-4, ema_decay=None, precision="fp32")
+OLD_RECIPE = dict(lr_g=2e-4, lr_d=2e-4, ema_decay=None, precision="fp32", batch_size=64)
+# What `recipe` names: the old default, the classroom recipe before batch 32 (issue 16's first
+# round), and the preset as it is now.
+RECIPES = {"old": OLD_RECIPE, "batch64": dict(batch_size=64), "new": {}}
 
 
 def real_confident_share(data_dir: str) -> float:
@@ -178,7 +181,7 @@ def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 12
                     fractions: tuple = (0.5, 0.8), classes: int = 10,
                     recipe: str = "new", grid_png: Optional[str] = None) -> dict:
     """Train from scratch for `budget_s` training seconds; every `eval_every_s`, judge `n_eval`
-    samples. `recipe` "old" trains with OLD_RECIPE, "new" with the preset as it is now.
+    samples. `recipe`: a RECIPES key ("old": OLD_RECIPE, "new": the preset as it is now).
 
     Clocks: `train_s` is the trainer's own step time (what the app shows); `wall_s` runs from
     just before the dataset is read and the models are built to the evaluation, evaluations
@@ -191,7 +194,7 @@ def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 12
 
     judge = metrics.load_judge("mnist")
     real_share = real_confident_share(data_dir)
-    overrides = OLD_RECIPE if recipe == "old" else {}
+    overrides = RECIPES[recipe]
     t_cold = time.perf_counter()
     tr = Trainer(_config(model, preset, data_dir, seed, max_seconds=budget_s, **overrides))
     # The one evaluator's reference: real digits at the generator's own size (measurement, so
@@ -228,7 +231,8 @@ def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 12
         save_png(grid_image(sample(tr.sample_G, 64, seed=0), nrow=8), grid_png)
     reached = {f"{f:g}": next((e for e in evals if e["of_real"] >= f
                                and e["classes_covered"] >= classes), None) for f in fractions}
-    return dict(recipe=recipe, precision=tr.precision, real_share=round(real_share, 4),
+    return dict(recipe=recipe, precision=tr.precision, batch_size=tr.config.batch_size,
+                real_share=round(real_share, 4),
                 reached=reached, final=evals[-1], evals=evals, steps=tr.step,
                 images_per_s=tr.step * tr.config.batch_size / max(tr.elapsed, 1e-9))
 

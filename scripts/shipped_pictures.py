@@ -1,5 +1,6 @@
 """The README's pictures of the shipped MNIST generators: docs/shipped_models.png and
-docs/latent_models.png.
+docs/latent_models.png; and docs/before_after_60s.png, the 60 s grids of the last
+`./lab bench --sections quality` run (benchmarks/results/latest_classroom_*.png).
 
     python scripts/shipped_pictures.py
 
@@ -82,6 +83,38 @@ def latent_models(out: Path = ROOT / "docs" / "latent_models.png", span: float =
     print(f"wrote {out}")
 
 
+BENCH_ROWS = [("old", "before issue 16:\nAdam 2e-4, fp32,\nsamples from G"),
+              ("batch64", "lr 5e-4, bf16,\nEMA of G,\nbatch 64"),
+              ("new", "classroom recipe now:\nthe same at\nbatch 32")]
+
+
+def before_after_60s(out: Path = ROOT / "docs" / "before_after_60s.png") -> None:
+    """The bench's 64 samples (latent seed 0) after 60 s of training, one row per recipe, one
+    column per preset, each labelled with the bench's confident share."""
+    results = ROOT / "benchmarks" / "results"
+    quality = json.loads((results / "quality.json").read_text())["quality"]
+    share = {(q["preset"], q["recipe"]): q["final"] for q in quality}
+    fig, axes = plt.subplots(len(BENCH_ROWS), 2, figsize=(9.6, 3.8 * len(BENCH_ROWS)))
+    for row, (recipe, label) in zip(axes, BENCH_ROWS):
+        for ax, p in zip(row, ("dcgan", "flgan")):
+            ax.imshow(plt.imread(results / f"latest_classroom_{p}_{recipe}.png"),
+                      cmap="gray", interpolation="nearest")
+            f = share[(p, recipe)]
+            ax.set_title(f"{p.upper()}: {f['confident_share']:.0%} confident, "
+                         f"{f['classes_covered']} digits, {f['step']:,} steps", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("60 s of training on 2 CPU cores (./lab bench --sections quality)", fontsize=10)
+    fig.tight_layout(w_pad=2.0)
+    fig.savefig(out, dpi=90)
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
-    main()
-    latent_models()
+    if sys.argv[1:] == ["--bench"]:
+        before_after_60s()
+    else:
+        main()
+        latent_models()
+        before_after_60s()

@@ -13,7 +13,7 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--data-dir", str(real_data_dir),
          "--out", str(out)],
-        cwd=repo_root, capture_output=True, text=True, timeout=120,
+        cwd=repo_root, capture_output=True, text=True, timeout=240,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for header in ("| model | loss | Trainer img/s", "| model | 64 samples ms",
@@ -22,10 +22,11 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
     assert "| classroom | nonsaturating |" in proc.stdout
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["quick"] and not res["errors"]
-    # the old and the new classroom recipe, side by side, against the real digits' share
+    # the old and the new classroom recipes, side by side, against the real digits' share
     recipes = {q["recipe"]: q for q in res["quality"]}
-    assert set(recipes) == {"old", "new"}
+    assert set(recipes) == {"old", "batch64", "new"}
     assert recipes["old"]["precision"] == "fp32"
+    assert [recipes[r]["batch_size"] for r in ("old", "batch64", "new")] == [64, 64, 32]
     assert 0.5 < recipes["new"]["real_share"] <= 1.0
     assert all(0 <= q["final"]["confident_share"] <= 1 for q in res["quality"])
     speed = res["speed"][0]

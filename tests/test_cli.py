@@ -219,10 +219,11 @@ def test_done_criterion_focal_epoch_on_real_mnist(real_data_dir, cli, tmp_path):
     assert cfg["loss"] == "focal" and cfg["dataset"] == "mnist" and cfg["epochs"] == 1
     header, rows = read_history(out / "history.csv")
     assert header == list(HISTORY_FIELDS)
-    assert len(rows) == 10_000 // 64
+    assert cfg["batch_size"] == 32                          # the classroom recipe's batch
+    assert len(rows) == 10_000 // 32
     assert_png(out / "samples_epoch_001.png")
     ck = load_checkpoint(out / "checkpoint.pt")
-    assert ck.epoch == 1 and ck.step == 156 and ck.config.loss == "focal"
+    assert ck.epoch == 1 and ck.step == 312 and ck.config.loss == "focal"
     assert ck.D is not None and ck.class_names == [str(i) for i in range(10)]
 
 

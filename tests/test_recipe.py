@@ -114,6 +114,27 @@ def test_presets_keep_the_paper_model_exact_and_tune_only_the_classroom_model():
     assert preset("dcgan", model="classroom", lr_g=1e-3).lr_g == 1e-3
 
 
+def test_batch_32_is_the_classroom_recipe_but_shipped_and_measured_runs_keep_64():
+    """Batch 32 is for live lessons; the shipped files, the sweeps and the bench's old recipe
+    were made at batch 64 and must rebuild the same."""
+    import sys
+    from pathlib import Path
+    from benchmarks.measure import OLD_RECIPE
+    from gan_core.claims import EXPERIMENTS, plan
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import make_pretrained
+    assert preset("flgan", model="classroom").batch_size == 32
+    assert preset("dcgan", model="classroom").batch_size == 32
+    assert preset("flgan", model="paper").batch_size == 64
+    assert preset("dcgan", model="wide").batch_size == 64
+    for name, (p, overrides, _) in make_pretrained.JOBS.items():
+        if overrides["dataset"] == "mnist":
+            assert preset(p, **overrides).batch_size == 64, name
+    assert preset("dcgan", model="classroom", **OLD_RECIPE).batch_size == 64
+    for exp in EXPERIMENTS:
+        assert {r.config["batch_size"] for r in plan(exp)} == {64}, exp
+
+
 def test_diffaugment_moves_and_cuts_images_differentiably():
     from gan_core.augment import augment, cutout, parse_policy, translation
     g = torch.Generator().manual_seed(0)
