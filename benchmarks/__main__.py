@@ -187,7 +187,8 @@ def tables(res: dict) -> str:
             when = [_fmt(hit[k]["train_s"], 1) if hit.get(k) else
                     f"> {_fmt(q['budget_s'])}" for k in ("0.5", "0.8")]
             lines.append(f"| {q['model']} | {q['preset']} | {q['recipe']} | {q['precision']} | "
-                         f"{q.get('batch_size', '')} | {q['steps']} | {_fmt(100 * f['confident_share'], 1, '%')} "
+                         f"{q['batch_size']} | {q['steps']} | "
+                         f"{_fmt(100 * f['confident_share'], 1, '%')} "
                          f"({_fmt(f['of_real'], 2)}) | {f['classes_covered']} | "
                          f"{_fmt(f['judge_fd'], 0)} | {when[0]} | {when[1]} |")
     if res["sampling"]:

@@ -116,9 +116,9 @@ class TrainConfig:
                           step=1e-4, fmt="%.5f")
     beta1: float = setting(0.5, "Adam's beta1", lo=0, hi=0.9999)
     beta2: float = setting(0.999, "Adam's beta2", lo=0, hi=0.9999)
-    batch_size: int = setting(64, "real images per step (the classroom model's 32 takes about twice the "
-                              "steps per minute on a CPU, so digits appear sooner; the papers "
-                              "use 64)", lo=1, hi=4096, url="batch_size",
+    batch_size: int = setting(64, "real images per step (the classroom model's 32 takes about "
+                              "twice the steps per minute on a CPU, so digits appear sooner; "
+                              "the papers use 64)", lo=1, hi=4096, url="batch_size",
                               widget="number", more=False, label="Batch size")
     epochs: int = setting(1, "passes over the data", lo=1, hi=10000, url="epochs",
                           widget="number", more=False, label="Epochs")

@@ -2,7 +2,8 @@
 docs/latent_models.png; and docs/before_after_60s.png, the 60 s grids of the last
 `./lab bench --sections quality` run (benchmarks/results/latest_classroom_*.png).
 
-    python scripts/shipped_pictures.py
+    python scripts/shipped_pictures.py            # all three
+    python scripts/shipped_pictures.py --bench    # only before_after_60s.png
 
 shipped_models.png: one row of 16 samples (latent seed 0, the models' shown weights) per shipped
 model, labelled with its confident share from pretrained/index.json (the one evaluator's figure).

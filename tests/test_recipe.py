@@ -114,14 +114,13 @@ def test_presets_keep_the_paper_model_exact_and_tune_only_the_classroom_model():
     assert preset("dcgan", model="classroom", lr_g=1e-3).lr_g == 1e-3
 
 
-def test_batch_32_is_the_classroom_recipe_but_shipped_and_measured_runs_keep_64():
+def test_batch_32_is_the_classroom_recipe_but_shipped_and_measured_runs_keep_64(monkeypatch):
     """Batch 32 is for live lessons; the shipped files, the sweeps and the bench's old recipe
     were made at batch 64 and must rebuild the same."""
-    import sys
     from pathlib import Path
     from benchmarks.measure import OLD_RECIPE
     from gan_core.claims import EXPERIMENTS, plan
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
     import make_pretrained
     assert preset("flgan", model="classroom").batch_size == 32
     assert preset("dcgan", model="classroom").batch_size == 32
