@@ -113,9 +113,10 @@ def before_after_60s(out: Path = ROOT / "docs" / "before_after_60s.png") -> None
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--bench"]:
-        before_after_60s()
-    else:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bench", action="store_true", help="draw only docs/before_after_60s.png")
+    if not ap.parse_args().bench:
         main()
         latent_models()
-        before_after_60s()
+    before_after_60s()
