@@ -3,6 +3,8 @@
     cli        `python -m gan_core train` in its own process (the engine alone)
     app x1     one student: a Job from gan_core.jobs, trained in a worker process
     app x2     two students at once: two Jobs in one JobPool, each worker given half the cores
+    pair       Compare's "Train both": one Job with two models in lockstep (FLGAN's focal loss
+               with clipping and the DCGAN loss), one worker with every core
 
 Rounds alternate cli, app x1, app x2, so all three see the same machine. Steps/s are counted on
 each trainer's own clock (`time_s` of its history records, after a warm-up), the same clock for
@@ -75,6 +77,26 @@ def app_rates(config, seconds: float, students: int) -> list[dict]:
             j.join(60)
     return [dict(steps_per_s=_rate(j.trainer.history), wall_steps_per_s=(b - a) / (t1 - t0),
                  threads=j.threads) for j, a, b in zip(jobs, s0, s1)]
+
+
+def pair_rates(config, seconds: float) -> list[dict]:
+    """Compare's "Train both": one job, the focal loss with clipping beside the DCGAN loss."""
+    from gan_core.jobs import Job, JobPool
+    sides = [config.with_updates(loss="focal", grad_clip=0.25),
+             config.with_updates(loss="nonsaturating", grad_clip=None)]
+    job = Job(sides, JobPool(max_running=2)).start()
+    try:
+        deadline = time.time() + 120
+        while job.trainer.step < WARMUP and time.time() < deadline:
+            time.sleep(0.05)
+        s0, t0 = [v.step for v in job.trainers], time.perf_counter()
+        time.sleep(seconds)
+        s1, t1 = [v.step for v in job.trainers], time.perf_counter()
+    finally:
+        job.stop()
+        job.join(60)
+    return [dict(steps_per_s=_rate(v.history), wall_steps_per_s=(b - a) / (t1 - t0),
+                 threads=job.threads) for v, a, b in zip(job.trainers, s0, s1)]
 
 
 def _percentile(xs: list[float], q: float) -> float:
@@ -184,12 +206,13 @@ def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int 
     WARMUP = warmup
     settings = dict(dataset="mnist", model=model, preset=preset, epochs=1000)
     config = make_config(data_dir, model, preset)
-    rows = dict(cli=[], app1=[], app2=[])
+    rows = dict(cli=[], app1=[], app2=[], pair=[])
     for r in range(rounds):
         print(f"app vs cli: round {r + 1}/{rounds} ({seconds:g} s each)", file=sys.stderr)
         rows["cli"].append(cli_rate(settings, seconds, data_dir))
         rows["app1"].append(app_rates(config, seconds, 1)[0])
         rows["app2"].extend(app_rates(config, seconds, 2))
+        rows["pair"].extend(pair_rates(config, seconds))
     def med(key: str, k: str = "steps_per_s") -> float:
         return statistics.median(x[k] for x in rows[key])
     cli = med("cli")
@@ -200,8 +223,12 @@ def measure(data_dir: str, seconds: float = 30.0, rounds: int = 2, repeats: int 
                 app1_wall_steps_per_s=med("app1", "wall_steps_per_s"),
                 app2_steps_per_s_each=med("app2"),
                 app2_wall_steps_per_s_each=med("app2", "wall_steps_per_s"),
+                pair_steps_per_s_each=med("pair"),
+                pair_wall_steps_per_s_each=med("pair", "wall_steps_per_s"),
                 app1_ratio=med("app1") / cli, app2_ratio_each=med("app2") / cli,
+                pair_ratio_each=med("pair") / cli,
                 app1_threads=rows["app1"][0]["threads"], app2_threads=rows["app2"][0]["threads"],
+                pair_threads=rows["pair"][0]["threads"],
                 runs=rows, page_rerun=page)
 
 
@@ -218,7 +245,10 @@ def table(a: dict) -> str:
         f"| in the app | 1 | {a['app1_threads']} | {f(a['app1_steps_per_s'])} "
         f"({f(a['app1_wall_steps_per_s'])}) | {a['app1_ratio']:.2f}x |",
         f"| in the app | 2 | {a['app2_threads']} | {f(a['app2_steps_per_s_each'])} "
-        f"({f(a['app2_wall_steps_per_s_each'])}) | {a['app2_ratio_each']:.2f}x |", "",
+        f"({f(a['app2_wall_steps_per_s_each'])}) | {a['app2_ratio_each']:.2f}x |",
+        f"| Compare's Train both (2 models, 1 job) | 1 | {a['pair_threads']} in all | "
+        f"{f(a['pair_steps_per_s_each'])} ({f(a['pair_wall_steps_per_s_each'])}) | "
+        f"{a['pair_ratio_each']:.2f}x |", "",
         page_table(a["page_rerun"])])
 
 

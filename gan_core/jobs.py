@@ -358,7 +358,8 @@ class _Handle:
 
 
 class Job(_Handle):
-    """Train one config, or several in lockstep (one step each in turn), in a worker.
+    """Train one config, or several in lockstep (all take step n before any takes n + 1), in
+    one worker.
 
     The data is loaded here once to check the settings (batch size, labels), so a bad choice
     is a ValueError on the page at once rather than a failed run a moment later.

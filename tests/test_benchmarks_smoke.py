@@ -71,11 +71,13 @@ def test_quick_app_comparison_prints_its_table(real_data_dir, repo_root, tmp_pat
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| in the app | 1 |" in proc.stdout and "| in the app | 2 |" in proc.stdout
+    assert "| Compare's Train both (2 models, 1 job) |" in proc.stdout
     assert "Train page on the server while two jobs train" in proc.stdout
     assert "| the live fragment (its body) |" in proc.stdout
     app = json.loads(out.with_suffix(".json").read_text())["app"]
     assert app["cli_steps_per_s"] > 0 and app["app1_steps_per_s"] > 0
     assert len(app["runs"]["app2"]) == 2 and all(r["steps_per_s"] > 0 for r in app["runs"]["app2"])
+    assert len(app["runs"]["pair"]) == 2 and all(r["steps_per_s"] > 0 for r in app["runs"]["pair"])
     page = app["page_rerun"]
     assert page["median_ms"] > 0 and page["fragment_median_ms"] > 0
     assert page["fragment_runs"] == page["repeats"]     # the fragment ran once per page rerun

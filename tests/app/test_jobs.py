@@ -104,7 +104,7 @@ def test_running_workers_are_told_their_share_of_the_cores(tmp_path):
 
 
 def test_lockstep_pair_shares_start_and_stays_in_step():
-    """One worker trains both sides one step each in turn, from the same weights and batches."""
+    """One worker trains both sides in lockstep, from the same weights and batches."""
     a, b = ring(loss="focal", epochs=2), ring(loss="nonsaturating", epochs=2)
     job = Job([a, b]).start()
     assert job.join(120)
@@ -118,6 +118,52 @@ def test_lockstep_pair_shares_start_and_stays_in_step():
     ca, cb = (torch.load(io.BytesIO(v.checkpoint_bytes()), weights_only=True)
               for v in (va, vb))
     assert ca["step"] == cb["step"] == va.step
+
+
+def test_a_lockstep_pair_splits_the_threads_between_its_trainers(tmp_path, monkeypatch):
+    """Both sides of a pair step at once, each on its own thread with its own OpenMP team, so
+    each gets half the job's threads (the whole share each put 4 spinning threads on 2 cores:
+    1.2 against 8-9 steps/s per side in a Compare pair); a new share reaches both sides."""
+    import threading
+
+    from PIL import Image
+
+    import gan_core.workers as workers
+    for i in range(16):
+        Image.new("L", (28, 28), color=i * 15).save(tmp_path / f"{i}.png")
+    seen = []                                    # (side, step, torch threads of that thread)
+
+    class Recorded(workers.Trainer):
+        def __init__(self, config, **kw):
+            super().__init__(config, **kw)
+            side = 0 if "dataset" not in kw else 1
+            self.add_callback("step", lambda tr, rec: seen.append(
+                (side, tr.step, torch.get_num_threads())))
+
+    monkeypatch.setattr(workers, "Trainer", Recorded)
+    cfg = TrainConfig(dataset=f"folder:{tmp_path}", model="classroom", batch_size=8,
+                      epochs=10_000, sample_every=10**6, device="cpu")
+    spec = workers.JobSpec(configs=[cfg.to_dict(), cfg.with_updates(loss="focal").to_dict()])
+    core = workers.WorkerCore(1, spec, str(tmp_path), threads=4)
+    before = torch.get_num_threads()
+    runner = threading.Thread(target=core.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: len(seen) >= 6, what="the pair to train")
+        core.command("threads", 2)               # another student started: half the cores
+        mark = len(seen)
+        wait_for(lambda: len(seen) >= mark + 8, what="steps on the new share")
+    finally:
+        core.command("stop")
+        runner.join(60)
+        torch.set_num_threads(before)
+    assert not runner.is_alive()
+    early = seen[:6]
+    assert {side for side, _, _ in early} == {0, 1}
+    assert all(n == 2 for _, _, n in early), early
+    late = seen[mark + 4:]                       # after both sides passed a step boundary
+    assert {side for side, _, _ in late} == {0, 1}
+    assert all(n == 1 for _, _, n in late), late
 
 
 def test_lockstep_stop_ends_both():
