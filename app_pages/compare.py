@@ -65,8 +65,8 @@ with st.container(border=True):
                                    disabled=loss != "focal")
             picks[side] = dict(loss=loss, grad_clip=0.25 if clip else None, focal_gamma=gamma)
     start = c[4].button("Train both", type="primary", width="stretch")
-    c[4].caption("An MNIST epoch (312 steps of 32 each) takes about 40 s for the pair on 2 "
-                 "CPU cores.")
+    c[4].caption("An MNIST epoch (312 steps of 32 each) takes about a minute for the pair on "
+                 "2 CPU cores.")
 
 
 def make_config(side: str) -> TrainConfig:
