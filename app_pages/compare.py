@@ -14,7 +14,7 @@ from lab_app import charts, inside, pretrained
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
                               find_data_dir, mnist_available)
 from lab_app import saved
-from lab_app.ui import Run, add_run, get_pool, latest_run, owner_key
+from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
 
 st.title("Compare two losses")
 st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
@@ -243,4 +243,4 @@ def view():
                               caption=f"epoch {e} ({seen:,} images seen)", width="stretch")
 
 
-st.fragment(view, run_every=1.5 if live else inside.play_every("cmp"))()
+st.fragment(view, run_every=LIVE_REFRESH_S if live else inside.play_every("cmp"))()

@@ -15,7 +15,8 @@ from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_co
                               find_data_dir, mnist_available, params_from_config,
                               values_from_widgets, widget_state)
 from lab_app import inside, saved
-from lab_app.ui import Run, add_run, checkpoint_bytes, get_pool, latest_run, owner_key
+from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
+                        owner_key)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
@@ -308,4 +309,4 @@ with right:
             if not live:
                 show_saved_runs()
 
-    st.fragment(live_view, run_every=1.5 if live else None)()
+    st.fragment(live_view, run_every=LIVE_REFRESH_S if live else None)()

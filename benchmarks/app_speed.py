@@ -11,7 +11,8 @@ each trainer's own clock (`time_s` of its history records, after a warm-up), the
 both paths; the app's rows also give wall-clock steps/s as the page sees them (steps the job
 reported per second of real time, IPC included). Finally, while two jobs train, the Train page
 is rerun in Streamlit's AppTest and timed, both the whole page and, inside it, the body of the
-live fragment (`live_view`), which is what the fragment's own rerun every 1.5 s runs.
+live fragment (`live_view`), which is what the fragment's own rerun every 2.5 s
+(LIVE_REFRESH_S) runs.
 """
 from __future__ import annotations
 
@@ -137,13 +138,14 @@ def timed_fragments(times: list[float], cpu: list[float]):
 def page_rerun_ms(config, repeats: int, data_dir: str) -> dict:
     """While two jobs train (this student's, started from the Train page, and another's):
     the Train page rerun in AppTest (the whole page), and inside it the live fragment's own
-    body, which is what its timed rerun every 1.5 s runs on the server. Median, p90, max."""
+    body, which is what its timed rerun every LIVE_REFRESH_S runs on the server. Median, p90,
+    max."""
     import os
     os.environ.setdefault("GAN_DATA_DIR", data_dir)
     import streamlit as st
     from streamlit.testing.v1 import AppTest
     from gan_core.jobs import Job
-    from lab_app.ui import get_pool
+    from lab_app.ui import LIVE_REFRESH_S, get_pool
     st.cache_resource.clear()
     fragment_ms: list[float] = []
     fragment_cpu_ms: list[float] = []
@@ -167,7 +169,7 @@ def page_rerun_ms(config, repeats: int, data_dir: str) -> dict:
                 t = time.perf_counter()
                 at.run()
                 times.append((time.perf_counter() - t) * 1000)
-                time.sleep(1.5)                  # the fragment's own interval
+                time.sleep(LIVE_REFRESH_S)       # the fragment's own interval
             assert not at.exception, at.exception
             steps = (mine.trainer.step, other.trainer.step)
             both = mine.alive and other.alive
@@ -183,7 +185,7 @@ def page_rerun_ms(config, repeats: int, data_dir: str) -> dict:
                 fragment_cpu_median_ms=statistics.median(fragment_cpu_ms),
                 fragment_cpu_p90_ms=_percentile(fragment_cpu_ms, 0.9),
                 fragment_cpu_max_ms=max(fragment_cpu_ms),
-                fragment_runs=len(fragment_ms), load=os.getloadavg())
+                fragment_runs=len(fragment_ms), every_s=LIVE_REFRESH_S, load=os.getloadavg())
 
 
 def make_config(data_dir: str, model: str = "classroom", preset: str = "dcgan"):
@@ -255,7 +257,7 @@ def table(a: dict) -> str:
 def page_table(p: dict) -> str:
     return "\n".join([
         f"Train page on the server while two jobs train ({p['repeats']} reruns in AppTest, "
-        f"1.5 s apart; load average {p['load'][0]:.1f}):", "",
+        f"{p.get('every_s', 1.5):g} s apart; load average {p['load'][0]:.1f}):", "",
         "| what reruns | median ms | p90 ms | max ms |", "| --- | ---: | ---: | ---: |",
         f"| the live fragment (its body) | {p['fragment_median_ms']:,.0f} | "
         f"{p['fragment_p90_ms']:,.0f} | {p['fragment_max_ms']:,.0f} |",

@@ -29,7 +29,7 @@ def light_template() -> go.layout.Template:
     """plotly_white's look for what the lab draws, without its defaults for 3-D scenes, polar,
     ternary and map axes and 21 other kinds of trace. Plotly validates and copies a figure's
     whole template when it is set: "plotly_white" took about 25 ms per figure, most of a live
-    chart's build time (the Train page's fragment builds five every 1.5 s), and it was over
+    chart's build time (the Train page's fragment builds five every 2.5 s), and it was over
     half of each chart's JSON; this one takes about 5 ms and draws the same."""
     white = pio.templates["plotly_white"].to_plotly_json()
     return go.layout.Template(layout={k: white["layout"][k] for k in LIGHT_LAYOUT},
@@ -52,7 +52,7 @@ def ema(values: Sequence[float], alpha: float = 0.1) -> list[float]:
 
 
 # What every chart of a history shares, checked by plotly once rather than per figure (a
-# live fragment builds five of them every 1.5 s): _chart() starts from it, _layout() adds the rest.
+# live fragment builds five of them every 2.5 s): _chart() starts from it, _layout() adds the rest.
 CHART_LAYOUT = go.Layout(title=dict(x=0, font=dict(size=15)), margin=dict(l=10, r=10, t=40, b=10),
                          xaxis_title="step", legend=dict(orientation="h", y=-0.25),
                          template=LIGHT)

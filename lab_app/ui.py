@@ -25,6 +25,13 @@ MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
 MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped beyond this
 
 
+# How often a live run's view redraws itself (Train and Compare). Each redraw costs the server
+# about 60-80 ms of CPU per open page (./lab bench --app) and the browser a redraw of every
+# chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
+# 1.5 s gave 498-598 (README, Speed).
+LIVE_REFRESH_S = 2.5
+
+
 @st.cache_resource
 def get_pool() -> JobPool:
     return JobPool(max_running=MAX_TRAININGS)

@@ -61,7 +61,7 @@ def test_the_gd_ratio_curve_on_the_experiments_page_draws_the_balance_line():
 
 
 def test_live_charts_keep_plotly_whites_look_without_its_weight():
-    """The Train page's live fragment builds these every 1.5 s. Their template is plotly_white's
+    """The Train page's live fragment builds these every 2.5 s. Their template is plotly_white's
     look for 2-D axes and the traces drawn, without its 3-D, polar, map and 21 other trace
     defaults, which plotly validated and copied for every figure (most of a chart's build time);
     the curves travel as binary arrays, not as lists plotly checks number by number."""

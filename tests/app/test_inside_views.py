@@ -210,7 +210,7 @@ def test_an_image_run_shows_ds_verdict_mode_map_nearest_digit_and_push_map():
 
 
 def test_while_an_image_run_trains_only_the_open_inside_tab_is_drawn():
-    """The live fragment reruns every 1.5 s: it draws D's verdict (the open tab) and leaves
+    """The live fragment reruns every 2.5 s: it draws D's verdict (the open tab) and leaves
     the judge, the search of the training set and the other figures to the tab's click."""
     import time
     at = page("train", dataset="mnist", subset=640, epochs=1000).run()

@@ -2,7 +2,7 @@
 
 Bounded in count (SESSIONS) and time. Checks what a classroom needs: every session's run
 progresses to the end, someone had to wait, the server-wide training limit held (the pool's own
-peak, shown in the sidebar; the pages' status lines refresh every 1.5 s, so they can briefly
+peak, shown in the sidebar; the pages' status lines refresh every 2-2.5 s, so they can briefly
 show a finished run as running), no session sees another's runs (live or saved), and the
 server's memory stays bounded.
 Prints what it held.
