@@ -203,7 +203,7 @@ def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
         _hline(fig, value, "#333", f"{value:.2f}: balance ({', '.join(names)}, D = 1/2)",
                "bottom right")
     _markers(fig, markers)
-    title = "Balance: log(L_G / L_D) (above the dotted line: G is losing)"
+    title = "log(L_G / L_D): above the dotted line, G loses"   # fits a half-width column
     if undefined and not lines:
         title = f"log(L_G / L_D): no balance line for {', '.join(undefined)} (undefined)"
     elif undefined:
