@@ -258,7 +258,8 @@ with right:
                     inside.points_view(tr, snap, "toyfig", mesh, arrows)
                 else:
                     st.image(snapshot_image(snap.samples),
-                             caption=f"Fixed noise at step {snap.step} (epoch {snap.epoch})",
+                             caption=f"Fixed noise at step {snap.step} ({snap.epoch} of "
+                                     f"{tr.config.epochs} epochs done)",
                              width="stretch")
         if not hist:
             row1[1].caption("Charts appear after the first step.")
