@@ -142,8 +142,8 @@ def image_views(tr, snap, key: str, lazy: bool = False) -> None:
     """D's verdict, mode map, nearest real image and where G is pushed, for one snapshot.
 
     lazy: draw only the open tab (the others when they are clicked). A live fragment reruns
-    every 2.5 s (ui.LIVE_REFRESH_S), and the hidden tabs (the judge, a search of the training set, three figures)
-    were most of its time; a finished run's page draws all four at once."""
+    every 2.5 s (ui.LIVE_REFRESH_S), and the hidden tabs (the judge, a search of the training
+    set, three figures) were most of its time; a finished run's page draws all four at once."""
     probe = getattr(snap, "probe", None)
     if probe is None:
         st.caption("These views appear with the next sample grid.")
