@@ -216,8 +216,29 @@ def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Fi
     _series(fig, runs, "g_grad_norm", "G gradient norm", 0)
     _series(fig, runs, "d_grad_norm", "D gradient norm", 1, dash="dash" if len(runs) > 1 else None)
     _markers(fig, markers)
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", tickvals=log_ticks(
+        [v for t in fig.data for v in np.asarray(t.y if t.y is not None else [], float)]),
+        minor=dict(showgrid=False))
     return _layout(fig, "Gradient norms (before clipping, log scale)", "norm")
+
+
+def log_ticks(values: Sequence[float]) -> Optional[list[float]]:
+    """Round tick values for a log axis over `values`: powers of ten over 1.5 decades or more,
+    else 1, 2 and 5 times them (plotly's own choice labels every minor tick of a short range,
+    so a gradient-norm chart read "1 2 100 5 2 10 5 2 1" from top to bottom); over a range too
+    narrow for two of those, three values spread over it. None: no positive value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return None
+    lo, hi = math.log10(v.min()), math.log10(v.max())
+    ladder = (1,) if hi - lo >= 1.5 else (1, 2, 5)
+    ticks = [m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in ladder]
+    inside = [t for t in ticks if lo - 0.05 <= math.log10(t) <= hi + 0.05]
+    if len(inside) >= 2:
+        return inside
+    # Too narrow for two round values: three spread over the data, to two significant digits.
+    return sorted({float(f"{10 ** x:.2g}") for x in np.linspace(lo, hi, 3)})
 
 
 def toy_figure(real, fake, axis=None, probs=None, extent: float = 3.0,

@@ -106,3 +106,19 @@ def test_bar_chart_arm_names_are_wrapped_whole_not_tilted_off_the_figure():
            for i in range(6)}
     fig = seed_bar_figure(six, [], "fd", "FD")
     assert max(len(line) for x in fig.data[0].x for line in x.split("<br>")) <= 10
+
+
+def test_gradient_norm_axis_labels_round_values_only():
+    """Plotly labelled every minor tick of the norms' log axis ("1 2 100 5 2 10 5 2 1" read
+    down the Train page's chart); the ticks are now powers of ten over a wide range and
+    1-2-5 steps over a narrow one, always inside the data's range."""
+    from lab_app.charts import grad_figure, log_ticks
+    assert log_ticks([0.8, 3.0, 250.0]) == [1.0, 10.0, 100.0]
+    assert log_ticks([1.5, 30.0]) == [2.0, 5.0, 10.0, 20.0]
+    assert log_ticks([3.1, 3.3]) == [3.1, 3.2, 3.3]           # too narrow for round values
+    assert log_ticks([2.0, 2.0]) == [2.0]
+    assert log_ticks([0.0, float("nan")]) is None
+    wide = [dict(_hist("nonsaturating", 1)[0], step=i + 1, g_grad_norm=0.5 + i,
+                 d_grad_norm=100.0 + 10 * i) for i in range(50)]
+    axis = grad_figure({"run": wide}).layout.yaxis
+    assert axis.type == "log" and list(axis.tickvals) == [1.0, 10.0, 100.0]
