@@ -296,8 +296,10 @@ st.caption("A generator turns a vector of random numbers z into a sample. Walk f
            "draw.")
 
 picker = st.container()
-options: dict[str, tuple[str, object]] = dict(session_models())
-files = {f"file:{p}": (_relative(p), p) for p in ex.find_checkpoints(ex.model_dirs(ROOT))}
+session = session_models()
+options: dict[str, tuple[str, object]] = dict(session)
+found = ex.find_checkpoints(ex.model_dirs(ROOT))
+files = {f"file:{p}": (_relative(p), p) for p in found}
 with st.expander("Upload a checkpoint", expanded=not (options or files)):
     uploaded = upload_box()
 if uploaded is not None:
@@ -309,10 +311,13 @@ with picker:
         no_models()
     if st.session_state.get("explore_model") not in options:
         st.session_state.pop("explore_model", None)
+        if not session and uploaded is None and found:    # the best shipped model, not noise
+            st.session_state.explore_model = f"file:{ex.opening_file(found)}"
     choice = st.selectbox("Model", list(options), format_func=lambda k: options[k][0],
                           key="explore_model",
                           help="This session's runs first, then uploads, then checkpoint files "
-                               "under pretrained/ and runs/ (newest first).")
+                               "under pretrained/ and runs/ (newest first). Without a run "
+                               "of your own it opens on the best shipped MNIST model.")
     title, what = options[choice]
     if isinstance(what, Path):
         try:

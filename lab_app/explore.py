@@ -37,6 +37,9 @@ UPLOAD_TIMEOUT_S = 30        # an upload is read in its own process (gan_core.sa
 UPLOAD_MEMORY_MB = 1024      # limits; a good 50 MB checkpoint reads in a few seconds
 MODEL_DIRS_ENV = "GAN_LAB_MODEL_DIRS"      # os.pathsep-separated; relative to the repo root
 DEFAULT_MODEL_DIRS = ("pretrained", "runs")
+# What the explorer opens on when this session has no run of its own: the best shipped MNIST
+# generator, rather than whichever file is newest (often a few-step test run that draws noise).
+OPENING_MODEL = "mnist_best_flgan.pt"
 SLIDER_RANGE = 3.0                         # latent sliders run over [-3, 3]: 99.7% of N(0, 1)
 MAP_EXTENT = 2.5
 FRAME_PX = 280                             # the current frame is drawn about this wide
@@ -114,6 +117,15 @@ def find_checkpoints(dirs: Sequence[Path]) -> list[Path]:
             except OSError:          # deleted between listing and stat
                 continue
     return sorted(found, key=lambda p: (-found[p], str(p)))
+
+
+def opening_file(paths: Sequence[Path]) -> Optional[Path]:
+    """The file to open on when nothing else is chosen: the shipped best model where it was
+    found, else the newest file (paths come newest first, as find_checkpoints returns them)."""
+    for p in paths:
+        if p.name == OPENING_MODEL:
+            return p
+    return paths[0] if paths else None
 
 
 def load_model_file(path: str | Path, source: Optional[str] = None) -> Model:

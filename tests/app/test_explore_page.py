@@ -429,3 +429,28 @@ def test_judge_classifiers_are_not_offered_as_generators(tmp_path):
     (tmp_path / "judge_mnist.pt").write_bytes(b"x")
     (tmp_path / "model.pt").write_bytes(b"x")
     assert [p.name for p in ex.find_checkpoints([tmp_path])] == ["model.pt"]
+
+
+def test_without_a_run_of_its_own_the_page_opens_on_the_best_shipped_model(
+        monkeypatch, trainers, tmp_path):
+    """Not on the newest file: in a class that is often a few-step test run drawing noise."""
+    best = save_checkpoint(trainers["latent16"], tmp_path / "pretrained" / ex.OPENING_MODEL)
+    newer = save_checkpoint(trainers["latent1"], tmp_path / "runs" / "quick" / "checkpoint.pt")
+    os.utime(best, (time.time() - 3600,) * 2)
+    assert ex.find_checkpoints([tmp_path])[0] == Path(newer).resolve()
+    at = explorer(monkeypatch, tmp_path)
+    at.run()
+    assert not at.exception
+    box = at.selectbox(key="explore_model")
+    assert box.value == f"file:{Path(best).resolve()}" and len(box.options) == 2
+    assert [s.key for s in at.slider if s.key == "explore_z1"] == []    # latent 16: the walk
+    at.selectbox(key="explore_model").set_value(f"file:{Path(newer).resolve()}").run()
+    assert at.selectbox(key="explore_model").value.endswith("checkpoint.pt")   # a choice sticks
+    assert [s.key for s in at.slider] == ["explore_z1"]
+
+
+def test_the_opening_file_falls_back_to_the_newest(tmp_path):
+    assert ex.opening_file([]) is None
+    a, b = tmp_path / "a.pt", tmp_path / "sub" / ex.OPENING_MODEL
+    assert ex.opening_file([a]) == a
+    assert ex.opening_file([a, b]) == b
