@@ -216,9 +216,9 @@ def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Fi
     _series(fig, runs, "g_grad_norm", "G gradient norm", 0)
     _series(fig, runs, "d_grad_norm", "D gradient norm", 1, dash="dash" if len(runs) > 1 else None)
     _markers(fig, markers)
-    fig.update_yaxes(type="log", tickvals=log_ticks(
-        [v for t in fig.data for v in np.asarray(t.y if t.y is not None else [], float)]),
-        minor=dict(showgrid=False))
+    ys = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None]
+    fig.update_yaxes(type="log", tickvals=log_ticks(np.concatenate(ys) if ys else []),
+                     minor=dict(showgrid=False))
     return _layout(fig, "Gradient norms (before clipping, log scale)", "norm")
 
 
