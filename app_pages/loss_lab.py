@@ -136,11 +136,11 @@ st.markdown(
     "is computed by the lab's own loss functions at the equilibrium; where a loss is 0 or "
     "negative there, no log ratio exists and no line is drawn. Losses on raw scores do not "
     "give D a probability, so their D(x) chart shows the raw score with its own lines.")
-st.dataframe(
+st.table(   # a table, not a dataframe: its cells wrap, so every explanation reads in full
     [{"loss": r.loss, "balance of log(L_G/L_D)": "undefined" if r.balance is None
       else f"{r.balance:.2f}", "where it comes from": r.balance_why,
       "D(x) and D(G(z)) chart shows": r.d_output} for r in chart_readings(gamma)],
-    hide_index=True, width="stretch", key="loss_lab_readings")
+    hide_index=True)
 
 # --- the losses --------------------------------------------------------------------------
 st.header("The losses")
