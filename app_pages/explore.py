@@ -334,6 +334,8 @@ with picker:
         model = what
         model_key = f"{choice}@{model.step}"
     st.markdown(" · ".join(f"{name} **{value}**" for name, value in ex.describe(model)))
+    if note := ex.cluster_note(model):
+        st.caption(note)
 
 if st.session_state.get("explore_last_model") != choice:   # new model: start from the middle
     st.session_state.explore_last_model = choice

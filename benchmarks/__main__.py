@@ -179,15 +179,15 @@ def tables(res: dict) -> str:
                       f"seconds; held-out real digits: {100 * real:.1f}%. 'x real' is the share "
                       f"over the real digits' share; 'to 50% / 80%' is the first evaluation at "
                       f"that fraction of real with all 10 digits drawn.", "",
-                  "| model | preset | recipe | precision | batch | steps | at the end: share "
-                  "(x real) | digits | judge FD | to 50% (s) | to 80% (s) |",
-                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| model | preset | recipe | precision | batch | clusters | steps | at the end: "
+                  "share (x real) | digits | judge FD | to 50% (s) | to 80% (s) |",
+                  "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for q in res["quality"]:
             f, hit = q["final"], q["reached"]
             when = [_fmt(hit[k]["train_s"], 1) if hit.get(k) else
                     f"> {_fmt(q['budget_s'])}" for k in ("0.5", "0.8")]
             lines.append(f"| {q['model']} | {q['preset']} | {q['recipe']} | {q['precision']} | "
-                         f"{q['batch_size']} | {q['steps']} | "
+                         f"{q['batch_size']} | {q.get('clusters', 0)} | {q['steps']} | "
                          f"{_fmt(100 * f['confident_share'], 1, '%')} "
                          f"({_fmt(f['of_real'], 2)}) | {f['classes_covered']} | "
                          f"{_fmt(f['judge_fd'], 0)} | {when[0]} | {when[1]} |")
@@ -227,8 +227,9 @@ def main(argv=None) -> int:
                    help="models timed to recognisable digits (default: classroom)")
     p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES),
                    help="classroom recipes compared: before issue 16 (old: Adam 2e-4, fp32, "
-                        "no EMA), its first round (batch64: lr 5e-4, bf16, EMA, batch 64) and "
-                        "now (new: the same at batch 32) (default: all three)")
+                        "no EMA), its first round (batch64: lr 5e-4, bf16, EMA, batch 64), its "
+                        "second (batch32: the same at batch 32) and now (new: batch32 with "
+                        "cluster conditioning, 50 clusters) (default: all four)")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                    help="what to measure (default: all)")
     p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")

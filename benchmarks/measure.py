@@ -108,7 +108,9 @@ def trainer_speed(model: str, preset: str, data_dir: str, steps: int, warmup: in
                   seed: int = 0) -> dict:
     """gan_core's Trainer, images/s over `steps` steps after `warmup`, wall clock (data included)."""
     from gan_core.trainer import Trainer
-    cfg = _config(model, preset, data_dir, seed, max_steps=warmup + steps)
+    # Without cluster conditioning: the tutorial loop it is compared with runs the same
+    # networks unconditioned.
+    cfg = _config(model, preset, data_dir, seed, max_steps=warmup + steps, clusters=None)
     tr = Trainer(cfg)
     marks = {}
 
@@ -164,10 +166,12 @@ def growth_per_step(model: str, preset: str, data_dir: str, steps: int = 100) ->
 
 # The classroom recipe before issue 16 (Adam 2e-4 as the papers, fp32, samples from G itself),
 # kept so that the benchmark can show the old and the new default side by side.
-OLD_RECIPE = dict(lr_g=2e-4, lr_d=2e-4, ema_decay=None, precision="fp32", batch_size=64)
+OLD_RECIPE = dict(lr_g=2e-4, lr_d=2e-4, ema_decay=None, precision="fp32", batch_size=64,
+                  clusters=None)
 # What `recipe` names: the old default, the classroom recipe before batch 32 (issue 16's first
-# round), and the preset as it is now.
-RECIPES = {"old": OLD_RECIPE, "batch64": dict(batch_size=64), "new": {}}
+# round), before cluster conditioning (its second), and the preset as it is now.
+RECIPES = {"old": OLD_RECIPE, "batch64": dict(batch_size=64, clusters=None),
+           "batch32": dict(clusters=None), "new": {}}
 
 
 def real_confident_share(data_dir: str) -> float:
@@ -232,7 +236,7 @@ def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 12
     reached = {f"{f:g}": next((e for e in evals if e["of_real"] >= f
                                and e["classes_covered"] >= classes), None) for f in fractions}
     return dict(recipe=recipe, precision=tr.precision, batch_size=tr.config.batch_size,
-                real_share=round(real_share, 4),
+                clusters=tr.spec.clusters, real_share=round(real_share, 4),
                 reached=reached, final=evals[-1], evals=evals, steps=tr.step,
                 images_per_s=tr.step * tr.config.batch_size / max(tr.elapsed, 1e-9))
 

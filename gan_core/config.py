@@ -94,6 +94,17 @@ class TrainConfig:
     batch_norm_d: bool = setting(True, "no batch norm in D, only in G (SAGAN's D has spectral "
                                  "norm instead)")
     conditional: bool = setting(False, "CGAN: condition on class labels", url="conditional")
+    clusters: Optional[int] = setting(
+        None, "condition G and D on this many k-means clusters of the training images (no "
+        "labels needed; the classroom model's default: 50); at most one per 200 images; not "
+        "used below latent size 8, by a CGAN (it has labels) or on the 2-D sets", lo=2, hi=1000,
+        url="clusters", zero_is_off=True,
+        widget="toggle_number", key="clusters", toggle="Condition on clusters of the images",
+        label="Clusters", step=1, on_value=50,
+        ui_help="Before training, the images are sorted into groups of look-alikes (k-means, "
+                "no labels). G and D are told the group of every image, so G draws each kind "
+                "of digit from its own part of the latent space instead of blends between "
+                "kinds. Off for latent sizes below 8, so the collapse lessons still collapse.")
     # loss and update schedule
     loss: str = setting("nonsaturating", "the GAN loss", choices=tuple(LOSSES), url="loss",
                         widget="select", more=False, label="Loss")
@@ -296,7 +307,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # README, "The classroom recipe").
 MODEL_RECIPES: dict[str, dict[str, Any]] = {
     "paper": dict(ema_decay=None, precision="fp32"),
-    "classroom": dict(lr_g=5e-4, lr_d=5e-4, batch_size=32),
+    "classroom": dict(lr_g=5e-4, lr_d=5e-4, batch_size=32, clusters=50),
     "wide": dict(lr_g=5e-4, lr_d=5e-4),
 }
 PAPER_PRESETS = ("flgan", "dcgan")     # the presets a model recipe adjusts

@@ -21,7 +21,10 @@ Architectures:
 
 `depth` sizes the generator: medium is the reference; small halves its widths; large doubles
 them and adds one 3x3 conv block. A conditional model (CGAN) appends a label embedding to z in G
-and uses a projection head in D (Miyato & Koyama 2018).
+and uses a projection head in D (Miyato & Koyama 2018). A cluster-conditioned model has the same
+embeddings for clusters of the training images instead of labels, and needs no labels from
+outside: G picks the cluster from its first latent number (z[0]'s slice of the normal
+distribution, each cluster as often as in the data) and D the image's nearest cluster centre.
 """
 from __future__ import annotations
 
@@ -48,6 +51,13 @@ class ModelSpec:
     spectral_norm_d: bool = False
     batch_norm_d: bool = True   # with batch_norm: D has batch norm too (SAGAN's D has none)
     num_classes: int = 0        # > 0: conditional (CGAN)
+    clusters: int = 0           # > 0: conditioned on this many clusters of the training images
+                                # (gan_core.clusters): G picks one from z[0], D from the image
+
+    @property
+    def conditions(self) -> int:
+        """How many values G's and D's condition embeddings take (classes or clusters)."""
+        return self.num_classes or self.clusters
 
     @property
     def bn_in_d(self) -> bool:
@@ -174,39 +184,70 @@ def _dropout2d(p: float) -> nn.Module:
 
 
 class Generator(nn.Module):
-    """Label embedding (CGAN) + a body that maps the latent vector to a sample."""
+    """Condition embedding (CGAN labels or clusters) + a body that maps the latent vector to a
+    sample."""
 
     def __init__(self, spec: ModelSpec, body: nn.Module):
         super().__init__()
         self.spec = spec
         self.latent_dim = spec.latent_dim
-        self.embed = nn.Embedding(spec.num_classes, spec.num_classes) if spec.num_classes else None
+        k = spec.conditions
+        self.embed = nn.Embedding(k, k) if k else None
         self.body = body
+        if spec.clusters:
+            # Upper edges of the clusters' cumulated shares of the training images (set by the
+            # trainer): cluster j is drawn when Phi(z[0]) falls in its slice of [0, 1].
+            self.register_buffer("cluster_edges",
+                                 torch.arange(1, spec.clusters + 1) / spec.clusters)
+
+    def set_cluster_shares(self, shares: torch.Tensor) -> None:
+        self.cluster_edges.copy_(shares.cumsum(0))
+
+    def cluster_of(self, z: torch.Tensor) -> torch.Tensor:
+        """The cluster each latent vector draws: (B, latent) -> (B,) int64."""
+        u = torch.special.ndtr(z[:, 0].float())                          # (B,) in [0, 1]
+        edges = self.cluster_edges.float().contiguous()
+        return torch.searchsorted(edges, u.contiguous(), right=True).clamp_(0, len(edges) - 1)
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.embed is not None:
             if labels is None:
-                raise ValueError("this generator is conditional: pass class labels")
+                if not self.spec.clusters:
+                    raise ValueError("this generator is conditional: pass class labels")
+                labels = self.cluster_of(z)
             z = torch.cat([z, self.embed(labels)], 1)
         return self.body(z)
 
 
 class Discriminator(nn.Module):
-    """features(x) -> (B, F); head -> logit; + projection <embed(y), features> when conditional."""
+    """features(x) -> (B, F); head -> logit; + projection <embed(y), features> when conditional
+    (y: class labels, or clusters; a cluster model finds a real image's cluster itself)."""
 
     def __init__(self, spec: ModelSpec, features: nn.Module, feature_dim: int):
         super().__init__()
         self.spec = spec
         self.features = features
         self.head = nn.Linear(feature_dim, 1)
-        self.embed = nn.Embedding(spec.num_classes, feature_dim) if spec.num_classes else None
+        k = spec.conditions
+        self.embed = nn.Embedding(k, feature_dim) if k else None
+        if spec.clusters:         # the clusters' centres in pixels (set by the trainer)
+            size = spec.image_size or 1
+            self.register_buffer("cluster_centres",
+                                 torch.zeros(spec.clusters, spec.channels * size * size))
+
+    def cluster_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image's nearest cluster centre: (B, C, H, W) -> (B,) int64."""
+        from .clusters import nearest
+        return nearest(x, self.cluster_centres)
 
     def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         h = self.features(x)                                # (B, F)
         out = self.head(h).squeeze(1)                       # (B,)
         if self.embed is not None:
             if labels is None:
-                raise ValueError("this discriminator is conditional: pass class labels")
+                if not self.spec.clusters:
+                    raise ValueError("this discriminator is conditional: pass class labels")
+                labels = self.cluster_of(x)
             out = out + (self.embed(labels) * h).sum(1)
         return out
 
@@ -383,7 +424,10 @@ def build_models(spec: ModelSpec) -> tuple[Generator, Discriminator]:
         raise ValueError(f"latent_dim must be from 1 to 1000; got {spec.latent_dim}")
     if spec.model != "mlp" and spec.channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3; got {spec.channels}")
-    g_body, d_features, feat = ARCHITECTURES[spec.model].build(spec, spec.latent_dim + spec.num_classes)
+    if spec.clusters and (spec.num_classes or spec.model == "mlp"):
+        raise ValueError("clusters are for unconditional image models (a CGAN has labels)")
+    g_body, d_features, feat = ARCHITECTURES[spec.model].build(
+        spec, spec.latent_dim + spec.conditions)
     G, D = Generator(spec, g_body), Discriminator(spec, d_features, feat)
     if spec.model != "mlp":
         zero_bias = spec.model != "paper"

@@ -37,6 +37,7 @@ from .shortrepr import short_repr
 
 FORMAT, VERSION = "gan_core.checkpoint", 1
 MAX_CLASSES = 100              # conditional models: MNIST has 10, a classroom folder a few
+MAX_CLUSTERS = 1000            # cluster conditioning (TrainConfig.clusters: at most 1,000)
 MAX_PARAMS = 40_000_000        # G + D; the largest buildable spec (dcgan64, large, 100 classes,
                                # attention) has 33 million
 MAX_NAME = 64                  # a class name, a history column, a short text value
@@ -186,6 +187,7 @@ SPEC_RULES = {    # field -> (test, what it must be)
     "batch_norm_d": (lambda v: type(v) is bool, "true or false"),
     "num_classes": (lambda v: _is_int(v, 0, MAX_CLASSES),
                     f"a whole number from 0 to {MAX_CLASSES}"),
+    "clusters": (lambda v: _is_int(v, 0, MAX_CLUSTERS), f"a whole number from 0 to {MAX_CLUSTERS}"),
 }
 SAME_AS_CONFIG = ("model", "latent_dim", "depth", "batch_norm", "batch_norm_d", "self_attention",
                   "spectral_norm_g", "spectral_norm_d")
@@ -210,6 +212,10 @@ def check_spec(d: Any, config: TrainConfig) -> ModelSpec:
     if bool(spec.num_classes) != config.conditional:
         _fail(f"spec num_classes {spec.num_classes} disagrees with the config's conditional "
               f"{config.conditional}")
+    if spec.clusters and not (config.clusters and spec.clusters <= config.clusters
+                              and not spec.num_classes and spec.model != "mlp"):
+        _fail(f"spec clusters {spec.clusters} disagrees with the config (clusters "
+              f"{short_repr(config.clusters)}, conditional {config.conditional})")
     return spec
 
 

@@ -32,12 +32,12 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import metrics
+from . import clusters, metrics
 from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
-from .images import to_uint8
+from .images import from_uint8, to_uint8
 from .losses import get_loss, gradient_penalty
 from .models import ARCHITECTURES, ModelSpec, build_models
 from .probes import snapshot_probe
@@ -93,7 +93,9 @@ def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
                  else config.dropout),
         self_attention=config.self_attention, spectral_norm_g=config.spectral_norm_g,
         spectral_norm_d=config.spectral_norm_d,
-        num_classes=dataset.num_classes if config.conditional else 0)
+        num_classes=dataset.num_classes if config.conditional else 0,
+        clusters=0 if dataset.is_points or config.conditional else clusters.clusters_for(
+            config.clusters, len(dataset), config.latent_dim))
 
 
 def check_trainable(config: TrainConfig, dataset: Dataset) -> ModelSpec:
@@ -151,6 +153,8 @@ class Trainer:
         self.spec = check_trainable(config, self.dataset)
         torch.manual_seed(config.seed)                  # identical initial weights per seed
         self.G, self.D = build_models(self.spec)
+        if self.spec.clusters:
+            self._fit_clusters()
         self.G.to(self.device)
         self.D.to(self.device)
         # The samples students see come from a running average of G's weights (Karras et al.
@@ -170,6 +174,8 @@ class Trainer:
         self.fixed_noise = torch.randn(n_fixed, config.latent_dim, generator=g).to(self.device)
         self.fixed_labels = (torch.arange(n_fixed, device=self.device) % self.spec.num_classes
                              if self.spec.num_classes else None)
+        if self.spec.clusters:      # the clusters G draws for the fixed noise (probes tell D)
+            self.fixed_labels = self.G.cluster_of(self.fixed_noise)
 
         self.step = 0                 # real batches processed
         self.epoch = 0                # epochs completed
@@ -190,6 +196,16 @@ class Trainer:
         self._last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
         self._judge = None            # (judge, real stats) once loaded; False when none exists
         self.eval_note = ""
+
+    def _fit_clusters(self) -> None:
+        """k-means on the training images (as D sees them, in [-1, 1]): D gets the centres,
+        G the clusters' shares, so that G draws each cluster as often as the data holds it."""
+        x = self.dataset.data
+        x = from_uint8(x) if x.dtype == torch.uint8 else x.float()
+        centres = clusters.kmeans(x, self.spec.clusters, seed=self.config.seed)
+        self.D.cluster_centres.copy_(centres)
+        self.G.set_cluster_shares(clusters.shares(clusters.nearest(x, centres),
+                                                  self.spec.clusters))
 
     # -- watching and control --------------------------------------------------------------
     def add_callback(self, event: str, fn: Callable) -> None:
@@ -435,12 +451,16 @@ class Trainer:
         noise = streams["noise"]
         b = real.shape[0]
         n_cls = self.spec.num_classes
-        labels = labels if n_cls else None
+        # Cluster conditioning: a real image's cluster is its nearest centre, a fake's the one
+        # G drew from its z.
+        if not n_cls:
+            labels = D.cluster_of(real) if self.spec.clusters else None
 
         def z_and_labels():
             z = torch.randn(b, cfg.latent_dim, device=dev, generator=noise)
-            y = torch.randint(n_cls, (b,), device=dev, generator=noise) if n_cls else None
-            return z, y
+            if n_cls:
+                return z, torch.randint(n_cls, (b,), device=dev, generator=noise)
+            return z, (G.cluster_of(z) if self.spec.clusters else None)
 
         # (1) Update D: push D(x) up and D(G(z)) down. When G is updated in this step too, its
         # first update reuses these fakes (as the DCGAN reference code does), so G's forward

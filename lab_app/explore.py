@@ -89,7 +89,20 @@ def describe(model: Model) -> list[tuple[str, str]]:
         rows.append(("step", str(model.step)))
     if s.num_classes:
         rows.append(("conditional", f"{s.num_classes} classes"))
+    if s.clusters:
+        rows.append(("clusters", f"{s.clusters}, picked by z's first number"))
     return rows
+
+
+def cluster_note(model: Model) -> Optional[str]:
+    """What a walk shows on a cluster-conditioned generator, or None for other models."""
+    k = model.spec.clusters
+    if not k:
+        return None
+    return (f"This generator is conditioned on {k} clusters of its training images (look-alikes "
+            f"sorted by k-means, no labels): z's first number picks the cluster, the rest draw "
+            f"within it. A walk that changes the first number jumps from one kind of image to "
+            f"the next where it crosses a cluster's edge; the others morph smoothly.")
 
 
 # --- finding and loading checkpoints ---------------------------------------------------------

@@ -24,9 +24,11 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
     assert res["quick"] and not res["errors"]
     # the old and the new classroom recipes, side by side, against the real digits' share
     recipes = {q["recipe"]: q for q in res["quality"]}
-    assert set(recipes) == {"old", "batch64", "new"}
+    assert set(recipes) == {"old", "batch64", "batch32", "new"}
     assert recipes["old"]["precision"] == "fp32"
-    assert [recipes[r]["batch_size"] for r in ("old", "batch64", "new")] == [64, 64, 32]
+    order = ("old", "batch64", "batch32", "new")
+    assert [recipes[r]["batch_size"] for r in order] == [64, 64, 32, 32]
+    assert [recipes[r]["clusters"] for r in order] == [0, 0, 0, 50]
     assert 0.5 < recipes["new"]["real_share"] <= 1.0
     assert all(0 <= q["final"]["confident_share"] <= 1 for q in res["quality"])
     speed = res["speed"][0]
