@@ -204,3 +204,17 @@ def test_nonsense_cluster_edges_in_a_file_still_draw_valid_clusters(tmp_path):
     assert G.cluster_of(z).max().item() == 2
     with torch.no_grad():
         assert torch.isfinite(G(z)).all()
+
+
+def test_a_paper_preset_link_trains_without_clusters():
+    """The app starts from the classroom recipe (clusters on); a link to the paper preset must
+    give the papers' recipe exactly, so the preset switches the clusters off."""
+    from lab_app.settings import config_from_params
+    cfg, errors = config_from_params({"dataset": "mnist", "preset": "flgan", "model": "paper"})
+    assert not errors and cfg.model == "paper" and cfg.clusters is None
+    cfg, _ = config_from_params({"dataset": "mnist", "preset": "flgan"})
+    assert cfg.model == "classroom" and cfg.clusters == 50
+    cfg, errors = config_from_params({"dataset": "mnist", "clusters": "0"})
+    assert not errors and cfg.clusters is None
+    cfg, errors = config_from_params({"dataset": "mnist", "clusters": "20"})
+    assert not errors and cfg.clusters == 20
