@@ -218,3 +218,27 @@ def test_a_paper_preset_link_trains_without_clusters():
     assert not errors and cfg.clusters is None
     cfg, errors = config_from_params({"dataset": "mnist", "clusters": "20"})
     assert not errors and cfg.clusters == 20
+
+
+def test_faint_thin_images_cluster_by_shape_not_with_each_other():
+    """In raw pixels a faint, thin stroke of any shape is nearest the almost empty image, so
+    k-means made one cluster of all faint digits (a blob for G to learn). Blurred and scaled to
+    unit length, a faint thin bar sits with the bars, a faint thin dash with the dashes."""
+    g = torch.Generator().manual_seed(0)
+    n = 100
+    bold, faint = torch.zeros(3, 28, 28), torch.zeros(3, 28, 28)
+    bold[0, 4:24, 12:15], faint[0, 4:24, 13] = 255, 70          # bar
+    bold[1, 12:15, 4:24], faint[1, 13, 4:24] = 255, 70          # dash
+    bold[2, 4:24, 4:24] = 255                                   # a square ...
+    bold[2, 7:21, 7:21] = 0                                     # ... outline, 3 pixels wide
+    faint[2, 5, 5:23] = faint[2, 22, 5:23] = faint[2, 5:23, 5] = faint[2, 5:23, 22] = 70
+    shapes = torch.cat([bold, faint])                           # (6, 28, 28)
+    kind = torch.arange(6).repeat_interleave(n)
+    noise = torch.randint(0, 4, (len(kind), 28, 28), generator=g).float()   # MNIST's clean
+    x = to_unit((shapes[kind] + noise).clamp(0, 255).unsqueeze(1))         # background
+    for seed in range(3):
+        assigned = clusters.nearest(x, clusters.kmeans(x, 3, seed=seed))
+        for shape in range(3):                 # bold and faint of one shape: one cluster
+            both = assigned[(kind == shape) | (kind == shape + 3)]
+            assert both.unique().numel() == 1, (seed, shape)
+        assert assigned.unique().numel() == 3
