@@ -109,10 +109,12 @@ def pretrained_view():
     model = st.radio("Model", options, horizontal=True, key="cmp_pre_model",
                      format_func=lambda m: {"classroom": "classroom (28x28)",
                                             "paper": "paper (the FLGAN authors' 32x32 DCGAN)",
-                                            "best": "best (wide model, 24 epochs)"}[m])
+                                            "best": "best (classroom, 50 clusters)"}[m])
     lines = pretrained.timeline(model)
-    st.caption("Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed 0, "
-               "identical except for the loss and clipping. The FLGAN paper's epochs are passes "
+    entry = card.get("models", {}).get(f"mnist_{model}_flgan", {})
+    seed = entry.get("config", {}).get("seed", 0)
+    st.caption(f"Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed "
+               f"{seed}, identical except for the loss and clipping. The FLGAN paper's epochs are passes "
                "over 60,000 digits, so epoch 1, 4 and 8 here mean the same number of images "
                "seen: 60,000, 240,000 and 480,000 (938, 3,752 and 7,504 steps of 64). Samples "
                "from the same 32 noise vectors; figures from the judge classifier on 1,000 "
@@ -143,12 +145,12 @@ def pretrained_view():
         c[0].plotly_chart(charts.loss_figure(histories), width="stretch", key="pre_loss")
         c[1].plotly_chart(charts.probability_figure(histories), width="stretch", key="pre_prob")
     if model == "best":
-        st.caption("The best generators the lab ships: the classroom recipe on the `wide` "
-                   "model (the classroom model with G twice as wide plus a conv block, and a "
-                   "third conv layer in D), 24 of the paper's epochs (1.44 million images), "
-                   "identical for both losses. Real digits get 91% confident answers from the "
-                   "judge.")
-    entry = card.get("models", {}).get(f"mnist_{model}_flgan", {})
+        st.caption("The best generators the lab ships: the classroom recipe, cluster "
+                   "conditioning included (G and D are told which of 50 clusters of look-alike "
+                   "digits, found without labels, each image belongs to), after the paper's "
+                   "epoch 8, identical for both losses; seed 1, so that they are not the "
+                   "classroom timeline's last picture again. Real digits get 91% confident "
+                   "answers from the judge.")
     if entry.get("wall_seconds"):
         where = f" on {entry['machine']}" if entry.get("machine") else " on 2 CPU cores"
         st.caption(f"Each took about {max(1, round(entry['wall_seconds'] / 60))} minutes to "

@@ -92,7 +92,7 @@ def shipped_samples():
 
     shown = []
     for name, caption in (("mnist_best_flgan",
-                           "MNIST digits, FLGAN loss, after 1.44 million images (the best "
+                           "MNIST digits, FLGAN loss, after 480,000 images (the best "
                            "shipped model)"),
                           ("mnist_classroom_dcgan_e1",
                            "DCGAN loss after 60,000 images (the paper's first epoch)"),

@@ -25,8 +25,10 @@ from gan_core.checkpoint import load_checkpoint  # noqa: E402
 from gan_core.sampling import generate, sample  # noqa: E402
 from lab_app import explore  # noqa: E402
 
-ROWS = [("best FLGAN (wide model, 24 epochs)", "mnist_best_flgan", "mnist_best_flgan.pt"),
-        ("best DCGAN (wide model, 24 epochs)", "mnist_best_dcgan", "mnist_best_dcgan.pt"),
+ROWS = [("best FLGAN (classroom, 50 clusters,\nepoch 8, seed 1)", "mnist_best_flgan",
+         "mnist_best_flgan.pt"),
+        ("best DCGAN (classroom, 50 clusters,\nepoch 8, seed 1)", "mnist_best_dcgan",
+         "mnist_best_dcgan.pt"),
         ("paper FLGAN, epoch 8", "mnist_paper_flgan", "mnist_paper_flgan_e8.pt"),
         ("paper DCGAN, epoch 8", "mnist_paper_dcgan", "mnist_paper_dcgan_e8.pt"),
         ("classroom FLGAN, epoch 8", "mnist_classroom_flgan", "mnist_classroom_flgan_e8.pt"),
@@ -86,7 +88,8 @@ def latent_models(out: Path = ROOT / "docs" / "latent_models.png", span: float =
 
 BENCH_ROWS = [("old", "before issue 16:\nAdam 2e-4, fp32,\nsamples from G"),
               ("batch64", "lr 5e-4, bf16,\nEMA of G,\nbatch 64"),
-              ("new", "classroom recipe now:\nthe same at\nbatch 32")]
+              ("batch32", "the same at\nbatch 32"),
+              ("new", "classroom recipe now:\nthe same with\n50 clusters")]
 
 
 def before_after_60s(out: Path = ROOT / "docs" / "before_after_60s.png") -> None:
@@ -95,8 +98,9 @@ def before_after_60s(out: Path = ROOT / "docs" / "before_after_60s.png") -> None
     results = ROOT / "benchmarks" / "results"
     quality = json.loads((results / "quality.json").read_text())["quality"]
     share = {(q["preset"], q["recipe"]): q["final"] for q in quality}
-    fig, axes = plt.subplots(len(BENCH_ROWS), 2, figsize=(9.6, 3.8 * len(BENCH_ROWS)))
-    for row, (recipe, label) in zip(axes, BENCH_ROWS):
+    rows = [(r, label) for r, label in BENCH_ROWS if ("dcgan", r) in share]   # those measured
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9.6, 3.8 * len(rows)), squeeze=False)
+    for row, (recipe, label) in zip(axes, rows):
         for ax, p in zip(row, ("dcgan", "flgan")):
             ax.imshow(plt.imread(results / f"latest_classroom_{p}_{recipe}.png"),
                       cmap="gray", interpolation="nearest")
