@@ -14,8 +14,8 @@ Architectures:
              `UpsampleFoldingSequential`): same layers, weights and function, 2.25x fewer
              multiply-adds.
   wide       28x28, the classroom model grown for a GPU: G twice as wide with a 3x3 conv block
-             at 14x14, D with a third conv layer (64, 128, 256 channels); what the best shipped
-             MNIST generators use (pretrained/README.md)
+             at 14x14, D with a third conv layer (64, 128, 256 channels); the latent-2 lesson
+             model, and the best MNIST generators before cluster conditioning
   dcgan64    Radford et al.'s 64x64 DCGAN, for faces and RGB folders
   mlp        three hidden layers, for the 2-D toy sets
 
