@@ -91,7 +91,7 @@ def test_a_cluster_model_cannot_also_be_conditional_or_a_point_model():
         build_models(ModelSpec(model="mlp", latent_dim=2, channels=1, clusters=5))
 
 
-def cluster_run(tmp_path, **overrides) -> Trainer:
+def cluster_run(**overrides) -> Trainer:
     x, _ = three_kinds(300)
     ds = Dataset("synthetic", x, None, [], "three kinds of image")
     cfg = preset("dcgan", **{**dict(model="classroom", dataset="mnist", depth="small",
@@ -116,8 +116,8 @@ def test_the_classroom_recipe_conditions_on_50_clusters_and_the_lessons_do_not()
     assert cgan.spec.clusters == 0 and cgan.spec.num_classes == 10
 
 
-def test_trainer_fits_the_clusters_and_trains_on_them(tmp_path):
-    tr = cluster_run(tmp_path)
+def test_trainer_fits_the_clusters_and_trains_on_them():
+    tr = cluster_run()
     assert tr.spec.clusters == 3
     # D holds the centres of the three kinds, G their shares (a third each)
     real = to_unit(tr.dataset.data)
@@ -152,7 +152,7 @@ def test_trainer_fits_the_clusters_and_trains_on_them(tmp_path):
 
 
 def test_cluster_files_round_trip_and_sample_without_labels(tmp_path):
-    tr = cluster_run(tmp_path)
+    tr = cluster_run()
     tr.run()
     full, shipped = tmp_path / "full.pt", tmp_path / "shipped.pt"
     save_checkpoint(tr, full)
@@ -168,14 +168,14 @@ def test_cluster_files_round_trip_and_sample_without_labels(tmp_path):
     ck = load_checkpoint(full)
     assert torch.equal(ck.D.cluster_centres, tr.D.cluster_centres.cpu())
     # a resumed run keeps the clusters the file holds
-    again = cluster_run(tmp_path, max_steps=6)
+    again = cluster_run(max_steps=6)
     again.load_state_dict(torch.load(full, weights_only=True), str(full))
     assert torch.equal(again.D.cluster_centres, tr.D.cluster_centres)
     assert again.run() == "stopped" and again.step == 6
 
 
 def test_a_file_whose_spec_claims_clusters_its_config_did_not_ask_for_is_refused(tmp_path):
-    tr = cluster_run(tmp_path)
+    tr = cluster_run()
     path = tmp_path / "liar.pt"
     save_checkpoint(tr, path)
     obj = torch.load(path, weights_only=True)
@@ -193,7 +193,7 @@ def test_a_file_whose_spec_claims_clusters_its_config_did_not_ask_for_is_refused
 def test_nonsense_cluster_edges_in_a_file_still_draw_valid_clusters(tmp_path):
     """Edges are data from the file: whatever they hold (finite), every z draws a cluster that
     exists, never an index past the embedding."""
-    tr = cluster_run(tmp_path)
+    tr = cluster_run()
     path = tmp_path / "odd.pt"
     save_checkpoint(tr, path, generator_only=True)
     obj = torch.load(path, weights_only=True)
