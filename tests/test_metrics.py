@@ -13,8 +13,8 @@ import torch
 from gan_core.checkpoint import load_checkpoint
 from gan_core.data import Dataset, load_dataset, load_toy, toy_modes
 from gan_core.metrics import (JUDGE_SIZE, RealStats, frechet_distance, image_metrics, judge_outputs,
-                              judge_path, load_judge, memorisation_distance, points_metrics,
-                              train_judge)
+                              judge_path, load_judge, memorisation_distance, nearest_images,
+                              points_metrics, train_judge)
 from gan_core.sampling import generate, latent, sample
 
 from pathlib import Path
@@ -164,9 +164,23 @@ def test_collapsed_toy_model_is_measured_as_collapsed():
     assert float(bad_points.std(0).max()) < 0.5          # all samples in one small spot
 
 
+@pytest.fixture(scope="module")
+def digits_and_closest_pair(real_data_dir) -> tuple[torch.Tensor, float]:
+    """The training digits (uint8) and how near the nearest 1% of 1,000 of them come to another
+    training digit: RMS pixel distance on the [-1, 1] scale, as `nearest_images` measures."""
+    from gan_core.images import from_uint8
+    data = load_dataset("mnist", real_data_dir, image_size=28, download=False).data
+    train = from_uint8(data).flatten(1)
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:1000]
+    d = torch.cdist(train[pick], train)
+    d[torch.arange(len(pick)), pick] = float("inf")             # not itself
+    return data, float(d.min(1).values.quantile(0.01)) / train.shape[1] ** 0.5
+
+
 @pytest.mark.parametrize("name", ["mnist_classroom_flgan", "mnist_paper_dcgan",
                                   "mnist_best_flgan"])
-def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli, name):
+def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli, name,
+                                                      digits_and_closest_pair):
     """The figures in pretrained/index.json are what `evaluate` prints for the same checkpoint,
     here on the CPU, also for the models trained on a GPU; and no shipped model copies its
     training digits (held-out real digits sit at about 0.037 from them)."""
@@ -187,17 +201,11 @@ def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli, name)
     # 0.037), so pixels decide: no sample is nearer its nearest training digit than the
     # nearest 1% of real digits are to another training digit.
     assert measured["memorisation"] > 0.02
-    from gan_core.images import from_uint8
     G = load_checkpoint(PRE / last["path"], with_discriminator=False).G
     if G.spec.image_size != 28:         # the paper model's 32x32 digits: the features only
         return
-    train = from_uint8(load_dataset("mnist", real_data_dir, image_size=28,
-                                    download=False).data).flatten(1)
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:1000]
-    d = torch.cdist(train[pick], train)
-    d[torch.arange(len(pick)), pick] = float("inf")             # not itself
-    closest_real = d.min(1).values.quantile(0.01)
-    nearest = torch.cdist(sample(G, 1000, 0).float().flatten(1), train).min(1).values
+    train, closest_real = digits_and_closest_pair
+    nearest, _ = nearest_images(sample(G, 1000, 0), train)
     assert float((nearest < closest_real).float().mean()) < 0.01
 
 
