@@ -25,7 +25,7 @@ MAX_TEXT = 1024                         # longest dataset name or folder path
 
 # Settings the trainer accepts between steps of a running job (the app toggles them live).
 LIVE_FIELDS = ("loss", "focal_gamma", "g_steps_per_d_step", "d_steps_per_g_step", "lr_g", "lr_d",
-               "label_smoothing", "label_flip", "grad_clip", "gp_weight", "augment")
+               "label_smoothing", "label_flip", "grad_clip", "gp_weight", "r1_gamma", "augment")
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,15 @@ class TrainConfig:
                                          toggle="Clip gradient norms", label="Max gradient norm",
                                          ui_help="The FLGAN authors' code clips at 0.25",
                                          on_value=0.25)
+    r1_gamma: Optional[float] = setting(
+        None, "R1 penalty weight gamma: D's loss adds gamma/2 E||grad_x D(x)||^2 on real images "
+        "(Mescheder et al. 2018; 0: off, the default); the shipped latent-1 model uses 10", lo=0,
+        hi=1000, lo_open=True, url="r1", zero_is_off=True, widget="toggle_number", key="r1",
+        toggle="Penalise D's slope at real images (R1)", label="R1 weight (gamma)", ui_lo=0.01,
+        step=1.0, on_value=10.0,
+        ui_help="D is kept flat around the real images, so G and D stop chasing each other in "
+                "circles; each D step costs about half as much again. It steadied the latent-1 "
+                "model (3 seeds: judge FD 229-277 against 416-485 without).")
     # what the samples show, and arithmetic
     ema_decay: Optional[float] = setting(
         0.999, "samples from a running average of G's weights with this decay (default "

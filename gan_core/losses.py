@@ -118,6 +118,15 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """Mescheder et al. 2018: 1/2 E[||grad_x D(x)||^2] at real images (the trainer multiplies
+    by gamma). D is pushed to be flat around the data, which damps the back-and-forth of G and D
+    that keeps a GAN circling instead of settling."""
+    x = real.detach().float().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
+    return 0.5 * grad.flatten(1).pow(2).sum(1).mean()
+
+
 # --- least squares ---------------------------------------------------------------------------
 
 def lsgan_d_loss(real_logits, fake_logits, real_target: Target = 1.0):

@@ -123,8 +123,9 @@ class Stepper:
     """A 2-D GAN that moves only when told: one D update or one G update per call.
 
     It trains its own Trainer built from `config` (batch norm is not in the 2-D MLP; the EMA is
-    switched off so the picture shows G itself). The real batch of each D step is drawn from a
-    seeded stream; G steps use the N_SHOWN points on screen as their batch.
+    switched off so the picture shows G itself, and so is the R1 penalty, which the formulas on
+    screen do not have). The real batch of each D step is drawn from a seeded stream; G steps use
+    the N_SHOWN points on screen as their batch.
     """
 
     def __init__(self, config: TrainConfig, n_shown: int = N_SHOWN):
@@ -132,7 +133,8 @@ class Stepper:
             raise ValueError("step-by-step mode is for the 2-D sets ring and grid; "
                              f"{config.dataset!r} is an image dataset")
         # the CPU: a 2-D MLP is tiny, and the page process must not hold a GPU
-        self.config = replace(config, ema_decay=None, label_flip=0.0, device="cpu").validate()
+        self.config = replace(config, ema_decay=None, label_flip=0.0, r1_gamma=None,
+                              device="cpu").validate()
         self.trainer = Trainer(self.config)
         tr = self.trainer
         self.z = tr.fixed_noise[:n_shown]

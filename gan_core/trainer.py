@@ -38,7 +38,7 @@ from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, load_dataset
 from .images import from_uint8, to_uint8
-from .losses import get_loss, gradient_penalty
+from .losses import get_loss, gradient_penalty, r1_penalty
 from .models import ARCHITECTURES, ModelSpec, build_models
 from .probes import snapshot_probe
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
@@ -483,6 +483,8 @@ class Trainer:
             penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach().float(),
                                        generator=streams["penalty"])   # fp32: second order
             d_loss = d_loss + cfg.gp_weight * penalty
+        if cfg.r1_gamma:        # on the real images as they are, in fp32 (second order)
+            d_loss = d_loss + cfg.r1_gamma * r1_penalty(lambda x: D(x, labels), real)
         d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
 

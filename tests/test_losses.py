@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from gan_core.losses import LOSSES, focal_d_loss, focal_g_loss, get_loss, gradient_penalty
+from gan_core.losses import (LOSSES, focal_d_loss, focal_g_loss, get_loss, gradient_penalty,
+                             r1_penalty)
 
 REAL = [1.0, -0.5]     # D's logits on two real samples
 FAKE = [0.3, -2.0]     # ... and on two generated ones
@@ -200,6 +201,26 @@ def test_gradient_penalty_positive_otherwise(scale):
     assert value(gp) == pytest.approx((scale - 1) ** 2, rel=1e-5)
     gp2 = gradient_penalty(lambda x: (x ** 2).sum(1) * 4, real, fake, generator=g)
     assert value(gp2) > 0
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 3.0])
+def test_r1_penalty_is_half_the_squared_slope_at_the_real_images(scale):
+    """R1 = 1/2 E||grad_x D(x)||^2 on the real images: s^2 / 2 for a critic of slope s (0 for a
+    flat one), and for D(x) = sum(x^2) it is 1/2 E||2x||^2, which depends on where x is."""
+    real = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(2))
+    assert value(r1_penalty(_linear_critic(scale), real)) == pytest.approx(scale ** 2 / 2,
+                                                                             abs=1e-7)
+    expected = 0.5 * (2 * real).flatten(1).pow(2).sum(1).mean()
+    got = r1_penalty(lambda x: x.flatten(1).pow(2).sum(1), real)
+    assert value(got) == pytest.approx(value(expected), rel=1e-6)
+    assert not real.requires_grad          # the real batch itself is left alone
+
+
+def test_r1_penalty_is_differentiable_wrt_critic():
+    w = torch.tensor(2.0, requires_grad=True)
+    real = torch.randn(4, 3, generator=torch.Generator().manual_seed(3))
+    r1_penalty(lambda x: w * x.sum(1), real).backward()
+    assert w.grad is not None and value(w.grad) == pytest.approx(3 * 2.0)   # d/dw (3 w^2 / 2)
 
 
 def test_gradient_penalty_is_differentiable_wrt_critic():

@@ -2,6 +2,8 @@
 that keep the paper model exactly as the papers while the classroom model gets the tuned recipe."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -51,6 +53,30 @@ def test_ema_never_changes_training_and_is_what_is_shown(image_dataset, image_cf
         expected = ((on.G_ema(on.fixed_noise) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
     assert torch.equal(on.generate_fixed(), expected)
     assert not torch.equal(off.generate_fixed(), expected)
+
+
+def test_r1_penalty_is_added_to_ds_loss_only_when_on(image_dataset, image_cfg):
+    """The first step's D loss grows by exactly gamma * R1 of the first D on the first real
+    batch (the same z, batches and weights: the penalty draws no random numbers); off, it is the
+    plain loss. G's first update sees the same fakes, so only D's update differs."""
+    from gan_core.losses import r1_penalty
+    cfg = dict(max_steps=1, precision="fp32", ema_decay=None, clusters=None)
+    off = Trainer(image_cfg(**cfg), image_dataset)
+    on = Trainer(image_cfg(**cfg, r1_gamma=10.0), image_dataset)
+    D0 = copy.deepcopy(on.D)
+    real = {}
+    orig = on._step
+
+    def spy(batch, labels, streams):
+        real["x"] = batch.clone()
+        return orig(batch, labels, streams)
+    on._step = spy
+    off.run(), on.run()
+    D0.train()
+    expected = 10.0 * r1_penalty(lambda x: D0(x), real["x"]).item()
+    assert expected > 0
+    assert on.history[0]["d_loss"] - off.history[0]["d_loss"] == pytest.approx(expected, rel=1e-4)
+    assert not torch.equal(_params(on.D), _params(off.D))
 
 
 def test_checkpoints_keep_the_average(image_dataset, image_cfg, tmp_path):
