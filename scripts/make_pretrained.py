@@ -49,8 +49,10 @@ JOBS: dict[str, tuple] = {
     "mnist_best_dcgan": ("dcgan", dict(MNIST, model="classroom", seed=1), (8,)),
     # The lessons' models: half the timeline is enough for their point (and for a CPU). Chosen
     # among seeds, lengths and models: index.json "lesson_candidates" and the card's table.
-    # Made before cluster conditioning, which neither uses (latent 1; a CGAN has labels).
-    "mnist_latent1": ("dcgan", dict(MNIST, model="classroom", latent_dim=1, clusters=None), (4,)),
+    # Cluster conditioning is used by neither (latent 1; a CGAN has labels). The latent-1 model
+    # adds the R1 penalty, which steadied it (3 seeds each: judge FD 229-277 against 416-485).
+    "mnist_latent1": ("dcgan", dict(MNIST, model="classroom", latent_dim=1, clusters=None,
+                                    r1_gamma=10.0, seed=2), (4,)),
     "mnist_latent2": ("dcgan", dict(MNIST, model="wide", latent_dim=2), (4,)),
     "mnist_cgan": ("dcgan", dict(MNIST, model="classroom", conditional=True, clusters=None),
                    (4,)),
@@ -188,7 +190,9 @@ def write_card(index: dict) -> None:
                   f"`mnist_latent2`): {lessons['note']}. A latent-1 GAN keeps wandering "
                   "between the few shapes its one number can reach, so the runs differ a lot "
                   "and training longer did not help; the wide model gave the latent-2 model "
-                  "its readable map (docs/latent_models.png) but not the latent-1 model.", "",
+                  "its readable map (docs/latent_models.png) but not the latent-1 model; the R1 "
+                  "penalty on D (`--r1-gamma 10`) steadied it: judge FD 229-277 over 3 seeds "
+                  "against 416-485 without.", "",
                   "| latent | model | recipe | seed | steps | confident >= 0.9 | digits | "
                   "judge FD | memorisation | shipped |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -211,6 +215,7 @@ def write_card(index: dict) -> None:
                   f"clipping {c['grad_clip'] or 'off'}"
                   + (", conditional" if c.get("conditional") else "")
                   + (f", {c['clusters']} clusters" if c.get("clusters") else "")
+                  + (f", R1 penalty {c['r1_gamma']:g}" if c.get("r1_gamma") else "")
                   + (f", EMA {c['ema_decay']:g}" if c.get("ema_decay") else ", no EMA")
                   + f", precision {c.get('precision', 'fp32')}, seed {c['seed']}",
                   f"- training: {e['wall_seconds']:.0f} s wall, about {e['images_per_s']:.0f} "
