@@ -152,8 +152,8 @@ class TrainConfig:
         toggle="Penalise D's slope at real images (R1)", label="R1 weight (gamma)", ui_lo=0.01,
         step=1.0, on_value=10.0,
         ui_help="D is kept flat around the real images, so G and D stop chasing each other in "
-                "circles; it costs about a quarter of the steps per second. It steadied the latent-1 "
-                "model (3 seeds: judge FD 229-277 against 416-485 without).")
+                "circles; it costs about a quarter of the steps per second. It steadied the "
+                "latent-1 model (3 seeds: judge FD 229-277 against 416-485 without).")
     # what the samples show, and arithmetic
     ema_decay: Optional[float] = setting(
         0.999, "samples from a running average of G's weights with this decay (default "
