@@ -107,24 +107,30 @@ def wasserstein_g_loss(fake_logits):
     return -fake_logits.mean()
 
 
+def _input_gradient(critic: Callable[[torch.Tensor], torch.Tensor],
+                    x: torch.Tensor) -> torch.Tensor:
+    """grad_x of the critic's scores at the points x (a leaf tensor), one flat row per sample;
+    create_graph=True, so a penalty on it back-propagates into the critic's weights."""
+    (grad,) = torch.autograd.grad(critic(x.requires_grad_(True)).float().sum(), x,
+                                  create_graph=True)
+    return grad.flatten(1)
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Gulrajani et al.: E[(||grad_x D(x_hat)||_2 - 1)^2] at random points between real and fake."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, device=real.device, generator=generator)
-    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    grad = _input_gradient(critic, alpha * real + (1 - alpha) * fake.detach())
+    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
 def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
     """Mescheder et al. 2018: 1/2 E[||grad_x D(x)||^2] at real images (the trainer multiplies
     by gamma). D is pushed to be flat around the data, which damps the back-and-forth of G and D
     that keeps a GAN circling instead of settling."""
-    x = real.detach().float().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
-    return 0.5 * grad.flatten(1).pow(2).sum(1).mean()
+    grad = _input_gradient(critic, real.detach().float())
+    return 0.5 * grad.pow(2).sum(1).mean()
 
 
 # --- least squares ---------------------------------------------------------------------------

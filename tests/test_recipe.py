@@ -58,7 +58,7 @@ def test_ema_never_changes_training_and_is_what_is_shown(image_dataset, image_cf
 def test_r1_penalty_is_added_to_ds_loss_only_when_on(image_dataset, image_cfg):
     """The first step's D loss grows by exactly gamma * R1 of the first D on the first real
     batch (the same z, batches and weights: the penalty draws no random numbers); off, it is the
-    plain loss. G's first update sees the same fakes, so only D's update differs."""
+    plain loss. D's update then differs too."""
     from gan_core.losses import r1_penalty
     cfg = dict(max_steps=1, precision="fp32", ema_decay=None, clusters=None)
     off = Trainer(image_cfg(**cfg), image_dataset)
