@@ -324,6 +324,43 @@ MODEL_RECIPES: dict[str, dict[str, Any]] = {
 PAPER_PRESETS = ("flgan", "dcgan")     # the presets a model recipe adjusts
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A named layer of settings a page starts from. Image runs take `images`; the 2-D sets,
+    whose learning rate and batch are their own, take `points` (only what applies to them)."""
+    name: str                         # what a student reads
+    what: str                         # the values in a few words
+    images: dict[str, Any]
+    points: dict[str, Any]
+
+    def values(self, points: bool) -> dict[str, Any]:
+        return dict(self.points if points else self.images)
+
+
+# The two starting points every page names. `fast` is the classroom model's recipe above plus
+# the EMA (tuned on DCGAN runs on 2 CPU cores; the same values are used for every loss); `plain`
+# is the papers' DCGAN optimiser with samples from G itself, for lessons about failure.
+RECIPES: dict[str, Recipe] = {
+    "fast": Recipe("Fast classroom recipe", "50 k-means clusters, an EMA of G, lr 5e-4, batch 32",
+                   {**MODEL_RECIPES["classroom"], "ema_decay": 0.999},
+                   {"ema_decay": 0.999}),
+    "plain": Recipe("Plain DCGAN, as in the papers",
+                    "no clusters, samples from G itself, lr 2e-4, batch 64",
+                    {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "clusters": None,
+                     "ema_decay": None},
+                    {"ema_decay": None}),
+}
+
+
+def recipe_of(config: "TrainConfig") -> Optional[str]:
+    """The recipe whose values `config` has (`fast` or `plain`), or None for a mix of both."""
+    points = config.model == "mlp"
+    for key, recipe in RECIPES.items():
+        if all(getattr(config, k) == v for k, v in recipe.values(points).items()):
+            return key
+    return None
+
+
 def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -> dict[str, Any]:
     """The fields preset `name` sets on `model`: the paper presets adopt the model's recipe
     (`recipe=False`: the papers' values as printed, e.g. for sweeps made before the recipe)."""

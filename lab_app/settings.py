@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from gan_core.config import (MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind,
+from gan_core.config import (MODEL_RECIPES, PRESETS, RECIPES, SETTINGS, TrainConfig, field_kind,
                              loss_recipe, preset_values)
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
 from gan_core.losses import LOSSES
@@ -68,6 +68,12 @@ def config_from_params(params: Mapping[str, str]) -> tuple[TrainConfig, dict[str
     errors: dict[str, str] = {}
     base = default_config(params.get("dataset") or None)
     values: dict[str, Any] = {}
+    # recipe=plain|fast: a named layer first, so the link's own keys still win over it
+    if params.get("recipe"):
+        if params["recipe"] in RECIPES:
+            values.update(RECIPES[params["recipe"]].values(base.model == "mlp"))
+        else:       # the value itself is not echoed: it is a link's text
+            errors["recipe"] = f"recipe: unknown; use {' or '.join(RECIPES)}"
     if params.get("preset"):
         if params["preset"] in PRESETS:
             values.update(preset_values(params["preset"], params.get("model") or base.model))
