@@ -128,6 +128,18 @@ def _markers(fig, markers: Sequence[dict]):
                            bgcolor="rgba(255,255,255,0.7)")
 
 
+def add_bands(fig: go.Figure, bands: Sequence[dict]) -> go.Figure:
+    """Shade the steps where an effect held (lab_app.narration.bands), labelled at the top."""
+    for b in bands or []:
+        fig.add_shape(type="rect", x0=b["start"], x1=max(b["end"], b["start"] + 1), xref="x",
+                      y0=0, y1=1, yref="y domain", fillcolor=b["colour"], opacity=0.12,
+                      line=dict(width=0), layer="below")
+        fig.add_annotation(x=b["start"], y=0, yref="paper", text=b["label"], showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(size=10,
+                                                                       color=b["colour"]))
+    return fig
+
+
 def loss_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
     fig = _chart()
     _series(fig, runs, "g_loss", "G loss", 0)

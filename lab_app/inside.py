@@ -120,6 +120,11 @@ def _judge(dataset: str):
         return None, str(e)
 
 
+def judge_for(dataset: str):
+    """The dataset's judge classifier (shared, read-only), or None when it has none."""
+    return _judge(dataset)[0]
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _training_images(config_items: tuple):
     """The training images of a config (read-only, shared), or the reason they cannot load."""

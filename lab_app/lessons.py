@@ -5,7 +5,26 @@ pages read their settings from the URL, so a lesson is also a link a teacher can
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+# Written by `python -m benchmarks.lessons` (the lesson benchmark): per lesson, how many seeds
+# showed its effect and by which step.
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "lessons.json"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a lesson promises, as a detector of gan_core.detectors that the benchmark runs on
+    the lesson's own run: `detector` is a key of DETECTORS, or `covers` (2-D: every mode
+    covered), `digits` (the judge names at least 30% of the samples with confidence) or
+    `pair_differs` (Compare: the two sides draw different images from the same noise)."""
+    detector: str
+    watch: str                # what to watch for, one line on the card
+    then: Optional[dict] = None     # live change the benchmark applies 50 steps after the
+                                    # effect appears (the lesson's "switch mid-run")
 
 
 @dataclass(frozen=True)
@@ -15,67 +34,109 @@ class Lesson:
     page: str                 # file under app_pages/
     blurb: str                # what the class will see
     params: dict = field(default_factory=dict)
+    effect: Optional[Effect] = None     # None: nothing trains by itself (step-by-step view)
 
 
 LESSONS: dict[str, Lesson] = {
     "flgan-vs-dcgan": Lesson(
         "flgan-vs-dcgan", "FLGAN vs DCGAN on MNIST", "app_pages/compare.py",
-        "Focal loss (gamma 2, clipping 0.25) against the DCGAN loss, same seed, same weights, "
-        "same batches: which one draws digits first?",
-        {"dataset": "mnist", "a": "flgan", "b": "dcgan", "epochs": "3"}),
+        "Focal loss (gamma 2, clipping 0.25) against the DCGAN loss with the plain recipe: same "
+        "seed, same weights, same batches. The two draw different digits from the same noise; "
+        "which one draws digits first changes with the seed, so read it beside the 5-seed "
+        "result.",
+        {"dataset": "mnist", "a": "flgan", "b": "dcgan", "epochs": "3", "recipe": "plain"},
+        Effect("pair_differs", "the two sides draw different images from the same noise")),
     "mode-collapse": Lesson(
         "mode-collapse", "Force mode collapse (latent 1)", "app_pages/train.py",
         "With one latent number the generator can only draw a thin line through image space: "
         "a few digit shapes at most, however long it trains.",
-        {"dataset": "mnist", "latent_dim": "1", "loss": "nonsaturating", "epochs": "3"}),
+        {"dataset": "mnist", "latent_dim": "1", "loss": "nonsaturating", "epochs": "3",
+         "recipe": "plain"},
+        Effect("collapse", "the grid shows only a few kinds of digit")),
     "g-advantage": Lesson(
         "g-advantage", "Generator advantage 4:1", "app_pages/train.py",
         "Four generator steps per discriminator step: watch log(L_G / L_D) and D(G(z)) as the "
         "generator outruns its critic.",
-        {"dataset": "mnist", "g_steps": "4", "loss": "nonsaturating", "epochs": "2"}),
+        {"dataset": "mnist", "g_steps": "4", "loss": "nonsaturating", "epochs": "2",
+         "recipe": "plain"},
+        Effect("d_fooled", "D(G(z)) climbs above 0.5: D calls the fakes real")),
     "saturating": Lesson(
         "saturating", "Saturating loss gets stuck", "app_pages/train.py",
         "The original minimax loss: D wins early, D(G(z)) falls towards 0, and the generator's "
         "gradient vanishes. Switch to non-saturating mid-run and watch it recover.",
-        {"dataset": "mnist", "loss": "minimax", "lr_d": "0.0008", "epochs": "2"}),
+        {"dataset": "mnist", "loss": "minimax", "lr_d": "0.0008", "epochs": "2",
+         "recipe": "plain"},
+        Effect("g_vanished", "D(G(z)) near 0 and G's gradient gone; after the switch it returns",
+               then={"loss": "nonsaturating"})),
     "toy-collapse": Lesson(
         "toy-collapse", "Mode collapse on the ring", "app_pages/train.py",
-        "Eight Gaussians on a circle: a generator that covers one or two and hops between them.",
+        "Eight Gaussians on a circle, and three generator steps for each discriminator step: "
+        "G outruns its critic, piles all its points into one clump and chases D's favourite "
+        "spot around the plane instead of covering the eight modes.",
         {"dataset": "ring", "loss": "nonsaturating", "latent_dim": "2", "epochs": "20",
-         "batch_size": "128", "lr_g": "0.001", "lr_d": "0.001"}),
+         "batch_size": "128", "lr_g": "0.001", "lr_d": "0.001", "g_steps": "3",
+         "recipe": "plain"},
+        Effect("collapse", "all the points in one clump that jumps around the plane")),
     "non-convergence": Lesson(
         "non-convergence", "Non-convergence", "app_pages/train.py",
-        "Learning rates ten times too high on the 5x5 grid: the losses oscillate and the points "
-        "never settle.",
+        "Learning rates five times too high on the 5x5 grid: the points never settle, they keep "
+        "sweeping across the plane, while the losses sit calmly at their balance values.",
         {"dataset": "grid", "loss": "nonsaturating", "lr_g": "0.005", "lr_d": "0.005",
-         "epochs": "20", "batch_size": "128"}),
+         "epochs": "20", "batch_size": "128", "recipe": "plain"},
+        Effect("circling", "the points keep moving from snapshot to snapshot")),
     "d-domination": Lesson(
         "d-domination", "Discriminator domination", "app_pages/train.py",
         "Five discriminator steps per generator step with the saturating loss: D(x) goes to 1, "
         "D(G(z)) to 0, and the generator's loss flattens.",
-        {"dataset": "mnist", "loss": "minimax", "d_steps": "5", "epochs": "2"}),
+        {"dataset": "mnist", "loss": "minimax", "d_steps": "5", "epochs": "2",
+         "recipe": "plain"},
+        Effect("d_wins", "D(x) near 1 and D(G(z)) near 0 on the middle chart")),
     "g-domination": Lesson(
         "g-domination", "Generator domination (50:1)", "app_pages/train.py",
         "Fifty generator steps per discriminator step, as in the G:D ratio paper: the generator "
-        "fools a stale critic and its samples drift.",
+        "fools a stale critic, yet its samples never become digits.",
         {"dataset": "mnist", "g_steps": "50", "loss": "nonsaturating", "epochs": "1",
-         "subset": "2000"}),
+         "subset": "2000", "recipe": "plain"},
+        Effect("d_fooled", "D(G(z)) above 0.5 while the samples stay blobs")),
     # Inside the game (issue 14): GAN Lab's views on the Train page
     "fold-the-plane": Lesson(
         "fold-the-plane", "Watch G fold the plane", "app_pages/train.py",
         "A latent grid drawn as a mesh after G, on the ring: watch G fold and stretch the plane "
         "onto the eight modes, with arrows showing where its loss pushes each point.",
         {"dataset": "ring", "latent_dim": "2", "loss": "nonsaturating", "epochs": "12",
-         "batch_size": "128", "lr_g": "0.001", "lr_d": "0.001"}),
+         "batch_size": "128", "lr_g": "0.001", "lr_d": "0.001", "recipe": "plain"},
+        Effect("covers", "the mesh folds until every one of the 8 modes is covered")),
     "one-step": Lesson(
         "one-step", "One step at a time", "app_pages/train.py",
         "Each click runs one D update or one G update: D's map moves on a D step, the points "
         "move along their arrows on a G step, next to the loss with that step's numbers.",
         {"dataset": "ring", "latent_dim": "2", "loss": "nonsaturating", "batch_size": "128",
-         "lr_g": "0.001", "lr_d": "0.001", "view": "step"}),
+         "lr_g": "0.001", "lr_d": "0.001", "view": "step", "recipe": "plain"}),
     "what-d-sees": Lesson(
         "what-d-sees", "What D sees in a digit", "app_pages/train.py",
         "MNIST with D's verdict on every sample, the digits G is missing, the nearest real digit "
         "and the pixels D wants changed.",
-        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2"}),
+        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2", "recipe": "plain"},
+        Effect("digits", "recognisable digits, each framed with D's verdict")),
 }
+
+
+def measured() -> dict:
+    """The lesson benchmark's results by lesson key ({} when it has not been run)."""
+    try:
+        data = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("lessons", {}) if isinstance(data, dict) else {}
+
+
+def measured_line(key: str, results: Optional[dict] = None) -> str:
+    """One line for a lesson's card: 'seen in 5/5 runs, by step 50 (median)', or ''."""
+    r = (measured() if results is None else results).get(key)
+    if not isinstance(r, dict) or not isinstance(r.get("seeds"), int):
+        return ""
+    shown, seeds = int(r.get("shown", 0)), r["seeds"]
+    line = f"Measured: seen in {shown}/{seeds} runs"
+    if isinstance(r.get("median_step"), (int, float)):
+        line += f", by step {int(r['median_step'])} (median)"
+    return line

@@ -1,0 +1,269 @@
+"""The lesson benchmark: every lesson run exactly as its link builds it, on several seeds.
+
+    python -m benchmarks.lessons [--seeds 5] [--jobs 2] [--only KEY ...] [--data-dir DIR]
+
+For each lesson of lab_app.lessons with an effect, each seed trains the lesson's own config
+(the Train page's `config_from_params` of the link, or both sides of the Compare page) for the
+lesson's own length, and the lesson's detector (gan_core.detectors) reads the run: did the
+effect show, and from which step. Healthy runs (the Train page's default MNIST and ring runs)
+are scored by every detector: each episode there is a false alarm. Results go to
+benchmarks/results/lessons.json (read by the lesson cards) and lessons.md.
+
+A benchmark, not a test: it takes tens of minutes on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+RESULTS = Path(__file__).resolve().parent / "results"
+THRESHOLD_LOOKS_REAL = 0.3      # `digits`: the judge names this share of samples confidently
+PAIR_DIFFERS = 0.1              # `pair_differs`: mean |A - B| of the two grids, pixels in [0, 1]
+HEALTHY = {"healthy-mnist": {"dataset": "mnist"}, "healthy-ring": {"dataset": "ring"}}
+
+
+def _config(params: dict, seed: int, data_dir: Optional[str]):
+    """The Train page's config for a link: config_from_params, then what the page adds."""
+    from lab_app.settings import TOYS, config_from_params
+    cfg, errors = config_from_params({**params, "seed": str(seed)})
+    if errors:
+        raise ValueError(f"the link {params} does not build: {errors}")
+    toy = cfg.dataset in TOYS
+    return cfg.with_updates(download=False, data_dir=None if toy else data_dir,
+                            sample_every=10 if toy else 20)
+
+
+def _looks(trainer) -> list:
+    """A Look per snapshot, as the Train page's narration builds them."""
+    from gan_core import detectors, metrics
+    snaps = trainer.snapshots
+    if trainer.dataset.is_points:
+        spread = detectors.spread_of(trainer.dataset.data)
+        out, prev = [], None
+        for s in snaps:
+            out.append(detectors.look_at_points(s.step, s.samples, trainer.config.dataset,
+                                                spread, prev))
+            prev = (s.step, s.samples)
+        return out
+    judge = metrics.load_judge(trainer.config.dataset)
+    return [detectors.look_at_images(s.step, s.samples, judge) for s in snaps]
+
+
+def _train(cfg, then: Optional[dict] = None, detector: Optional[str] = None):
+    """Train `cfg` to its end; with `then`, apply that live change 50 steps after `detector`
+    first fires (checked every 10 steps on the history)."""
+    import torch
+    from gan_core import detectors
+    from gan_core.config import switch_loss
+    from gan_core.trainer import Trainer
+    torch.set_num_threads(1)
+    tr = Trainer(cfg)
+    state: dict[str, Any] = {}
+    if then:
+        def watch(trainer, record):
+            step = record["step"]
+            if "switch_at" not in state and step % 10 == 0:
+                seen = detectors.first(getattr(detectors, detector)(trainer.history), detector)
+                if seen is not None:
+                    state["switch_at"] = step + 50
+            if state.get("switch_at") == step:
+                trainer.update_settings(**switch_loss(**then) if "loss" in then else then)
+        tr.add_callback("step", watch)
+    t0 = time.perf_counter()
+    tr.run()
+    return tr, time.perf_counter() - t0, state.get("switch_at")
+
+
+def _keep(key: str, seed: int, side: str, trainer, looks) -> None:
+    """With GAN_LESSONS_KEEP=DIR: the run's records and looks as JSON, to tune detectors on."""
+    folder = os.environ.get("GAN_LESSONS_KEEP")
+    if not folder:
+        return
+    from dataclasses import asdict
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{key}{side}_{seed}.json").write_text(json.dumps(dict(
+        history=trainer.history, looks=[asdict(lk) for lk in looks],
+        config=trainer.config.to_dict())))
+
+
+def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
+    """One lesson (or healthy run) on one seed: what the detectors saw."""
+    from gan_core import detectors
+    from lab_app.lessons import LESSONS
+    if key in HEALTHY:
+        tr, secs, _ = _train(_config(HEALTHY[key], seed, data_dir))
+        looks = _looks(tr)
+        _keep(key, seed, "", tr, looks)
+        eps = detectors.narrate(tr.history, looks)
+        return dict(key=key, seed=seed, steps=tr.step, seconds=round(secs, 1),
+                    alarms=[dict(kind=e.kind, start=e.start, end=e.end) for e in eps])
+    lesson = LESSONS[key]
+    effect = lesson.effect
+    if effect.detector == "pair_differs":
+        return _run_pair(lesson, seed, data_dir)
+    kind = effect.detector
+    tr, secs, switch_at = _train(_config(lesson.params, seed, data_dir), effect.then,
+                                 kind if kind in detectors.DETECTORS else None)
+    looks = _looks(tr)
+    _keep(key, seed, "", tr, looks)
+    eps = detectors.narrate(tr.history, looks)
+    if kind in detectors.DETECTORS:
+        step = detectors.first(eps, kind)
+    elif kind == "covers":
+        step = next((lk.step for lk in looks if lk.covered == lk.of), None)
+    elif kind == "digits":
+        step = next((lk.step for lk in looks if lk.looks_real >= THRESHOLD_LOOKS_REAL), None)
+    else:
+        raise ValueError(f"unknown effect {kind!r}")
+    out = dict(key=key, seed=seed, steps=tr.step, seconds=round(secs, 1), shown=step is not None,
+               step=step, episodes=[dict(kind=e.kind, start=e.start, end=e.end) for e in eps])
+    if effect.then:
+        ended = [e.end for e in eps if e.kind == kind and e.end is not None
+                 and switch_at is not None and e.end > switch_at]
+        out.update(switch_at=switch_at, recovered_at=min(ended) if ended else None)
+    if looks:
+        out["final_look"] = dict(covered=looks[-1].covered, of=looks[-1].of,
+                                 looks_real=round(looks[-1].looks_real, 3),
+                                 spread=None if looks[-1].spread is None
+                                 else round(looks[-1].spread, 3))
+    return out
+
+
+def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
+    """Both sides of the Compare lesson, and whether they draw different images."""
+    from gan_core.config import PRESETS
+    from gan_core import detectors
+    sides = {}
+    for side in ("a", "b"):
+        preset = PRESETS[lesson.params[side]]
+        params = {k: v for k, v in lesson.params.items() if k not in ("a", "b")}
+        params.update(loss=preset["loss"], clip=str(preset.get("grad_clip") or 0))
+        tr, secs, _ = _train(_config(params, seed, data_dir))
+        looks = _looks(tr)
+        _keep(lesson.key, seed, f"_{side}", tr, looks)
+        first_digits = next((lk.step for lk in looks if lk.looks_real >= 0.5), None)
+        sides[side] = (tr, secs, looks, first_digits)
+    a, b = sides["a"][0].snapshots[-1].samples, sides["b"][0].snapshots[-1].samples
+    diff = float((a.float() - b.float()).abs().mean() / 255)
+    # the first snapshot at which the two grids differ by PAIR_DIFFERS
+    step = next((sa.step for sa, sb in zip(sides["a"][0].snapshots, sides["b"][0].snapshots)
+                 if float((sa.samples.float() - sb.samples.float()).abs().mean() / 255)
+                 >= PAIR_DIFFERS), None)
+    fa, fb = sides["a"][3], sides["b"][3]
+    first = ("neither" if fa is None and fb is None else "a" if fb is None or
+             (fa is not None and fa < fb) else "b" if fa is None or fb < fa else "tie")
+    return dict(key=lesson.key, seed=seed, steps=sides["a"][0].step,
+                seconds=round(sides["a"][1] + sides["b"][1], 1), shown=diff >= PAIR_DIFFERS,
+                step=step, final_difference=round(diff, 3), half_confident_first=first,
+                half_confident_step={"a": fa, "b": fb},
+                final_confident={s: round(v[2][-1].looks_real, 3) for s, v in sides.items()})
+
+
+def summarise(rows: list[dict], seeds: int) -> dict:
+    from lab_app.lessons import LESSONS
+    out: dict[str, Any] = {}
+    for key, lesson in LESSONS.items():
+        mine = [r for r in rows if r["key"] == key]
+        if not mine:
+            continue
+        shown = [r for r in mine if r["shown"]]
+        steps = [r["step"] for r in shown if r["step"] is not None]
+        entry = dict(effect=lesson.effect.detector, watch=lesson.effect.watch, seeds=len(mine),
+                     shown=len(shown), median_step=statistics.median(steps) if steps else None,
+                     length_steps=statistics.median(r["steps"] for r in mine),
+                     seconds=statistics.median(r["seconds"] for r in mine))
+        if lesson.effect.then:
+            entry["recovered"] = sum(r.get("recovered_at") is not None for r in mine)
+        if lesson.effect.detector == "pair_differs":
+            entry["first"] = {w: sum(r["half_confident_first"] == w for r in mine)
+                              for w in ("a", "b", "tie", "neither")}
+        out[key] = entry
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from gan_core.data import find_data_dir
+    from lab_app.lessons import LESSONS
+    p = argparse.ArgumentParser(prog="python -m benchmarks.lessons", allow_abbrev=False)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--only", nargs="*", default=None, help="lesson keys (and healthy-mnist, "
+                   "healthy-ring); default: all")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default=str(RESULTS / "lessons.json"))
+    args = p.parse_args(argv)
+    data_dir = args.data_dir or (str(find_data_dir()) if find_data_dir() else None)
+    keys = args.only or [k for k, les in LESSONS.items() if les.effect] + list(HEALTHY)
+    bad = [k for k in keys if k not in HEALTHY and (k not in LESSONS or not LESSONS[k].effect)]
+    if bad:
+        p.error(f"no such lesson with an effect: {', '.join(bad)}")
+    jobs = [(k, s) for s in range(args.seeds) for k in keys]
+    rows = []
+    t0 = time.time()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_one, k, s, data_dir): (k, s) for k, s in jobs}
+        for fut in futures:
+            k, s = futures[fut]
+            row = fut.result()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out_path = Path(args.out)
+    old = {}
+    if out_path.is_file() and args.only:
+        old = json.loads(out_path.read_text())
+    lessons = {**old.get("lessons", {}), **summarise(rows, args.seeds)}
+    alarms = {**old.get("healthy", {})}
+    for key in HEALTHY:
+        mine = [r for r in rows if r["key"] == key]
+        if mine:
+            alarms[key] = dict(runs=len(mine), with_alarm=sum(bool(r["alarms"]) for r in mine),
+                               alarms=[a for r in mine for a in r["alarms"]])
+    from benchmarks.__main__ import machine
+    result = dict(machine=machine(), seconds=round(time.time() - t0), lessons=lessons,
+                  healthy=alarms, runs=[*[r for r in old.get("runs", [])
+                                          if (r["key"], r["seed"]) not in set(jobs)], *rows])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1))
+    md = table(result)
+    out_path.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+def table(result: dict) -> str:
+    from lab_app.lessons import LESSONS
+    lines = ["| lesson | effect (what to watch for) | seeds showing it | median step | "
+             "lesson length (steps) |", "| --- | --- | --- | --- | --- |"]
+    for key, r in result["lessons"].items():
+        title = LESSONS[key].title if key in LESSONS else key
+        extra = ""
+        if "recovered" in r:
+            extra = f"; recovered after the switch in {r['recovered']}/{r['seeds']}"
+        if "first" in r:
+            f = r["first"]
+            extra = (f"; half-confident digits first: A {f['a']}, B {f['b']}, tie {f['tie']}, "
+                     f"neither {f['neither']}")
+        med = "-" if r["median_step"] is None else f"{r['median_step']:g}"
+        lines.append(f"| {title} | {r['effect']}: {r['watch']}{extra} | {r['shown']}/{r['seeds']} "
+                     f"| {med} | {r['length_steps']:g} |")
+    for key, h in result.get("healthy", {}).items():
+        kinds = sorted({a["kind"] for a in h["alarms"]})
+        lines.append(f"| {key} (false alarms) | any detector | {h['with_alarm']}/{h['runs']} "
+                     f"runs with an alarm{': ' + ', '.join(kinds) if kinds else ''} | - | - |")
+    m = result.get("machine", {})
+    lines.append("")
+    lines.append(f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, torch {m.get('torch', '?')}, "
+                 f"{m.get('date', '?')}; {result.get('seconds', '?')} s in all.")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

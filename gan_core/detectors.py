@@ -1,0 +1,306 @@
+"""What is happening in a run, named: pure functions on what the trainer records (no UI).
+
+Each detector reads a run's step records (`history`) and, where it needs them, what its
+snapshots showed (`Look`: per snapshot, the modes or classes the samples cover and how much the
+points moved), and returns `Episode`s: the step an effect began, the step it ended (None while
+it lasts) and one line for the page. The same functions narrate a live run on the Train page
+and score the lessons in `benchmarks/lessons.py`, so a lesson's card and the page agree.
+
+    d_wins        D(x) above 0.9 and D(G(z)) below 0.1, held over a window of steps
+    d_fooled      D(G(z)) above a bound (0.5: D calls the fakes real more often than not)
+    g_vanished    the push G gets through D's verdict (d loss_G / d logit at D(G(z))) under
+                  a tenth of its size at D(G(z)) = 0.5
+    collapse      2-D points piled into a clump, or samples that look like data yet cover
+                  only a few modes or digit classes
+    circling      D(G(z)) swings up and down, cycle after cycle, or (2-D) the points keep
+                  moving instead of settling
+
+Thresholds are module constants, stated on the lesson cards; `benchmarks/lessons.py` measures
+how often each fires on the lessons and on healthy default runs (its false alarms).
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .losses import LOSSES, get_loss
+from .metrics import CONFIDENT, judge_outputs, points_metrics
+
+WINDOW = 50             # steps a condition must hold (as a moving average) to count
+D_WIN_REAL, D_WIN_FAKE = 0.9, 0.1
+FOOLED_AT = 0.5
+VANISHED_SHARE = 0.1    # the push on G below a tenth of its size at D(G(z)) = 0.5
+COLLAPSE_LOOKS = 2      # consecutive snapshots that must show the collapse
+COLLAPSE_SPREAD = 0.25  # 2-D: samples spread over less than a quarter of the data's spread
+CIRCLE_WINDOW = 200     # steps over which a swing is measured
+CIRCLE_AMPLITUDE = 0.3  # peak-to-peak of D(G(z)) (smoothed over 20 steps) that counts as a swing
+CIRCLE_CYCLES = 2       # full swings (up and down across the window's mean) within the window
+UNSETTLED = 0.05        # 2-D: points still moving this far per step (a settled run: about 0.01)
+WARMUP_2D = 400         # 2-D: steps before "not settling" counts (points travel fast early on)
+CLUMP_WARMUP = 100      # 2-D: steps before a clump counts (an untrained G starts as one)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One effect over a span of steps: `end` is None while it still holds at the last step."""
+    kind: str
+    start: int
+    end: Optional[int]
+    text: str
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end is None
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one snapshot's samples showed. `covered` of `of`: the modes (2-D) or classes
+    (images, counted among the samples the judge is confident about) they cover; `looks_real`:
+    the share on a mode, or judged a digit with confidence; `spread`: the samples' mean distance
+    from their centre over the data's (1: as spread out as the data; 2-D runs, else None);
+    `motion`: how far the points moved since the previous snapshot, per step (2-D, else None)."""
+    step: int
+    covered: int
+    of: int
+    looks_real: float
+    spread: Optional[float] = None
+    motion: Optional[float] = None
+
+
+def look_at_points(step: int, points: torch.Tensor, toy: str, data_spread: float,
+                   previous: Optional[tuple[int, torch.Tensor]] = None) -> Look:
+    """A 2-D snapshot's Look: modes covered (gan_core.metrics.points_metrics), the points'
+    spread over `data_spread` (see `spread_of`), and their median motion per step since
+    `previous` (step, points) of the same fixed noise."""
+    m = points_metrics(points, toy)
+    motion = None
+    if previous is not None and step > previous[0]:
+        moved = (points.float() - previous[1].float()).norm(dim=1).median()
+        motion = float(moved) / (step - previous[0])
+    return Look(step, m["modes_covered"], m["num_modes"], m["high_quality_share"],
+                spread_of(points) / max(data_spread, 1e-12), motion)
+
+
+def spread_of(points: torch.Tensor) -> float:
+    """Mean distance of points (N, 2) from their centre."""
+    x = points.float()
+    return float((x - x.mean(0)).norm(dim=1).mean())
+
+
+@torch.no_grad()
+def look_at_images(step: int, images: torch.Tensor, judge, min_count: int = 2) -> Look:
+    """An image snapshot's Look, by the judge classifier: the share of samples it names with
+    confidence (CONFIDENT), and the classes with at least `min_count` such samples."""
+    probs, _ = judge_outputs(judge, images)
+    conf, cls = probs.max(1)
+    sure = cls[conf >= CONFIDENT]
+    counts = torch.bincount(sure, minlength=probs.shape[1])
+    return Look(step, int((counts >= min_count).sum()), int(probs.shape[1]),
+                float((conf >= CONFIDENT).float().mean()))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    """Trailing moving average (NaNs skipped; NaN until a value is seen)."""
+    out, acc, n, buf = [], 0.0, 0, []
+    for v in values:
+        buf.append(v)
+        if not math.isnan(v):
+            acc, n = acc + v, n + 1
+        if len(buf) > window:
+            old = buf.pop(0)
+            if not math.isnan(old):
+                acc, n = acc - old, n - 1
+        out.append(acc / n if n else math.nan)
+    return out
+
+
+def _spans(steps: Sequence[int], flags: Sequence[bool],
+           gap: int = WINDOW) -> list[tuple[int, Optional[int]]]:
+    """(first step, last step or None if still on) of each run of True flags; runs separated by
+    fewer than `gap` steps are one (so an effect near its threshold does not flicker)."""
+    spans: list[list] = []
+    start = None
+    for step, on in zip(steps, flags):
+        if on and start is None:
+            if spans and spans[-1][1] is not None and step - spans[-1][1] < gap:
+                start = spans.pop()[0]          # the same episode, back after a short gap
+            else:
+                start = step
+        elif not on and start is not None:
+            spans.append([start, step])
+            start = None
+    if start is not None:
+        spans.append([start, None])
+    return [(a, b) for a, b in spans]
+
+
+def _probability_loss(history: Sequence[Mapping[str, Any]]) -> bool:
+    """d_real and d_fake are probabilities (not raw hinge/WGAN scores) in every record."""
+    return all(not LOSSES[r.get("loss", "nonsaturating")].raw_scores
+               for r in history if r.get("loss") in LOSSES)
+
+
+MIN_EPISODE = 25        # steps an ended episode must have lasted to be reported (no blips)
+
+
+def _since(kind: str, spans, texts: Callable[[int, Optional[int]], str]) -> list[Episode]:
+    return [Episode(kind, a, b, texts(a, b)) for a, b in spans
+            if b is None or b - a >= MIN_EPISODE]
+
+
+# --- the detectors -----------------------------------------------------------------------------
+
+def d_wins(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
+           real_min: float = D_WIN_REAL, fake_max: float = D_WIN_FAKE) -> list[Episode]:
+    """D tells real from fake almost perfectly: moving averages of D(x) above `real_min` and of
+    D(G(z)) below `fake_max` over `window` steps."""
+    if len(history) < window or not _probability_loss(history):
+        return []
+    steps = [r["step"] for r in history]
+    real = _smooth([r["d_real"] for r in history], window)
+    fake = _smooth([r["d_fake"] for r in history], window)
+    flags = [i + 1 >= window and r > real_min and f < fake_max
+             for i, (r, f) in enumerate(zip(real, fake))]
+    return _since("d_wins", _spans(steps, flags), lambda a, b: (
+        f"D is winning: D(x) above {real_min:g} and D(G(z)) below {fake_max:g} since step {a}"
+        if b is None else f"D was winning from step {a} to step {b}"))
+
+
+def d_fooled(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
+             fake_min: float = FOOLED_AT) -> list[Episode]:
+    """D calls G's samples real more often than not: moving average of D(G(z)) above
+    `fake_min` over `window` steps."""
+    if len(history) < window or not _probability_loss(history):
+        return []
+    steps = [r["step"] for r in history]
+    fake = _smooth([r["d_fake"] for r in history], window)
+    flags = [i + 1 >= window and f > fake_min for i, f in enumerate(fake)]
+    return _since("d_fooled", _spans(steps, flags), lambda a, b: (
+        f"G is fooling D: D(G(z)) above {fake_min:g} since step {a}" if b is None
+        else f"G fooled D (D(G(z)) above {fake_min:g}) from step {a} to step {b}"))
+
+
+def push_on_g(loss: str, d_fake: Sequence[float], gamma: float = 2.0) -> list[float]:
+    """|d loss_G / d logit| for samples that D gives probabilities `d_fake`: how hard G's loss
+    pushes through D's verdict (its gradient reaches G's weights through this factor)."""
+    p = torch.tensor([float(v) for v in d_fake], dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    logit = torch.log(p / (1 - p)).requires_grad_(True)
+    get_loss(loss, gamma).g(logit).backward()       # the loss is a mean: scale back per sample
+    return (logit.grad.abs() * len(p)).tolist()
+
+
+def g_vanished(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
+               share: float = VANISHED_SHARE) -> list[Episode]:
+    """G's gradient has almost vanished: at the moving average of D(G(z)), G's loss pushes
+    less than `share` of what it pushes at D(G(z)) = 0.5 (the saturating loss when D wins)."""
+    if len(history) < window or not _probability_loss(history):
+        return []
+    steps = [r["step"] for r in history]
+    fake = _smooth([r["d_fake"] for r in history], window)
+    flags = [False] * len(history)
+    for loss in {r.get("loss") for r in history} & set(LOSSES):
+        idx = [i for i, r in enumerate(history) if r.get("loss") == loss
+               and i + 1 >= window and not math.isnan(fake[i])]
+        if not idx:
+            continue
+        at_half = push_on_g(loss, [0.5])[0]
+        for i, push in zip(idx, push_on_g(loss, [fake[i] for i in idx])):
+            flags[i] = push < share * at_half
+    return _since("g_vanished", _spans(steps, flags), lambda a, b: (
+        f"G's gradient has almost vanished: its loss pushes under {share:.0%} as hard as at "
+        f"D(G(z)) = 0.5, since step {a}" if b is None
+        else f"G's gradient had almost vanished from step {a} to step {b}"))
+
+
+def collapse(looks: Sequence[Look], most: Optional[int] = None, looks_real: float = 0.3,
+             spread: float = COLLAPSE_SPREAD, in_a_row: int = COLLAPSE_LOOKS) -> list[Episode]:
+    """Mode collapse, in `in_a_row` snapshots running: 2-D samples piled into a clump (spread
+    under `spread` of the data's), or samples that look like data (at least `looks_real` of
+    them) yet cover at most `most` modes or classes (default: a quarter, at least 2: 2 of 8
+    modes, 3 of 10 digits). Early noise is not collapse: it does not look like data."""
+    flags = []
+    for lk in looks:
+        bound = most if most is not None else max(2, math.ceil(lk.of / 4))
+        clumped = lk.spread is not None and lk.spread < spread and lk.step >= CLUMP_WARMUP
+        flags.append(clumped or (lk.looks_real >= looks_real and 0 < lk.covered <= bound))
+    held = [i + 1 >= in_a_row and all(flags[i + 1 - in_a_row:i + 1]) for i in range(len(flags))]
+    steps = [lk.step for lk in looks]
+    what = "digits" if looks and looks[0].of == 10 else "modes"
+
+    def text(a: int, b: Optional[int]) -> str:
+        now = looks[-1] if b is None else next(lk for lk in looks if lk.step == a)
+        if now.spread is not None and now.spread < spread:
+            shape = f"piled into one clump ({now.spread:.0%} of the data's spread)"
+        else:
+            shape = f"covering {now.covered} of {now.of} {what}"
+        return (f"The samples have collapsed, {shape}, since step {a}" if b is None
+                else f"The samples collapsed from step {a} to step {b}")
+    return _since("collapse", _spans(steps, held), text)
+
+
+def circling(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = (),
+             window: int = CIRCLE_WINDOW, amplitude: float = CIRCLE_AMPLITUDE,
+             cycles: int = CIRCLE_CYCLES, unsettled: float = UNSETTLED) -> list[Episode]:
+    """The players circle instead of settling, over the last `window` steps: D(G(z)) (smoothed
+    over 20 steps) swings by at least `amplitude` and crosses its window mean 2 x `cycles`
+    times; or, on the 2-D sets, the points keep moving at least `unsettled` per step (median
+    over the window's snapshots) after the first WARMUP_2D steps."""
+    if len(history) < window:
+        return []
+    steps = [r["step"] for r in history]
+    flags = [False] * len(history)
+    if _probability_loss(history):
+        f = np.asarray(_smooth([r["d_fake"] for r in history], 20), dtype=float)
+        for i in range(window - 1, len(f)):
+            seg = f[i + 1 - window:i + 1]
+            seg = seg[~np.isnan(seg)]
+            if len(seg) < window // 2 or seg.max() - seg.min() < amplitude:
+                continue
+            side = np.sign(seg - seg.mean())
+            flags[i] = int((side[1:] * side[:-1] < 0).sum()) >= 2 * cycles
+    moving = [lk for lk in looks if lk.motion is not None]
+    why = "D(G(z)) swings up and down instead of settling"
+    if moving:
+        why = "the points keep moving instead of settling"
+        at = [lk.step for lk in moving]
+        motion = np.asarray([lk.motion for lk in moving], dtype=float)
+        for i, step in enumerate(steps):
+            if step < max(window, WARMUP_2D):
+                continue
+            hi = bisect.bisect_right(at, step)
+            lo = bisect.bisect_right(at, step - window)
+            if hi - lo >= 3 and float(np.median(motion[lo:hi])) >= unsettled:
+                flags[i] = True
+    return _since("circling", _spans(steps, flags), lambda a, b: (
+        f"No convergence: {why}, since step {a}" if b is None
+        else f"No convergence from step {a} to step {b}"))
+
+
+DETECTORS: dict[str, str] = {
+    "d_wins": "D is winning",
+    "d_fooled": "G is fooling D",
+    "g_vanished": "G's gradient has vanished",
+    "collapse": "mode collapse",
+    "circling": "no convergence",
+}
+
+
+def narrate(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = ()) -> list[Episode]:
+    """Every detector on one run, in the order their episodes began."""
+    found = (d_wins(history) + d_fooled(history) + g_vanished(history) + collapse(looks)
+             + circling(history, looks))
+    return sorted(found, key=lambda e: (e.start, e.kind))
+
+
+def first(episodes: Sequence[Episode], kind: str) -> Optional[int]:
+    """The step the first episode of `kind` began, or None."""
+    starts = [e.start for e in episodes if e.kind == kind]
+    return min(starts) if starts else None
