@@ -1,7 +1,8 @@
-"""Compare: two runs that differ only in the loss (and clipping), trained in lockstep."""
+"""Compare: two runs on one recipe that differ only in the loss (and clipping), trained in
+lockstep, beside what the shipped sweeps say about the same pair over several seeds."""
 import streamlit as st
 
-from gan_core.config import TrainConfig
+from gan_core.config import RECIPES, TrainConfig
 from gan_core.data import DatasetError
 from pathlib import Path
 
@@ -11,14 +12,14 @@ from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from lab_app import charts, inside, pretrained
-from lab_app.settings import (COMPARE_SIDES, compare_config, compare_side_from_url,
+from lab_app.recipes import describe, recipe_line, recipe_name
+from lab_app.settings import (COMPARE_SIDES, TOYS, compare_config, compare_side_from_url,
                               find_data_dir, mnist_available)
+from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
 from lab_app import saved
 from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
 
 st.title("Compare two losses")
-st.caption("Both runs share the seed, the initial weights, the order of the batches and the "
-           "noise: the only difference is what you pick for A and B.")
 
 SIDES = COMPARE_SIDES
 
@@ -39,9 +40,37 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
         s = compare_side_from_url(url.get(side.lower()), SIDES[side])
         st.session_state[f"c_{side}_loss"] = s["loss"]
         st.session_state[f"c_{side}_clip"] = s["clip"]
+    # recipe=fast|plain: the layer both sides start from (a lesson link names it)
+    st.session_state.c_recipe = url.get("recipe") if url.get("recipe") in RECIPES else "fast"
+    if url.get("recipe") and url["recipe"] not in RECIPES:
+        st.session_state.cmp_notice = (f"The link's recipe is unknown (use "
+                                       f"{' or '.join(RECIPES)}); the "
+                                       f"{RECIPES['fast'].name} is used.")
+    st.session_state.c_recipe_last = st.session_state.c_recipe
+    if st.session_state.c_recipe == "plain" and pretrained.timeline("paper"):
+        st.session_state.cmp_pre_model = "paper"     # the shipped pair made the papers' way
     st.session_state.cmp_url = url
 if st.session_state.get("cmp_notice"):
     st.warning(st.session_state.cmp_notice)
+
+
+def keep_a_recipe() -> None:
+    """Clicking the chosen recipe again would leave none: keep the last one instead."""
+    if st.session_state.c_recipe is None:
+        st.session_state.c_recipe = st.session_state.get("c_recipe_last", "fast")
+    st.session_state.c_recipe_last = st.session_state.c_recipe
+
+
+recipe = st.segmented_control(
+    "Recipe, the same for A and B", list(RECIPES), key="c_recipe", format_func=recipe_name,
+    on_change=keep_a_recipe,
+    help="Learning rates, batch, cluster conditioning and where the samples come from")
+recipe = recipe if recipe in RECIPES else "fast"
+toy_now = st.session_state.c_dataset in TOYS
+st.caption(recipe_line(recipe, toy_now))
+st.caption(f"Both runs share the seed, the initial weights, the order of the batches, the noise "
+           f"and the recipe above ({RECIPES[recipe].name}): the only difference is what you "
+           f"pick for A and B (WGAN-GP, which needs its own optimiser, brings it).")
 
 data_dir = find_data_dir()
 with st.container(border=True):
@@ -65,14 +94,62 @@ with st.container(border=True):
                                    disabled=loss != "focal")
             picks[side] = dict(loss=loss, grad_clip=0.25 if clip else None, focal_gamma=gamma)
     start = c[4].button("Train both", type="primary", width="stretch")
-    c[4].caption("An MNIST epoch (312 steps of 32 each) takes about a minute for the pair on "
-                 "2 CPU cores.")
+    batch = RECIPES[recipe].values(False).get("batch_size", 32)
+    c[4].caption(f"An MNIST epoch is {10_000 // batch:,} steps of {batch}; at batch 32 it takes "
+                 f"about a minute for the pair on 2 CPU cores.")
 
 
 def make_config(side: str) -> TrainConfig:
     return compare_config(dataset, picks[side], int(epochs), int(seed), int(subset) or None,
-                          data_dir)
+                          data_dir, recipe)
 
+
+def seeds_view() -> None:
+    """The shipped sweeps' answer over several seeds, for the pair picked above (or FLGAN
+    against DCGAN): one live run is one seed, and the winner can change with it."""
+    arms = [focal_arm(p["loss"], p["grad_clip"] is not None, p["focal_gamma"])
+            for p in picks.values()]
+    a, b = arms if None not in arms and arms[0] != arms[1] else ("focal_clip", "neither")
+    results = [r for r in (head_to_head(n, a, b) for n in FOCAL_SWEEPS) if r]
+    if not results:
+        return
+    with st.container(border=True):
+        st.markdown("**One run is one seed. What several seeds say** (the shipped sweeps of the "
+                    "Experiments page)")
+        if (a, b) == ("focal_clip", "neither") and arms != [a, b]:
+            st.caption("The sweeps test focal loss (gamma 2) and clipping 0.25 against the DCGAN "
+                       "loss; your A and B are not two of their arms, so FLGAN against DCGAN is "
+                       "shown.")
+        for col, r in zip(st.columns(len(results)), results):
+            with col:
+                model = f"the {r['model']} model ({r['model_about']})" if r["model"] else \
+                    "several models"
+                st.markdown(f"*{r['title']}*: {model}, {r['recipe_text'] or 'mixed recipes'}, "
+                            f"{r['steps']:,} steps of batch {r['batch_size']}.")
+                st.dataframe(
+                    [{"": x["short"], f"steps to {r['threshold']}": x["steps_text"],
+                      "min-max": x["range_text"], "seconds": x["seconds_text"],
+                      "seeds that got there": f"{x['reached']} of {x['seeds']}"}
+                     for x in r["arms"]], hide_index=True, width="stretch")
+                st.markdown(r["sentence"])
+        live = RECIPES[recipe].name
+        used = {r["recipe"] for r in results}
+        if used != {recipe}:
+            st.caption(f"These sweeps used {' and '.join(recipe_name(k) for k in used)}; the "
+                       f"live pair here uses the {live}, so its answer may differ (pick the "
+                       f"sweeps' recipe above to run it their way). Mean ± "
+                       f"standard deviation over seeds; a mean marked >= counts a seed that "
+                       f"never got there at its last step. Seconds were measured on a shared "
+                       f"machine and are noisier than steps.")
+        else:
+            st.caption(f"The live pair uses the same recipe ({live}). Mean ± standard deviation "
+                       f"over seeds; a mean marked >= counts a seed that never got there at its "
+                       f"last step. Seconds were measured on a shared machine and are noisier "
+                       f"than steps.")
+
+
+if dataset == "mnist":
+    seeds_view()
 
 run = latest_run("compare")
 if start:
@@ -107,14 +184,15 @@ def pretrained_view():
         return
     st.subheader("Already trained: FLGAN vs DCGAN on MNIST")
     model = st.radio("Model", options, horizontal=True, key="cmp_pre_model",
-                     format_func=lambda m: {"classroom": "classroom (28x28)",
-                                            "paper": "paper (the FLGAN authors' 32x32 DCGAN)",
-                                            "best": "best (classroom, 50 clusters)"}[m])
+                     format_func=lambda m: {"classroom": "classroom (28x28), fast recipe",
+                                            "paper": "paper (the FLGAN authors' 32x32 DCGAN), "
+                                                     "plain recipe",
+                                            "best": "best (classroom, fast recipe, seed 1)"}[m])
     lines = pretrained.timeline(model)
     entry = card.get("models", {}).get(f"mnist_{model}_flgan", {})
     seed = entry.get("config", {}).get("seed", 0)
     st.caption(f"Trained by `scripts/make_pretrained.py` on the 10,000 MNIST test digits, seed "
-               f"{seed}, identical except for the loss and clipping. The FLGAN paper's epochs are passes "
+               f"{seed}. {pretrained.pair_recipe(model)} The FLGAN paper's epochs are passes "
                "over 60,000 digits, so epoch 1, 4 and 8 here mean the same number of images "
                "seen: 60,000, 240,000 and 480,000 (938, 3,752 and 7,504 steps of 64). Samples "
                "from the same 32 noise vectors; figures from the judge classifier on 1,000 "
@@ -145,12 +223,14 @@ def pretrained_view():
         c[0].plotly_chart(charts.loss_figure(histories), width="stretch", key="pre_loss")
         c[1].plotly_chart(charts.probability_figure(histories), width="stretch", key="pre_prob")
     if model == "best":
-        st.caption("The best generators the lab ships: the classroom recipe, cluster "
-                   "conditioning included (G and D are told which of 50 clusters of look-alike "
-                   "digits, found without labels, each image belongs to), after the paper's "
-                   "epoch 8, identical for both losses; seed 1, so that they are not the "
-                   "classroom timeline's last picture again. Real digits get 91% confident "
-                   "answers from the judge.")
+        real = card.get("real_confident_share")
+        st.caption("The best generators the lab ships: the Fast classroom recipe, cluster "
+                   "conditioning and the EMA of G included (G and D are told which of 50 "
+                   "clusters of look-alike digits, found without labels, each image belongs "
+                   "to), after the paper's epoch 8, identical for both losses; seed 1, so that "
+                   "they are not the classroom timeline's last picture again."
+                   + (f" Real digits get {real:.0%} confident answers from the judge."
+                      if real else ""))
     if entry.get("wall_seconds"):
         where = f" on {entry['machine']}" if entry.get("machine") else " on 2 CPU cores"
         st.caption(f"Each took about {max(1, round(entry['wall_seconds'] / 60))} minutes to "
@@ -178,6 +258,7 @@ def view():
                      f"{min(ta.epoch + 1, ta.config.epochs)}/{ta.config.epochs}")
     if status.state == "failed":
         st.error(f"Stopped: {status.message}")
+    st.caption(f"Both sides: {describe(ta.config.to_dict(), ta.dataset.is_points)}.")
     if job.alive and st.button("Stop both", key="cmp_stop"):
         job.stop()
 

@@ -88,18 +88,15 @@ def shipped_samples():
     from gan_core.data import toy_modes
     from gan_core.images import grid_image, points_image
     from gan_core.sampling import sample
-    from lab_app.pretrained import model_path
+    from lab_app.pretrained import model_path, picture_caption
 
     shown = []
-    for name, caption in (("mnist_best_flgan",
-                           "MNIST digits, FLGAN loss, after 480,000 images (the best "
-                           "shipped model)"),
-                          ("mnist_classroom_dcgan_e1",
-                           "DCGAN loss after 60,000 images (the paper's first epoch)"),
-                          ("ring_nonsaturating", "the 2-D ring: 8 modes, all covered"),
-                          ("ring_collapsed", "the ring again, collapsed to one spot")):
-        path = model_path(name)
-        if path is None:
+    # Each caption names the recipe that made the picture, from the model's card: clusters and
+    # an EMA of G do much of what a loss could be credited with.
+    for name in ("mnist_best_flgan", "mnist_classroom_dcgan_e1", "ring_nonsaturating",
+                 "ring_collapsed"):
+        path, caption = model_path(name), picture_caption(name)
+        if path is None or caption is None:
             continue
         G = load_checkpoint(path, with_discriminator=False).G
         if G.spec.model == "mlp":
@@ -115,9 +112,12 @@ if pictures:
     st.header("Drawn by the models that come with the lab")
     for col, (img, caption) in zip(st.columns(len(pictures)), pictures):
         col.image(img, caption=caption, width="stretch")
-    st.caption("Trained in advance (pretrained/README.md says on what and for how long); open them in "
-               "the Latent explorer, or compare FLGAN with DCGAN on the Compare page without "
-               "waiting.")
+    st.caption("Trained in advance (pretrained/README.md says on what and for how long). The "
+               "Fast classroom recipe conditions G and D on 50 clusters of look-alike digits and "
+               "shows samples from an average of G's weights, for either loss; the Train and "
+               "Compare pages let you switch it to the plain DCGAN of the papers. Open the "
+               "models in the Latent explorer, or compare FLGAN with DCGAN on the Compare page "
+               "without waiting.")
 
 st.header("One-click lessons")
 st.caption("Each button opens a page already set up to show one thing; the settings are in "

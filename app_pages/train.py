@@ -1,7 +1,8 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
 import streamlit as st
 
-from gan_core.config import TrainConfig, available_devices, resolve_device, switch_loss
+from gan_core.config import (RECIPES, TrainConfig, available_devices, resolve_device,
+                             switch_loss)
 from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
@@ -15,6 +16,7 @@ from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_co
                               find_data_dir, mnist_available, params_from_config,
                               values_from_widgets, widget_state)
 from lab_app import inside, saved
+from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
                         owner_key)
 from gan_core.uploads import UploadError, save_uploads_isolated
@@ -64,9 +66,31 @@ def use_upload() -> None:
     st.session_state.t_dataset = f"{saved.UPLOAD_PREFIX}{upload_id}"    # an id, never a path
     st.session_state.t_conditional = False
 
+def use_recipe() -> None:
+    """Recipe callback (runs before the widgets): set the recipe's fields, leave the rest."""
+    key = st.session_state.get("t_recipe")
+    if key in RECIPES:
+        toy_now = st.session_state.t_dataset in TOYS
+        st.session_state.update(recipe_widget_state(key, default_config("ring" if toy_now
+                                                                        else "mnist")))
+
+
 left, right = st.columns([1, 2.3], gap="large")
 with left:
     st.subheader("Settings")
+    # The recipe in plain sight: which starting point these settings are, before any other.
+    toy_now = st.session_state.t_dataset in TOYS
+    try:
+        now = values_from_widgets(st.session_state)
+    except (KeyError, TypeError, ValueError):      # a widget not drawn yet: no recipe to name
+        now = None
+    st.session_state.t_recipe = recipe_of_values(now, toy_now) if now is not None else None
+    recipe = st.segmented_control(
+        "Recipe", list(RECIPES), key="t_recipe", format_func=recipe_name, on_change=use_recipe,
+        help="A recipe sets the learning rates, the batch, cluster conditioning and where the "
+             "samples come from (G or an average of G); change any of them and the settings "
+             "become a mix of both.")
+    st.caption(recipe_line(recipe, toy_now, now))
     if st.session_state.t_dataset not in dataset_options:
         dataset_options.append(st.session_state.t_dataset)
     dataset = st.selectbox("Dataset", dataset_options, key="t_dataset",

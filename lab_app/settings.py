@@ -184,7 +184,7 @@ def values_from_widgets(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# --- the Compare page: two runs that differ only in the loss (and clipping) ---------------------
+# --- the Compare page: two runs on one recipe that differ only in the loss (and clipping) -----
 
 COMPARE_SIDES = {"A": dict(loss="focal", clip=True), "B": dict(loss="nonsaturating", clip=False)}
 
@@ -200,11 +200,15 @@ def compare_side_from_url(value: Optional[str], fallback: dict) -> dict:
 
 
 def compare_config(dataset: str, pick: dict, epochs: int, seed: int, subset: Optional[int],
-                   data_dir: Optional[Path]) -> TrainConfig:
-    """One side of a comparison: the app's default for the dataset, the side's loss, clipping
-    and gamma (`pick`), and the loss's own preset where it has one (wgan-gp, by name)."""
+                   data_dir: Optional[Path], recipe: str = "fast") -> TrainConfig:
+    """One side of a comparison: the app's default for the dataset, the recipe both sides share
+    (a RECIPES key), the side's loss, clipping and gamma (`pick`), and the loss's own preset
+    where it has one (wgan-gp, by name)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     base = default_config(dataset)
     return base.with_updates(epochs=epochs, seed=seed, subset=subset,
                              data_dir=str(data_dir) if data_dir else None, download=False,
                              sample_every=10 if dataset in TOYS else 25,
-                             **{**pick, **loss_recipe(pick["loss"], base.model)})
+                             **{**RECIPES[recipe].values(base.model == "mlp"), **pick,
+                                **loss_recipe(pick["loss"], base.model)})

@@ -5,9 +5,12 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from gan_core import claims, sweep_stats
+from gan_core.config import recipe_of
+from gan_core.models import ARCHITECTURES
+from lab_app import recipes
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -55,3 +58,107 @@ def nearest_pairs(name: str, folder: Optional[Path] = None, seed: int = 0) -> li
                         caption=f"{arm.label}, seed {seed}: {near.get('about', '')}. "
                                 f"Distances, left to right: {dists}."))
     return out
+
+
+# --- one pair of arms over seeds, for the Compare page ---------------------------------------
+
+# The shipped sweeps that put FLGAN against DCGAN, and the short names of their arms.
+FOCAL_SWEEPS = ("focal-vs-dcgan", "focal-vs-dcgan-paper")
+ARM_SHORT = {"focal_clip": "FLGAN", "focal": "focal loss alone", "clip": "clipping alone",
+             "neither": "DCGAN"}
+
+
+def focal_arm(loss: str, clipped: bool, gamma: float = 2.0) -> Optional[str]:
+    """The focal-vs-dcgan arm a Compare side is (focal gamma 2 and/or clipping 0.25), or None."""
+    if loss == "focal" and gamma == 2.0:
+        return "focal_clip" if clipped else "focal"
+    if loss == "nonsaturating":
+        return "clip" if clipped else "neither"
+    return None
+
+
+def _mean_sd(stat: dict, censored: int, digits: int = 0) -> str:
+    """'250 ± 14'; '>= ' before it when seeds that never got there count at their last step."""
+    if not stat or not stat.get("n"):
+        return "n/a"
+    at_least = ">= " if censored else ""
+    return f"{at_least}{stat['mean']:,.{digits}f} ± {stat['std']:,.{digits}f}"
+
+
+def _one(values: list) -> Optional[Any]:
+    """The value every run shares, or None when they differ (or there are none)."""
+    return values[0] if values and all(v == values[0] for v in values) else None
+
+
+def head_to_head(name: str, a: str = "focal_clip", b: str = "neither",
+                 folder: Optional[Path] = None) -> Optional[dict]:
+    """Arms `a` and `b` of a shipped FLGAN-vs-DCGAN sweep over its seeds: per arm the steps to
+    the quality threshold (mean, sd, min, max, seeds that never got there), who got there first
+    seed by seed, the model and recipe the runs used, and a sentence saying it. None when the
+    sweep is not shipped or lacks either arm."""
+    folder = Path(folder) if folder is not None else RESULTS_DIR / name
+    loaded = load_results_dir(name, folder)
+    if loaded is None:
+        return None
+    summary, rows, _ = loaded
+    exp = claims.get_experiment(name)
+    stats = summary["arms"]
+    if a not in stats or b not in stats or not exp.threshold:
+        return None
+    metric, op, value = exp.threshold
+    threshold = f"{'judge FD' if metric == 'judge_fd' else metric} {op} {value:g}"
+    # What the runs were: read from their own configs (older files lack EMA and clusters: off).
+    configs = [r["config"] for r in sweep_stats.load_results(folder)
+               if r.get("arm") in (a, b) and isinstance(r.get("config"), dict)]
+    cfgs = [recipes.config_of_record(c) for c in configs]
+    model = _one([c.model for c in cfgs])
+    recipe = _one([recipe_of(c) for c in cfgs])
+    recipe_text = _one([recipes.describe(c.to_dict(), c.model == "mlp") for c in cfgs])
+    arms = []
+    for arm in (a, b):
+        s = stats[arm]
+        steps, secs = s.get("steps_to_threshold") or {}, s.get("seconds_to_threshold") or {}
+        never = s.get("censored_steps_to_threshold", 0)
+        arms.append(dict(arm=arm, short=ARM_SHORT.get(arm, s["label"]), label=s["label"],
+                         seeds=s["runs"], never=never, reached=s["runs"] - never,
+                         steps=steps, seconds=secs, steps_text=_mean_sd(steps, never),
+                         seconds_text=_mean_sd(secs, never),
+                         range_text=f"{steps['min']:,.0f}-{steps['max']:,.0f}"
+                         if steps.get("n") else "n/a"))
+    # Seed by seed: who reached the threshold first (a seed that never did counts at its end).
+    by = {(r["arm"], r["seed"]): r.get("steps_to_threshold") for r in rows}
+    seeds = sorted(s for (arm, s) in by if arm == a and by.get((b, s)) is not None
+                   and by[(a, s)] is not None)
+    first = {a: 0, b: 0, "tie": 0}
+    for s in seeds:
+        x, y = by[(a, s)], by[(b, s)]
+        first[a if x < y else b if y < x else "tie"] += 1
+    n = len(seeds)
+    ma, mb = arms[0]["steps"].get("mean"), arms[1]["steps"].get("mean")
+    winner = None if ma is None or mb is None or ma == mb else (a if ma < mb else b)
+    changes = n - first[winner] if winner else n
+    sa, sb = arms[0]["short"], arms[1]["short"]
+    text = (f"One run is one seed: over {n} seeds, {sa} reached {threshold} in "
+            f"{arms[0]['steps_text']} steps and {sb} in {arms[1]['steps_text']}")
+    if winner is None:
+        text += (f", the same on average; {sa} was first in {first[a]}, {sb} in {first[b]} "
+                 f"and {first['tie']} tied.")
+    else:
+        loser = b if winner == a else a
+        text += f" (the winner changes with the seed in {changes} of {n}"
+        if changes == 0:
+            text += f": {ARM_SHORT.get(winner, winner)} was first in every seed)."
+        else:
+            parts = []
+            if first[loser]:
+                parts.append(f"{ARM_SHORT.get(loser, loser)} was first in {first[loser]}")
+            if first["tie"]:
+                parts.append(f"{first['tie']} tied at the judge's {exp.base.get('eval_every')}"
+                             f"-step resolution")
+            text += ": " + " and ".join(parts) + ")."
+    return dict(name=name, title=exp.title, threshold=threshold, seeds=n, arms=arms,
+                first=first, winner=winner, changes=changes, model=model,
+                model_about=ARCHITECTURES[model].about if model in ARCHITECTURES else "",
+                recipe=recipe, recipe_text=recipe_text,
+                steps=_one([c.max_steps or None for c in cfgs]) or _one([r["steps"] for r in rows]),
+                batch_size=_one([c.batch_size for c in cfgs]), sentence=text)
