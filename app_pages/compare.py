@@ -114,8 +114,9 @@ def seeds_view() -> None:
     if not results:
         return
     with st.container(border=True):
-        st.markdown("**One run is one seed. What several seeds say** (the shipped sweeps of the "
-                    "Experiments page)")
+        first = results[0]["arms"]
+        st.markdown(f"**{first[0]['short']} vs {first[1]['short']} over several seeds**, from "
+                    f"the shipped sweeps of the Experiments page")
         if (a, b) == ("focal_clip", "neither") and arms != [a, b]:
             st.caption("The sweeps test focal loss (gamma 2) and clipping 0.25 against the DCGAN "
                        "loss; your A and B are not two of their arms, so FLGAN against DCGAN is "
@@ -129,7 +130,7 @@ def seeds_view() -> None:
                 st.dataframe(
                     [{"": x["short"], f"steps to {r['threshold']}": x["steps_text"],
                       "min-max": x["range_text"], "seconds": x["seconds_text"],
-                      "seeds that got there": f"{x['reached']} of {x['seeds']}"}
+                      "reached": f"{x['reached']} of {x['seeds']}"}
                      for x in r["arms"]], hide_index=True, width="stretch")
                 st.markdown(r["sentence"])
         live = RECIPES[recipe].name

@@ -85,7 +85,7 @@ with left:
     except (KeyError, TypeError, ValueError):      # a widget not drawn yet: no recipe to name
         now = None
     st.session_state.t_recipe = recipe_of_values(now, toy_now) if now is not None else None
-    recipe = st.segmented_control(
+    recipe = st.radio(
         "Recipe", list(RECIPES), key="t_recipe", format_func=recipe_name, on_change=use_recipe,
         help="A recipe sets the learning rates, the batch, cluster conditioning and where the "
              "samples come from (G or an average of G); change any of them and the settings "

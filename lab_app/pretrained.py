@@ -123,8 +123,8 @@ def picture_caption(file_stem: str, folder: Path = PRETRAINED) -> Optional[str]:
         return text + "."
     seen = ck.get("images_seen", ck.get("step", 0) * cfg.batch_size)
     preset = entry.get("preset")
-    text = (f"{LOSS_NAMES.get(preset, cfg.loss + ' loss')} with the {recipe_text(entry)}, "
-            f"after {seen:,} images")
+    text = (f"{recipe_text(entry)}; {LOSS_NAMES.get(preset, cfg.loss + ' loss')}, after "
+            f"{seen:,} images")
     if "confident_share" in m:
         text += f": {m['confident_share']:.0%} confident digits"
     other = {"flgan": "dcgan", "dcgan": "flgan"}.get(preset)
@@ -134,6 +134,6 @@ def picture_caption(file_stem: str, folder: Path = PRETRAINED) -> Optional[str]:
                     if c.get("epoch") == ck.get("epoch")), None)
     if twin_ck and "confident_share" in twin_ck.get("metrics", {}) \
             and recipe_text(twin) == recipe_text(entry):
-        text += (f"; the {LOSS_NAMES[other]} with the same recipe: "
-                 f"{twin_ck['metrics']['confident_share']:.0%}")
+        text += (f" (the {LOSS_NAMES[other]} with the same recipe: "
+                 f"{twin_ck['metrics']['confident_share']:.0%})")
     return text + "."

@@ -18,10 +18,10 @@ CUSTOM = "Custom (a mix of both)"
 # own (only the EMA applies there).
 RECIPE_LINES: dict[str, dict[bool, str]] = {
     "fast": {
-        False: "G and D are told which of 50 groups of look-alike images (found without "
-               "labels) each image is in, and the samples shown come from a running average of "
-               "G's weights; tuned on DCGAN runs (non-saturating loss) on 2 CPU cores so digits "
-               "appear within a minute, and the same values are used for every loss.",
+        False: "G and D are told which of 50 groups of look-alike images each image is in, "
+               "and the samples shown come from a running average of G's weights; tuned on "
+               "DCGAN runs (non-saturating loss) on 2 CPU cores, and the same values are used "
+               "for every loss.",
         True: "the points shown come from a running average of G's weights; tuned on DCGAN "
               "runs, and the same for every loss.",
     },

@@ -129,7 +129,8 @@ def test_picture_captions_credit_the_recipe_and_show_the_other_loss():
     caption = pretrained.picture_caption("mnist_best_flgan")
     dcgan = models["mnist_best_dcgan"]["checkpoints"][-1]["metrics"]["confident_share"]
     assert "Fast classroom recipe" in caption and "FLGAN loss" in caption
-    assert f"the DCGAN loss with the same recipe: {dcgan:.0%}" in caption
+    assert f"(the DCGAN loss with the same recipe: {dcgan:.0%})" in caption
+    assert caption.startswith("Fast classroom recipe")
     assert "Both sides" in pretrained.pair_recipe("classroom")
     assert pretrained.picture_caption("no_such_file") is None
 

@@ -55,7 +55,7 @@ def points_default() -> bool:
 def test_train_names_the_fast_recipe_at_the_top_when_opened_plainly():
     at = page("train").run()
     assert not at.exception
-    assert at.button_group(key="t_recipe").value == "fast"
+    assert at.radio(key="t_recipe").value == "fast"
     text = top_level_text(at)
     assert RECIPES["fast"].name in text
     assert RECIPE_LINES["fast"][points_default()] in text
@@ -65,7 +65,7 @@ def test_train_names_the_fast_recipe_at_the_top_when_opened_plainly():
 def test_train_opened_with_recipe_plain_shows_and_uses_plain():
     at = page("train", recipe="plain", dataset="mnist").run()
     assert not at.exception
-    assert at.button_group(key="t_recipe").value == "plain"
+    assert at.radio(key="t_recipe").value == "plain"
     text = top_level_text(at)
     assert RECIPES["plain"].name in text and RECIPE_LINES["plain"][False] in text
     assert at.number_input(key="t_lr_g").value == pytest.approx(2e-4)
@@ -76,17 +76,17 @@ def test_train_opened_with_recipe_plain_shows_and_uses_plain():
 
 def test_train_picking_a_recipe_sets_its_values_and_a_change_makes_a_mix():
     at = page("train", dataset="mnist").run()
-    at.button_group(key="t_recipe").set_value("plain").run()
+    at.radio(key="t_recipe").set_value("plain").run()
     assert not at.exception
     assert at.number_input(key="t_lr_d").value == pytest.approx(2e-4)
     assert at.number_input(key="t_batch_size").value == 64
     assert at.checkbox(key="t_ema_on").value is False
     at.number_input(key="t_batch_size").set_value(48).run()
-    assert at.button_group(key="t_recipe").value is None
+    assert at.radio(key="t_recipe").value is None
     text = top_level_text(at)
     assert CUSTOM in text and "batch 48 (not 64)" in text
-    at.button_group(key="t_recipe").set_value("fast").run()
-    assert at.button_group(key="t_recipe").value == "fast"
+    at.radio(key="t_recipe").set_value("fast").run()
+    assert at.radio(key="t_recipe").value == "fast"
     assert at.number_input(key="t_batch_size").value == 32
     assert at.checkbox(key="t_clusters_on").value is True
     assert at.checkbox(key="t_ema_on").value is True
