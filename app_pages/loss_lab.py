@@ -9,6 +9,7 @@ from gan_core.losses import LOSSES
 from lab_app.charts import loss_curves_figure
 from lab_app.lessons import LESSONS
 from lab_app.losscurves import chart_readings, coinciding, g_loss_curves, uses_raw_scores
+from lab_app.ui import lesson_card
 
 GRAD_WRT = {"score": "D's score (what reaches G)", "p": "D(G(z)) (the curve's slope)"}
 # Failure mode -> (lesson that shows it on the Train page, what to tell the class)
@@ -167,10 +168,8 @@ st.caption("Each button opens the Train page set up to show the failure; then pr
 cells = [c for _ in range(2) for c in st.columns(2)]
 for cell, (failure, (key, what)) in zip(cells, FAILURES.items()):
     lesson = LESSONS[key]
-    with cell.container(border=True, height="stretch"):
+    with cell:
         st.subheader(failure)
         st.markdown(what)
-        st.caption(f"**{lesson.title}.** {lesson.blurb}")
-        if st.button(f"Show it on the {Path(lesson.page).stem.title()} page",
-                     key=f"loss_lab_lesson_{key}", icon=":material/play_arrow:"):
-            st.switch_page(lesson.page, query_params=lesson.params)
+        lesson_card(lesson, f"loss_lab_lesson_{key}",
+                    f"Show it on the {Path(lesson.page).stem.title()} page")

@@ -15,7 +15,8 @@ from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
                               find_data_dir, mnist_available, params_from_config,
                               values_from_widgets, widget_state)
-from lab_app import inside, saved
+from lab_app import inside, narration, saved
+from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
                         owner_key)
@@ -268,6 +269,21 @@ with right:
         snaps = list(tr.snapshots)
         markers = list(tr.markers)
         runs = {run.name: hist}
+        # What is happening, in words (gan_core.detectors), and shaded on the charts
+        narrators = st.session_state.setdefault("narrators", {})
+        if job.id not in narrators:
+            narrators.clear()                # one run at a time on this page
+            narrators[job.id] = Narrator(tr.config.dataset, tr.dataset.is_points,
+                                         tr.dataset.data if tr.dataset.is_points else None,
+                                         None if tr.dataset.is_points
+                                         else inside.judge_for(tr.config.dataset))
+        episodes = narrators[job.id].episodes(hist, snaps)
+        holding, ended = narration.split(episodes)
+        for e in holding:
+            st.info(e.text, icon=":material/campaign:")
+        if ended:
+            st.caption("Earlier in this run: " + "; ".join(e.text for e in ended) + ".")
+        bands = narration.bands(episodes, hist[-1]["step"]) if hist else []
         row1 = st.columns(2)
         with row1[0]:
             if snaps:
@@ -288,15 +304,19 @@ with right:
         if not hist:
             row1[1].caption("Charts appear after the first step.")
         else:
-            row1[1].plotly_chart(charts.loss_figure(runs, markers), width="stretch",
+            row1[1].plotly_chart(charts.add_bands(charts.loss_figure(runs, markers), bands),
+                                 width="stretch",
                                  key="c_loss")
             row2 = st.columns(2)
-            row2[0].plotly_chart(charts.probability_figure(runs, markers), width="stretch",
+            row2[0].plotly_chart(charts.add_bands(charts.probability_figure(runs, markers),
+                                                 bands), width="stretch",
                                  key="c_prob")
-            row2[1].plotly_chart(charts.ratio_figure(runs, markers), width="stretch",
+            row2[1].plotly_chart(charts.add_bands(charts.ratio_figure(runs, markers), bands),
+                                 width="stretch",
                                  key="c_ratio")
             row3 = st.columns(2)
-            row3[0].plotly_chart(charts.grad_figure(runs, markers), width="stretch",
+            row3[0].plotly_chart(charts.add_bands(charts.grad_figure(runs, markers), bands),
+                                 width="stretch",
                                  key="c_grad")
             quality = charts.quality_figure(runs, max(tr.spec.num_classes, 10),
                                             tr.dataset.num_classes or 8, markers)
@@ -305,7 +325,8 @@ with right:
             elif tr.eval_note:
                 row3[1].caption(f"No quality metrics: {tr.eval_note}")
             st.caption("Faint lines: every step. Bold: smoothed. Click a legend entry to hide a "
-                       "curve. Dotted vertical lines mark settings changed mid-run.")
+                       "curve. Dotted vertical lines mark settings changed mid-run; shaded "
+                       "spans mark what the lab noticed (the lines above the charts).")
 
         if snaps and tr.dataset.is_points and not live:
             with st.expander("Replay the whole run", expanded=True):

@@ -101,7 +101,7 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
         tr, secs, _ = _train(_config(HEALTHY[key], seed, data_dir))
         looks = _looks(tr)
         _keep(key, seed, "", tr, looks)
-        eps = detectors.narrate(tr.history, looks)
+        eps = detectors.narrate(tr.history, looks, points=tr.dataset.is_points)
         return dict(key=key, seed=seed, steps=tr.step, seconds=round(secs, 1),
                     alarms=[dict(kind=e.kind, start=e.start, end=e.end) for e in eps])
     lesson = LESSONS[key]
@@ -113,7 +113,7 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
                                  kind if kind in detectors.DETECTORS else None)
     looks = _looks(tr)
     _keep(key, seed, "", tr, looks)
-    eps = detectors.narrate(tr.history, looks)
+    eps = detectors.narrate(tr.history, looks, points=tr.dataset.is_points)
     if kind in detectors.DETECTORS:
         step = detectors.first(eps, kind)
     elif kind == "covers":
@@ -139,13 +139,17 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
 def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
     """Both sides of the Compare lesson, and whether they draw different images."""
     from gan_core.config import PRESETS
-    from gan_core import detectors
+    from lab_app.settings import compare_config, compare_side_from_url
     sides = {}
     for side in ("a", "b"):
-        preset = PRESETS[lesson.params[side]]
-        params = {k: v for k, v in lesson.params.items() if k not in ("a", "b")}
-        params.update(loss=preset["loss"], clip=str(preset.get("grad_clip") or 0))
-        tr, secs, _ = _train(_config(params, seed, data_dir))
+        # what the Compare page builds from the link: the side's loss and clipping, focal
+        # gamma 2, both sides on the link's recipe
+        pick = compare_side_from_url(lesson.params[side], {})
+        pick = dict(loss=pick["loss"], grad_clip=0.25 if pick["clip"] else None,
+                    focal_gamma=PRESETS["flgan"]["focal_gamma"])
+        cfg = compare_config(lesson.params["dataset"], pick, int(lesson.params["epochs"]), seed,
+                             None, data_dir, recipe=lesson.params.get("recipe", "fast"))
+        tr, secs, _ = _train(cfg)
         looks = _looks(tr)
         _keep(lesson.key, seed, f"_{side}", tr, looks)
         first_digits = next((lk.step for lk in looks if lk.looks_real >= 0.5), None)
@@ -175,7 +179,8 @@ def summarise(rows: list[dict], seeds: int) -> dict:
             continue
         shown = [r for r in mine if r["shown"]]
         steps = [r["step"] for r in shown if r["step"] is not None]
-        entry = dict(effect=lesson.effect.detector, watch=lesson.effect.watch, seeds=len(mine),
+        entry = dict(params=lesson.params, effect=lesson.effect.detector,
+                     watch=lesson.effect.watch, seeds=len(mine),
                      shown=len(shown), median_step=statistics.median(steps) if steps else None,
                      length_steps=statistics.median(r["steps"] for r in mine),
                      seconds=statistics.median(r["seconds"] for r in mine))

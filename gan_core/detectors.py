@@ -6,7 +6,8 @@ points moved), and returns `Episode`s: the step an effect began, the step it end
 it lasts) and one line for the page. The same functions narrate a live run on the Train page
 and score the lessons in `benchmarks/lessons.py`, so a lesson's card and the page agree.
 
-    d_wins        D(x) above 0.9 and D(G(z)) below 0.1, held over a window of steps
+    d_wins        D(x) above 0.9 and D(G(z)) below 0.05, held over a window of steps
+    d_unsure      D(G(z)) above 0.3 on average: G keeps pace with its critic
     d_fooled      D(G(z)) above a bound (0.5: D calls the fakes real more often than not)
     g_vanished    the push G gets through D's verdict (d loss_G / d logit at D(G(z))) under
                   a tenth of its size at D(G(z)) = 0.5
@@ -32,7 +33,9 @@ from .losses import LOSSES, get_loss
 from .metrics import CONFIDENT, judge_outputs, points_metrics
 
 WINDOW = 50             # steps a condition must hold (as a moving average) to count
-D_WIN_REAL, D_WIN_FAKE = 0.9, 0.1
+D_WIN_WINDOW = 100      # D's win over a longer window: every run starts with D ahead for a while
+D_WIN_REAL, D_WIN_FAKE = 0.9, 0.05
+UNSURE_AT = 0.3         # D(G(z)) this high on average: D can barely tell (healthy MNIST: 0.1-0.2)
 FOOLED_AT = 0.5
 VANISHED_SHARE = 0.1    # the push on G below a tenth of its size at D(G(z)) = 0.5
 COLLAPSE_LOOKS = 2      # consecutive snapshots that must show the collapse
@@ -158,7 +161,7 @@ def _since(kind: str, spans, texts: Callable[[int, Optional[int]], str]) -> list
 
 # --- the detectors -----------------------------------------------------------------------------
 
-def d_wins(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
+def d_wins(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
            real_min: float = D_WIN_REAL, fake_max: float = D_WIN_FAKE) -> list[Episode]:
     """D tells real from fake almost perfectly: moving averages of D(x) above `real_min` and of
     D(G(z)) below `fake_max` over `window` steps."""
@@ -172,6 +175,21 @@ def d_wins(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
     return _since("d_wins", _spans(steps, flags), lambda a, b: (
         f"D is winning: D(x) above {real_min:g} and D(G(z)) below {fake_max:g} since step {a}"
         if b is None else f"D was winning from step {a} to step {b}"))
+
+
+def d_unsure(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
+             fake_min: float = UNSURE_AT) -> list[Episode]:
+    """G keeps pace with its critic: the moving average of D(G(z)) over `window` steps above
+    `fake_min` (D gives G's samples a fair chance of being real)."""
+    if len(history) < window or not _probability_loss(history):
+        return []
+    steps = [r["step"] for r in history]
+    fake = _smooth([r["d_fake"] for r in history], window)
+    flags = [i + 1 >= window and f > fake_min for i, f in enumerate(fake)]
+    return _since("d_unsure", _spans(steps, flags), lambda a, b: (
+        f"G keeps pace with D: D(G(z)) above {fake_min:g} on average since step {a}, so D can "
+        f"barely tell its samples from real ones" if b is None
+        else f"G kept pace with D (D(G(z)) above {fake_min:g}) from step {a} to step {b}"))
 
 
 def d_fooled(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
@@ -286,6 +304,7 @@ def circling(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = (),
 
 DETECTORS: dict[str, str] = {
     "d_wins": "D is winning",
+    "d_unsure": "G keeps pace with D",
     "d_fooled": "G is fooling D",
     "g_vanished": "G's gradient has vanished",
     "collapse": "mode collapse",
@@ -293,9 +312,12 @@ DETECTORS: dict[str, str] = {
 }
 
 
-def narrate(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = ()) -> list[Episode]:
-    """Every detector on one run, in the order their episodes began."""
-    found = (d_wins(history) + d_fooled(history) + g_vanished(history) + collapse(looks)
+def narrate(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = (),
+            points: bool = False) -> list[Episode]:
+    """Every detector on one run, in the order their episodes began. On the 2-D sets (`points`)
+    D(G(z)) near 0.5 is the settled game, not news: d_unsure and d_fooled are left out."""
+    balance = [] if points else d_unsure(history) + d_fooled(history)
+    found = (d_wins(history) + balance + g_vanished(history) + collapse(looks)
              + circling(history, looks))
     return sorted(found, key=lambda e: (e.start, e.kind))
 

@@ -49,17 +49,20 @@ LESSONS: dict[str, Lesson] = {
     "mode-collapse": Lesson(
         "mode-collapse", "Force mode collapse (latent 1)", "app_pages/train.py",
         "With one latent number the generator can only draw a thin line through image space: "
-        "a few digit shapes at most, however long it trains.",
+        "a few digit shapes at most, however long it trains. The samples come from G itself: "
+        "an average of G's weights would blend the shapes it hops between.",
         {"dataset": "mnist", "latent_dim": "1", "loss": "nonsaturating", "epochs": "3",
-         "recipe": "plain"},
+         "recipe": "fast", "ema": "0"},
         Effect("collapse", "the grid shows only a few kinds of digit")),
     "g-advantage": Lesson(
         "g-advantage", "Generator advantage 4:1", "app_pages/train.py",
-        "Four generator steps per discriminator step: watch log(L_G / L_D) and D(G(z)) as the "
-        "generator outruns its critic.",
+        "Four generator steps per discriminator step: G keeps pace with its critic. D(G(z)) "
+        "stays near 0.4 and log(L_G / L_D) near the balance line, where at 1:1 D pulls ahead "
+        "(D(G(z)) below 0.15, the ratio far above the line). G does not outrun D at 4:1: for "
+        "that, see 50:1.",
         {"dataset": "mnist", "g_steps": "4", "loss": "nonsaturating", "epochs": "2",
          "recipe": "plain"},
-        Effect("d_fooled", "D(G(z)) climbs above 0.5: D calls the fakes real")),
+        Effect("d_unsure", "D(G(z)) stays above 0.3: D can barely tell G's samples from real")),
     "saturating": Lesson(
         "saturating", "Saturating loss gets stuck", "app_pages/train.py",
         "The original minimax loss: D wins early, D(G(z)) falls towards 0, and the generator's "
@@ -116,7 +119,8 @@ LESSONS: dict[str, Lesson] = {
         "what-d-sees", "What D sees in a digit", "app_pages/train.py",
         "MNIST with D's verdict on every sample, the digits G is missing, the nearest real digit "
         "and the pixels D wants changed.",
-        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2", "recipe": "plain"},
+        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2", "recipe": "fast",
+         "clusters": "0"},
         Effect("digits", "recognisable digits, each framed with D's verdict")),
 }
 
@@ -140,3 +144,30 @@ def measured_line(key: str, results: Optional[dict] = None) -> str:
     if isinstance(r.get("median_step"), (int, float)):
         line += f", by step {int(r['median_step'])} (median)"
     return line
+
+
+def recipe_line(lesson: Lesson) -> str:
+    """Which recipe a lesson trains with, and what its link changes of it: 'Plain DCGAN, as in
+    the papers', 'Fast classroom recipe, but samples from G itself', or '' without one."""
+    from gan_core.config import RECIPES
+    from lab_app.settings import TOYS, URL_FIELDS
+    recipe = RECIPES.get(lesson.params.get("recipe", ""))
+    if recipe is None:
+        return ""
+    points = lesson.params.get("dataset") in TOYS
+    if points:      # on the 2-D sets a recipe only says where the samples come from
+        return ("samples from G itself" if recipe.values(True).get("ema_decay") is None
+                else "samples from an average of G's weights (EMA)")
+    values = recipe.values(points)
+    changed = []
+    for key, text in lesson.params.items():
+        name = URL_FIELDS.get(key, (None,))[0]
+        if name not in values:
+            continue
+        if name == "ema_decay" and text == "0":
+            changed.append("samples from G itself")
+        elif name == "clusters" and text == "0":
+            changed.append("no clusters (so G can miss some digits)")
+        elif str(values[name]) != text:
+            changed.append(f"{key} {text}")
+    return recipe.name + (", but " + ", ".join(changed) if changed else "")

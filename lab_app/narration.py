@@ -13,7 +13,7 @@ from gan_core import detectors
 from gan_core.detectors import Episode, Look
 
 # The colour of each effect's band on the charts, and the chart it belongs to.
-BAND = {"d_wins": "#2e86ab", "d_fooled": "#e4572e", "g_vanished": "#7b2cbf",
+BAND = {"d_wins": "#2e86ab", "d_unsure": "#f18f01", "d_fooled": "#e4572e", "g_vanished": "#7b2cbf",
         "collapse": "#c9a227", "circling": "#4a9d5b"}
 
 
@@ -43,7 +43,7 @@ class Narrator:
         return [self._looks[k] for k in sorted(self._looks)]
 
     def episodes(self, history: Sequence[dict], snapshots: Sequence[Any]) -> list[Episode]:
-        return detectors.narrate(history, self.looks(snapshots))
+        return detectors.narrate(history, self.looks(snapshots), points=self.is_points)
 
 
 def split(episodes: Sequence[Episode]) -> tuple[list[Episode], list[Episode]]:

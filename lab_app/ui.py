@@ -168,3 +168,24 @@ def trained_generators() -> list[SessionGenerator]:
 def checkpoint_bytes(trainer) -> bytes:
     """The run's last checkpoint as bytes for a download button (empty before the first)."""
     return trainer.checkpoint_bytes() or b""
+
+
+def lesson_card(lesson, key: str, label: Optional[str] = None) -> None:
+    """A lesson as a bordered card: title, what the class will see, what to watch for, how often
+    the lesson benchmark saw it and which recipe it trains with, and the button that opens it."""
+    from lab_app.lessons import measured_line, recipe_line
+    with st.container(border=True, height="stretch", vertical_alignment="distribute"):
+        with st.container(gap=None):
+            st.markdown(f"**{lesson.title}**")
+            st.caption(lesson.blurb)
+            if lesson.effect is not None:
+                st.caption(f"**Watch for:** {lesson.effect.watch}.")
+            facts = [measured_line(lesson.key)] if lesson.effect is not None else []
+            if recipe_line(lesson):
+                facts.append(f"Recipe: {recipe_line(lesson)}")
+            if lesson.effect is None:
+                facts.append("nothing trains by itself: you take each step")
+            st.caption(" · ".join(f for f in facts if f))
+        if st.button(label or f"Open on {Path(lesson.page).stem.title()}", key=key,
+                     type="primary", icon=":material/play_arrow:", width="stretch"):
+            st.switch_page(lesson.page, query_params=lesson.params)
