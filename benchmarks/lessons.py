@@ -19,13 +19,15 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLD_LOOKS_REAL = 0.3      # `digits`: the judge names this share of samples confidently
-PAIR_DIFFERS = 0.1              # `pair_differs`: mean |A - B| of the two grids, pixels in [0, 1]
+PAIR_SAME_MAX = 0.5             # `pair_differs`: the two grids draw the same digit (the judge's
+                                # class) in fewer than half of their cells
+FIRST_DIGITS = 0.3              # Compare: a side "draws digits" once this share is confident
 HEALTHY = {"healthy-mnist": {"dataset": "mnist"}, "healthy-ring": {"dataset": "ring"}}
 
 
@@ -138,7 +140,9 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
 
 def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
     """Both sides of the Compare lesson, and whether they draw different images."""
+    from gan_core import metrics
     from gan_core.config import PRESETS
+    from gan_core.metrics import judge_outputs
     from lab_app.settings import compare_config, compare_side_from_url
     sides = {}
     for side in ("a", "b"):
@@ -152,21 +156,25 @@ def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
         tr, secs, _ = _train(cfg)
         looks = _looks(tr)
         _keep(lesson.key, seed, f"_{side}", tr, looks)
-        first_digits = next((lk.step for lk in looks if lk.looks_real >= 0.5), None)
+        first_digits = next((lk.step for lk in looks if lk.looks_real >= FIRST_DIGITS), None)
         sides[side] = (tr, secs, looks, first_digits)
-    a, b = sides["a"][0].snapshots[-1].samples, sides["b"][0].snapshots[-1].samples
-    diff = float((a.float() - b.float()).abs().mean() / 255)
-    # the first snapshot at which the two grids differ by PAIR_DIFFERS
-    step = next((sa.step for sa, sb in zip(sides["a"][0].snapshots, sides["b"][0].snapshots)
-                 if float((sa.samples.float() - sb.samples.float()).abs().mean() / 255)
-                 >= PAIR_DIFFERS), None)
+    judge = metrics.load_judge(lesson.params["dataset"])
+    same = []                   # per snapshot: share of cells where both sides draw one class
+    for sa, sb in zip(sides["a"][0].snapshots, sides["b"][0].snapshots):
+        ca, cb = (judge_outputs(judge, s.samples)[0].argmax(1) for s in (sa, sb))
+        same.append((sa.step, float((ca == cb).float().mean())))
+    # shown: from the first snapshot where both sides look like digits, the grids differ
+    start = next((i for i, (lka, lkb) in enumerate(zip(sides["a"][2], sides["b"][2]))
+                  if min(lka.looks_real, lkb.looks_real) >= 0.1), None)
+    later = same[start:] if start is not None else same[-3:]
+    shown = bool(later) and max(v for _, v in later) < PAIR_SAME_MAX
     fa, fb = sides["a"][3], sides["b"][3]
     first = ("neither" if fa is None and fb is None else "a" if fb is None or
              (fa is not None and fa < fb) else "b" if fa is None or fb < fa else "tie")
     return dict(key=lesson.key, seed=seed, steps=sides["a"][0].step,
-                seconds=round(sides["a"][1] + sides["b"][1], 1), shown=diff >= PAIR_DIFFERS,
-                step=step, final_difference=round(diff, 3), half_confident_first=first,
-                half_confident_step={"a": fa, "b": fb},
+                seconds=round(sides["a"][1] + sides["b"][1], 1), shown=shown,
+                step=later[0][0] if shown else None, same_digit_share=same,
+                digits_first=first, digits_step={"a": fa, "b": fb},
                 final_confident={s: round(v[2][-1].looks_real, 3) for s, v in sides.items()})
 
 
@@ -179,15 +187,18 @@ def summarise(rows: list[dict], seeds: int) -> dict:
             continue
         shown = [r for r in mine if r["shown"]]
         steps = [r["step"] for r in shown if r["step"] is not None]
+        errors = [r["error"] for r in mine if "error" in r]
         entry = dict(params=lesson.params, effect=lesson.effect.detector,
                      watch=lesson.effect.watch, seeds=len(mine),
                      shown=len(shown), median_step=statistics.median(steps) if steps else None,
                      length_steps=statistics.median(r["steps"] for r in mine),
                      seconds=statistics.median(r["seconds"] for r in mine))
+        if errors:
+            entry["errors"] = errors
         if lesson.effect.then:
             entry["recovered"] = sum(r.get("recovered_at") is not None for r in mine)
         if lesson.effect.detector == "pair_differs":
-            entry["first"] = {w: sum(r["half_confident_first"] == w for r in mine)
+            entry["first"] = {w: sum(r.get("digits_first") == w for r in mine)
                               for w in ("a", "b", "tie", "neither")}
         out[key] = entry
     return out
@@ -213,34 +224,47 @@ def main(argv: Optional[list[str]] = None) -> int:
     rows = []
     t0 = time.time()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(run_one, k, s, data_dir): (k, s) for k, s in jobs}
-        for fut in futures:
-            k, s = futures[fut]
-            row = fut.result()
-            rows.append(row)
-            print(json.dumps(row), flush=True)
     out_path = Path(args.out)
     old = {}
     if out_path.is_file() and args.only:
         old = json.loads(out_path.read_text())
-    lessons = {**old.get("lessons", {}), **summarise(rows, args.seeds)}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_one, k, s, data_dir): (k, s) for k, s in jobs}
+        for fut in as_completed(futures):
+            k, s = futures[fut]
+            try:
+                row = fut.result()
+            except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
+                row = dict(key=k, seed=s, error=f"{type(e).__name__}: {e}", shown=False,
+                           step=None, steps=0, seconds=0.0, alarms=[])
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            write(out_path, old, rows, jobs, args.seeds, time.time() - t0)   # as it goes
+    md = write(out_path, old, rows, jobs, args.seeds, time.time() - t0)
+    print(md)
+    return 0
+
+
+def write(out_path: Path, old: dict, rows: list[dict], jobs: list, seeds: int,
+          seconds: float) -> str:
+    """The results so far to out_path (JSON) and its .md table; returns the table."""
+    from benchmarks.__main__ import machine
+    lessons = {**old.get("lessons", {}), **summarise(rows, seeds)}
     alarms = {**old.get("healthy", {})}
     for key in HEALTHY:
         mine = [r for r in rows if r["key"] == key]
         if mine:
             alarms[key] = dict(runs=len(mine), with_alarm=sum(bool(r["alarms"]) for r in mine),
                                alarms=[a for r in mine for a in r["alarms"]])
-    from benchmarks.__main__ import machine
-    result = dict(machine=machine(), seconds=round(time.time() - t0), lessons=lessons,
-                  healthy=alarms, runs=[*[r for r in old.get("runs", [])
-                                          if (r["key"], r["seed"]) not in set(jobs)], *rows])
+    done = {(r["key"], r["seed"]) for r in rows}
+    result = dict(machine=machine(), seconds=round(seconds), lessons=lessons, healthy=alarms,
+                  runs=[*[r for r in old.get("runs", []) if (r["key"], r["seed"]) not in done],
+                        *sorted(rows, key=lambda r: (r["key"], r["seed"]))])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
     md = table(result)
     out_path.with_suffix(".md").write_text(md)
-    print(md)
-    return 0
+    return md
 
 
 def table(result: dict) -> str:
@@ -254,8 +278,8 @@ def table(result: dict) -> str:
             extra = f"; recovered after the switch in {r['recovered']}/{r['seeds']}"
         if "first" in r:
             f = r["first"]
-            extra = (f"; half-confident digits first: A {f['a']}, B {f['b']}, tie {f['tie']}, "
-                     f"neither {f['neither']}")
+            extra = (f"; first to {FIRST_DIGITS:.0%} confident digits: A in {f['a']}, B in "
+                     f"{f['b']}, tied {f['tie']}, neither {f['neither']}")
         med = "-" if r["median_step"] is None else f"{r['median_step']:g}"
         lines.append(f"| {title} | {r['effect']}: {r['watch']}{extra} | {r['shown']}/{r['seeds']} "
                      f"| {med} | {r['length_steps']:g} |")

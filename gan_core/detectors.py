@@ -37,15 +37,16 @@ D_WIN_WINDOW = 100      # D's win over a longer window: every run starts with D 
 D_WIN_REAL, D_WIN_FAKE = 0.9, 0.05
 UNSURE_AT = 0.3         # D(G(z)) this high on average: D can barely tell (healthy MNIST: 0.1-0.2)
 FOOLED_AT = 0.5
+FOOLED_WINDOW = 20      # a D step under 50:1 carries 50 G updates: a short lesson, in D steps
 VANISHED_SHARE = 0.1    # the push on G below a tenth of its size at D(G(z)) = 0.5
-COLLAPSE_LOOKS = 2      # consecutive snapshots that must show the collapse
+COLLAPSE_LOOKS_REAL = 0.125    # images: 8 of 64 samples judged a digit with confidence
 COLLAPSE_SPREAD = 0.25  # 2-D: samples spread over less than a quarter of the data's spread
 CIRCLE_WINDOW = 200     # steps over which a swing is measured
 CIRCLE_AMPLITUDE = 0.3  # peak-to-peak of D(G(z)) (smoothed over 20 steps) that counts as a swing
 CIRCLE_CYCLES = 2       # full swings (up and down across the window's mean) within the window
 UNSETTLED = 0.05        # 2-D: points still moving this far per step (a settled run: about 0.01)
 WARMUP_2D = 400         # 2-D: steps before "not settling" counts (points travel fast early on)
-CLUMP_WARMUP = 100      # 2-D: steps before a clump counts (an untrained G starts as one)
+CLUMP_WARMUP = 100      # steps before collapse counts (an untrained G starts as one blob)
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,20 @@ def spread_of(points: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def look_at_images(step: int, images: torch.Tensor, judge, min_count: int = 2) -> Look:
-    """An image snapshot's Look, by the judge classifier: the share of samples it names with
-    confidence (CONFIDENT), and the classes with at least `min_count` such samples."""
+def look_at_images(step: int, images: torch.Tensor, judge, share: float = 0.9) -> Look:
+    """An image snapshot's Look, by the judge classifier: `looks_real` is the share of samples
+    it names with confidence (CONFIDENT); `covered` the fewest digit classes that hold `share`
+    of those samples (0 when none is confident). Few confident samples always fall in few
+    classes, so `collapse` reads `covered` only when enough samples look real."""
     probs, _ = judge_outputs(judge, images)
     conf, cls = probs.max(1)
     sure = cls[conf >= CONFIDENT]
-    counts = torch.bincount(sure, minlength=probs.shape[1])
-    return Look(step, int((counts >= min_count).sum()), int(probs.shape[1]),
-                float((conf >= CONFIDENT).float().mean()))
+    covered = 0
+    if len(sure):
+        counts = torch.bincount(sure, minlength=probs.shape[1]).sort(descending=True).values
+        need = share * len(sure)
+        covered = int((counts.cumsum(0) < need - 1e-9).sum()) + 1
+    return Look(step, covered, int(probs.shape[1]), float((conf >= CONFIDENT).float().mean()))
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def d_unsure(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
         else f"G kept pace with D (D(G(z)) above {fake_min:g}) from step {a} to step {b}"))
 
 
-def d_fooled(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
+def d_fooled(history: Sequence[Mapping[str, Any]], window: int = FOOLED_WINDOW,
              fake_min: float = FOOLED_AT) -> list[Episode]:
     """D calls G's samples real more often than not: moving average of D(G(z)) above
     `fake_min` over `window` steps."""
@@ -238,28 +244,31 @@ def g_vanished(history: Sequence[Mapping[str, Any]], window: int = WINDOW,
         else f"G's gradient had almost vanished from step {a} to step {b}"))
 
 
-def collapse(looks: Sequence[Look], most: Optional[int] = None, looks_real: float = 0.3,
-             spread: float = COLLAPSE_SPREAD, in_a_row: int = COLLAPSE_LOOKS) -> list[Episode]:
-    """Mode collapse, in `in_a_row` snapshots running: 2-D samples piled into a clump (spread
-    under `spread` of the data's), or samples that look like data (at least `looks_real` of
-    them) yet cover at most `most` modes or classes (default: a quarter, at least 2: 2 of 8
-    modes, 3 of 10 digits). Early noise is not collapse: it does not look like data."""
+def collapse(looks: Sequence[Look], most: Optional[int] = None,
+             looks_real: float = COLLAPSE_LOOKS_REAL, spread: float = COLLAPSE_SPREAD,
+             warmup: int = CLUMP_WARMUP) -> list[Episode]:
+    """Mode collapse, in 2 of the last 3 snapshots after `warmup` steps: 2-D samples piled into
+    a clump (spread under `spread` of the data's), or samples of which at least `looks_real`
+    look like data and yet fall in at most `most` modes or classes (default: a quarter, at
+    least 2: 2 of 8 modes, 3 of 10 digits). An untrained G is not collapse: early on its
+    samples are one blob, and they do not look like data."""
     flags = []
     for lk in looks:
         bound = most if most is not None else max(2, math.ceil(lk.of / 4))
-        clumped = lk.spread is not None and lk.spread < spread and lk.step >= CLUMP_WARMUP
-        flags.append(clumped or (lk.looks_real >= looks_real and 0 < lk.covered <= bound))
-    held = [i + 1 >= in_a_row and all(flags[i + 1 - in_a_row:i + 1]) for i in range(len(flags))]
+        clumped = lk.spread is not None and lk.spread < spread
+        few = lk.looks_real >= looks_real and 0 < lk.covered <= bound
+        flags.append(lk.step >= warmup and (clumped or few))
+    held = [flags[i] and sum(flags[max(0, i - 2):i + 1]) >= 2 for i in range(len(flags))]
     steps = [lk.step for lk in looks]
-    what = "digits" if looks and looks[0].of == 10 else "modes"
+    what = "digit classes" if looks and looks[0].of == 10 else "modes"
 
     def text(a: int, b: Optional[int]) -> str:
         now = looks[-1] if b is None else next(lk for lk in looks if lk.step == a)
         if now.spread is not None and now.spread < spread:
             shape = f"piled into one clump ({now.spread:.0%} of the data's spread)"
         else:
-            shape = f"covering {now.covered} of {now.of} {what}"
-        return (f"The samples have collapsed, {shape}, since step {a}" if b is None
+            shape = f"the recognisable ones fall in {now.covered} of {now.of} {what}"
+        return (f"The samples have collapsed: {shape}, since step {a}" if b is None
                 else f"The samples collapsed from step {a} to step {b}")
     return _since("collapse", _spans(steps, held), text)
 

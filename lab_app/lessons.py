@@ -20,7 +20,8 @@ class Effect:
     """What a lesson promises, as a detector of gan_core.detectors that the benchmark runs on
     the lesson's own run: `detector` is a key of DETECTORS, or `covers` (2-D: every mode
     covered), `digits` (the judge names at least 30% of the samples with confidence) or
-    `pair_differs` (Compare: the two sides draw different images from the same noise)."""
+    `pair_differs` (Compare: the two grids show different digits in most cells, by the
+    judge, from when both start to look like digits)."""
     detector: str
     watch: str                # what to watch for, one line on the card
     then: Optional[dict] = None     # live change the benchmark applies 50 steps after the
@@ -45,13 +46,14 @@ LESSONS: dict[str, Lesson] = {
         "which one draws digits first changes with the seed, so read it beside the 5-seed "
         "result.",
         {"dataset": "mnist", "a": "flgan", "b": "dcgan", "epochs": "3", "recipe": "plain"},
-        Effect("pair_differs", "the two sides draw different images from the same noise")),
+        Effect("pair_differs", "the two grids draw different digits in most cells, from the "
+               "same noise")),
     "mode-collapse": Lesson(
         "mode-collapse", "Force mode collapse (latent 1)", "app_pages/train.py",
         "With one latent number the generator can only draw a thin line through image space: "
         "a few digit shapes at most, however long it trains. The samples come from G itself: "
         "an average of G's weights would blend the shapes it hops between.",
-        {"dataset": "mnist", "latent_dim": "1", "loss": "nonsaturating", "epochs": "3",
+        {"dataset": "mnist", "latent_dim": "1", "loss": "nonsaturating", "epochs": "2",
          "recipe": "fast", "ema": "0"},
         Effect("collapse", "the grid shows only a few kinds of digit")),
     "g-advantage": Lesson(
@@ -117,10 +119,10 @@ LESSONS: dict[str, Lesson] = {
          "lr_g": "0.001", "lr_d": "0.001", "view": "step", "recipe": "plain"}),
     "what-d-sees": Lesson(
         "what-d-sees", "What D sees in a digit", "app_pages/train.py",
-        "MNIST with D's verdict on every sample, the digits G is missing, the nearest real digit "
-        "and the pixels D wants changed.",
-        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "2", "recipe": "fast",
-         "clusters": "0"},
+        "MNIST with D's verdict on every sample, how often G draws each digit, the nearest real "
+        "digit and the pixels D wants changed. The samples come from G itself, the one D judges.",
+        {"dataset": "mnist", "loss": "nonsaturating", "epochs": "1", "recipe": "fast",
+         "ema": "0"},
         Effect("digits", "recognisable digits, each framed with D's verdict")),
 }
 

@@ -71,19 +71,50 @@ def test_d_fooled_and_its_flicker_is_one_episode():
 
 
 def test_collapse_needs_samples_that_look_like_data():
-    noise = [Look(s, 1, 10, 0.0) for s in range(0, 200, 20)]
+    noise = [Look(s, 1, 10, 0.0) for s in range(0, 300, 20)]
     assert D.collapse(noise) == []                              # early blobs: not collapse
-    few = [Look(s, 2, 10, 0.6) for s in range(0, 200, 20)]
+    few = [Look(s, 2, 10, 0.6) for s in range(0, 300, 20)]
     (ep,) = D.collapse(few)
-    assert ep.start == 20 and ep.ongoing and "2 of 10 digits" in ep.text
-    healthy = [Look(s, 9, 10, 0.7) for s in range(0, 200, 20)]
+    # after the warm-up, two of the last three looks
+    assert ep.start == 120 and ep.ongoing and "2 of 10 digit classes" in ep.text
+    healthy = [Look(s, 9, 10, 0.7) for s in range(0, 300, 20)]
     assert D.collapse(healthy) == []
+    # a G that hops between a digit and a blob still counts, a single stray look does not
+    hopping = [Look(s, 1, 10, 0.3 if (s // 20) % 3 else 0.0) for s in range(0, 300, 20)]
+    assert D.first(D.collapse(hopping), "collapse") is not None
+    stray = [Look(s, 2 if s == 160 else 8, 10, 0.5) for s in range(0, 300, 20)]
+    assert D.collapse(stray) == []
+
+
+def test_image_looks_count_the_classes_that_hold_most_recognisable_samples():
+    from gan_core.metrics import Judge
+
+    class ClassInPixel(torch.nn.Module):
+        def forward(self, x):           # the class written in pixel 0, one-hot
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].round().long().clamp(0, 9),
+                                               10).float()
+
+    judge = Judge()                     # the real judge's pipeline, with a body that is sure
+    judge.body = ClassInPixel()
+    judge.head = torch.nn.Linear(10, 10)
+    with torch.no_grad():
+        judge.head.weight.copy_(20 * torch.eye(10))
+        judge.head.bias.zero_()
+
+    def images(classes):
+        x = torch.zeros(len(classes), 1, 28, 28)
+        x[:, 0, 0, 0] = torch.tensor(classes, dtype=torch.float32)
+        return x
+    one_kind = D.look_at_images(5, images([3] * 60 + [4] * 4), judge)
+    assert one_kind.covered == 1 and one_kind.looks_real == 1.0    # 60 of 64 is over 90%
+    varied = D.look_at_images(5, images(list(range(10)) * 6 + [0] * 4), judge)
+    assert varied.covered == 9
 
 
 def test_collapse_of_2d_points_as_a_clump_after_the_warm_up():
     clump = [Look(s, 0, 8, 0.0, spread=0.05) for s in range(0, 400, 10)]
     (ep,) = D.collapse(clump)
-    assert ep.start == D.CLUMP_WARMUP + 10            # two looks in a row after the warm-up
+    assert ep.start == D.CLUMP_WARMUP + 10            # two looks after the warm-up
     assert "clump" in ep.text
     spread = [Look(s, 8, 8, 0.9, spread=0.97) for s in range(0, 400, 10)]
     assert D.collapse(spread) == []
