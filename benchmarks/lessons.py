@@ -25,8 +25,8 @@ from typing import Any, Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLD_LOOKS_REAL = 0.3      # `digits`: the judge names this share of samples confidently
-PAIR_SAME_MAX = 0.5             # `pair_differs`: the two grids draw the same digit (the judge's
-                                # class) in fewer than half of their cells
+PAIR_FD = 200                   # `pair_first`: the quality line, judge FD (the Experiments
+                                # page's focal-vs-dcgan threshold)
 FIRST_DIGITS = 0.3              # Compare: a side "draws digits" once this share is confident
 HEALTHY = {"healthy-mnist": {"dataset": "mnist"}, "healthy-ring": {"dataset": "ring"}}
 
@@ -108,7 +108,7 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
                     alarms=[dict(kind=e.kind, start=e.start, end=e.end) for e in eps])
     lesson = LESSONS[key]
     effect = lesson.effect
-    if effect.detector == "pair_differs":
+    if effect.detector == "pair_first":
         return _run_pair(lesson, seed, data_dir)
     kind = effect.detector
     tr, secs, switch_at = _train(_config(lesson.params, seed, data_dir), effect.then,
@@ -162,19 +162,20 @@ def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
     same = []                   # per snapshot: share of cells where both sides draw one class
     for sa, sb in zip(sides["a"][0].snapshots, sides["b"][0].snapshots):
         ca, cb = (judge_outputs(judge, s.samples)[0].argmax(1) for s in (sa, sb))
-        same.append((sa.step, float((ca == cb).float().mean())))
-    # shown: from the first snapshot where both sides look like digits, the grids differ
-    start = next((i for i, (lka, lkb) in enumerate(zip(sides["a"][2], sides["b"][2]))
-                  if min(lka.looks_real, lkb.looks_real) >= 0.1), None)
-    later = same[start:] if start is not None else same[-3:]
-    shown = bool(later) and max(v for _, v in later) < PAIR_SAME_MAX
+        same.append((sa.step, round(float((ca == cb).float().mean()), 3)))
+
+    def at_line(tr) -> Optional[int]:
+        return next((r["step"] for r in tr.history
+                     if r.get("m_judge_fd") is not None and r["m_judge_fd"] <= PAIR_FD), None)
+    la, lb = at_line(sides["a"][0]), at_line(sides["b"][0])
+    shown = la is not None and (lb is None or la < lb)      # A strictly first
     fa, fb = sides["a"][3], sides["b"][3]
     first = ("neither" if fa is None and fb is None else "a" if fb is None or
              (fa is not None and fa < fb) else "b" if fa is None or fb < fa else "tie")
     return dict(key=lesson.key, seed=seed, steps=sides["a"][0].step,
                 seconds=round(sides["a"][1] + sides["b"][1], 1), shown=shown,
-                step=later[0][0] if shown else None, same_digit_share=same,
-                digits_first=first, digits_step={"a": fa, "b": fb},
+                step=la if shown else None, fd_line_step={"a": la, "b": lb},
+                same_digit_share=same, digits_first=first, digits_step={"a": fa, "b": fb},
                 final_confident={s: round(v[2][-1].looks_real, 3) for s, v in sides.items()})
 
 
@@ -197,7 +198,7 @@ def summarise(rows: list[dict], seeds: int) -> dict:
             entry["errors"] = errors
         if lesson.effect.then:
             entry["recovered"] = sum(r.get("recovered_at") is not None for r in mine)
-        if lesson.effect.detector == "pair_differs":
+        if lesson.effect.detector == "pair_first":
             entry["first"] = {w: sum(r.get("digits_first") == w for r in mine)
                               for w in ("a", "b", "tie", "neither")}
         out[key] = entry

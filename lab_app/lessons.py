@@ -20,8 +20,8 @@ class Effect:
     """What a lesson promises, as a detector of gan_core.detectors that the benchmark runs on
     the lesson's own run: `detector` is a key of DETECTORS, or `covers` (2-D: every mode
     covered), `digits` (the judge names at least 30% of the samples with confidence) or
-    `pair_differs` (Compare: the two grids show different digits in most cells, by the
-    judge, from when both start to look like digits)."""
+    `pair_first` (Compare: side A reaches the quality line, judge FD <= 200, at an earlier
+    evaluation than side B)."""
     detector: str
     watch: str                # what to watch for, one line on the card
     then: Optional[dict] = None     # live change the benchmark applies 50 steps after the
@@ -41,13 +41,12 @@ class Lesson:
 LESSONS: dict[str, Lesson] = {
     "flgan-vs-dcgan": Lesson(
         "flgan-vs-dcgan", "FLGAN vs DCGAN on MNIST", "app_pages/compare.py",
-        "Focal loss (gamma 2, clipping 0.25) against the DCGAN loss with the plain recipe: same "
-        "seed, same weights, same batches. The two draw different digits from the same noise; "
-        "which one draws digits first changes with the seed, so read it beside the 5-seed "
-        "result.",
+        "Focal loss with clipping (the FLGAN code) against the DCGAN loss, on the plain recipe: "
+        "same seed, same weights, same batches, so the two grids stay alike. Which one reaches "
+        "the quality line first? Read the one live pair beside the 5-seed result, and the "
+        "Experiments page for which half of FLGAN (focal loss or clipping) buys the lead.",
         {"dataset": "mnist", "a": "flgan", "b": "dcgan", "epochs": "3", "recipe": "plain"},
-        Effect("pair_differs", "the two grids draw different digits in most cells, from the "
-               "same noise")),
+        Effect("pair_first", "FLGAN (A) reaches judge FD 200 one evaluation before DCGAN (B)")),
     "mode-collapse": Lesson(
         "mode-collapse", "Force mode collapse (latent 1)", "app_pages/train.py",
         "With one latent number the generator can only draw a thin line through image space: "

@@ -8,7 +8,7 @@ from lab_app import lessons
 from lab_app.lessons import LESSONS, measured, measured_line, recipe_line
 from lab_app.settings import config_from_params
 
-EFFECTS = set(detectors.DETECTORS) | {"covers", "digits", "pair_differs"}
+EFFECTS = set(detectors.DETECTORS) | {"covers", "digits", "pair_first"}
 
 
 @pytest.mark.parametrize("key", list(LESSONS))
