@@ -11,6 +11,15 @@ Sources:
   fer2013               the Kaggle CSV (fer2013.csv, or torchvision's fer2013/train.csv)
   folder:PATH           jpg/png images; subfolders become classes
   ring, grid            8 Gaussians on a circle, 5x5 Gaussians: 2-D toys, no files
+
+Parts (`load_dataset(..., part=...)`): GANs train on the "train" part and are measured against
+the "reference" part, so quality is never measured on images the generator trained on.
+  IDX sets, both splits on disk   train = the train split, reference = the test split
+  IDX sets, one split on disk     a fixed 2,000 of it (heldout_split: seed 0, at most a fifth)
+                                  are the reference, the rest train; MNIST's test split alone
+                                  gives 8,000 + 2,000
+  every other set                 no held-out part: each part is the whole set
+"all" is both parts together, as the judge classifier trains on it (gan_core.metrics).
 """
 from __future__ import annotations
 
@@ -161,50 +170,117 @@ def _idx_folders(data_dir: Path, tv_folder: str) -> list[Path]:
     return [data_dir / tv_folder / "raw", data_dir / tv_folder, data_dir / "raw", data_dir]
 
 
-def load_idx_dataset(name: str, data_dir: Path, download: bool = True) -> Dataset:
-    tv_folder, tv_class, classes = IDX_SOURCES[name]
+IDX_NOUNS = {"mnist": "digits", "fashion-mnist": "images"}
+
+PARTS = ("train", "reference", "all")
+HELDOUT_N = 2000       # images a lone split keeps out of GAN training, as the quality reference
+HELDOUT_SEED = 0       # metrics.judge_split's seed too: the judge's unseen digits are among them
+
+
+def heldout_split(n: int, holdout: int = HELDOUT_N,
+                  seed: int = HELDOUT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reference indices, training indices), each in file order, of a lone split of n images:
+    the first min(holdout, n // 5) of a permutation seeded with `seed` are held out of GAN
+    training as the quality reference; the rest train. The same every call. It is the
+    permutation metrics.judge_split draws (same seed), so the 1,000 digits the shipped judge
+    never saw are half of MNIST's 2,000-digit reference."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    k = min(holdout, n // 5)
+    return order[:k].sort().values, order[k:].sort().values
+
+
+def has_heldout_part(name: str) -> bool:
+    """Whether `name` keeps a reference part out of GAN training (the IDX sets do); for the
+    others every part is the whole set, which is then its own reference."""
+    return name in IDX_SOURCES
+
+
+def _find_idx_files(name: str, data_dir: Path, download: bool) -> tuple[dict, Path]:
+    """({split: (images path, labels path or None)}, the folder they are in)."""
+    tv_folder, tv_class, _ = IDX_SOURCES[name]
     for folder in _idx_folders(data_dir, tv_folder):
         found = {split: (_find(folder, img), _find(folder, lab))
                  for split, (img, lab) in SPLITS.items()}
         found = {s: p for s, p in found.items() if p[0] is not None}
         if found:
-            break
-    else:
-        found = {}
-    if not found and download:
+            return found, folder
+    if download:
         folder = _download_with_torchvision(tv_class, data_dir)
         found = {s: (_find(folder, img), _find(folder, lab)) for s, (img, lab) in SPLITS.items()}
         found = {s: p for s, p in found.items() if p[0] is not None}
-    if not found:
-        raise DatasetError(
-            f"{name}: no IDX files found under {data_dir} (looked in {data_dir / tv_folder / 'raw'}"
-            f" and {data_dir}). Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
-            f"(or the t10k-* test files) there, or allow the download when online.")
-    images, labels = [], []
-    for split, (img_path, lab_path) in found.items():
-        x = read_idx(img_path)
-        if x.ndim != 3:
-            raise DatasetError(f"{img_path} holds shape {x.shape}; expected (N, 28, 28) images")
-        images.append(x)
-        if lab_path is not None:
-            y = read_idx(lab_path)
-            if y.shape != (x.shape[0],):
-                raise DatasetError(f"{lab_path} holds {y.shape[0] if y.ndim else 0} labels for "
-                                   f"{x.shape[0]} images in {img_path.name}")
-            if y.max(initial=0) >= len(classes):
-                raise DatasetError(f"{lab_path} has label {y.max()}; expected 0-{len(classes)-1}")
-            labels.append(y)
-    if sum(len(x) for x in images) == 0:
+        if found:
+            return found, folder
+    raise DatasetError(
+        f"{name}: no IDX files found under {data_dir} (looked in {data_dir / tv_folder / 'raw'}"
+        f" and {data_dir}). Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
+        f"(or the t10k-* test files) there, or allow the download when online.")
+
+
+def _read_split(img_path: Path, lab_path: Optional[Path],
+                classes: list[str]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    x = read_idx(img_path)
+    if x.ndim != 3:
+        raise DatasetError(f"{img_path} holds shape {x.shape}; expected (N, 28, 28) images")
+    if lab_path is None:
+        return x, None
+    y = read_idx(lab_path)
+    if y.shape != (x.shape[0],):
+        raise DatasetError(f"{lab_path} holds {y.shape[0] if y.ndim else 0} labels for "
+                           f"{x.shape[0]} images in {img_path.name}")
+    if y.max(initial=0) >= len(classes):
+        raise DatasetError(f"{lab_path} has label {y.max()}; expected 0-{len(classes)-1}")
+    return x, y
+
+
+def load_idx_dataset(name: str, data_dir: Path, download: bool = True,
+                     part: str = "all") -> Dataset:
+    """One part (module docstring, Parts) of an IDX set: "train", "reference" or "all"."""
+    if part not in PARTS:
+        raise DatasetError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+    _, _, classes = IDX_SOURCES[name]
+    noun = IDX_NOUNS[name]
+    found, folder = _find_idx_files(name, data_dir, download)
+    splits = {s: _read_split(img, lab, classes) for s, (img, lab) in found.items()}
+    if sum(len(x) for x, _ in splits.values()) == 0:
         raise DatasetError(f"{name}: the IDX files in {folder} hold no images")
-    data = torch.from_numpy(np.concatenate(images)).unsqueeze(1).contiguous()
-    lab = torch.from_numpy(np.concatenate(labels)).long() if len(labels) == len(images) else None
-    if set(found) == {"train", "test"}:
-        note = f"{name}: train and test splits, {len(data)} images from {folder}."
+    if set(splits) == {"train", "test"}:
+        n_train, n_test = len(splits["train"][0]), len(splits["test"][0])
+        picks = {"train": [("train", None)], "reference": [("test", None)],
+                 "all": [("train", None), ("test", None)]}
+        notes = {"train": f"{name}: the train split's {n_train:,} {noun} from {folder} train the "
+                          f"GAN; the test split's {n_test:,} are the quality reference.",
+                 "reference": f"{name}: the test split's {n_test:,} {noun} from {folder}, the "
+                              f"quality reference (no GAN trains on them).",
+                 "all": f"{name}: train and test splits, {n_train + n_test:,} images from "
+                        f"{folder}."}
     else:
-        only = next(iter(found))
-        note = (f"{name}: only the {only} split was found in {folder}, so {len(data)} images "
-                f"are used.")
-    return Dataset(name, data, lab, list(classes) if lab is not None else [], note)
+        only = next(iter(splits))
+        n = len(splits[only][0])
+        ref_idx, train_idx = heldout_split(n)
+        if part == "reference" and len(ref_idx) == 0:
+            raise DatasetError(f"{name}: the {only} split in {folder} holds {n} images, too "
+                               f"few to keep a fifth of them out as the quality reference")
+        picks = {"train": [(only, train_idx)], "reference": [(only, ref_idx)],
+                 "all": [(only, None)]}
+        notes = {"train": f"{name}: only the {only} split was found in {folder}, so "
+                          f"{len(train_idx):,} {noun} train the GAN and {len(ref_idx):,} "
+                          f"held-out {noun} are the quality reference.",
+                 "reference": f"{name}: only the {only} split was found in {folder}; its "
+                              f"{len(ref_idx):,} held-out {noun} (data.heldout_split) are the "
+                              f"quality reference, and no GAN trains on them.",
+                 "all": f"{name}: only the {only} split was found in {folder}: all {n:,} "
+                        f"{noun}, the {len(ref_idx):,} that GANs leave out as their quality "
+                        f"reference included."}
+    images, labels = [], []
+    for split, idx in picks[part]:
+        x, y = splits[split]
+        keep = slice(None) if idx is None else idx.numpy()
+        images.append(x[keep])
+        labels.append(None if y is None else y[keep])
+    data = torch.from_numpy(np.concatenate(images)).unsqueeze(1).contiguous()
+    lab = (torch.from_numpy(np.concatenate(labels)).long()
+           if all(y is not None for y in labels) else None)
+    return Dataset(name, data, lab, list(classes) if lab is not None else [], notes[part])
 
 
 def _download_with_torchvision(tv_class: str, data_dir: Path) -> Path:
@@ -376,11 +452,19 @@ def default_data_dir() -> Path:
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, image_size: int = 28,
                  channels: Optional[int] = None, subset: Optional[int] = None,
-                 download: bool = True, seed: int = 0) -> Dataset:
-    """Load `name` into memory, shaped for a model of `image_size` and `channels`."""
+                 download: bool = True, seed: int = 0, part: str = "train") -> Dataset:
+    """Load one part of `name` into memory, shaped for a model of `image_size` and `channels`.
+
+    part: "train" (what GANs train on, the default), "reference" (the held-out quality
+    reference) or "all" (both; the judge classifier's data): module docstring, Parts.
+    subset: keep that many images of the part, drawn with `seed` (of the training part: a
+    subset never reaches into the reference).
+    """
+    if part not in PARTS:
+        raise DatasetError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if name in IDX_SOURCES:
-        ds = load_idx_dataset(name, data_dir, download)
+        ds = load_idx_dataset(name, data_dir, download, part)
     elif name == "fer2013":
         ds = load_fer2013(data_dir)
     elif name.startswith("folder:"):

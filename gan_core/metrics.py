@@ -5,14 +5,21 @@ Image metrics use a *judge*: a small classifier trained by this project on the r
   confident_share     share of samples the judge classifies with confidence >= 0.9
   classes_covered     classes that receive at least 1% of the samples (of num_classes)
   class_kl            KL(class histogram || uniform): 0 for an even spread, log(K) for one class
-  judge_fd            Frechet distance between real and generated samples in the judge's feature
-                      space: a FID for small images. It is NOT Inception FID; its values are on
-                      another scale and only comparable with each other.
-  memorisation        mean cosine distance from each sample to its nearest real image in the
-                      judge's feature space (the MiFID idea of the SAGAN paper: small = copying)
+  judge_fd            Frechet distance between held-out reference images and generated samples in
+                      the judge's feature space: a FID for small images. It is NOT Inception
+                      FID; its values are on another scale and only comparable with each other.
+  memorisation        mean cosine distance from each sample to its nearest *training* image in
+                      the judge's feature space (the MiFID idea of the SAGAN paper: small = copying)
   mifid               judge_fd / memorisation when memorisation < 0.01 (a copy penalty; unseen
                       real digits sit at about 0.037), else judge_fd
   class_accuracy      conditional models: share of samples the judge assigns to the asked class
+
+Which real images: the reference the samples are compared with (judge_fd) is the dataset's
+held-out part, which no GAN trains on (gan_core.data, Parts: MNIST's
+test split alone gives 8,000 training digits and 2,000 reference digits). The memorisation
+distance is measured to the training part instead, on purpose: a copy is a copy of a training
+image, and its distance to an image the generator never saw tells nothing (held-out real digits
+sit at about 0.037 from the training digits; a copy near 0).
 
 2-D metrics follow the unrolled-GAN literature: a sample is *high quality* when it lies within
 3 standard deviations of a mode; a mode is *covered* when it has at least 20 such samples per
@@ -30,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import TOY_STD, Dataset, load_dataset, toy_modes
+from .data import TOY_STD, Dataset, has_heldout_part, load_dataset, toy_modes
 from .files import atomic_save
 from .images import from_uint8
 from .sampling import sample
@@ -75,6 +82,12 @@ class Judge(nn.Module):
 
 
 JUDGE_SEED, JUDGE_HOLDOUT = 0, 1000      # how the shipped judge was trained (its file's note)
+# What the shipped judge (pretrained/judge_mnist.pt) saw: it was trained before GANs held a
+# reference out, on the "all" part of MNIST's test split (10,000 digits) minus judge_split's
+# 1,000. judge_split draws the permutation data.heldout_split draws (seed 0), so those 1,000
+# unseen digits are half of the 2,000-digit reference; the judge did see the other 1,000 and
+# every digit GANs now train on. It was not retrained, so figures keep their judge; copy_scores,
+# which weighs training against held-out images, works in pixels rather than its features.
 
 
 def judge_split(n: int, seed: int = JUDGE_SEED, holdout: int = JUDGE_HOLDOUT,
@@ -91,7 +104,10 @@ def judge_split(n: int, seed: int = JUDGE_SEED, holdout: int = JUDGE_HOLDOUT,
 def train_judge(dataset: Dataset, epochs: int = 3, seed: int = JUDGE_SEED,
                 holdout: int = JUDGE_HOLDOUT,
                 batch_size: int = 128, progress=None) -> tuple[Judge, float]:
-    """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part)."""
+    """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part).
+
+    `python -m gan_core judge` passes the "all" part (training and reference images together),
+    as the shipped judge was made; judge_split's indices are into that part."""
     if dataset.labels is None or dataset.is_points:
         raise ValueError(f"a judge needs labelled images; {dataset.name} has none")
     g = torch.Generator().manual_seed(seed)
@@ -106,7 +122,8 @@ def train_judge(dataset: Dataset, epochs: int = 3, seed: int = JUDGE_SEED,
 def heldout_confident_share(judge: "Judge", dataset: Dataset, seed: int = JUDGE_SEED,
                             holdout: int = JUDGE_HOLDOUT) -> float:
     """Share of the images train_judge held out (same seed) that the judge answers with
-    confidence >= CONFIDENT: the ceiling a generator's confident share is read against."""
+    confidence >= CONFIDENT: the ceiling a generator's confident share is read against.
+    `dataset` is the one the judge trained on: load_dataset(..., part="all")."""
     probs, _ = judge_outputs(judge, dataset.data[judge_split(len(dataset), seed, holdout)[0]])
     return float((probs.max(1).values >= CONFIDENT).float().mean())
 
@@ -235,9 +252,9 @@ def copy_scores(samples: torch.Tensor, train: torch.Tensor,
                 heldout: torch.Tensor) -> dict[str, float]:
     """Does a generator copy its training images? Each sample's nearest-neighbour distance to
     the training images against its distance to as many held-out images (never seen by the
-    generator, nor by the judge). Pixel space, not the judge's features: the judge was trained
-    on the generator's training digits but not on the held-out ones, so its features could
-    favour one set; pixels favour neither.
+    generator: the reference part). Pixel space, not the judge's features: the judge was
+    trained on all the generator's training digits but on only half the held-out ones, so its
+    features could favour one set; pixels favour neither.
 
       copy_share   share of samples nearer a training image than any held-out one (a tie
                    counts half): 0.5 for a generator that draws new digits, near 1 for copies
@@ -258,7 +275,10 @@ def copy_scores(samples: torch.Tensor, train: torch.Tensor,
 @dataclass
 class RealStats:
     """What the metrics need of the real data, computed once per judge and dataset."""
-    features: torch.Tensor          # (N, 128)
+    features: torch.Tensor          # (N, 128) judge features of the reference images (FD)
+    train_features: Optional[torch.Tensor] = None   # (M, 128) of the training images, for the
+                                    # memorisation distance; None: the reference's own (a set
+                                    # with no held-out part is its own reference)
 
 
 def real_stats(judge: Judge, dataset: Dataset, n: int = 5000, seed: int = 0) -> RealStats:
@@ -278,7 +298,8 @@ def image_metrics(judge: Judge, samples: torch.Tensor, real: RealStats,
     nonzero = hist[hist > 0]
     kl = float((nonzero * (nonzero * k).log()).sum())
     fd = frechet_distance(real.features, feats)
-    mem = memorisation_distance(feats, real.features)
+    mem = memorisation_distance(feats, real.features if real.train_features is None
+                                else real.train_features)
     out = dict(confident_share=float((conf >= CONFIDENT).float().mean()),
                classes_covered=int((hist >= 0.01).sum()), num_classes=k, class_kl=kl,
                judge_fd=fd, memorisation=mem,
@@ -363,7 +384,9 @@ def load_judge(dataset: str, path=None) -> Judge:
 
 EVAL_N = 1000           # samples drawn, unless a caller asks for another count (the live curve)
 EVAL_SEED = 0           # latent seed of those samples
-REFERENCE_N = 5000      # real images behind the reference statistics
+REFERENCE_N = 5000      # at most this many real images behind the reference statistics (the
+                        # held-out part: all 2,000 of MNIST's when only its test split is there)
+                        # and behind the memorisation distance (of the training part)
 REFERENCE_SEED = 0      # which ones: the first REFERENCE_N of a permutation with this seed
 
 _REFERENCES: dict[tuple, RealStats] = {}     # per process: (dataset, dir, size, judge) -> stats
@@ -375,9 +398,15 @@ def reference_indices(n_data: int, n: int = REFERENCE_N, seed: int = REFERENCE_S
 
 
 def reference_stats(judge: Judge, dataset_name: str, image_size: int, data: Optional[Dataset] = None,
-                    data_dir=None) -> RealStats:
-    """Judge features of REFERENCE_N real images *at the generator's own size*.
+                    data_dir=None, train_data: Optional[Dataset] = None) -> RealStats:
+    """Judge features of up to REFERENCE_N reference images *at the generator's own size*, and
+    of up to REFERENCE_N training images for the memorisation distance.
 
+    data: the reference images; by default the held-out part of `dataset_name`
+        (load_dataset(..., part="reference")), so no figure is measured on images a generator
+        trained on. train_data: the images generators train on, for the memorisation distance;
+        when `data` is not given either, the "train" part; when `data` is given without it,
+        the distance is taken to `data` (as before the reference was held out).
     Real images are first brought to `image_size` (as the generator's training data was) and
     then go through the judge's own resize, exactly like the samples. Comparing 32x32 samples
     with native 28x28 digits instead would add the resize round trip (28 -> 32 -> 28 blurs) to
@@ -386,26 +415,39 @@ def reference_stats(judge: Judge, dataset_name: str, image_size: int, data: Opti
     if data is None:
         key = (dataset_name, str(data_dir), image_size, judge.channels, id(judge))
         if key not in _REFERENCES:
-            data = load_dataset(dataset_name, data_dir, image_size=image_size,
-                                channels=judge.channels, download=False)
+            def part(name: str) -> Dataset:
+                return load_dataset(dataset_name, data_dir, image_size=image_size,
+                                    channels=judge.channels, download=False, part=name)
+            reference = part("reference")
+            train = part("train") if has_heldout_part(dataset_name) else None
             _REFERENCES.clear()          # one at a time: a process evaluates one dataset
-            _REFERENCES[key] = reference_stats(judge, dataset_name, image_size, data)
+            _REFERENCES[key] = reference_stats(judge, dataset_name, image_size, reference,
+                                               train_data=train)
         return _REFERENCES[key]
+    return RealStats(_features_at(judge, data, image_size),
+                     None if train_data is None else _features_at(judge, train_data, image_size))
+
+
+def _features_at(judge: Judge, data: Dataset, image_size: int) -> torch.Tensor:
+    """Judge features of the reference_indices images of `data`, brought to image_size."""
     if data.data.shape[-1] != image_size:
         data = data.to_image_shape(data.data.shape[1], image_size)
-    _, feats = judge_outputs(judge, data.data[reference_indices(len(data))])
-    return RealStats(feats)
+    return judge_outputs(judge, data.data[reference_indices(len(data))])[1]
 
 
 def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: int = EVAL_N,
                        seed: int = EVAL_SEED, judge: Optional[Judge] = None,
-                       reference: Optional[RealStats] = None, data_dir=None) -> dict:
+                       reference: Optional[RealStats] = None, data_dir=None,
+                       train_data: Optional[Dataset] = None) -> dict:
     """All quality metrics of generator G: the one evaluation used everywhere.
 
     G: a Generator (anything with `.spec` (ModelSpec) and `.latent_dim`).
     dataset_name: the dataset G learnt ("mnist", a ring or grid name, ...): picks the judge.
-    data: the real images to take the reference from (default: load `dataset_name`); they are
-        brought to G's own image size. Pass the full dataset, not a training subset.
+    data: the real images to take the reference from (default: the held-out "reference" part
+        of `dataset_name`, which no GAN trains on); they are brought to G's own image size.
+        Pass a whole part, not a training subset. train_data: the images the memorisation
+        distance is measured to (default: the "train" part when `data` is not given; else
+        `data` itself). Both: reference_stats.
     n, seed: samples drawn and their latent seed (conditional models ask for every class in
         turn). judge, reference: reuse already-loaded ones (the trainer does, every evaluation).
     Returns the metrics of image_metrics (images) or points_metrics (2-D sets), plus
@@ -415,7 +457,8 @@ def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: 
         return dict(points_metrics(sample(G, n, seed), dataset_name), eval_n=n, eval_seed=seed)
     judge = judge or load_judge(dataset_name)
     if reference is None:
-        reference = reference_stats(judge, dataset_name, G.spec.image_size, data, data_dir)
+        reference = reference_stats(judge, dataset_name, G.spec.image_size, data, data_dir,
+                                    train_data)
     requested = torch.arange(n) % G.spec.num_classes if G.spec.num_classes else None
     out = image_metrics(judge, sample(G, n, seed, requested), reference, requested)
     out.update(eval_n=n, eval_seed=seed, reference_n=len(reference.features))

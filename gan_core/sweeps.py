@@ -27,7 +27,7 @@ import torch
 from . import metrics
 from .claims import AUGMENT_SHARES, PlannedRun, get_experiment, plan
 from .config import TrainConfig
-from .data import Dataset
+from .data import Dataset, has_heldout_part
 from .images import grid_image, png_bytes, to_uint8
 from .sampling import sample
 from .sweep_stats import finite, read_sweep_meta, result_ok, summarise, write_json
@@ -36,15 +36,21 @@ from .workers import get_backend
 
 # --- one run ---------------------------------------------------------------------------------
 
-_FULL_DATA: dict[tuple, Any] = {}     # per process: the whole dataset, for FD against all of it
+_PARTS: dict[tuple, Any] = {}     # per process: (whole training part, reference part)
 
 
-def _full_dataset(config: TrainConfig):
+def _parts(config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """The whole training part (no subset) and the held-out reference part of the config's
+    dataset, shaped for its model (gan_core.data, Parts: for a set with no held-out part both
+    are the whole set). Loaded once per process."""
     key = (config.dataset, config.data_dir, config.model, config.channels)
-    if key not in _FULL_DATA:
-        _FULL_DATA.clear()
-        _FULL_DATA[key] = load_for(replace(config, subset=None))
-    return _FULL_DATA[key]
+    if key not in _PARTS:
+        _PARTS.clear()
+        whole = replace(config, subset=None)
+        train = load_for(whole)
+        _PARTS[key] = (train, load_for(whole, part="reference")
+                       if has_heldout_part(config.dataset) else train)
+    return _PARTS[key]
 
 
 def _curve(trainer) -> list[dict]:
@@ -65,10 +71,12 @@ def _curve(trainer) -> list[dict]:
 
 def _final_metrics(trainer, n: int) -> dict:
     """Metrics of the final generator by metrics.evaluate_generator (n samples, the fixed seed,
-    reference statistics of the whole dataset at G's size; judge_fd_all is the same number)."""
+    reference statistics of the whole held-out reference at G's size, the memorisation
+    distance to the whole training part; judge_fd_all is the same number as judge_fd)."""
     judge = metrics.load_judge(trainer.config.dataset)
-    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset,
-                                     data=_full_dataset(trainer.config), n=n, judge=judge)
+    train, reference = _parts(trainer.config)
+    out = metrics.evaluate_generator(trainer.sample_G, trainer.config.dataset, data=reference,
+                                     train_data=train, n=n, judge=judge)
     out["judge_fd_all"] = out["judge_fd"]
     out.pop("num_classes")
     return out
@@ -94,7 +102,7 @@ def _train_measured(config: TrainConfig, dataset=None, stop=None):
 
 
 def _train_part(config: TrainConfig, full: Dataset, idx: torch.Tensor, note: str, stop=None):
-    """Train on full[idx]: (trainer, result), as _train_measured."""
+    """Train on full[idx] (full: the training part): (trainer, result), as _train_measured."""
     part = Dataset(full.name, full.data[idx], full.labels[idx], full.class_names, note)
     return _train_measured(config, part, stop)
 
@@ -124,20 +132,18 @@ def balanced_pick(labels: torch.Tensor, n: int, k: int, seed: int) -> torch.Tens
 
 
 def run_cgan_augment(config: TrainConfig, stop=None) -> dict:
-    """Train a CGAN on part of the data, then classifiers on real + generated mixes."""
-    full = _full_dataset(config)
-    order = torch.randperm(len(full), generator=torch.Generator().manual_seed(2024))
-    n_test = min(2000, len(full) // 5)
-    test_idx, pool_idx = order[:n_test], order[n_test:]
-    trainer, result = _train_part(config, full, pool_idx, f"{len(pool_idx)} of {len(full)} "
-                                  f"images; {n_test} kept aside for testing", stop)
+    """Train a CGAN on the whole training part, then classifiers on real + generated mixes,
+    tested on the held-out reference part (MNIST's test split alone: 8,000 and 2,000 digits)."""
+    pool, test = _parts(config)
+    if test is pool:
+        raise ValueError(f"{config.dataset} has no held-out part to test the classifiers on")
+    trainer, result = _train_measured(config, pool, stop)
     if "final" not in result:
         return result
-    pool = trainer.dataset
     n_train, epochs = (256, 1) if config.eval_samples < 500 else (2000, 5)
-    k = full.num_classes
-    x_test = metrics.Judge.prepare(full.data[test_idx])
-    y_test = full.labels[test_idx]
+    k = pool.num_classes
+    x_test = metrics.Judge.prepare(test.data)
+    y_test = test.labels
     for share in AUGMENT_SHARES:
         n_gen = round(n_train * share / 100)
         idx = balanced_pick(pool.labels, n_train - n_gen, k, config.seed)
@@ -151,23 +157,25 @@ def run_cgan_augment(config: TrainConfig, stop=None) -> dict:
     return result
 
 
-def memorisation_split(n_data: int, n_train: Optional[int], seed: int
+COPY_COMPARED = 1000    # at most this many training and as many held-out images are compared
+
+
+def memorisation_split(n_train_part: int, n_reference: int, n_train: Optional[int], seed: int
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(the GAN's training images, an equal-size part of them, as many held-out images), as
-    indices into the whole dataset. Held out: the images the judge never saw
-    (metrics.judge_split), so neither the GAN nor the judge saw them. The GAN trains on
-    n_train of the others (all of them when None), a different draw per seed; both compared
-    parts have min(n_train, held-out) images, since a larger set is nearer by its size alone."""
-    held, rest = metrics.judge_split(n_data)
-    n_train = len(rest) if n_train is None else n_train
-    if not 1 <= n_train <= len(rest):
-        raise ValueError(f"the training set must have 1 to {len(rest)} images (the rest are "
-                         f"held out); got {n_train}")
+    """(the GAN's training images and an equal-size part of them, as indices into the training
+    part; as many held-out images, as indices into the reference part, which no GAN trains
+    on). The GAN trains on n_train of the training part (all of it when None), a different
+    draw per seed; both compared sets have min(n_train, COPY_COMPARED, reference) images,
+    since a larger set is nearer by its size alone."""
+    n_train = n_train_part if n_train is None else n_train
+    if not 1 <= n_train <= n_train_part:
+        raise ValueError(f"the training set must have 1 to {n_train_part} images (the "
+                         f"reference is held out); got {n_train}")
     g = torch.Generator().manual_seed(seed)
-    train = rest[torch.randperm(len(rest), generator=g)[:n_train]].sort().values
-    m = min(n_train, len(held))
+    train = torch.randperm(n_train_part, generator=g)[:n_train].sort().values
+    m = min(n_train, COPY_COMPARED, n_reference)
     return (train, train[torch.randperm(n_train, generator=g)[:m]],
-            held[torch.randperm(len(held), generator=g)[:m]])
+            torch.randperm(n_reference, generator=g)[:m])
 
 
 NEAREST_SHOWN = 8       # samples shown beside their nearest training image
@@ -187,19 +195,23 @@ def _nearest_strip(samples: torch.Tensor, train: torch.Tensor) -> dict:
 
 
 def run_memorisation(config: TrainConfig, stop=None) -> dict:
-    """Train on a subset that excludes the judge's held-out digits, then ask whether the
-    samples sit nearer the training images than equally many held-out ones."""
-    full = _full_dataset(config)
-    train_idx, train_part, held_part = memorisation_split(len(full), config.subset, config.seed)
-    trainer, result = _train_part(config, full, train_idx, f"{len(train_idx)} of {len(full)} "
-                                  f"images, none of the judge's held-out ones", stop)
+    """Train on a subset of the training part, then ask whether the samples sit nearer the
+    training images than equally many held-out ones (of the reference part)."""
+    full, reference = _parts(config)
+    if reference is full:
+        raise ValueError(f"{config.dataset} has no held-out part to compare with")
+    train_idx, train_part, held_part = memorisation_split(len(full), len(reference),
+                                                          config.subset, config.seed)
+    trainer, result = _train_part(config, full, train_idx, f"{len(train_idx)} of the "
+                                  f"{len(full)} training images (the reference held out)", stop)
     if "final" not in result:
         return result
     n = _final_n(config)
     k = trainer.spec.num_classes
     x = sample(trainer.sample_G, n, seed=metrics.EVAL_SEED,
                labels=torch.arange(n) % k if k else None)
-    result["final"].update(metrics.copy_scores(x, full.data[train_part], full.data[held_part]),
+    result["final"].update(metrics.copy_scores(x, full.data[train_part],
+                                               reference.data[held_part]),
                            compared_images=len(train_part))
     result["nearest"] = _nearest_strip(x, full.data[train_idx])
     return result
@@ -325,7 +337,7 @@ def _command_line() -> str:
 
 def _check_data(r: PlannedRun) -> None:
     """Load the data once here, so a missing dataset is one clear error, not one per worker."""
-    _full_dataset(TrainConfig.from_dict(r.config))   # cached: in-process runs reuse it
+    _parts(TrainConfig.from_dict(r.config))   # cached: in-process runs reuse it
 
 
 def _run_parallel(name, todo, out, n_jobs, threads, done, total, note, backend) -> int:

@@ -36,7 +36,7 @@ from . import clusters, metrics
 from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
-from .data import Dataset, DatasetError, load_dataset
+from .data import Dataset, DatasetError, has_heldout_part, load_dataset
 from .images import from_uint8, to_uint8
 from .losses import get_loss, gradient_penalty, r1_penalty
 from .models import ARCHITECTURES, ModelSpec, build_models
@@ -120,12 +120,14 @@ def points_extent(dataset: Dataset) -> float:
     return float(dataset.data.abs().max()) * 1.25 + 0.5
 
 
-def load_for(config: TrainConfig) -> Dataset:
-    """The dataset a config asks for, shaped for its model."""
+def load_for(config: TrainConfig, part: str = "train") -> Dataset:
+    """The dataset a config asks for, shaped for its model: by default the part GANs train on
+    (never the held-out reference: gan_core.data, Parts), and its subset when the config has
+    one."""
     return load_dataset(config.dataset, config.data_dir,
                         image_size=ARCHITECTURES[config.model].image_size or 28,
                         channels=config.channels, subset=config.subset, download=config.download,
-                        seed=config.seed)
+                        seed=config.seed, part=part)
 
 
 def _cpu(state: dict, half: bool = False) -> dict:
@@ -624,7 +626,9 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         """Quality metrics now, by gan_core.metrics.evaluate_generator (the evaluation used by
         the command line, the sweeps and the shipped figures too): eval_samples samples with
-        the fixed seed, against reference statistics of the whole dataset at G's own size.
+        the fixed seed, against reference statistics of the dataset's whole held-out part at
+        G's own size (images G never trains on), and the memorisation distance to its whole
+        training part.
         {} when no judge exists for the data. Runs on the training thread.
         """
         n = self.config.eval_samples
@@ -634,9 +638,12 @@ class Trainer:
             except ValueError as e:
                 self._judge, self.eval_note = False, str(e)
                 return {}
+            train, reference = self._whole_training_data(), self._reference_data()
+            if reference is None:            # no held-out part: the set is its own reference
+                reference, train = train, None
             self._judge = (judge, metrics.reference_stats(judge, self.config.dataset,
-                                                          self.spec.image_size,
-                                                          self._reference_data()))
+                                                          self.spec.image_size, reference,
+                                                          train_data=train))
         if self._judge is False:
             return {}
         judge, reference = self._judge if self._judge else (None, None)
@@ -652,8 +659,22 @@ class Trainer:
         return {f"m_{k}": v for k, v in out.items()
                 if k not in ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n")}
 
-    def _reference_data(self) -> Dataset:
-        """The whole dataset, even when training on a subset: every run is measured alike."""
+    def _reference_data(self) -> Optional[Dataset]:
+        """The images quality is measured against: the dataset's held-out part, which this run
+        never trains on (MNIST's test split alone: its 2,000 held-out digits), whole even when
+        training on a subset, so every run is measured alike. None for a dataset with no
+        held-out part (fer2013, folders), and for data given to the Trainer whose held-out part
+        cannot be read from disk: the training data is then its own reference, as before."""
+        if not has_heldout_part(self.config.dataset):
+            return None
+        try:
+            return load_for(replace(self.config, subset=None, download=False), part="reference")
+        except (DatasetError, ValueError, OSError):
+            return None
+
+    def _whole_training_data(self) -> Dataset:
+        """The whole training part, even when training on a subset (the memorisation
+        distance is taken to it)."""
         if self.config.subset is None:
             return self.dataset
         try:

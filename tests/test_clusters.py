@@ -45,8 +45,10 @@ def test_kmeans_finds_three_kinds_of_image_without_labels():
 
 def test_how_many_clusters_a_run_uses():
     assert clusters.clusters_for(50, 10_000, 100) == 50
-    assert clusters.clusters_for(50, 4_000, 100) == 20          # one per 200 images at most
-    assert clusters.clusters_for(50, 399, 100) == 0             # fewer than 2 would remain
+    assert clusters.clusters_for(50, 8_000, 100) == 50          # MNIST's training part
+    assert clusters.clusters_for(50, 4_000, 100) == 25          # one per 160 images at most
+    assert clusters.clusters_for(50, 320, 100) == 2
+    assert clusters.clusters_for(50, 319, 100) == 0             # fewer than 2 would remain
     assert clusters.clusters_for(None, 10_000, 100) == 0
     assert clusters.clusters_for(50, 10_000, 1) == 0            # the collapse lessons
     assert clusters.clusters_for(50, 10_000, 7) == 0

@@ -19,15 +19,22 @@ IDX_LABELS_MAGIC = 0x00000801      # unsigned bytes, 1 dimension
 # --- IDX -----------------------------------------------------------------------------------
 
 def test_train_and_test_splits_both_used(tmp_path, idx_tree):
-    """With train and test files present, both are loaded and the note says so."""
+    """With train and test files present, GANs train on the train split, the test split is the
+    quality reference, and part="all" loads both; the notes say so."""
     idx_tree(tmp_path, n={"train": 20, "test": 10})
     ds = load_dataset("mnist", tmp_path, download=False)
-    assert len(ds) == 30
+    assert len(ds) == 20
     assert ds.data.dtype == torch.uint8 and ds.shape == (1, 28, 28)
-    assert ds.labels.tolist() == [i % 10 for i in range(20)] + [i % 10 for i in range(10)]
+    assert ds.labels.tolist() == [i % 10 for i in range(20)]
     assert ds.class_names == MNIST_CLASSES and ds.num_classes == 10
-    assert "train and test" in ds.note
+    assert "train split's 20 digits" in ds.note and "test split's 10" in ds.note
     assert "only" not in ds.note
+    ref = load_dataset("mnist", tmp_path, download=False, part="reference")
+    assert len(ref) == 10 and ref.labels.tolist() == [i % 10 for i in range(10)]
+    both = load_dataset("mnist", tmp_path, download=False, part="all")
+    assert len(both) == 30
+    assert both.labels.tolist() == [i % 10 for i in range(20)] + [i % 10 for i in range(10)]
+    assert "train and test" in both.note and "only" not in both.note
 
 
 def test_images_are_read_exactly(tmp_path, idx_writer):
@@ -50,18 +57,23 @@ def test_uncompressed_idx_files_are_read(tmp_path, idx_writer):
 
 
 def test_only_test_split_is_noted(tmp_path, idx_tree):
-    """With only t10k-* files the note says only the test split is used."""
+    """With only t10k-* files the note says only the test split is there, and how it is
+    divided: a fifth held out as the quality reference, the rest for the GAN."""
     idx_tree(tmp_path, splits=("test",), n={"test": 12})
     ds = load_dataset("mnist", tmp_path, download=False)
-    assert len(ds) == 12
+    assert len(ds) == 10
     assert "only the test split" in ds.note
+    assert "10 digits train the GAN and 2 held-out digits are the quality reference" in ds.note
+    assert len(load_dataset("mnist", tmp_path, download=False, part="all")) == 12
 
 
 def test_fashion_mnist_layout_and_classes(tmp_path, idx_tree):
     """Fashion-MNIST lives in FashionMNIST/raw and has its own class names."""
     idx_tree(tmp_path, folder="FashionMNIST", n={"train": 8, "test": 4})
     ds = load_dataset("fashion-mnist", tmp_path, download=False)
-    assert len(ds) == 12
+    assert len(ds) == 8                                  # the train split; the test split is
+    assert len(load_dataset("fashion-mnist", tmp_path, download=False,   # the reference
+                            part="reference")) == 4
     assert ds.class_names == FASHION_CLASSES
     assert ds.name == "fashion-mnist"
     # ... and its files are not mistaken for MNIST's
@@ -233,12 +245,13 @@ def test_subset_is_reproducible_and_bounded():
 
 
 def test_load_dataset_subset(tmp_path, idx_tree):
-    """load_dataset(subset=...) keeps that many images and refuses more than exist."""
+    """load_dataset(subset=...) keeps that many images and refuses more than the training
+    part holds (the reference is not there to draw from)."""
     idx_tree(tmp_path, n={"train": 20, "test": 10})
     ds = load_dataset("mnist", tmp_path, download=False, subset=7, seed=0)
     assert len(ds) == 7
-    with pytest.raises(DatasetError):
-        load_dataset("mnist", tmp_path, download=False, subset=31)
+    with pytest.raises(DatasetError, match="only 20"):
+        load_dataset("mnist", tmp_path, download=False, subset=21)
 
 
 def test_to_image_shape_resizes_and_adds_channels():
@@ -422,13 +435,17 @@ def test_load_dataset_toy_uses_subset_as_size():
 # --- the real digits ------------------------------------------------------------------------
 
 def test_real_mnist_test_split(real_data_dir):
-    """The shared folder holds MNIST's test split only: 10,000 digits of 10 classes."""
+    """The shared folder holds MNIST's test split only: 10,000 digits of 10 classes, of which
+    8,000 train GANs and 2,000 are held out as the quality reference."""
     ds = load_dataset("mnist", real_data_dir, download=False)
-    assert len(ds) == 10_000
+    assert len(ds) == 8_000
+    assert len(load_dataset("mnist", real_data_dir, download=False, part="reference")) == 2_000
+    assert len(load_dataset("mnist", real_data_dir, download=False, part="all")) == 10_000
     assert ds.shape == (1, 28, 28)
     assert ds.num_classes == 10
     assert sorted(set(ds.labels.tolist())) == list(range(10))
-    assert "only the test split" in ds.note
+    assert ("only the test split was found" in ds.note and "so 8,000 digits train the GAN and "
+            "2,000 held-out digits are the quality reference" in ds.note)
     # digits are mostly black background with bright strokes
     mean = float(ds.data[:500].float().mean())
     assert 10 < mean < 60

@@ -359,25 +359,23 @@ def test_every_quick_experiment_runs_on_the_real_digits(name, tmp_path, real_dat
 def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
     """A "generator" that returns its training digits (lightly noised) sits nearer the training
     set than the held-out one (share near 1); one that returns digits neither set holds sits
-    half-way (near 0.5), on real MNIST and the judge's own held-out digits."""
+    half-way (near 0.5), on real MNIST: its training part and its held-out reference."""
     import torch
     from gan_core.data import load_dataset
     from gan_core.metrics import copy_scores
     full = load_dataset("mnist", real_data_dir, download=False)
-    train, train_part, held_part = sweeps.memorisation_split(len(full), 500, seed=0)
+    reference = load_dataset("mnist", real_data_dir, download=False, part="reference")
+    train, train_part, held_part = sweeps.memorisation_split(len(full), len(reference), 500,
+                                                             seed=0)
     noise = torch.randn(500, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 0.1
     copies = (full.data[train].float() / 127.5 - 1 + noise).clamp(-1, 1)
-    scores = copy_scores(copies, full.data[train_part], full.data[held_part])
+    scores = copy_scores(copies, full.data[train_part], reference.data[held_part])
     assert scores["copy_share"] > 0.97 and scores["copy_ratio"] < 0.5
-    unseen = [i for i in full_heldout(len(full)) if i not in set(held_part.tolist())]
-    fresh = full.data[torch.tensor(unseen)]                       # 500 digits no set holds
-    scores = copy_scores(fresh, full.data[train_part], full.data[held_part])
+    unseen = torch.tensor([i for i in range(len(reference)) if i not in set(held_part.tolist())])
+    unseen = unseen[torch.randperm(len(unseen), generator=torch.Generator().manual_seed(2))]
+    fresh = reference.data[unseen[:500]]                          # 500 digits no set holds
+    scores = copy_scores(fresh, full.data[train_part], reference.data[held_part])
     assert 0.42 < scores["copy_share"] < 0.58 and 0.95 < scores["copy_ratio"] < 1.05
-
-
-def full_heldout(n: int) -> list[int]:
-    from gan_core.metrics import judge_split
-    return judge_split(n)[0].tolist()
 
 
 def test_copy_scores_compare_sets_of_equal_size_only():
@@ -390,24 +388,25 @@ def test_copy_scores_compare_sets_of_equal_size_only():
     assert same["copy_share"] == 0.5
 
 
-def test_memorisation_split_keeps_the_judges_held_out_digits_away_from_the_gan():
-    """The GAN trains only on digits the judge saw; the held-out comparison set is the judge's
-    own held-out digits; both compared parts have min(n, 1,000) images; seeds draw anew."""
-    from gan_core.metrics import judge_split
-    held, _ = judge_split(10_000)
+def test_memorisation_split_keeps_the_reference_away_from_the_gan():
+    """The GAN trains on a draw from the training part (8,000 MNIST digits); the held-out
+    comparison set is drawn from the reference part (2,000), which no GAN trains on (the two
+    parts are disjoint: tests/test_heldout.py); both compared parts have min(n, 1,000)
+    distinct images; seeds draw anew."""
     for n, m in ((500, 500), (3500, 1000)):
-        train, part, held_part = sweeps.memorisation_split(10_000, n, seed=0)
+        train, part, held_part = sweeps.memorisation_split(8_000, 2_000, n, seed=0)
         assert len(train) == n and len(set(train.tolist())) == n
-        assert not set(train.tolist()) & set(held.tolist())
+        assert 0 <= int(train.min()) and int(train.max()) < 8_000
         assert len(part) == len(held_part) == m
         assert set(part.tolist()) <= set(train.tolist())
-        assert set(held_part.tolist()) <= set(held.tolist())
-    a = sweeps.memorisation_split(10_000, 500, seed=0)[0]
-    b = sweeps.memorisation_split(10_000, 500, seed=1)[0]
+        assert len(set(held_part.tolist())) == m
+        assert 0 <= int(held_part.min()) and int(held_part.max()) < 2_000
+    a = sweeps.memorisation_split(8_000, 2_000, 500, seed=0)[0]
+    b = sweeps.memorisation_split(8_000, 2_000, 500, seed=1)[0]
     assert len(set(a.tolist()) & set(b.tolist())) < 100
-    assert len(sweeps.memorisation_split(10_000, None, seed=0)[0]) == 9_000
-    with pytest.raises(ValueError, match="1 to 9000 images"):
-        sweeps.memorisation_split(10_000, 9_500, seed=0)
+    assert len(sweeps.memorisation_split(8_000, 2_000, None, seed=0)[0]) == 8_000
+    with pytest.raises(ValueError, match="1 to 8000 images"):
+        sweeps.memorisation_split(8_000, 2_000, 8_500, seed=0)
 
 
 def test_train_judge_holds_out_exactly_judge_split():
@@ -479,7 +478,7 @@ def test_small_data_verdict_says_which_arm_copies(shares, expected):
 
 
 def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, fake_mnist):
-    """The memorisation runner trains away from the judge's held-out digits and saves what the
+    """The memorisation runner trains away from the held-out reference and saves what the
     Experiments page shows: samples above their nearest training images."""
     from lab_app.sweep_results import nearest_pairs
     out = tmp_path / "s"
@@ -488,7 +487,8 @@ def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, f
     assert summary["complete"]
     r = json.loads((out / "runs" / "n500_s0" / "result.json").read_text())
     assert r["images"] == 128 and 0 <= r["final"]["copy_share"] <= 1
-    assert r["final"]["compared_images"] == 128
+    assert r["final"]["compared_images"] == 100    # min(128 images, the fixture's reference:
+                                                   # its test split of 100)
     pairs = nearest_pairs("small-data", out)
     assert [p["arm"] for p in pairs] == ["n500", "n3500"]
     assert pairs[0]["png"].startswith(b"\x89PNG") and "Distances" in pairs[0]["caption"]
