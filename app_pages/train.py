@@ -98,7 +98,9 @@ with left:
                            format_func=lambda d: f"your uploaded images ({d[7:13]})"
                            if d.startswith(saved.UPLOAD_PREFIX) else d,
                            help="ring and grid are 2-D toy sets: no files, seconds to train. "
-                                "MNIST here is the official 10,000-digit test split.")
+                                "MNIST: with only the official test split on disk, GANs train "
+                                "on 8,000 of its digits and 2,000 are kept out to measure "
+                                "quality.")
     kind, msg = st.session_state.pop("upload_msg", (None, None))
     if kind:
         getattr(st, kind)(msg)

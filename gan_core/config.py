@@ -96,7 +96,7 @@ class TrainConfig:
     conditional: bool = setting(False, "CGAN: condition on class labels", url="conditional")
     clusters: Optional[int] = setting(
         None, "condition G and D on this many k-means clusters of the training images (no "
-        "labels needed; the classroom model's default: 50); at most one per 200 images; not "
+        "labels needed; the classroom model's default: 50); at most one per 160 images; not "
         "used below latent size 8, by a CGAN (it has labels) or on the 2-D sets", lo=2, hi=1000,
         url="clusters", zero_is_off=True,
         widget="toggle_number", key="clusters", toggle="Condition on clusters of the images",
