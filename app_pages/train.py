@@ -275,10 +275,13 @@ with right:
         narrators = st.session_state.setdefault("narrators", {})
         if job.id not in narrators:
             narrators.clear()                # one run at a time on this page
-            narrators[job.id] = Narrator(tr.config.dataset, tr.dataset.is_points,
-                                         tr.dataset.data if tr.dataset.is_points else None,
-                                         None if tr.dataset.is_points
-                                         else inside.judge_for(tr.config.dataset))
+            if tr.dataset.is_points:
+                narrators[job.id] = Narrator(tr.config.dataset, True, tr.dataset.data)
+            else:
+                images = inside.training_images(tr.config)
+                narrators[job.id] = Narrator(tr.config.dataset, False,
+                                             judge=inside.judge_for(tr.config.dataset),
+                                             real=None if images is None else images[:256])
         episodes = narrators[job.id].episodes(hist, snaps)
         holding, ended = narration.split(episodes)
         for e in holding:

@@ -55,7 +55,9 @@ def _looks(trainer) -> list:
             prev = (s.step, s.samples)
         return out
     judge = metrics.load_judge(trainer.config.dataset)
-    return [detectors.look_at_images(s.step, s.samples, judge) for s in snaps]
+    real = detectors.diversity_of(trainer.dataset.data[:256], judge)
+    return [detectors.look_at_images(s.step, s.samples, judge, real_diversity=real)
+            for s in snaps]
 
 
 def _train(cfg, then: Optional[dict] = None, detector: Optional[str] = None):
@@ -179,7 +181,7 @@ def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
                 final_confident={s: round(v[2][-1].looks_real, 3) for s, v in sides.items()})
 
 
-def summarise(rows: list[dict], seeds: int) -> dict:
+def summarise(rows: list[dict]) -> dict:
     from lab_app.lessons import LESSONS
     out: dict[str, Any] = {}
     for key, lesson in LESSONS.items():
@@ -209,10 +211,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     from gan_core.data import find_data_dir
     from lab_app.lessons import LESSONS
     p = argparse.ArgumentParser(prog="python -m benchmarks.lessons", allow_abbrev=False)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    p.add_argument("--seed-list", default=None, help="these seeds instead, e.g. 1,2,3")
+    p.add_argument("--fresh", action="store_true", help="forget the runs already in --out "
+                   "(default: new runs replace the same lesson and seed, the rest are kept)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--only", nargs="*", default=None, help="lesson keys (and healthy-mnist, "
                    "healthy-ring); default: all")
+    p.add_argument("--redo", nargs="*", default=(), help="rerun these lessons' seeds even when "
+                   "--out has them (others already there are skipped)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=str(RESULTS / "lessons.json"))
     args = p.parse_args(argv)
@@ -221,14 +228,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     bad = [k for k in keys if k not in HEALTHY and (k not in LESSONS or not LESSONS[k].effect)]
     if bad:
         p.error(f"no such lesson with an effect: {', '.join(bad)}")
-    jobs = [(k, s) for s in range(args.seeds) for k in keys]
+    seeds = ([int(x) for x in args.seed_list.split(",")] if args.seed_list
+             else list(range(args.seeds)))
+    jobs = [(k, s) for s in seeds for k in keys]
     rows = []
     t0 = time.time()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out_path = Path(args.out)
     old = {}
-    if out_path.is_file() and args.only:
+    if out_path.is_file() and not args.fresh:
         old = json.loads(out_path.read_text())
+    have = {(r["key"], r["seed"]) for r in old.get("runs", []) if "error" not in r}
+    jobs = [(k, s) for k, s in jobs if (k, s) not in have or k in args.redo]
+    # the longest first, so that two workers finish together
+    cost = {"g-domination": 9, "flgan-vs-dcgan": 8, "g-advantage": 6, "mode-collapse": 4}
+    jobs.sort(key=lambda j: -cost.get(j[0], 1))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, k, s, data_dir): (k, s) for k, s in jobs}
         for fut in as_completed(futures):
@@ -240,27 +254,28 @@ def main(argv: Optional[list[str]] = None) -> int:
                            step=None, steps=0, seconds=0.0, alarms=[])
             rows.append(row)
             print(json.dumps(row), flush=True)
-            write(out_path, old, rows, jobs, args.seeds, time.time() - t0)   # as it goes
-    md = write(out_path, old, rows, jobs, args.seeds, time.time() - t0)
+            write(out_path, old, rows, time.time() - t0)   # as it goes
+    md = write(out_path, old, rows, time.time() - t0)
     print(md)
     return 0
 
 
-def write(out_path: Path, old: dict, rows: list[dict], jobs: list, seeds: int,
-          seconds: float) -> str:
-    """The results so far to out_path (JSON) and its .md table; returns the table."""
+def write(out_path: Path, old: dict, rows: list[dict], seconds: float) -> str:
+    """The results so far to out_path (JSON) and its .md table; returns the table. Runs of
+    `old` (an earlier file) are kept unless `rows` redid the same lesson and seed, and every
+    summary is computed from all the runs kept."""
     from benchmarks.__main__ import machine
-    lessons = {**old.get("lessons", {}), **summarise(rows, seeds)}
-    alarms = {**old.get("healthy", {})}
+    done = {(r["key"], r["seed"]) for r in rows}
+    runs = sorted([*[r for r in old.get("runs", []) if (r["key"], r["seed"]) not in done],
+                   *rows], key=lambda r: (r["key"], r["seed"]))
+    alarms = {}
     for key in HEALTHY:
-        mine = [r for r in rows if r["key"] == key]
+        mine = [r for r in runs if r["key"] == key]
         if mine:
             alarms[key] = dict(runs=len(mine), with_alarm=sum(bool(r["alarms"]) for r in mine),
                                alarms=[a for r in mine for a in r["alarms"]])
-    done = {(r["key"], r["seed"]) for r in rows}
-    result = dict(machine=machine(), seconds=round(seconds), lessons=lessons, healthy=alarms,
-                  runs=[*[r for r in old.get("runs", []) if (r["key"], r["seed"]) not in done],
-                        *sorted(rows, key=lambda r: (r["key"], r["seed"]))])
+    result = dict(machine=machine(), seconds=round(seconds + old.get("seconds", 0)),
+                  lessons=summarise(runs), healthy=alarms, runs=runs)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
     md = table(result)

@@ -40,6 +40,8 @@ FOOLED_AT = 0.5
 FOOLED_WINDOW = 20      # a D step under 50:1 carries 50 G updates: a short lesson, in D steps
 VANISHED_SHARE = 0.1    # the push on G below a tenth of its size at D(G(z)) = 0.5
 COLLAPSE_LOOKS_REAL = 0.125    # images: 8 of 64 samples judged a digit with confidence
+FEW_KINDS = 0.85        # images: this share of all samples in 3 classes (by the judge's guess)
+LOW_DIVERSITY = 0.6     # ... and the samples this much less varied than real digits
 COLLAPSE_SPREAD = 0.25  # 2-D: samples spread over less than a quarter of the data's spread
 CIRCLE_WINDOW = 200     # steps over which a swing is measured
 CIRCLE_AMPLITUDE = 0.3  # peak-to-peak of D(G(z)) (smoothed over 20 steps) that counts as a swing
@@ -68,13 +70,17 @@ class Look:
     (images, counted among the samples the judge is confident about) they cover; `looks_real`:
     the share on a mode, or judged a digit with confidence; `spread`: the samples' mean distance
     from their centre over the data's (1: as spread out as the data; 2-D runs, else None);
-    `motion`: how far the points moved since the previous snapshot, per step (2-D, else None)."""
+    `motion`: how far the points moved since the previous snapshot, per step (2-D, else None);
+    `few_kinds` and `diversity`: see below (images, else None)."""
     step: int
     covered: int
     of: int
     looks_real: float
     spread: Optional[float] = None
     motion: Optional[float] = None
+    few_kinds: Optional[float] = None   # images: share of all samples in the judge's top 3
+    diversity: Optional[float] = None   # images: mean feature distance between samples over
+                                        # that between real images (1: as varied as the data)
 
 
 def look_at_points(step: int, points: torch.Tensor, toy: str, data_spread: float,
@@ -98,12 +104,14 @@ def spread_of(points: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def look_at_images(step: int, images: torch.Tensor, judge, share: float = 0.9) -> Look:
+def look_at_images(step: int, images: torch.Tensor, judge, share: float = 0.9,
+                   real_diversity: Optional[float] = None) -> Look:
     """An image snapshot's Look, by the judge classifier: `looks_real` is the share of samples
     it names with confidence (CONFIDENT); `covered` the fewest digit classes that hold `share`
-    of those samples (0 when none is confident). Few confident samples always fall in few
-    classes, so `collapse` reads `covered` only when enough samples look real."""
-    probs, _ = judge_outputs(judge, images)
+    of those samples (0 when none is confident); `few_kinds` the share of all samples whose
+    most likely class is one of the 3 commonest; `diversity` the samples' mean distance from
+    each other in the judge's features over `real_diversity` (`diversity_of` real images)."""
+    probs, feats = judge_outputs(judge, images)
     conf, cls = probs.max(1)
     sure = cls[conf >= CONFIDENT]
     covered = 0
@@ -111,7 +119,23 @@ def look_at_images(step: int, images: torch.Tensor, judge, share: float = 0.9) -
         counts = torch.bincount(sure, minlength=probs.shape[1]).sort(descending=True).values
         need = share * len(sure)
         covered = int((counts.cumsum(0) < need - 1e-9).sum()) + 1
-    return Look(step, covered, int(probs.shape[1]), float((conf >= CONFIDENT).float().mean()))
+    top = torch.bincount(cls, minlength=probs.shape[1]).sort(descending=True).values
+    diversity = None
+    if real_diversity:
+        diversity = _mean_distance(feats) / real_diversity
+    return Look(step, covered, int(probs.shape[1]), float((conf >= CONFIDENT).float().mean()),
+                few_kinds=float(top[:3].sum()) / len(cls), diversity=diversity)
+
+
+def _mean_distance(feats: torch.Tensor) -> float:
+    f = feats.float()
+    return float(torch.cdist(f, f).sum() / max(len(f) * (len(f) - 1), 1))
+
+
+@torch.no_grad()
+def diversity_of(images: torch.Tensor, judge) -> float:
+    """Mean distance between images in the judge's features (real ones: the yardstick)."""
+    return _mean_distance(judge_outputs(judge, images)[1])
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -248,16 +272,19 @@ def collapse(looks: Sequence[Look], most: Optional[int] = None,
              looks_real: float = COLLAPSE_LOOKS_REAL, spread: float = COLLAPSE_SPREAD,
              warmup: int = CLUMP_WARMUP) -> list[Episode]:
     """Mode collapse, in 2 of the last 3 snapshots after `warmup` steps: 2-D samples piled into
-    a clump (spread under `spread` of the data's), or samples of which at least `looks_real`
-    look like data and yet fall in at most `most` modes or classes (default: a quarter, at
-    least 2: 2 of 8 modes, 3 of 10 digits). An untrained G is not collapse: early on its
-    samples are one blob, and they do not look like data."""
+    a clump (spread under `spread` of the data's); samples of which at least `looks_real` look
+    like data and yet fall in at most `most` modes or classes (default: a quarter, at least 2:
+    2 of 8 modes, 3 of 10 digits); or images that are all alike, FEW_KINDS of them guessed as
+    3 digits and under LOW_DIVERSITY of real digits' variety (a latent-1 G whose shapes the
+    judge is rarely sure of). Before `warmup` every G is one blob: not collapse."""
     flags = []
     for lk in looks:
         bound = most if most is not None else max(2, math.ceil(lk.of / 4))
         clumped = lk.spread is not None and lk.spread < spread
         few = lk.looks_real >= looks_real and 0 < lk.covered <= bound
-        flags.append(lk.step >= warmup and (clumped or few))
+        alike = (lk.few_kinds is not None and lk.diversity is not None
+                 and lk.few_kinds >= FEW_KINDS and lk.diversity < LOW_DIVERSITY)
+        flags.append(lk.step >= warmup and (clumped or few or alike))
     held = [flags[i] and sum(flags[max(0, i - 2):i + 1]) >= 2 for i in range(len(flags))]
     steps = [lk.step for lk in looks]
     what = "digit classes" if looks and looks[0].of == 10 else "modes"
@@ -266,6 +293,10 @@ def collapse(looks: Sequence[Look], most: Optional[int] = None,
         now = looks[-1] if b is None else next(lk for lk in looks if lk.step == a)
         if now.spread is not None and now.spread < spread:
             shape = f"piled into one clump ({now.spread:.0%} of the data's spread)"
+        elif now.diversity is not None and now.few_kinds is not None \
+                and now.few_kinds >= FEW_KINDS and now.diversity < LOW_DIVERSITY:
+            shape = (f"{now.few_kinds:.0%} look like 3 kinds of digit, and they vary "
+                     f"{now.diversity:.0%} as much as real digits")
         else:
             shape = f"the recognisable ones fall in {now.covered} of {now.of} {what}"
         return (f"The samples have collapsed: {shape}, since step {a}" if b is None

@@ -125,6 +125,14 @@ def judge_for(dataset: str):
     return _judge(dataset)[0]
 
 
+DATA_FIELDS = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
+
+
+def training_images(config):
+    """A run's training images (shared, read-only, loaded once per data set-up), or None."""
+    return _training_images(tuple((k, getattr(config, k)) for k in DATA_FIELDS))[0]
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _training_images(config_items: tuple):
     """The training images of a config (read-only, shared), or the reason they cannot load."""
@@ -214,8 +222,7 @@ def _nearest_tab(tr, snap, key: str) -> None:
     pick = st.number_input(f"Sample number (0 = top left, {n - 1} = bottom right)", 0, n - 1,
                            key=pick_key)
     st.session_state[f"{key}_picked"] = int(pick)
-    data_fields = ("dataset", "data_dir", "subset", "channels", "model", "seed", "download")
-    data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in data_fields))
+    data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in DATA_FIELDS))
     if data is None:
         st.info(f"The training images could not be loaded here: {why}")
         return

@@ -20,10 +20,14 @@ BAND = {"d_wins": "#2e86ab", "d_unsure": "#f18f01", "d_fooled": "#e4572e", "g_va
 class Narrator:
     """Looks at each snapshot once and narrates the run so far."""
 
-    def __init__(self, dataset: str, is_points: bool, data=None, judge=None):
+    def __init__(self, dataset: str, is_points: bool, data=None, judge=None, real=None):
+        """`data`: the 2-D set's points; `real`: some real images (the judge's yardstick of
+        variety), for image runs."""
         self.dataset, self.is_points, self.judge = dataset, is_points, judge
         self.spread = detectors.spread_of(data) if is_points and data is not None \
             and len(data) else None
+        self.real_diversity = detectors.diversity_of(real, judge) \
+            if not is_points and judge is not None and real is not None and len(real) else None
         self._looks: dict[int, Look] = {}
         self._prev: Optional[tuple[int, Any]] = None
 
@@ -38,8 +42,8 @@ class Narrator:
                     snap.step, snap.samples, self.dataset, self.spread, prev)
                 self._prev = (snap.step, snap.samples)
             elif not self.is_points and self.judge is not None:
-                self._looks[snap.step] = detectors.look_at_images(snap.step, snap.samples,
-                                                                  self.judge)
+                self._looks[snap.step] = detectors.look_at_images(
+                    snap.step, snap.samples, self.judge, real_diversity=self.real_diversity)
         return [self._looks[k] for k in sorted(self._looks)]
 
     def episodes(self, history: Sequence[dict], snapshots: Sequence[Any]) -> list[Episode]:
