@@ -32,6 +32,7 @@ from .data import DatasetError, load_dataset
 from .images import grid_image, points_image, save_png
 from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
                       train_judge)
+from .records import d_output_kind
 from .runs import save_run
 from .sampling import sample
 from .sweeps import run_sweep
@@ -43,6 +44,10 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)    # --epoch is a typo, not --epochs
+        super().__init__(*args, **kwargs)
+
     def error(self, message):           # one line, exit 2, no usage dump
         raise UsageError(message)
 
@@ -165,9 +170,12 @@ PLAIN_EVERY_S = 10.0     # progress lines when stderr is not a terminal
 
 def progress_line(r: dict, total: int) -> str:
     """One step's record as a line of text for a log."""
+    # hinge, WGAN-GP and LSGAN record D's raw scores, not probabilities: say so
+    real, fake = (("D(x)", "D(G(z))") if d_output_kind(r.get("loss", "nonsaturating"))
+                  == "probability" else ("score(x)", "score(G(z))"))
     return (f"step {r['step']}/{total} ({100 * r['step'] / max(total, 1):.0f}%) epoch "
-            f"{r['epoch']}  D {r['d_loss']:.3f}  G {r['g_loss']:.3f}  D(x) {r['d_real']:.2f}  "
-            f"D(G(z)) {r['d_fake']:.2f}  {r['images_per_s']:,.0f} img/s")
+            f"{r['epoch']}  D {r['d_loss']:.3f}  G {r['g_loss']:.3f}  {real} {r['d_real']:.2f}  "
+            f"{fake} {r['d_fake']:.2f}  {r['images_per_s']:,.0f} img/s")
 
 
 def plain_progress(total: int, every_s: float = PLAIN_EVERY_S, clock=time.monotonic):

@@ -269,3 +269,21 @@ def test_the_cli_and_the_app_look_for_data_in_the_same_places(monkeypatch, tmp_p
     (tmp_path / "x").write_text("")
     assert settings.find_data_dir() == data.find_data_dir() == tmp_path
     assert data.default_data_dir() == tmp_path
+
+
+def test_abbreviated_flags_are_refused_not_guessed():
+    """--epoch is a typo: argparse would take it as --epochs; the lab refuses it instead."""
+    from gan_core.cli import UsageError, build_parser
+    parser = build_parser()
+    assert parser.parse_args(["train", "--out", "x", "--epochs", "2"]).epochs == 2
+    with pytest.raises(UsageError, match="--epoch"):
+        parser.parse_args(["train", "--out", "x", "--epoch", "2"])
+
+
+def test_progress_lines_name_raw_scores_as_scores():
+    from gan_core.cli import progress_line
+    row = dict(step=5, epoch=1, d_loss=0.5, g_loss=1.0, d_real=2.5, d_fake=-1.5,
+               images_per_s=100.0)
+    assert "D(x) 2.50" in progress_line({**row, "loss": "nonsaturating"}, 10)
+    line = progress_line({**row, "loss": "hinge"}, 10)
+    assert "score(x) 2.50" in line and "score(G(z)) -1.50" in line and "D(x)" not in line
