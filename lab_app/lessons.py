@@ -58,9 +58,9 @@ LESSONS: dict[str, Lesson] = {
     "g-advantage": Lesson(
         "g-advantage", "Generator advantage 4:1", "app_pages/train.py",
         "Four generator steps per discriminator step: G keeps pace with its critic. D(G(z)) "
-        "stays near 0.4 and log(L_G / L_D) near the balance line, where at 1:1 D pulls ahead "
-        "(D(G(z)) below 0.15, the ratio far above the line). G does not outrun D at 4:1: for "
-        "that, see 50:1.",
+        "stays above 0.3 and log(L_G / L_D) close to the balance line, where at 1:1 D pulls "
+        "ahead and the ratio sits far above it. G does not outrun D at 4:1: for that, see "
+        "50:1.",
         {"dataset": "mnist", "g_steps": "4", "loss": "nonsaturating", "epochs": "2",
          "recipe": "plain"},
         Effect("d_unsure", "D(G(z)) stays above 0.3: D can barely tell G's samples from real")),
