@@ -207,16 +207,21 @@ def d_wins(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
         if b is None else f"D was winning from step {a} to step {b}"))
 
 
-def d_unsure(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
-             fake_min: float = UNSURE_AT) -> list[Episode]:
-    """G keeps pace with its critic: the moving average of D(G(z)) over `window` steps above
-    `fake_min` (D gives G's samples a fair chance of being real)."""
+def _fake_above(history: Sequence[Mapping[str, Any]], window: int,
+                fake_min: float) -> list[tuple[int, Optional[int]]]:
+    """Spans where the `window`-step moving average of D(G(z)) is above `fake_min`."""
     if len(history) < window or not _probability_loss(history):
         return []
     steps = [r["step"] for r in history]
     fake = _smooth([r["d_fake"] for r in history], window)
-    flags = [i + 1 >= window and f > fake_min for i, f in enumerate(fake)]
-    return _since("d_unsure", _spans(steps, flags), lambda a, b: (
+    return _spans(steps, [i + 1 >= window and f > fake_min for i, f in enumerate(fake)])
+
+
+def d_unsure(history: Sequence[Mapping[str, Any]], window: int = D_WIN_WINDOW,
+             fake_min: float = UNSURE_AT) -> list[Episode]:
+    """G keeps pace with its critic: the moving average of D(G(z)) over `window` steps above
+    `fake_min` (D gives G's samples a fair chance of being real)."""
+    return _since("d_unsure", _fake_above(history, window, fake_min), lambda a, b: (
         f"G keeps pace with D: D(G(z)) above {fake_min:g} on average since step {a}, so D can "
         f"barely tell its samples from real ones" if b is None
         else f"G kept pace with D (D(G(z)) above {fake_min:g}) from step {a} to step {b}"))
@@ -226,12 +231,7 @@ def d_fooled(history: Sequence[Mapping[str, Any]], window: int = FOOLED_WINDOW,
              fake_min: float = FOOLED_AT) -> list[Episode]:
     """D calls G's samples real more often than not: moving average of D(G(z)) above
     `fake_min` over `window` steps."""
-    if len(history) < window or not _probability_loss(history):
-        return []
-    steps = [r["step"] for r in history]
-    fake = _smooth([r["d_fake"] for r in history], window)
-    flags = [i + 1 >= window and f > fake_min for i, f in enumerate(fake)]
-    return _since("d_fooled", _spans(steps, flags), lambda a, b: (
+    return _since("d_fooled", _fake_above(history, window, fake_min), lambda a, b: (
         f"G is fooling D: D(G(z)) above {fake_min:g} since step {a}" if b is None
         else f"G fooled D (D(G(z)) above {fake_min:g}) from step {a} to step {b}"))
 

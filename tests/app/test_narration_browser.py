@@ -9,8 +9,7 @@ import pytest
 import test_browser as tb
 from lab_app.lessons import LESSONS
 from lab_app.settings import mnist_available
-from test_browser import ARGS, CHROMIUM
-from test_inside_browser import monkeypatch_module  # noqa: F401 - the ports fixture
+from test_inside_browser import browser, monkeypatch_module  # noqa: F401 - shared fixtures
 
 pytestmark = [*tb.pytestmark, pytest.mark.skipif(
     not mnist_available(), reason="needs the MNIST digits (../shared/data or GAN_DATA_DIR); "
@@ -32,17 +31,8 @@ def server(monkeypatch_module):  # noqa: F811
     tb._stop_server(proc)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _start(browser, server, params):
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+def _start(chromium, server, params):
+    page = chromium.new_page(viewport={"width": 1440, "height": 1800})
     page.goto(f"{server}/train?{urlencode(params)}")
     page.get_by_role("button", name="Start training").click()
     return page
@@ -56,7 +46,7 @@ def _narration(page) -> str:
 
 @pytest.mark.parametrize("key, words", [("d-domination", "D is winning"),
                                         ("mode-collapse", "collapsed")])
-def test_a_lessons_effect_is_named_and_shaded(server, browser, key, words):
+def test_a_lessons_effect_is_named_and_shaded(server, browser, key, words):  # noqa: F811
     page = _start(browser, server, LESSONS[key].params)
     page.get_by_text(words).first.wait_for(timeout=420_000)
     assert words in _narration(page)
@@ -65,7 +55,7 @@ def test_a_lessons_effect_is_named_and_shaded(server, browser, key, words):
     page.close()
 
 
-def test_a_healthy_default_run_stays_quiet(server, browser):
+def test_a_healthy_default_run_stays_quiet(server, browser):  # noqa: F811
     page = _start(browser, server, {"dataset": "mnist", "epochs": "1"})
     page.get_by_text("Finished").first.wait_for(timeout=420_000)
     assert _narration(page) == ""
