@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -352,13 +352,17 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def recipe_of(config: "TrainConfig") -> Optional[str]:
-    """The recipe whose values `config` has (`fast` or `plain`), or None for a mix of both."""
-    points = config.model == "mlp"
+def recipe_of_values(values: Mapping[str, Any], points: bool) -> Optional[str]:
+    """The recipe whose values `values` (config fields) has, or None for a mix of both."""
     for key, recipe in RECIPES.items():
-        if all(getattr(config, k) == v for k, v in recipe.values(points).items()):
+        if all(values.get(k) == v for k, v in recipe.values(points).items()):
             return key
     return None
+
+
+def recipe_of(config: "TrainConfig") -> Optional[str]:
+    """The recipe whose values `config` has (`fast` or `plain`), or None for a mix of both."""
+    return recipe_of_values(config.to_dict(), config.model == "mlp")
 
 
 def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -> dict[str, Any]:

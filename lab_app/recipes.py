@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from gan_core.config import RECIPES, SETTINGS, TrainConfig, recipe_of
+from gan_core.config import (RECIPES, SETTINGS, TrainConfig, recipe_of,  # noqa: F401
+                             recipe_of_values)
 from lab_app.settings import widget_keys, widget_state   # the Train page's one key scheme
 
 CUSTOM = "Custom (a mix of both)"
@@ -60,14 +61,6 @@ def differences(values: Mapping[str, Any], key: str, points: bool) -> list[str]:
     """How `values` differ from recipe `key`: ['batch 64 (not 32)', ...], in the recipe's order."""
     return [f"{SHORT.get(k, k)} {_show(k, values.get(k))} (not {_show(k, v)})"
             for k, v in RECIPES[key].values(points).items() if values.get(k) != v]
-
-
-def recipe_of_values(values: Mapping[str, Any], points: bool) -> Optional[str]:
-    """The recipe whose values `values` (config fields) has, or None for a mix of both."""
-    for key, recipe in RECIPES.items():
-        if all(values.get(k) == v for k, v in recipe.values(points).items()):
-            return key
-    return None
 
 
 def closest_recipe(values: Mapping[str, Any], points: bool) -> str:
