@@ -1,15 +1,14 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
 import streamlit as st
 
-from gan_core.config import (RECIPES, TrainConfig, available_devices, resolve_device,
-                             switch_loss)
+from gan_core.config import RECIPES, TrainConfig, switch_loss
 from gan_core.data import DatasetError
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
-from gan_core.trainer import is_out_of_memory, memory_advice
+from gan_core.devices import available_devices, is_out_of_memory, memory_advice, resolve_device
 from lab_app import charts
 from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,

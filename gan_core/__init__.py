@@ -3,7 +3,8 @@ teaching GANs.
 
 No user interface lives here: the Streamlit pages and the command line both call this package.
 """
-from .config import PRESETS, TrainConfig, available_devices, preset, resolve_device
+from .config import PRESETS, TrainConfig, preset
+from .devices import available_devices, resolve_device
 from .data import Dataset, DatasetError, load_dataset
 from .losses import LOSSES, get_loss
 from .models import ModelSpec, build_models

@@ -10,17 +10,15 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping, Optional
 
-import torch
 
 from .augment import POLICIES, parse_policy
+from .devices import DEVICES, PRECISIONS
 from .losses import LOSSES
 from .models import ARCHITECTURES, upgrade_fields
 from .shortrepr import short_repr
 
 MODELS = tuple(ARCHITECTURES)         # classroom, wide, paper, dcgan64, mlp
 DEPTHS = ("small", "medium", "large")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
 MAX_TEXT = 1024                         # longest dataset name or folder path
 
 # Settings the trainer accepts between steps of a running job (the app toggles them live).
@@ -398,49 +396,3 @@ def switch_loss(loss: str, **changes) -> dict[str, Any]:
     if loss in LOSSES and not LOSSES[loss].uses_targets:
         out.update(label_smoothing=0.0, label_flip=0.0)
     return out
-
-
-def available_devices() -> list[str]:
-    """Devices present on this machine, best first, cpu always last."""
-    found = []
-    if torch.cuda.is_available():
-        found.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found + ["cpu"]
-
-
-def bf16_is_native(device: torch.device) -> bool:
-    """True where bfloat16 matrix work runs in hardware: CUDA with bf16, or a CPU with AMX or
-    AVX512-BF16 (oneDNN's check). Elsewhere autocast would emulate it and be slower."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        try:
-            return bool(check()) if check is not None else False
-        except RuntimeError:
-            return False
-    return False
-
-
-def resolve_precision(config: "TrainConfig", device: torch.device) -> str:
-    """`auto` is bf16 for image models where it is native, else fp32; the 2-D MLP is too small
-    to gain and stays fp32. An explicit bf16 is honoured anywhere autocast supports it."""
-    if config.precision != "auto":
-        return config.precision
-    return "bf16" if config.model != "mlp" and bf16_is_native(device) else "fp32"
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA, then MPS, then CPU; an explicit device that is missing is an error."""
-    present = available_devices()
-    if name == "auto":
-        return torch.device(present[0])
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {name!r}")
-    if name not in present:
-        raise ValueError(f"device {name!r} is not available on this machine; "
-                         f"available: {', '.join(present)}")
-    return torch.device(name)

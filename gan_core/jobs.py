@@ -36,8 +36,8 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
-from .trainer import (Snapshot, check_trainable, load_for, points_extent, steps_per_epoch,
-                      total_steps)
+from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
+from .trainer import Snapshot
 from .sweeps import run_sweep
 from .workers import (CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, slow_motion_delay,
                       usable_cores, worker_memory_mb)

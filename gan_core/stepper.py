@@ -173,7 +173,7 @@ class Stepper:
         if tr.loss.spec.gradient_penalty:
             penalty = gradient_penalty(self.D, real, fake, generator=self._penalty)
             loss = loss + cfg.gp_weight * penalty
-        tr._update(loss, self.D.parameters(), tr.opt_d, "D")
+        tr.apply_update(loss, self.D.parameters(), tr.opt_d, "D")
         return real_logits.detach(), fake_logits.detach(), penalty
 
     def _g_update(self, z: torch.Tensor):
@@ -181,7 +181,7 @@ class Stepper:
         self.D.requires_grad_(False)
         try:
             logits = self.D(self.G(z)).float()
-            tr._update(tr.loss.g(logits), self.G.parameters(), tr.opt_g, "G")
+            tr.apply_update(tr.loss.g(logits), self.G.parameters(), tr.opt_g, "G")
         finally:
             self.D.requires_grad_(True)
         return logits.detach()

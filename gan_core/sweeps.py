@@ -31,7 +31,8 @@ from .data import Dataset, has_heldout_part
 from .images import grid_image, png_bytes, to_uint8
 from .sampling import sample
 from .sweep_stats import finite, read_sweep_meta, result_ok, summarise, write_json
-from .trainer import Trainer, load_for
+from .shape import load_for
+from .trainer import Trainer
 from .workers import get_backend
 
 # --- one run ---------------------------------------------------------------------------------

@@ -35,11 +35,13 @@ import torch
 from . import clusters, metrics
 from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
-from .config import LIVE_FIELDS, TrainConfig, resolve_device, resolve_precision
-from .data import Dataset, DatasetError, has_heldout_part, load_dataset
+from .config import LIVE_FIELDS, TrainConfig
+from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
+from .data import Dataset, DatasetError, has_heldout_part
 from .images import from_uint8, to_uint8
 from .losses import get_loss, gradient_penalty, r1_penalty
-from .models import ARCHITECTURES, ModelSpec, build_models
+from .models import ModelSpec, build_models
+from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
 from .probes import snapshot_probe
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
 from .sampling import discriminator_map
@@ -52,25 +54,6 @@ class Diverged(RuntimeError):
     """A loss or gradient became NaN or Inf."""
 
 
-def is_out_of_memory(e: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, the host's MemoryError, or MPS's 'out of memory' RuntimeError."""
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
-    return isinstance(e, (MemoryError, oom)) or (
-        isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
-
-
-def memory_advice(config: TrainConfig, device: torch.device) -> str:
-    advice = [f"a smaller batch size (now {config.batch_size})"]
-    if config.depth != "small":
-        advice.append("a smaller generator (depth small)")
-    if config.model in ("paper", "dcgan64"):
-        advice.append("the classroom model")
-    if device.type != "cpu":
-        advice.append("the CPU")
-    return f"out of memory on {device.type}; try " + ", ".join(advice[:-1]) + \
-        (" or " if len(advice) > 1 else "") + advice[-1]
-
-
 @dataclass
 class Snapshot:
     """Samples from the fixed noise at one moment: uint8 images (N, C, H, W) or points (N, 2)."""
@@ -79,55 +62,6 @@ class Snapshot:
     samples: torch.Tensor
     d_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None   # 2-D sets: (axis, D's probs)
     probe: Optional[Any] = None     # gan_core.probes.Probe: gradients, D's verdicts, G's mesh
-
-
-def spec_for(config: TrainConfig, dataset: Dataset) -> ModelSpec:
-    if config.conditional and dataset.labels is None:
-        raise ValueError(f"conditional needs a labelled dataset; {dataset.name} has no labels "
-                         f"(use a folder with one subfolder per class)")
-    return ModelSpec(
-        model=config.model, latent_dim=config.latent_dim,
-        channels=1 if dataset.is_points else dataset.data.shape[1], depth=config.depth,
-        batch_norm=config.batch_norm, batch_norm_d=config.batch_norm_d,
-        dropout=(ARCHITECTURES[config.model].default_dropout if config.dropout is None
-                 else config.dropout),
-        self_attention=config.self_attention, spectral_norm_g=config.spectral_norm_g,
-        spectral_norm_d=config.spectral_norm_d,
-        num_classes=dataset.num_classes if config.conditional else 0,
-        clusters=0 if dataset.is_points or config.conditional else clusters.clusters_for(
-            config.clusters, len(dataset), config.latent_dim))
-
-
-def check_trainable(config: TrainConfig, dataset: Dataset) -> ModelSpec:
-    """The model spec for this config and data; ValueError when they cannot train together."""
-    if len(dataset) < config.batch_size:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
-                         f"({len(dataset)} samples); choose at most {len(dataset)}")
-    return spec_for(config, dataset)
-
-
-def steps_per_epoch(n_samples: int, config: TrainConfig) -> int:
-    return max(n_samples // config.batch_size, 1)
-
-
-def total_steps(n_samples: int, config: TrainConfig) -> int:
-    total = steps_per_epoch(n_samples, config) * config.epochs
-    return min(total, config.max_steps) if config.max_steps else total
-
-
-def points_extent(dataset: Dataset) -> float:
-    """Half-width of the square that shows a 2-D set with a margin."""
-    return float(dataset.data.abs().max()) * 1.25 + 0.5
-
-
-def load_for(config: TrainConfig, part: str = "train") -> Dataset:
-    """The dataset a config asks for, shaped for its model: by default the part GANs train on
-    (never the held-out reference: gan_core.data, Parts), and its subset when the config has
-    one."""
-    return load_dataset(config.dataset, config.data_dir,
-                        image_size=ARCHITECTURES[config.model].image_size or 28,
-                        channels=config.channels, subset=config.subset, download=config.download,
-                        seed=config.seed, part=part)
 
 
 def _cpu(state: dict, half: bool = False) -> dict:
@@ -277,7 +211,7 @@ class Trainer:
         rate = None
         try:
             if not self.snapshots:      # the first picture already runs G and D (the probes)
-                self._snapshot()
+                self.snapshot()
             while self.epoch < cfg.epochs:
                 torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
                 order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
@@ -298,14 +232,14 @@ class Trainer:
                     self.history.append(record)
                     self._emit("step", record)
                     if self.step % cfg.sample_every == 0:
-                        self._snapshot()
+                        self.snapshot()
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
                         record.update(self.evaluate())
                 self.epoch += 1
                 if self.snapshots[-1].step == self.step:    # taken a moment ago, mid-epoch
                     self.snapshots[-1].epoch = self.epoch
                 else:
-                    self._snapshot()
+                    self.snapshot()
                 self._emit("epoch", self.epoch_summary(self.epoch))
             return self._finish("finished", f"completed {cfg.epochs} epoch(s)")
         except Diverged as e:
@@ -348,7 +282,7 @@ class Trainer:
         else:
             return False
         if self.snapshots[-1].step != self.step:
-            self._snapshot()
+            self.snapshot()
         return True
 
     def _finish(self, state: str, reason: str) -> str:
@@ -380,7 +314,7 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _update(self, loss: torch.Tensor, params, optimizer, who: str) -> torch.Tensor:
+    def apply_update(self, loss: torch.Tensor, params, optimizer, who: str) -> torch.Tensor:
         """Backward, clip, and step only if the loss and gradient norm are finite."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -487,7 +421,7 @@ class Trainer:
             d_loss = d_loss + cfg.gp_weight * penalty
         if cfg.r1_gamma:        # on the real images as they are, in fp32 (second order)
             d_loss = d_loss + cfg.r1_gamma * r1_penalty(lambda x: D(x, labels), real)
-        d_norm = self._update(d_loss, D.parameters(), self.opt_d, "D")
+        d_norm = self.apply_update(d_loss, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
 
         # (2) Update G every d_steps_per_g_step D updates, g_steps_per_d_step times.
@@ -502,7 +436,7 @@ class Trainer:
                             fake = G(z, fake_y)
                         g_logits = D(aug(fake), fake_y)
                     g_loss = self.loss.g(g_logits.float())
-                    g_norms.append(self._update(g_loss, G.parameters(), self.opt_g, "G"))
+                    g_norms.append(self.apply_update(g_loss, G.parameters(), self.opt_g, "G"))
                     g_losses.append(g_loss.detach())
                     if self.G_ema is not None:
                         self._update_ema()      # decay warmed up by the updates before this one
@@ -613,7 +547,7 @@ class Trainer:
             return out
         return to_uint8(out)
 
-    def _snapshot(self) -> None:
+    def snapshot(self) -> None:
         """Taken on the training thread, so nobody else switches G or D to eval mid-step."""
         d_map = None
         if self.dataset.is_points:
@@ -701,5 +635,4 @@ class Trainer:
         return self.elapsed / self.step * max(self.total_steps - self.step, 0)
 
 
-__all__ = ["Trainer", "Snapshot", "Diverged", "HISTORY_FIELDS", "DatasetError", "spec_for",
-           "load_for", "check_trainable"]
+__all__ = ["Trainer", "Snapshot", "Diverged", "HISTORY_FIELDS", "DatasetError"]

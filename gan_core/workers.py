@@ -287,7 +287,7 @@ class WorkerCore:
             torch.set_num_threads(want)          # this thread's own OpenMP team (a new share)
         if self._delay > 0:     # slow motion: a snapshot every step, then a pause
             if tr.step % tr.config.sample_every:
-                tr._snapshot()
+                tr.snapshot()
             time.sleep(self._delay)
         due = time.monotonic() - self._last_ckpt[0] >= self.spec.checkpoint_every_s
         if (due or self._want_ckpt) and i == len(self.trainers) - 1:

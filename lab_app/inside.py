@@ -136,7 +136,7 @@ def training_images(config):
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _training_images(config_items: tuple):
     """The training images of a config (read-only, shared), or the reason they cannot load."""
-    from gan_core.trainer import load_for
+    from gan_core.shape import load_for
     try:
         return load_for(TrainConfig(**dict(config_items))).data, ""
     except (DatasetError, ValueError, OSError) as e:

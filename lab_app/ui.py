@@ -16,7 +16,7 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from gan_core.config import available_devices
+from gan_core.devices import available_devices
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from gan_core.config import (LIVE_FIELDS, PRESETS, TrainConfig, available_devices, preset,
-                             resolve_device)
+from gan_core.config import LIVE_FIELDS, PRESETS, TrainConfig, preset
+from gan_core.devices import available_devices, resolve_device
 
 
 def test_defaults_validate():

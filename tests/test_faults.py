@@ -17,7 +17,8 @@ import torch
 
 from gan_core.checkpoint import read_checkpoint, save_checkpoint
 from gan_core.config import TrainConfig
-from gan_core.trainer import Trainer, is_out_of_memory, memory_advice
+from gan_core.devices import is_out_of_memory, memory_advice
+from gan_core.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,8 @@ from gan_core import metrics, sweeps
 from gan_core.config import TrainConfig
 from gan_core.data import (HELDOUT_N, DatasetError, heldout_split, load_dataset,
                            load_idx_dataset)
-from gan_core.trainer import Trainer, load_for
+from gan_core.shape import load_for
+from gan_core.trainer import Trainer
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801

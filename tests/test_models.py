@@ -9,7 +9,7 @@ from torch.nn.utils import parametrize
 from gan_core.config import TrainConfig
 from gan_core.models import (DEFAULT_DROPOUT, ModelSpec, SelfAttention, build_models,
                              count_parameters)
-from gan_core.trainer import spec_for
+from gan_core.shape import spec_for
 
 SIZES = {"classroom": 28, "wide": 28, "paper": 32, "dcgan64": 64}
 ALL_MODELS = ["classroom", "wide", "paper", "dcgan64", "mlp"]

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
-from gan_core.config import MODEL_RECIPES, PRESETS, TrainConfig, preset, resolve_precision
+from gan_core.config import MODEL_RECIPES, PRESETS, TrainConfig, preset
+from gan_core.devices import resolve_precision
 from gan_core.trainer import Trainer
 
 
@@ -108,7 +109,7 @@ def test_bf16_autocast_trains_finitely_and_repeatably(image_dataset, image_cfg):
 
 
 def test_precision_auto_is_bf16_only_where_native(monkeypatch):
-    from gan_core import config as config_mod
+    from gan_core import devices as config_mod
     cpu = torch.device("cpu")
     monkeypatch.setattr(config_mod, "bf16_is_native", lambda device: True)
     assert resolve_precision(TrainConfig(), cpu) == "bf16"
