@@ -10,7 +10,7 @@ from gan_core.checkpoint import load_checkpoint
 from gan_core.images import grid_image, snapshot_image
 from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
-from gan_core.losses import LOSSES
+from gan_core.losses import LOSSES, loss_of
 from lab_app import charts, inside, pretrained
 from lab_app.recipes import describe, recipe_line, recipe_name
 from lab_app.settings import (COMPARE_SIDES, TOYS, compare_config, compare_side_from_url,
@@ -277,8 +277,7 @@ def view():
         spec = LOSSES[tr.config.loss]
         with col:
             st.subheader(name)
-            st.latex(spec.latex_g.replace(r"\gamma", f"{tr.config.focal_gamma:g}")
-                     if spec.uses_gamma else spec.latex_g)
+            st.latex(loss_of(tr.config).latex(spec.latex_g))
             st.caption(spec.summary + (" Gradient norms clipped at "
                                        f"{tr.config.grad_clip:g}." if tr.config.grad_clip else ""))
             if n:

@@ -156,7 +156,7 @@ for name, spec in LOSSES.items():
         st.markdown(spec.explanation)
         extras = [f"`loss={name}`"]
         if spec.params:
-            extras.append("defaults: " + ", ".join(f"{k} = {v:g}" for k, v in spec.params.items()))
+            extras.append("defaults: " + ", ".join(f"{p.name} = {p.default:g}" for p in spec.params))
         if spec.paper:
             extras.append(spec.paper)
         st.caption(" · ".join(extras))

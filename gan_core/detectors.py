@@ -241,7 +241,7 @@ def push_on_g(loss: str, d_fake: Sequence[float], gamma: float = 2.0) -> list[fl
     pushes through D's verdict (its gradient reaches G's weights through this factor)."""
     p = torch.tensor([float(v) for v in d_fake], dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
     logit = torch.log(p / (1 - p)).requires_grad_(True)
-    get_loss(loss, gamma).g(logit).backward()       # the loss is a mean: scale back per sample
+    get_loss(loss, gamma=gamma).g(logit).backward()       # the loss is a mean: scale back per sample
     return (logit.grad.abs() * len(p)).tolist()
 
 

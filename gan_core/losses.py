@@ -1,24 +1,29 @@
 """GAN losses as small pure functions on discriminator logits.
 
-Every loss has the same shape (after PyTorch-StudioGAN):
+Every loss is defined once, per sample (after PyTorch-StudioGAN's one shape):
 
-    d_loss(real_logits, fake_logits, real_target) -> scalar   # what D minimises
-    g_loss(fake_logits)                           -> scalar   # what G minimises
+    d_terms(real_logits, fake_logits, real_target, **params) -> (real (B,), fake (B,))
+    g_terms(fake_logits, **params)                            -> (B,)
+
+D minimises mean(real) + mean(fake), G minimises mean(g_terms); the trainer, the step-by-step
+views, the Loss lab's curves and the detectors all read these same functions (`Loss.d`, `.g`,
+`.d_terms`, `.g_terms`), so a new loss is one function pair and one `LossSpec` line.
 
 `real_target` is 1 for plain training; label smoothing lowers it (0.9) and one-sided label
 flipping sets it to 0 for some real samples, so it may be a float or a per-sample tensor.
 Logits are turned into log-probabilities with softplus, never with sigmoid + log, so nothing
 overflows:  log D = -softplus(-l),  log(1 - D) = -softplus(l).
 
-The registry `LOSSES` maps a name to a `LossSpec` that also carries the formulas (LaTeX) and a
-plain-language explanation shown by the app. `get_loss(name, gamma=...)` binds the parameters.
+The registry `LOSSES` maps a name to a `LossSpec` that also carries its parameters (each read
+from a TrainConfig field), the formulas (LaTeX, as the paper writes it and as the batch mean
+the step-by-step view fills in) and a plain-language explanation. `get_loss(name, gamma=...)`
+binds the parameters; `loss_of(config)` binds them from a config.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -38,21 +43,20 @@ def _log_one_minus_d(logits: torch.Tensor) -> torch.Tensor:
 
 # --- binary cross-entropy family -------------------------------------------------------------
 
-def bce_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: Target = 1.0):
-    """-[t log D(x) + (1-t) log(1-D(x))] - log(1 - D(G(z))); t is the real target."""
+def bce_d_terms(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: Target = 1.0):
+    """-[t log D(x) + (1-t) log(1-D(x))] and -log(1 - D(G(z))); t is the real target."""
     real = -(real_target * _log_d(real_logits) + (1 - real_target) * _log_one_minus_d(real_logits))
-    fake = -_log_one_minus_d(fake_logits)
-    return real.mean() + fake.mean()
+    return real, -_log_one_minus_d(fake_logits)
 
 
-def minimax_g_loss(fake_logits: torch.Tensor):
+def minimax_g_terms(fake_logits: torch.Tensor):
     """G minimises log(1 - D(G(z))): the original, saturating game."""
-    return _log_one_minus_d(fake_logits).mean()
+    return _log_one_minus_d(fake_logits)
 
 
-def nonsaturating_g_loss(fake_logits: torch.Tensor):
+def nonsaturating_g_terms(fake_logits: torch.Tensor):
     """G minimises -log D(G(z)): the DCGAN trick that keeps gradients alive early on."""
-    return -_log_d(fake_logits).mean()
+    return -_log_d(fake_logits)
 
 
 # --- focal loss (FLGAN) ----------------------------------------------------------------------
@@ -67,8 +71,8 @@ def _focal_weight(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.exp(gamma * log_p) if gamma else torch.ones_like(log_p)
 
 
-def focal_d_loss(real_logits, fake_logits, real_target: Target = 1.0, gamma: float = 2.0):
-    """Focal loss for D: -(1-D(x))^g log D(x) - D(G(z))^g log(1-D(G(z))).
+def focal_d_terms(real_logits, fake_logits, real_target: Target = 1.0, gamma: float = 2.0):
+    """Focal loss for D: -(1-D(x))^g log D(x) and -D(G(z))^g log(1-D(G(z))).
 
     With a soft or flipped target t the real term is the focal form of binary cross-entropy:
     -[t (1-D(x))^g log D(x) + (1-t) D(x)^g log(1-D(x))].
@@ -76,35 +80,31 @@ def focal_d_loss(real_logits, fake_logits, real_target: Target = 1.0, gamma: flo
     real = -(real_target * _focal_weight(_log_one_minus_d(real_logits), gamma) * _log_d(real_logits)
              + (1 - real_target) * _focal_weight(_log_d(real_logits), gamma)
              * _log_one_minus_d(real_logits))
-    fake = -_focal_weight(_log_d(fake_logits), gamma) * _log_one_minus_d(fake_logits)
-    return real.mean() + fake.mean()
+    return real, -_focal_weight(_log_d(fake_logits), gamma) * _log_one_minus_d(fake_logits)
 
 
-def focal_g_loss(fake_logits, gamma: float = 2.0):
+def focal_g_terms(fake_logits, gamma: float = 2.0):
     """Focal loss for G: -(1-D(G(z)))^g log D(G(z)); gamma=0 is the non-saturating loss."""
-    return (-_focal_weight(_log_one_minus_d(fake_logits), gamma) * _log_d(fake_logits)).mean()
+    return -_focal_weight(_log_one_minus_d(fake_logits), gamma) * _log_d(fake_logits)
 
 
 # --- hinge (SAGAN) ---------------------------------------------------------------------------
 
-def hinge_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
-    """max(0, 1 - D(x)) + max(0, 1 + D(G(z))) on raw scores. real_target is not used."""
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+def hinge_d_terms(real_logits, fake_logits, real_target: Target = 1.0):
+    """max(0, 1 - D(x)) and max(0, 1 + D(G(z))) on raw scores. real_target is not used."""
+    return F.relu(1 - real_logits), F.relu(1 + fake_logits)
 
 
-def hinge_g_loss(fake_logits):
-    return -fake_logits.mean()
+def score_g_terms(fake_logits):
+    """-D(G(z)): G raises its samples' raw scores (hinge and Wasserstein)."""
+    return -fake_logits
 
 
 # --- Wasserstein with gradient penalty -------------------------------------------------------
 
-def wasserstein_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
+def wasserstein_d_terms(real_logits, fake_logits, real_target: Target = 1.0):
     """The critic minimises D(G(z)) - D(x); the gradient penalty is added by the trainer."""
-    return fake_logits.mean() - real_logits.mean()
-
-
-def wasserstein_g_loss(fake_logits):
-    return -fake_logits.mean()
+    return -real_logits, fake_logits
 
 
 def _input_gradient(critic: Callable[[torch.Tensor], torch.Tensor],
@@ -135,26 +135,42 @@ def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
 
 # --- least squares ---------------------------------------------------------------------------
 
-def lsgan_d_loss(real_logits, fake_logits, real_target: Target = 1.0):
-    """1/2 (D(x) - t)^2 + 1/2 D(G(z))^2 on raw scores (Mao et al., a=0, b=c=1)."""
-    return 0.5 * ((real_logits - real_target) ** 2).mean() + 0.5 * (fake_logits ** 2).mean()
+def lsgan_d_terms(real_logits, fake_logits, real_target: Target = 1.0):
+    """1/2 (D(x) - t)^2 and 1/2 D(G(z))^2 on raw scores (Mao et al., a=0, b=c=1)."""
+    return 0.5 * (real_logits - real_target) ** 2, 0.5 * fake_logits ** 2
 
 
-def lsgan_g_loss(fake_logits):
-    return 0.5 * ((fake_logits - 1) ** 2).mean()
+def lsgan_g_terms(fake_logits):
+    return 0.5 * (fake_logits - 1) ** 2
 
 
 # --- registry --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class LossParam:
+    """A number a loss takes: the keyword of its functions, the TrainConfig field that holds
+    its value (so the CLI flag, the link and the widget are that field's), and its symbol."""
+    name: str                       # keyword of d_terms/g_terms, e.g. "gamma"
+    field: str                      # TrainConfig field, e.g. "focal_gamma"
+    default: float
+    symbol: str                     # in the LaTeX, e.g. r"\gamma"; filled in with the value
+    penalty: bool = False           # the weight of the trainer's gradient penalty, not a
+                                    # keyword of the loss functions
+
+
+@dataclass(frozen=True)
 class LossSpec:
-    """A loss as the app shows it: functions, formulas and a short reading."""
+    """A loss as the app shows it: functions, parameters, formulas and a short reading."""
     name: str
     title: str
-    d_fn: Callable
-    g_fn: Callable
+    d_terms: Callable               # per-sample (real, fake) terms of D's loss
+    g_terms: Callable               # per-sample terms of G's loss
     latex_d: str                    # what D minimises (or maximises, as the paper wrote it)
     latex_g: str
+    # The batch means the step-by-step view fills in with numbers: D's real term, D's fake
+    # term (each with its sign), and G's.
+    mean_d: tuple[str, str]
+    mean_g: str
     explanation: str
     summary: str = ""               # one line, for a heading
     uses_targets: bool = True       # label smoothing and flipping make sense
@@ -165,43 +181,73 @@ class LossSpec:
     equilibrium_score: float = 0.0
     # Raw-score losses: reference lines for a chart of D's mean score, (value, what it means).
     score_lines: tuple = ()
-    uses_gamma: bool = False
-    gradient_penalty: bool = False
+    gradient_penalty: bool = False  # the trainer adds weight * gradient_penalty to D's loss
+    params: tuple[LossParam, ...] = ()
     paper: str = ""
     note: str = ""                  # e.g. a misprint in the paper
-    params: dict = field(default_factory=dict)
+
+    @property
+    def uses_gamma(self) -> bool:
+        return any(p.name == "gamma" for p in self.params)
+
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A LossSpec with its parameters bound: call `.d(real, fake, target)` and `.g(fake)`."""
+    """A LossSpec with its parameters bound: `.d(real, fake, target)` and `.g(fake)` are what
+    the players minimise; `.d_terms` and `.g_terms` the same per sample."""
     spec: LossSpec
-    gamma: float = 2.0
+    values: dict = field(default_factory=dict)      # parameter name -> value
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def gamma(self) -> float:
+        return self.values.get("gamma", 0.0)
+
+    def _kw(self) -> dict[str, Any]:
+        return {p.name: self.values[p.name] for p in self.spec.params if not p.penalty}
+
+    def d_terms(self, real_logits, fake_logits, real_target: Target = 1.0):
+        return self.spec.d_terms(real_logits, fake_logits, real_target, **self._kw())
+
+    def g_terms(self, fake_logits):
+        return self.spec.g_terms(fake_logits, **self._kw())
+
     def d(self, real_logits, fake_logits, real_target: Target = 1.0):
-        fn = partial(self.spec.d_fn, gamma=self.gamma) if self.spec.uses_gamma else self.spec.d_fn
-        return fn(real_logits, fake_logits, real_target)
+        real, fake = self.d_terms(real_logits, fake_logits, real_target)
+        return real.mean() + fake.mean()
 
     def g(self, fake_logits):
-        fn = partial(self.spec.g_fn, gamma=self.gamma) if self.spec.uses_gamma else self.spec.g_fn
-        return fn(fake_logits)
+        return self.g_terms(fake_logits).mean()
 
     def shown(self, logits):
         """D's output as the lab shows it: the probability sigmoid(logit) for losses on logits,
         the raw score itself for hinge, WGAN-GP and LSGAN (records.d_output_kind names which)."""
         return logits if self.spec.raw_scores else torch.sigmoid(logits)
 
+    def latex(self, text: str) -> str:
+        """`text` with each parameter's symbol replaced by its value."""
+        for p in self.spec.params:
+            text = text.replace(p.symbol, f"{self.values[p.name]:g}")
+        return text
+
+
+GAMMA = LossParam("gamma", "focal_gamma", 2.0, r"\gamma")
+GP_WEIGHT = LossParam("gp_weight", "gp_weight", 10.0, r"\lambda", penalty=True)
+_BCE_D = (r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]")
+_BCE_MEAN_D = (r"-\overline{\log D(x)}", r"-\overline{\log(1 - D(G(z)))}")
 
 LOSSES: dict[str, LossSpec] = {
     "minimax": LossSpec(
         name="minimax", title="Minimax (saturating)",
-        d_fn=bce_d_loss, g_fn=minimax_g_loss,
-        latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
-        latex_g=r"\min_G\; \mathbb{E}_z[\log(1 - D(G(z)))]",
+        d_terms=bce_d_terms, g_terms=minimax_g_terms,
+        latex_d=_BCE_D, latex_g=r"\min_G\; \mathbb{E}_z[\log(1 - D(G(z)))]",
+        mean_d=_BCE_MEAN_D, mean_g=r"\overline{\log(1 - D(G(z)))}",
         summary="G minimises log(1 - D(G(z))): little gradient while D is winning.",
         explanation=("Goodfellow's original two-player game. When D easily spots fakes, "
                      "D(G(z)) is near 0 where log(1 - D(G(z))) is flat, so G gets almost no "
@@ -209,9 +255,9 @@ LOSSES: dict[str, LossSpec] = {
         paper="Goodfellow et al. 2014; the GAN losses report"),
     "nonsaturating": LossSpec(
         name="nonsaturating", title="Non-saturating (DCGAN)",
-        d_fn=bce_d_loss, g_fn=nonsaturating_g_loss,
-        latex_d=r"\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
-        latex_g=r"\max_G\; \mathbb{E}_z[\log D(G(z))]",
+        d_terms=bce_d_terms, g_terms=nonsaturating_g_terms,
+        latex_d=_BCE_D, latex_g=r"\max_G\; \mathbb{E}_z[\log D(G(z))]",
+        mean_d=_BCE_MEAN_D, mean_g=r"-\overline{\log D(G(z))}",
         summary="G maximises log D(G(z)): strongest push exactly when G is losing.",
         explanation=("The same D, but G maximises log D(G(z)) instead of minimising "
                      "log(1 - D(G(z))). This is binary cross-entropy with the fake labels "
@@ -219,10 +265,13 @@ LOSSES: dict[str, LossSpec] = {
         paper="Radford et al. 2015 (DCGAN)"),
     "focal": LossSpec(
         name="focal", title="Focal loss (FLGAN)",
-        d_fn=focal_d_loss, g_fn=focal_g_loss, uses_gamma=True, params={"gamma": 2.0},
+        d_terms=focal_d_terms, g_terms=focal_g_terms, params=(GAMMA,),
         latex_d=(r"\max_D\; \mathbb{E}_x[(1 - D(x))^{\gamma} \log D(x)] + "
                  r"\mathbb{E}_z[D(G(z))^{\gamma} \log(1 - D(G(z)))]"),
         latex_g=r"\max_G\; \mathbb{E}_z[(1 - D(G(z)))^{\gamma} \log D(G(z))]",
+        mean_d=(r"-\overline{(1-D(x))^{\gamma}\log D(x)}",
+                r"-\overline{D(G(z))^{\gamma}\log(1 - D(G(z)))}"),
+        mean_g=r"-\overline{(1 - D(G(z)))^{\gamma}\log D(G(z))}",
         summary="Cross-entropy scaled by (1 - p_t)^gamma: easy samples count less, hard ones more.",
         explanation=("Cross-entropy where every term is scaled by how wrong the prediction is: "
                      "(1 - p_t)^gamma is near 0 for samples already classified with confidence, "
@@ -233,12 +282,14 @@ LOSSES: dict[str, LossSpec] = {
               "D(x) is meant, as written here.")),
     "hinge": LossSpec(
         name="hinge", title="Hinge (SAGAN)",
-        raw_scores=True, d_fn=hinge_d_loss, g_fn=hinge_g_loss, uses_targets=False,
+        raw_scores=True, d_terms=hinge_d_terms, g_terms=score_g_terms, uses_targets=False,
         score_lines=((1.0, "+1: real margin"), (0.0, "0: cannot tell"),
                      (-1.0, "-1: fake margin")),
         latex_d=(r"\min_D\; \mathbb{E}_x[\max(0, 1 - D(x))] + "
                  r"\mathbb{E}_z[\max(0, 1 + D(G(z)))]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        mean_d=(r"\overline{\max(0, 1 - D(x))}", r"\overline{\max(0, 1 + D(G(z)))}"),
+        mean_g=r"-\overline{D(G(z))}",
         summary="D stops pushing beyond a margin of 1; G raises its samples' scores.",
         explanation=("D works on raw scores and stops pushing once a real sample scores above 1 "
                      "and a fake below -1; G simply raises the score of its samples. Used by "
@@ -246,12 +297,14 @@ LOSSES: dict[str, LossSpec] = {
         paper="SAGAN (Zhang et al. 2018)"),
     "wgan-gp": LossSpec(
         name="wgan-gp", title="Wasserstein + gradient penalty",
-        raw_scores=True, d_fn=wasserstein_d_loss, g_fn=wasserstein_g_loss, uses_targets=False,
+        raw_scores=True, d_terms=wasserstein_d_terms, g_terms=score_g_terms, uses_targets=False,
         score_lines=((0.0, "0 (only the gap D(x) - D(G(z)) means anything)"),),
-        gradient_penalty=True, params={"gp_weight": 10.0},
+        gradient_penalty=True, params=(GP_WEIGHT,),
         latex_d=(r"\min_D\; \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)] + "
                  r"\lambda\,\mathbb{E}_{\hat x}[(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2]"),
         latex_g=r"\min_G\; -\mathbb{E}_z[D(G(z))]",
+        mean_d=(r"-\overline{D(x)}", r"\overline{D(G(z))}"),
+        mean_g=r"-\overline{D(G(z))}",
         summary="A critic's score gap estimates the Wasserstein distance; a penalty keeps it smooth.",
         explanation=("D becomes a critic that scores realism without a sigmoid; the gap between "
                      "real and fake scores estimates the Wasserstein distance, which keeps "
@@ -260,11 +313,13 @@ LOSSES: dict[str, LossSpec] = {
         paper="Gulrajani et al. 2017"),
     "lsgan": LossSpec(
         name="lsgan", title="Least squares (LSGAN)",
-        raw_scores=True, d_fn=lsgan_d_loss, g_fn=lsgan_g_loss, equilibrium_score=0.5,
+        raw_scores=True, d_terms=lsgan_d_terms, g_terms=lsgan_g_terms, equilibrium_score=0.5,
         score_lines=((1.0, "1: real target"), (0.5, "0.5: cannot tell"),
                      (0.0, "0: fake target")),
         latex_d=r"\min_D\; \tfrac12\mathbb{E}_x[(D(x) - 1)^2] + \tfrac12\mathbb{E}_z[D(G(z))^2]",
         latex_g=r"\min_G\; \tfrac12\mathbb{E}_z[(D(G(z)) - 1)^2]",
+        mean_d=(r"\tfrac12\overline{(D(x) - 1)^2}", r"\tfrac12\overline{D(G(z))^2}"),
+        mean_g=r"\tfrac12\overline{(D(G(z)) - 1)^2}",
         summary="Squared error to the targets: far-off fakes are penalised even on the right side.",
         explanation=("Squared error instead of log loss: fakes that are on the right side of the "
                      "boundary but far from the real data are still penalised, which gives "
@@ -273,11 +328,21 @@ LOSSES: dict[str, LossSpec] = {
 }
 
 
-def get_loss(name: str, gamma: float = 2.0) -> Loss:
-    """Bind a registered loss; unknown names raise ValueError listing the known ones."""
+def get_loss(name: str, **values: float) -> Loss:
+    """Bind a registered loss with its parameters (`gamma=2.0`; a parameter not given takes
+    its default, one the loss does not have is ignored); unknown names raise ValueError."""
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {name!r}")
-    return Loss(LOSSES[name], gamma=gamma)
+    spec = LOSSES[name]
+    return Loss(spec, {p.name: float(values.get(p.name, p.default)) for p in spec.params})
+
+
+def loss_of(config: Any) -> Loss:
+    """The loss a TrainConfig names, its parameters read from their config fields."""
+    spec = LOSSES[config.loss] if config.loss in LOSSES else None
+    if spec is None:
+        return get_loss(config.loss)            # raises with the known names
+    return get_loss(config.loss, **{p.name: getattr(config, p.field) for p in spec.params})
 
 
 # --- balance: log(L_G / L_D) where D cannot tell ---------------------------------------------
@@ -300,7 +365,7 @@ def balance_point(loss: Union[Loss, str], gamma: float = 2.0) -> BalancePoint:
     Where a loss is 0 or negative there (hinge's G loss, the Wasserstein losses, the minimax G
     loss) the log ratio is undefined and None is returned.
     """
-    loss = get_loss(loss, gamma) if isinstance(loss, str) else loss
+    loss = get_loss(loss, gamma=gamma) if isinstance(loss, str) else loss
     spec = loss.spec
     s = torch.full((1,), spec.equilibrium_score, dtype=torch.float64)
     d, g = float(loss.d(s, s, 1.0)), float(loss.g(s))

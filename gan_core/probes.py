@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 
 from .images import from_uint8
-from .losses import get_loss
+from .losses import loss_of
 from .metrics import judge_outputs, nearest_images
 from .records import d_output_kind
 
@@ -122,7 +122,7 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
     labels = trainer.fixed_labels
     # The config's loss, built here: the probe never calls the trainer's own loss object, so
     # it cannot disturb anything that wraps or counts it.
-    loss = get_loss(trainer.config.loss, trainer.config.focal_gamma)
+    loss = loss_of(trainer.config)
     grads, logits = sample_gradients(trainer.D, loss, x.to(device),
                                      labels[:len(x)] if labels is not None else None)
     mesh = None

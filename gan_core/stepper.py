@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from .config import TrainConfig
-from .losses import gradient_penalty
+from .losses import Loss, gradient_penalty
 from .probes import manifold, sample_gradients
 from .sampling import discriminator_map
 from .trainer import Trainer
@@ -53,70 +52,38 @@ def _f(x: float) -> str:
     return f"{x:.3f}"
 
 
-def _d_terms(name: str, real: torch.Tensor, fake: torch.Tensor, gamma: float):
-    """Per-sample real and fake terms of D's loss (target 1), whose means add up to L_D."""
-    log_d_r, log_1md_r = -F.softplus(-real), -F.softplus(real)
-    log_d_f, log_1md_f = -F.softplus(-fake), -F.softplus(fake)
-    if name in ("minimax", "nonsaturating"):
-        return -log_d_r, -log_1md_f
-    if name == "focal":
-        return -torch.exp(gamma * log_1md_r) * log_d_r, -torch.exp(gamma * log_d_f) * log_1md_f
-    if name == "hinge":
-        return F.relu(1 - real), F.relu(1 + fake)
-    if name == "wgan-gp":
-        return -real, fake
-    if name == "lsgan":
-        return 0.5 * (real - 1) ** 2, 0.5 * fake ** 2
-    raise ValueError(f"no step-by-step formula for the loss {name!r}")
+def _signed(text: str, first: bool = False) -> str:
+    """A term joined to what comes before it: `+ x`, or `- x` for a term that starts with -."""
+    if first:
+        return text
+    return f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
 
 
-D_FORMULA = {
-    "minimax": r"L_D = -\overline{\log D(x)} - \overline{\log(1 - D(G(z)))}",
-    "nonsaturating": r"L_D = -\overline{\log D(x)} - \overline{\log(1 - D(G(z)))}",
-    "focal": r"L_D = -\overline{(1-D(x))^{\gamma}\log D(x)} - "
-             r"\overline{D(G(z))^{\gamma}\log(1 - D(G(z)))}",
-    "hinge": r"L_D = \overline{\max(0, 1 - D(x))} + \overline{\max(0, 1 + D(G(z)))}",
-    "wgan-gp": r"L_D = \overline{D(G(z))} - \overline{D(x)} + \lambda\,GP",
-    "lsgan": r"L_D = \tfrac12\overline{(D(x) - 1)^2} + \tfrac12\overline{D(G(z))^2}",
-}
-G_FORMULA = {
-    "minimax": r"L_G = \overline{\log(1 - D(G(z)))}",
-    "nonsaturating": r"L_G = -\overline{\log D(G(z))}",
-    "focal": r"L_G = -\overline{(1 - D(G(z)))^{\gamma}\log D(G(z))}",
-    "hinge": r"L_G = -\overline{D(G(z))}",
-    "wgan-gp": r"L_G = -\overline{D(G(z))}",
-    "lsgan": r"L_G = \tfrac12\overline{(D(G(z)) - 1)^2}",
-}
+def _num(x: float, first: bool = False) -> str:
+    return _f(x) if first else (f"- {_f(-x)}" if x < 0 else f"+ {_f(x)}")
 
 
-def d_formula(name: str, real: torch.Tensor, fake: torch.Tensor, gamma: float,
+def d_formula(loss: Loss, real: torch.Tensor, fake: torch.Tensor,
               penalty: Optional[float] = None, weight: float = 0.0) -> tuple[str, float]:
-    """(LaTeX of D's loss with this batch's numbers, its value)."""
-    r, f = (t.mean().item() for t in _d_terms(name, real, fake, gamma))
-    total = r + f + (weight * penalty if penalty is not None else 0.0)
-    head = D_FORMULA[name].replace(r"\gamma", f"{gamma:g}")
-    if name == "wgan-gp":
+    """(LaTeX of D's loss on this batch with its numbers, its value): the loss's own batch-mean
+    terms (LossSpec.mean_d) with the means of its own per-sample terms (Loss.d_terms)."""
+    spec = loss.spec
+    r, f = (t.mean().item() for t in loss.d_terms(real, fake))
+    head = "L_D = " + _signed(spec.mean_d[0], True) + " " + _signed(spec.mean_d[1])
+    body = f"= {_num(r, True)} {_num(f)}"
+    total = r + f
+    if spec.gradient_penalty:
         gp = penalty if penalty is not None else 0.0
-        body = (rf"= {_f(f)} - ({_f(-r)}) + {weight:g} \times {_f(gp)}")
-    else:
-        body = rf"= {_f(r)} + {_f(f)}"
-    return rf"{head} {body} = \mathbf{{{_f(total)}}}", total
+        head += r" + \lambda\,GP"
+        body += rf" + {weight:g} \times {_f(gp)}"
+        total += weight * gp
+    return rf"{loss.latex(head)} {body} = \mathbf{{{_f(total)}}}", total
 
 
-def g_formula(name: str, fake: torch.Tensor, gamma: float, loss) -> tuple[str, float]:
+def g_formula(loss: Loss, fake: torch.Tensor) -> tuple[str, float]:
+    """(LaTeX of G's loss on these samples with its value, the value)."""
     value = float(loss.g(fake))
-    head = G_FORMULA[name].replace(r"\gamma", f"{gamma:g}")
-    if name in ("hinge", "wgan-gp"):
-        body = rf"= -({_f(fake.mean().item())})"
-    elif name == "lsgan":
-        body = rf"= \tfrac12 \times {_f(((fake - 1) ** 2).mean().item())}"
-    elif name == "minimax":
-        body = ""
-    elif name == "nonsaturating":
-        body = rf"= -({_f((-F.softplus(-fake)).mean().item())})"
-    else:
-        body = ""
-    return rf"{head} {body} = \mathbf{{{_f(value)}}}".replace("  ", " "), value
+    return rf"{loss.latex('L_G = ' + loss.spec.mean_g)} = \mathbf{{{_f(value)}}}", value
 
 
 class Stepper:
@@ -197,9 +164,8 @@ class Stepper:
         with torch.no_grad():
             real_a, fake_a = self.D(real).float(), self.D(fake).float()
         gp = float(penalty.detach()) if penalty is not None else None
-        latex, value = d_formula(cfg.loss, real_l, fake_l, cfg.focal_gamma, gp, cfg.gp_weight)
-        latex_a, value_a = d_formula(cfg.loss, real_a, fake_a, cfg.focal_gamma, gp,
-                                     cfg.gp_weight)
+        latex, value = d_formula(tr.loss, real_l, fake_l, gp, cfg.gp_weight)
+        latex_a, value_a = d_formula(tr.loss, real_a, fake_a, gp, cfg.gp_weight)
         numbers = dict(d_real=tr.loss.shown(real_l).mean().item(),
                        d_fake=tr.loss.shown(fake_l).mean().item(),
                        loss_before=value, loss_after=value_a, batch=len(real))
@@ -207,15 +173,15 @@ class Stepper:
 
     def g_step(self) -> StepReport:
         """One update of G, with the points on screen as its batch."""
-        cfg, tr = self.config, self.trainer
+        tr = self.trainer
         before = self.frame(f"before G step {self.g_steps + 1}")
         logits = self._g_update(self.z)
         self.g_steps += 1
         after = self.frame(f"after G step {self.g_steps}")
         with torch.no_grad():
             logits_a = self.D(self.G(self.z)).float()
-        latex, value = g_formula(cfg.loss, logits, cfg.focal_gamma, tr.loss)
-        latex_a, value_a = g_formula(cfg.loss, logits_a, cfg.focal_gamma, tr.loss)
+        latex, value = g_formula(tr.loss, logits)
+        latex_a, value_a = g_formula(tr.loss, logits_a)
         numbers = dict(d_fake=tr.loss.shown(logits).mean().item(), loss_before=value, loss_after=value_a,
                        batch=len(self.z),
                        moved=(after.samples - before.samples).norm(dim=1).mean().item())

@@ -39,7 +39,7 @@ from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
 from .data import Dataset, DatasetError, has_heldout_part
 from .images import from_uint8, to_uint8
-from .losses import get_loss, gradient_penalty, r1_penalty
+from .losses import gradient_penalty, loss_of, r1_penalty
 from .models import ModelSpec, build_models
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
 from .probes import snapshot_probe
@@ -103,7 +103,7 @@ class Trainer:
                                       betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d,
                                       betas=(config.beta1, config.beta2))
-        self.loss = get_loss(config.loss, config.focal_gamma)
+        self.loss = loss_of(config)
 
         g = torch.Generator().manual_seed(config.seed + 7919)
         n_fixed = N_POINTS if self.dataset.is_points else config.n_samples
@@ -182,7 +182,7 @@ class Trainer:
         if not changes:
             return
         self.config = self.config.with_updates(**changes)
-        self.loss = get_loss(self.config.loss, self.config.focal_gamma)
+        self.loss = loss_of(self.config)
         self._augment_policy = parse_policy(self.config.augment)
         for group in self.opt_g.param_groups:
             group["lr"] = self.config.lr_g

@@ -3,7 +3,7 @@
 Everything is computed from the real loss functions in `gan_core.losses`, never from re-typed
 formulas, so a new loss in the registry gets its curves for free. For each p on a grid in (0, 1)
 the discriminator's score (logit) is l = log(p / (1 - p)), the generator's loss for one sample is
-`spec.g_fn(l)`, and torch autograd gives two gradients:
+`Loss.g_terms(l)`, and torch autograd gives two gradients:
 
 - `grad`: d(loss)/dp, the slope of the loss curve as drawn;
 - `grad_score`: d(loss)/dl, the signal that actually flows back through D's score into G's
@@ -19,7 +19,7 @@ from typing import Mapping, NamedTuple, Optional
 
 import torch
 
-from gan_core.losses import LOSSES, LossSpec
+from gan_core.losses import LOSSES, Loss, LossSpec
 
 P_MIN, P_MAX = 0.005, 0.995     # the open interval (0, 1), short of where logs blow up
 
@@ -52,9 +52,8 @@ def g_loss_curve(spec: LossSpec, gamma: float = 2.0, n: int = 200) -> LossCurve:
     p = p_grid(n).requires_grad_(True)                       # (n,)
     score = torch.log(p) - torch.log1p(-p)                    # (n,) logit(p)
     score.retain_grad()
-    kwargs = {"gamma": gamma} if spec.uses_gamma else {}
-    # g_fn averages over a batch, so call it on batches of one sample: the loss per sample.
-    per_sample = torch.stack([spec.g_fn(score[i:i + 1], **kwargs) for i in range(n)])  # (n,)
+    loss = Loss(spec, {**spec.defaults(), "gamma": gamma} if spec.uses_gamma else spec.defaults())
+    per_sample = loss.g_terms(score)                          # (n,) the loss of each sample
     # Each loss depends on its own p only, so the gradient of the sum is the per-sample gradient.
     per_sample.sum().backward()
     return LossCurve(p=p.detach().tolist(), loss=per_sample.detach().tolist(),

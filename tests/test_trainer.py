@@ -216,7 +216,7 @@ def test_live_gamma_and_ratio_changes(ring_dataset, ring_cfg):
     tr.add_callback("step", lambda t, r: t.update_settings(focal_gamma=0.0, g_steps_per_d_step=3)
                     if r["step"] == 2 else None)
     tr.run()
-    assert tr.loss.gamma == 0.0
+    assert tr.loss.values["gamma"] == 0.0
     assert tr.g_updates == 2 * 1 + 2 * 3
     assert [r["g_steps_per_d_step"] for r in tr.history] == [1, 1, 3, 3]
 
@@ -330,7 +330,9 @@ def _nan_after(fn, calls_before_nan: int):
     def wrapped(*args, **kw):
         count["n"] += 1
         out = fn(*args, **kw)
-        return out * float("nan") if count["n"] > calls_before_nan else out
+        if count["n"] <= calls_before_nan:
+            return out
+        return tuple(o * float("nan") for o in out) if isinstance(out, tuple) else out * float("nan")
     return wrapped
 
 
@@ -352,9 +354,9 @@ def test_nan_fails_and_keeps_last_good_weights(side, kind, g_steps, calls_ok, go
         tr = Trainer(image_cfg(max_steps=10, g_steps_per_d_step=g_steps), image_dataset)
     base = LOSSES["nonsaturating"]
     if side == "d":
-        tr.loss = Loss(replace(base, d_fn=_nan_after(base.d_fn, calls_ok)))
+        tr.loss = Loss(replace(base, d_terms=_nan_after(base.d_terms, calls_ok)))
     else:
-        tr.loss = Loss(replace(base, g_fn=_nan_after(base.g_fn, calls_ok)))
+        tr.loss = Loss(replace(base, g_terms=_nan_after(base.g_terms, calls_ok)))
     saved = {0: (clone_state(tr.G), clone_state(tr.D), 0, 0)}
 
     def on_step(t, rec):
@@ -376,7 +378,7 @@ def test_run_after_failure_can_continue_from_good_weights(ring_dataset, ring_cfg
     """The restored optimiser state is usable: training the same trainer again works."""
     tr = Trainer(ring_cfg(max_steps=6), ring_dataset)
     base = LOSSES["nonsaturating"]
-    tr.loss = Loss(replace(base, g_fn=_nan_after(base.g_fn, 2)))
+    tr.loss = Loss(replace(base, g_terms=_nan_after(base.g_terms, 2)))
     assert tr.run() == "failed"
     tr.loss = Loss(base)
     assert tr.run() == "stopped" and tr.step == 6
