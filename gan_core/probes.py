@@ -12,9 +12,11 @@ GAN Lab's views, for 2-D runs and, where they make sense, for image runs:
     mode_counts              the judge classifier's class for each sample, counted
     nearest_real             the training image closest to each sample, and how close
 
-`snapshot_probe(trainer, samples)` bundles what one snapshot needs into a `Probe`; the trainer
-takes it with every snapshot (on the training thread, seeded by the fixed noise), so the Train
-page, its replay and the Compare page all read the same data.
+`snapshot_probe(trainer, samples)` bundles what one snapshot needs into a `Probe`. `attach(trainer)`
+makes it a "snapshot" callback: whoever draws the views (the app's workers) attaches it, and then
+every snapshot carries its probe and, for the 2-D sets, D's map (taken on the training thread,
+from the fixed noise), so the Train page, its replay and the Compare page all read the same
+data. Runs nobody watches (the command line, sweeps) do not pay for them.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from .images import from_uint8
 from .losses import loss_of
 from .metrics import judge_outputs, nearest_images
 from .records import d_output_kind
+from .sampling import discriminator_map
 
 MESH_RES = 21          # latent grid points per side: 21 x 21 = 441 vertices
 CURVE_RES = 121        # latent-1 runs: points along the curve
@@ -134,6 +137,15 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
                  d_kind=d_output_kind(loss.name),
                  g_loss=float(loss.g(logits)), mesh=mesh,
                  latent_dim=trainer.config.latent_dim)
+
+
+def attach(trainer) -> None:
+    """Every later snapshot of `trainer` gets its Probe, and D's map on the 2-D sets."""
+    def add_views(tr, snap) -> None:
+        if tr.dataset.is_points:
+            snap.d_map = discriminator_map(tr.D, tr.points_extent)
+        snap.probe = snapshot_probe(tr, snap.samples)
+    trainer.add_callback("snapshot", add_views)
 
 
 def arrows(points: torch.Tensor, grads: torch.Tensor, max_arrows: int = MAX_ARROWS,

@@ -6,6 +6,7 @@ saw (no second forward pass of G), then on fresh noise. An epoch is one pass ove
 data. The trainer knows nothing of its watchers (minGPT's pattern):
 
     trainer.add_callback("step", fn)      fn(trainer, record)   losses, D(x), D(G(z)), norms, img/s
+    trainer.add_callback("snapshot", fn)  fn(trainer, snapshot) may add views' data (gan_core.probes)
     trainer.add_callback("samples", fn)   fn(trainer, snapshot) grid from the fixed noise
     trainer.add_callback("epoch", fn)     fn(trainer, summary)
     trainer.add_callback("settings", fn)  fn(trainer, marker)   a live change was applied
@@ -27,24 +28,23 @@ import math
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional
 
 import torch
 
-from . import clusters, metrics
+from . import clusters
 from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
-from .data import Dataset, DatasetError, has_heldout_part
+from .data import Dataset, DatasetError
+from .evaluation import Evaluation
 from .images import from_uint8, to_uint8
 from .losses import gradient_penalty, loss_of, r1_penalty
 from .models import ModelSpec, build_models
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
-from .probes import snapshot_probe
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
-from .sampling import discriminator_map
 from .schema import FORMAT, VERSION, CheckpointError
 
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
@@ -130,8 +130,9 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
-        self._judge = None            # (judge, real stats) once loaded; False when none exists
-        self.eval_note = ""
+        self.eval_note = ""           # why there are no quality metrics, if there are none
+        self.evaluation = Evaluation()
+        self.add_callback("step", self.evaluation.on_step)
 
     def _fit_clusters(self) -> None:
         """k-means on the training images (as D sees them, in [-1, 1]): D gets the centres,
@@ -230,11 +231,9 @@ class Trainer:
                     record.update(step=self.step, epoch=self.epoch + 1, time_s=self.elapsed,
                                   images_per_s=rate)
                     self.history.append(record)
-                    self._emit("step", record)
+                    self._emit("step", record)      # the evaluation adds its m_ fields
                     if self.step % cfg.sample_every == 0:
                         self.snapshot()
-                    if cfg.eval_every and self.step % cfg.eval_every == 0:
-                        record.update(self.evaluate())
                 self.epoch += 1
                 if self.snapshots[-1].step == self.step:    # taken a moment ago, mid-epoch
                     self.snapshots[-1].epoch = self.epoch
@@ -547,74 +546,19 @@ class Trainer:
             return out
         return to_uint8(out)
 
-    def snapshot(self) -> None:
-        """Taken on the training thread, so nobody else switches G or D to eval mid-step."""
-        d_map = None
-        if self.dataset.is_points:
-            d_map = discriminator_map(self.D, self.points_extent)
-        samples = self.generate_fixed()
-        snap = Snapshot(self.step, self.epoch, samples, d_map, snapshot_probe(self, samples))
+    def snapshot(self) -> Snapshot:
+        """Samples from the fixed noise now, published to the "snapshot" callbacks (which may
+        add their views' data to it) and then to "samples". Taken on the training thread, so
+        nobody else switches G or D to eval mid-step."""
+        snap = Snapshot(self.step, self.epoch, self.generate_fixed())
+        self._emit("snapshot", snap)
         self.snapshots.append(snap)
         self._emit("samples", snap)
+        return snap
 
     def evaluate(self) -> dict[str, Any]:
-        """Quality metrics now, by gan_core.metrics.evaluate_generator (the evaluation used by
-        the command line, the sweeps and the shipped figures too): eval_samples samples with
-        the fixed seed, against reference statistics of the dataset's whole held-out part at
-        G's own size (images G never trains on), and the memorisation distance to its whole
-        training part.
-        {} when no judge exists for the data. Runs on the training thread.
-        """
-        n = self.config.eval_samples
-        if self._judge is None and not self.dataset.is_points:
-            try:
-                judge = metrics.load_judge(self.config.dataset)
-            except ValueError as e:
-                self._judge, self.eval_note = False, str(e)
-                return {}
-            train, reference = self._whole_training_data(), self._reference_data()
-            if reference is None:            # no held-out part: the set is its own reference
-                reference, train = train, None
-            self._judge = (judge, metrics.reference_stats(judge, self.config.dataset,
-                                                          self.spec.image_size, reference,
-                                                          train_data=train))
-        if self._judge is False:
-            return {}
-        judge, reference = self._judge if self._judge else (None, None)
-        G = self.sample_G                    # what the run shows: the EMA of G when on
-        was_training = G.training
-        try:
-            out = metrics.evaluate_generator(G, self.config.dataset, n=n,
-                                             seed=metrics.EVAL_SEED, judge=judge,
-                                             reference=reference)
-        finally:
-            G.train(was_training)
-        out.pop("class_histogram", None)
-        return {f"m_{k}": v for k, v in out.items()
-                if k not in ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n")}
-
-    def _reference_data(self) -> Optional[Dataset]:
-        """The images quality is measured against: the dataset's held-out part, which this run
-        never trains on (MNIST's test split alone: its 2,000 held-out digits), whole even when
-        training on a subset, so every run is measured alike. None for a dataset with no
-        held-out part (fer2013, folders), and for data given to the Trainer whose held-out part
-        cannot be read from disk: the training data is then its own reference, as before."""
-        if not has_heldout_part(self.config.dataset):
-            return None
-        try:
-            return load_for(replace(self.config, subset=None, download=False), part="reference")
-        except (DatasetError, ValueError, OSError):
-            return None
-
-    def _whole_training_data(self) -> Dataset:
-        """The whole training part, even when training on a subset (the memorisation
-        distance is taken to it)."""
-        if self.config.subset is None:
-            return self.dataset
-        try:
-            return load_for(replace(self.config, subset=None))
-        except (DatasetError, ValueError, OSError):
-            return self.dataset
+        """Quality metrics now (gan_core.evaluation); {} when no judge exists for the data."""
+        return self.evaluation.measure(self)
 
     @property
     def points_extent(self) -> float:

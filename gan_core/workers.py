@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
+from . import probes
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .trainer import Trainer
@@ -263,6 +264,7 @@ class WorkerCore:
         first = Trainer(configs[0])
         self.trainers = [first] + [Trainer(c, dataset=first.dataset) for c in configs[1:]]
         for i, t in enumerate(self.trainers):
+            probes.attach(t)            # the views' data with every snapshot
             t.add_callback("step", lambda tr, rec, i=i: self._on_step(i, tr, rec))
             t.add_callback("samples", lambda tr, snap, i=i: self.emit("snap", i, snap))
             t.add_callback("settings", lambda tr, m, i=i: self.emit("marker", i, m))

@@ -101,10 +101,17 @@ def test_nearest_real_finds_the_copy_and_measures_the_distance():
 
 
 def test_every_snapshot_of_a_2d_run_carries_the_probe_of_its_weights():
+    from gan_core.probes import attach
     from gan_core.trainer import Trainer
-    tr = Trainer(TrainConfig(dataset="ring", model="mlp", latent_dim=2, max_steps=20,
-                             sample_every=10, device="cpu"))
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, max_steps=20, sample_every=10,
+                      device="cpu")
+    bare = Trainer(cfg)
+    bare.run()              # nobody watches: no views' data is computed
+    assert all(s.probe is None and s.d_map is None for s in bare.snapshots)
+    tr = Trainer(cfg)
+    attach(tr)
     tr.run()
+    assert all(torch.equal(a.samples, b.samples) for a, b in zip(bare.snapshots, tr.snapshots))
     assert [s.step for s in tr.snapshots] == [0, 10, 20]
     snap = tr.snapshots[-1]
     p = snap.probe
