@@ -16,7 +16,7 @@ import pickle
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,6 +58,78 @@ def save_checkpoint(trainer, path: str | Path, generator_only: bool = False,
 def write_history(trainer, path: str | Path) -> Path:
     """The trainer's history as CSV (records.history_csv), written atomically."""
     return atomic_write_text(path, history_csv(trainer.history))
+
+
+def cpu_state(state: dict, half: bool = False) -> dict:
+    """A state dict's tensors on the CPU, detached (float ones as float16 with `half`)."""
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v):
+            v = v.detach().cpu()
+            if half and v.is_floating_point():
+                v = v.half()
+        out[k] = v
+    return out
+
+
+def require_full_state(obj: dict, source: str) -> None:
+    if "discriminator" not in obj or "opt_g" not in obj:
+        raise CheckpointError(f"{source} holds only a generator; training cannot resume from it")
+
+
+def trainer_state(trainer, generator_only: bool = False, half: bool = False,
+                  with_history: bool = True) -> dict[str, Any]:
+    """Everything needed to sample from this run or to continue it, as plain data (the
+    checkpoint format of gan_core.schema). `generator_only` keeps just G, as shown (the EMA
+    weights when on: what a shipped model should draw); `half` stores its float weights as
+    float16 (loading casts them back); `with_history=False` leaves out the step records."""
+    obj: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION,
+        "config": trainer.config.to_dict(), "spec": trainer.spec.to_dict(),
+        "class_names": list(trainer.dataset.class_names),
+        "step": trainer.step, "epoch": trainer.epoch, "g_updates": trainer.g_updates,
+        "d_updates": trainer.d_updates, "elapsed": trainer.elapsed,
+        "last_g": [float(v) for v in trainer.last_g],   # G's last loss/norm, for the records
+        "generator": cpu_state((trainer.sample_G if generator_only else trainer.G).state_dict(),
+                               half),
+        "history": trainer.history if with_history else [], "markers": trainer.markers,
+    }
+    if not generator_only and trainer.G_ema is not None:
+        obj["generator_ema"] = cpu_state(trainer.G_ema.state_dict())
+    if not generator_only:
+        obj["discriminator"] = cpu_state(trainer.D.state_dict())
+        obj["opt_g"] = trainer.opt_g.state_dict()
+        obj["opt_d"] = trainer.opt_d.state_dict()
+    return obj
+
+
+def load_trainer_state(trainer, obj: dict[str, Any], source: str = "the checkpoint") -> None:
+    """Continue from a full state (a checked checkpoint dict): weights, optimisers,
+    counters and records. CheckpointError, naming `source`, when it does not fit."""
+    require_full_state(obj, source)
+    saved = spec_from_dict(obj["spec"])
+    if saved != trainer.spec:
+        diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(trainer.spec, f.name)!r}"
+                for f in fields(ModelSpec)
+                if getattr(saved, f.name) != getattr(trainer.spec, f.name)]
+        raise CheckpointError(f"{source} does not fit this config: {', '.join(diff)}")
+    load_weights(trainer.G, obj["generator"], "generator", source)
+    load_weights(trainer.D, obj["discriminator"], "discriminator", source)
+    if trainer.G_ema is not None:      # an older file, or EMA switched on now: start from G
+        load_weights(trainer.G_ema, obj.get("generator_ema", obj["generator"]), "generator",
+                     source)
+    try:
+        trainer.opt_g.load_state_dict(obj["opt_g"])
+        trainer.opt_d.load_state_dict(obj["opt_d"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"optimiser state in {source} does not fit: {e}") from None
+    trainer.step, trainer.epoch = int(obj["step"]), int(obj["epoch"])
+    trainer.g_updates, trainer.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
+    trainer.elapsed = float(obj.get("elapsed", 0.0))
+    if "last_g" in obj:     # records before G's next update repeat its last values
+        trainer.last_g = tuple(float(v) for v in obj["last_g"])
+    trainer.history = list(obj.get("history", []))
+    trainer.markers = list(obj.get("markers", []))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -28,24 +28,25 @@ import math
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import torch
 
 from . import clusters
 from .augment import augment, parse_policy
-from .checkpoint import load_weights, read_checkpoint, spec_from_dict
+from . import rollback
+from .checkpoint import load_trainer_state, read_checkpoint, require_full_state, trainer_state
 from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
 from .data import Dataset, DatasetError
 from .evaluation import Evaluation
 from .images import from_uint8, to_uint8
 from .losses import gradient_penalty, loss_of, r1_penalty
-from .models import ModelSpec, build_models
+from .models import build_models
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
-from .schema import FORMAT, VERSION, CheckpointError
+from .schema import CheckpointError
 
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
 
@@ -62,23 +63,6 @@ class Snapshot:
     samples: torch.Tensor
     d_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None   # 2-D sets: (axis, D's probs)
     probe: Optional[Any] = None     # gan_core.probes.Probe: gradients, D's verdicts, G's mesh
-
-
-def _cpu(state: dict, half: bool = False) -> dict:
-    """A state dict's tensors on the CPU, detached (float ones as float16 with `half`)."""
-    out = {}
-    for k, v in state.items():
-        if torch.is_tensor(v):
-            v = v.detach().cpu()
-            if half and v.is_floating_point():
-                v = v.half()
-        out[k] = v
-    return out
-
-
-def _require_full_state(obj: dict, source: str) -> None:
-    if "discriminator" not in obj or "opt_g" not in obj:
-        raise CheckpointError(f"{source} holds only a generator; training cannot resume from it")
 
 
 class Trainer:
@@ -129,7 +113,7 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
+        self.last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
         self.eval_note = ""           # why there are no quality metrics, if there are none
         self.evaluation = Evaluation()
         self.add_callback("step", self.evaluation.on_step)
@@ -343,41 +327,15 @@ class Trainer:
 
     def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
                     streams: dict[str, torch.Generator]) -> dict[str, Any]:
-        """One step; if it diverges, undo what it changed so the last good weights remain.
-
-        D is updated before G, so a G loss that turns NaN would otherwise leave D one update
-        ahead; forward passes in train mode also move batch-norm statistics. Saved: D and its
-        optimiser, G's buffers, and G with its optimiser when G takes several updates a step.
-        """
-        def clone(state: dict) -> dict:
-            return {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in state.items()}
-
-        def clone_opt(opt):
-            state = opt.state_dict()
-            return {"state": {i: clone(s) for i, s in state["state"].items()},
-                    "param_groups": state["param_groups"]}
-        saved = dict(D=clone(self.D.state_dict()), opt_d=clone_opt(self.opt_d),
-                     G_buffers=clone(dict(self.G.named_buffers())),
-                     counters=(self.g_updates, self.d_updates, self._last_g))
-        if self.config.g_steps_per_d_step > 1:
-            saved.update(G=clone(self.G.state_dict()), opt_g=clone_opt(self.opt_g))
-        if self.G_ema is not None:
-            saved.update(G_ema=clone(self.G_ema.state_dict()))
+        """One step; if it diverges, undo what it changed so the last good weights remain
+        (gan_core.rollback says what is saved and why)."""
+        saved = rollback.save(self)
         try:
             return self._step(real, labels, streams)
         except Exception as e:
             if not (isinstance(e, Diverged) or is_out_of_memory(e)):
                 raise
-            self.D.load_state_dict(saved["D"])
-            self.opt_d.load_state_dict(saved["opt_d"])
-            if "G" in saved:
-                self.G.load_state_dict(saved["G"])
-                self.opt_g.load_state_dict(saved["opt_g"])
-            else:
-                self.G.load_state_dict(saved["G_buffers"], strict=False)
-            if "G_ema" in saved:
-                self.G_ema.load_state_dict(saved["G_ema"])
-            self.g_updates, self.d_updates, self._last_g = saved["counters"]
+            rollback.restore(self, saved)
             raise
 
     def _step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
@@ -442,10 +400,10 @@ class Trainer:
                     self.g_updates += 1
             finally:
                 D.requires_grad_(True)
-            self._last_g = (torch.stack(g_losses).mean(), torch.stack(g_norms).mean())
+            self.last_g = (torch.stack(g_losses).mean(), torch.stack(g_norms).mean())
 
         # One host sync for the whole record.
-        g_loss_v, g_norm_v = self._last_g
+        g_loss_v, g_norm_v = self.last_g
         # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
         # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
         # raw score is recorded instead (see d_output_kind).
@@ -455,7 +413,7 @@ class Trainer:
                               torch.as_tensor(g_loss_v, device=dev).float(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
         d_l, d_real, d_fake, d_n, g_l, g_n = values
-        self._last_g = (g_l, g_n)
+        self.last_g = (g_l, g_n)
         return dict(d_loss=d_l, g_loss=g_l, d_real=d_real, d_fake=d_fake,
                     log_lg_ld=math.log(g_l / d_l) if g_l > 0 and d_l > 0 else float("nan"),
                     d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
@@ -465,55 +423,14 @@ class Trainer:
     # -- checkpoints: the trainer's whole state as one dict ------------------------------------
     def state_dict(self, generator_only: bool = False, half: bool = False,
                    with_history: bool = True) -> dict[str, Any]:
-        """Everything needed to sample from this run or to continue it, as plain data (the
-        checkpoint format of gan_core.schema). `generator_only` keeps just G, as shown (the EMA
-        weights when on: what a shipped model should draw); `half` stores its float weights as
-        float16 (loading casts them back); `with_history=False` leaves out the step records."""
-        obj: dict[str, Any] = {
-            "format": FORMAT, "version": VERSION,
-            "config": self.config.to_dict(), "spec": self.spec.to_dict(),
-            "class_names": list(self.dataset.class_names),
-            "step": self.step, "epoch": self.epoch, "g_updates": self.g_updates,
-            "d_updates": self.d_updates, "elapsed": self.elapsed,
-            "last_g": [float(v) for v in self._last_g],   # G's last loss/norm, for the records
-            "generator": _cpu((self.sample_G if generator_only else self.G).state_dict(), half),
-            "history": self.history if with_history else [], "markers": self.markers,
-        }
-        if not generator_only and self.G_ema is not None:
-            obj["generator_ema"] = _cpu(self.G_ema.state_dict())
-        if not generator_only:
-            obj["discriminator"] = _cpu(self.D.state_dict())
-            obj["opt_g"] = self.opt_g.state_dict()
-            obj["opt_d"] = self.opt_d.state_dict()
-        return obj
+        """Everything needed to sample from this run or to continue it, as plain data
+        (gan_core.checkpoint.trainer_state says what each option keeps)."""
+        return trainer_state(self, generator_only, half, with_history)
 
     def load_state_dict(self, obj: dict[str, Any], source: str = "the checkpoint") -> None:
-        """Continue from a full state (a checked checkpoint dict): weights, optimisers,
-        counters and records. CheckpointError, naming `source`, when it does not fit."""
-        _require_full_state(obj, source)
-        saved = spec_from_dict(obj["spec"])
-        if saved != self.spec:
-            diff = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(self.spec, f.name)!r}"
-                    for f in fields(ModelSpec)
-                    if getattr(saved, f.name) != getattr(self.spec, f.name)]
-            raise CheckpointError(f"{source} does not fit this config: {', '.join(diff)}")
-        load_weights(self.G, obj["generator"], "generator", source)
-        load_weights(self.D, obj["discriminator"], "discriminator", source)
-        if self.G_ema is not None:      # an older file, or EMA switched on now: start from G
-            load_weights(self.G_ema, obj.get("generator_ema", obj["generator"]), "generator",
-                         source)
-        try:
-            self.opt_g.load_state_dict(obj["opt_g"])
-            self.opt_d.load_state_dict(obj["opt_d"])
-        except (ValueError, KeyError) as e:
-            raise CheckpointError(f"optimiser state in {source} does not fit: {e}") from None
-        self.step, self.epoch = int(obj["step"]), int(obj["epoch"])
-        self.g_updates, self.d_updates = int(obj["g_updates"]), int(obj["d_updates"])
-        self.elapsed = float(obj.get("elapsed", 0.0))
-        if "last_g" in obj:     # records before G's next update repeat its last values
-            self._last_g = tuple(float(v) for v in obj["last_g"])
-        self.history = list(obj.get("history", []))
-        self.markers = list(obj.get("markers", []))
+        """Continue from a full state (a checked checkpoint dict); CheckpointError, naming
+        `source`, when it does not fit (gan_core.checkpoint.load_trainer_state)."""
+        load_trainer_state(self, obj, source)
 
     @classmethod
     def from_checkpoint(cls, path, **config_changes) -> "Trainer":
@@ -522,7 +439,7 @@ class Trainer:
         Only settings that do not change the models may differ; others raise CheckpointError.
         """
         obj = read_checkpoint(path)
-        _require_full_state(obj, str(path))       # before the data is loaded for nothing
+        require_full_state(obj, str(path))       # before the data is loaded for nothing
         try:
             config = TrainConfig.from_dict({**obj["config"], **config_changes}).validate()
         except (ValueError, TypeError) as e:
