@@ -23,7 +23,7 @@ def doc_files():
 
 
 def without_code_blocks(text):
-    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def rel(path):
@@ -32,7 +32,7 @@ def rel(path):
 
 def python_files():
     """Every .py file of the project, outside tests, hidden folders and virtual environments."""
-    found = [p for p in REPO.glob("*.py")]
+    found = list(REPO.glob("*.py"))
     for top in REPO.iterdir():
         if (not top.is_dir() or top.name.startswith(".") or top.name == "tests"
                 or (top / "pyvenv.cfg").exists()):
@@ -75,7 +75,7 @@ def test_readme_is_a_short_front_door():
 def test_every_relative_link_resolves(doc):
     text = without_code_blocks(doc.read_text())
     targets = re.findall(r"\]\(<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\)", text)
-    targets += re.findall(r"^\s*\[[^\]]+\]:\s*(\S+)", text, flags=re.M)
+    targets += re.findall(r"^\s*\[[^\]]+\]:\s*(\S+)", text, flags=re.MULTILINE)
     broken = []
     for target in targets:
         if re.match(r"(https?|mailto):", target):
@@ -96,7 +96,7 @@ def test_no_test_count_in_prose(doc):
 
 def test_readme_opens_with_the_two_commands():
     text = README.read_text()
-    first_block = re.search(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    first_block = re.search(r"^```[^\n]*\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
     assert first_block, "README.md has no code block"
     assert first_block.start() < text.find("\n## "), "the commands come before the first section"
     assert "./lab app" in first_block.group(1)
