@@ -25,7 +25,7 @@ import torch.nn.functional as F
 ITERATIONS = 30            # Lloyd steps; MNIST's 10,000 digits settle well within them
 FIT_ON = 10_000            # centroids are fitted on at most this many images (a few seconds)
 IMAGES_PER_CLUSTER = 160   # fewer clusters on smaller sets: K = 100 (100 digits each) lost to
-                           # K = 50 (200 each) in 60 s MNIST runs (README, cluster conditioning);
+                           # K = 50 (200 each) in 60 s MNIST runs (docs/classroom-recipe.md);
                            # 160 since GANs train on 8,000 of MNIST's 10,000 test digits (the
                            # rest are the held-out reference, docs/heldout.md), so that they
                            # still get the recipe's 50 clusters, not 8,000 // 200 = 40

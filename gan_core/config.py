@@ -311,8 +311,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 # 2-core CPU and the same for both losses so that FLGAN vs DCGAN stays fair: a higher learning
 # rate for both nets, bf16 where native, an EMA of G and batch 32 (more steps in a lesson's first
 # minute: +5-10 points of confident digits at 60 s, a wash at 180 s and after 240,000 images)
-# and cluster conditioning (about 1.8x the confident digits at 60 s and at 240,000 images; README,
-# "The classroom recipe"). The others say clusters=None so that a link's preset switches
+# and cluster conditioning (about 1.8x the confident digits at 60 s and at 240,000 images;
+# docs/classroom-recipe.md). The others say clusters=None so that a link's preset switches
 # them off where the app's classroom defaults had them on.
 MODEL_RECIPES: dict[str, dict[str, Any]] = {
     "paper": dict(ema_decay=None, precision="fp32", clusters=None),

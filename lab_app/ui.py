@@ -28,7 +28,7 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # How often a live run's view redraws itself (Train and Compare). Each redraw costs the server
 # about 60-80 ms of CPU per open page (./lab bench --app) and the browser a redraw of every
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
-# 1.5 s gave 498-598 (README, Speed).
+# 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
 
 

@@ -5,7 +5,7 @@
 One run per call (start several at once on a GPU machine); each evaluation (the one evaluator,
 1,000 samples, seed 0) is appended as a JSON line to $OUT/explore.jsonl, and the last one's
 samples are saved as $OUT/grid_JOB_LOSS.png. Data: $GAN_DATA_DIR (default ../shared/data).
-The README's Shipped models section quotes one run of each on an H100 (8 at once).
+docs/shipped-models.md quotes one run of each on an H100 (8 at once).
 """
 import json
 import os

@@ -21,7 +21,7 @@ def _effective(option: str):
 def test_the_source_watcher_is_off_so_it_cannot_starve_training():
     """Streamlit's default watcher also watched the lab's .venv: a worker importing torch
     overflowed its inotify queue, and its rescans kept the server busy for good (20-40
-    images/s on the Train page instead of 500-750; README, Speed)."""
+    images/s on the Train page instead of 500-750; docs/speed.md)."""
     assert _effective("server.fileWatcherType") == "'none'"
 
 
