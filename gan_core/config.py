@@ -28,10 +28,10 @@ LIVE_FIELDS = ("loss", "focal_gamma", "g_steps_per_d_step", "d_steps_per_g_step"
 
 @dataclass(frozen=True)
 class Setting:
-    """What the command line, the URL and the Train page need to know of one config field.
-
-    Each interface is generated from these (gan_core.cli, lab_app.settings, lab_app.widgets),
-    so a new setting is one `setting(...)` line in TrainConfig and shows up in all three.
+    """What the engine knows of one config field: its one-line meaning, its allowed range or
+    choices, its command-line flag and its link key. The command line and the links are
+    generated from these (gan_core.cli, lab_app.settings); how the Train page draws the field
+    (label, widget, help for students) is the app's, in lab_app.controls.
     """
     help: str = ""                      # the command line's help, and the widget's by default
     lo: Optional[float] = None          # allowed range (checked by validate); None: no range
@@ -41,18 +41,6 @@ class Setting:
     flag: Optional[str] = ""            # command-line flag; "": from the name; None: no flag
     url: Optional[str] = None           # URL query key; None: not in links (e.g. data_dir)
     zero_is_off: bool = False           # optional number: 0 in a URL or on the CLI means None
-    widget: Optional[str] = None        # Train page: number, slider, select, checkbox,
-                                        # zero_off (0: None), toggle_number (on/off + value),
-                                        # toggle_text (on: `on_value`); None: not generated
-    label: str = ""                     # the widget's label (default: the field name)
-    key: str = ""                       # widget key stem (default: the field name): t_KEY
-    ui_help: str = ""                   # the widget's help when it differs from `help`
-    ui_lo: Optional[float] = None       # the widget's lowest value where `lo` is open
-    step: Optional[float] = None        # widget step
-    fmt: Optional[str] = None           # widget number format, e.g. "%.5f"
-    toggle: str = ""                    # toggle_* widgets: the checkbox's label
-    on_value: Any = None                # toggle_text: the value when switched on
-    more: bool = True                   # Train page: in the "More" expander (else the top)
 
 
 def setting(default: Any, help: str = "", **meta) -> Any:
@@ -68,20 +56,17 @@ class TrainConfig:
     data_dir: Optional[str] = setting(None, "folder with the data (default: $GAN_DATA_DIR, "
                                       "./data or ../shared/data)")
     subset: Optional[int] = setting(None, "keep this many images", lo=1, hi=10**8, url="subset",
-                                    zero_is_off=True, widget="zero_off", more=False, step=500,
-                                    label="Use only this many samples (0: all)")
+                                    zero_is_off=True)
     download: bool = setting(True, "never download datasets", flag="--no-download")
     channels: Optional[int] = setting(None, "1 or 3; default: the dataset's own")
     # model
     model: str = setting("classroom", "default: classroom for images, mlp for ring/grid",
                          choices=MODELS, url="model")
     latent_dim: int = setting(100, "1 forces mode collapse; the FLGAN text says 1000", lo=1,
-                              hi=1000, url="latent_dim", widget="number", more=False,
-                              label="Latent size", ui_help="1 forces mode collapse; DCGAN uses 100")
+                              hi=1000, url="latent_dim")
     depth: str = setting("medium", "generator size: small, medium (reference), large",
-                         choices=DEPTHS, url="depth", widget="select", label="Generator size")
-    batch_norm: bool = setting(True, "no batch norm in G and D", flag="--no-batch-norm",
-                               url="bn", widget="checkbox", label="Batch norm")
+                         choices=DEPTHS, url="depth")
+    batch_norm: bool = setting(True, "no batch norm in G and D", flag="--no-batch-norm", url="bn")
     dropout: Optional[float] = setting(None, "dropout in D; default: the model's own", lo=0,
                                        hi=0.9, url="dropout")
     self_attention: bool = setting(False, "SAGAN block in G and D (image models)")
@@ -94,99 +79,51 @@ class TrainConfig:
     conditional: bool = setting(False, "CGAN: condition on class labels", url="conditional")
     clusters: Optional[int] = setting(
         None, "condition G and D on this many k-means clusters of the training images (no "
-        "labels needed; the classroom model's default: 50); at most one per 160 images; not "
-        "used below latent size 8, by a CGAN (it has labels) or on the 2-D sets", lo=2, hi=1000,
-        url="clusters", zero_is_off=True,
-        widget="toggle_number", key="clusters", toggle="Condition on clusters of the images",
-        label="Clusters", step=1, on_value=50,
-        ui_help="Before training, the images are sorted into groups of look-alikes (k-means, "
-                "no labels). G and D are told the group of every image, so G draws each kind "
-                "of digit from its own part of the latent space instead of blends between "
-                "kinds. Off for latent sizes below 8, so the collapse lessons still collapse.")
+        "labels needed); at most one per 160 images; not used below latent size 8, by a CGAN "
+        "(it has labels) or on the 2-D sets", lo=2, hi=1000, url="clusters", zero_is_off=True)
     # loss and update schedule
-    loss: str = setting("nonsaturating", "the GAN loss", choices=tuple(LOSSES), url="loss",
-                        widget="select", more=False, label="Loss")
-    focal_gamma: float = setting(2.0, "focal loss gamma", lo=0, hi=10, flag="--gamma",
-                                 url="gamma", widget="slider", more=False, step=0.5,
-                                 label="Focal gamma", ui_help="0 gives the non-saturating loss")
+    loss: str = setting("nonsaturating", "the GAN loss", choices=tuple(LOSSES), url="loss")
+    focal_gamma: float = setting(2.0, "focal loss gamma", lo=0, hi=10, flag="--gamma", url="gamma")
     gp_weight: float = setting(10.0, "gradient penalty weight (wgan-gp only)", lo=0, hi=1000,
                                flag=None)
     g_steps_per_d_step: int = setting(1, "generator steps per discriminator step (2, 4, 50)",
-                                      lo=1, hi=100, flag="--g-steps", url="g_steps",
-                                      widget="number", more=False, label="G steps per D step")
+                                      lo=1, hi=100, flag="--g-steps", url="g_steps")
     d_steps_per_g_step: int = setting(1, "discriminator steps per generator step (5 for WGAN)",
-                                      lo=1, hi=100, flag="--d-steps", url="d_steps",
-                                      widget="number", more=False, label="D steps per G step")
-    lr_g: float = setting(2e-4, "G's learning rate", lo=0, hi=1, lo_open=True, url="lr_g",
-                          widget="number", more=False, label="G learning rate", ui_lo=1e-6,
-                          step=1e-4, fmt="%.5f")
-    lr_d: float = setting(2e-4, "D's learning rate", lo=0, hi=1, lo_open=True, url="lr_d",
-                          widget="number", more=False, label="D learning rate", ui_lo=1e-6,
-                          step=1e-4, fmt="%.5f")
+                                      lo=1, hi=100, flag="--d-steps", url="d_steps")
+    lr_g: float = setting(2e-4, "G's learning rate", lo=0, hi=1, lo_open=True, url="lr_g")
+    lr_d: float = setting(2e-4, "D's learning rate", lo=0, hi=1, lo_open=True, url="lr_d")
     beta1: float = setting(0.5, "Adam's beta1", lo=0, hi=0.9999)
     beta2: float = setting(0.999, "Adam's beta2", lo=0, hi=0.9999)
-    batch_size: int = setting(64, "real images per step (the classroom model's 32 takes about "
-                              "twice the steps per minute on a CPU, so digits appear sooner; "
-                              "the papers use 64)", lo=1, hi=4096, url="batch_size",
-                              widget="number", more=False, label="Batch size")
-    epochs: int = setting(1, "passes over the data", lo=1, hi=10000, url="epochs",
-                          widget="number", more=False, label="Epochs")
-    label_smoothing: float = setting(0.0, "real target 1 - this (0.1 gives the classic 0.9)",
-                                     lo=0, hi=0.5, url="smoothing", widget="slider", step=0.05,
-                                     label="Label smoothing (real target 1 - s)")
+    batch_size: int = setting(64, "real images per step (the papers use 64)", lo=1, hi=4096,
+                              url="batch_size")
+    epochs: int = setting(1, "passes over the data", lo=1, hi=10000, url="epochs")
+    label_smoothing: float = setting(0.0, "real target 1 - this (0.1 gives the classic 0.9)", lo=0,
+                                     hi=0.5, url="smoothing")
     label_flip: float = setting(0.0, "share of real samples D is told are fake", lo=0, hi=0.5,
-                                url="flip", widget="slider", step=0.05,
-                                label="One-sided label flipping (share of real labelled fake)")
+                                url="flip")
     grad_clip: Optional[float] = setting(None, "max gradient norm (FLGAN code: 0.25)", lo=0,
-                                         hi=1e6, lo_open=True, url="clip", zero_is_off=True,
-                                         widget="toggle_number", key="clip", ui_lo=0.01,
-                                         toggle="Clip gradient norms", label="Max gradient norm",
-                                         ui_help="The FLGAN authors' code clips at 0.25",
-                                         on_value=0.25)
+                                         hi=1e6, lo_open=True, url="clip", zero_is_off=True)
     r1_gamma: Optional[float] = setting(
         None, "R1 penalty weight gamma: D's loss adds gamma/2 E||grad_x D(x)||^2 on real images "
-        "(Mescheder et al. 2018; 0: off, the default); the shipped latent-1 model uses 10", lo=0,
-        hi=1000, lo_open=True, url="r1", zero_is_off=True, widget="toggle_number", key="r1",
-        toggle="Penalise D's slope at real images (R1)", label="R1 weight (gamma)", ui_lo=0.01,
-        step=1.0, on_value=10.0,
-        ui_help="D is kept flat around the real images, so G and D stop chasing each other in "
-                "circles; it costs about a quarter of the steps per second. It steadied the "
-                "latent-1 model (3 seeds: judge FD 229-277 against 416-485 without).")
+        "(Mescheder et al. 2018; 0: off, the default)", lo=0, hi=1000, lo_open=True, url="r1",
+        zero_is_off=True)
     # what the samples show, and arithmetic
     ema_decay: Optional[float] = setting(
-        0.999, "samples from a running average of G's weights with this decay (default "
-        "0.999; 0: off, samples from G itself); warmed up so short runs do not lag", lo=0,
-        hi=0.99999, url="ema", zero_is_off=True, widget="toggle_number", key="ema",
-        toggle="Show samples from an average of G's weights (EMA)", label="EMA decay",
-        fmt="%.4f", step=0.0005, on_value=0.999,
-        ui_help="G's weights wobble from step to step; their running average draws cleaner "
-                "digits. It only changes what you see, never the training.")
-    precision: str = setting("auto", "auto (default): bf16 autocast where the hardware runs it "
-                             "natively", choices=PRECISIONS, url="precision", widget="select",
-                             label="Precision",
-                             ui_help="bf16 does the matrix work in 16-bit floats, about twice "
-                                     "as fast on CPUs with AMX/AVX512-BF16 and on recent GPUs; "
-                                     "auto uses it only where the hardware runs it natively.")
+        0.999, "samples from a running average of G's weights with this decay (0: off, samples "
+        "from G itself); warmed up so short runs do not lag", lo=0, hi=0.99999, url="ema",
+        zero_is_off=True)
+    precision: str = setting("auto", "auto: bf16 autocast where the hardware runs it natively",
+                             choices=PRECISIONS, url="precision")
     augment: str = setting("", "DiffAugment for D's inputs: translation, cutout or "
-                           "translation,cutout (default: none)", url="augment",
-                           widget="toggle_text", key="augment", on_value="translation,cutout",
-                           toggle="Augment D's inputs (DiffAugment)",
-                           ui_help="D sees every image, real and generated, shifted a little and "
-                                   "with a square cut out, so it cannot memorise a small set of "
-                                   "images; G learns through the same changes.")
+                           "translation,cutout (default: none)", url="augment")
     # run
-    seed: int = setting(0, "random seed", lo=0, hi=2**31 - 1, url="seed", widget="number",
-                        label="Seed")
+    seed: int = setting(0, "random seed", lo=0, hi=2**31 - 1, url="seed")
     device: str = setting("auto", "auto, cpu, cuda or mps", choices=DEVICES, url="device")
     sample_every: int = setting(50, "steps between sample grids from the fixed noise", lo=1,
                                 hi=10**9)
     n_samples: int = setting(64, "size of the fixed-noise grid", lo=1, hi=256, flag=None)
     eval_every: Optional[int] = setting(None, "steps between quality metrics (judge)", lo=1,
-                                        hi=10**9, url="eval_every", zero_is_off=True,
-                                        widget="zero_off", key="eval", step=1,
-                                        label="Measure quality every N steps (0: never)",
-                                        ui_help="MNIST: the judge classifier's verdict on 500 "
-                                                "samples; 2-D sets: modes covered")
+                                        hi=10**9, url="eval_every", zero_is_off=True)
     eval_samples: int = setting(500, "samples drawn for each evaluation", lo=50, hi=10_000,
                                 flag=None)
     max_seconds: Optional[float] = setting(None, "stop after this much training time", lo=0,

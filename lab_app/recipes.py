@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from gan_core.config import (RECIPES, SETTINGS, TrainConfig, recipe_of,  # noqa: F401
+from gan_core.config import (RECIPES, TrainConfig, recipe_of,  # noqa: F401
                              recipe_of_values)
+from lab_app.controls import CONTROLS
 from lab_app.settings import widget_keys, widget_state   # the Train page's one key scheme
 
 CUSTOM = "Custom (a mix of both)"
@@ -107,7 +108,7 @@ def recipe_widget_state(key: str, base: TrainConfig) -> dict[str, Any]:
     state = widget_state(base.with_updates(**values))
     wanted = {f"t_{name}" for name in values}
     for name in values:
-        if SETTINGS[name].widget:
+        if name in CONTROLS:
             wanted.update(widget_keys(name).values())
     return {k: v for k, v in state.items() if k in wanted}
 

@@ -15,6 +15,7 @@ from gan_core.config import (MODEL_RECIPES, PRESETS, RECIPES, SETTINGS, TrainCon
                              loss_recipe, preset_values)
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
 from gan_core.losses import LOSSES
+from lab_app.controls import CONTROLS
 
 # URL key -> (TrainConfig field, type), from each field's Setting (gan_core.config)
 URL_FIELDS: dict[str, tuple[str, type]] = {
@@ -132,19 +133,19 @@ def config_field_names() -> list[str]:
 
 # --- the Train page's widgets, as plain data (drawn by lab_app.widgets) ------------------------
 
-WIDGET_FIELDS = tuple(name for name, s in SETTINGS.items() if s.widget)
+WIDGET_FIELDS = tuple(name for name in SETTINGS if name in CONTROLS)    # the config's order
 
 
 def widget_keys(name: str) -> dict[str, str]:
     """The session-state keys of a field's widget: {"value": key} and, for the toggles and the
     0-means-off numbers, the keys the page has always used (t_clip_on, t_clip_v, t_eval_n)."""
-    s = SETTINGS[name]
-    stem = f"t_{s.key or name}"
-    if s.widget == "zero_off":
+    c = CONTROLS[name]
+    stem = f"t_{c.key or name}"
+    if c.kind == "zero_off":
         return {"value": f"{stem}_n"}
-    if s.widget == "toggle_number":
+    if c.kind == "toggle_number":
         return {"on": f"{stem}_on", "value": f"{stem}_v"}
-    if s.widget == "toggle_text":
+    if c.kind == "toggle_text":
         return {"on": f"{stem}_on"}
     return {"value": stem}
 
@@ -154,13 +155,13 @@ def widget_state(cfg: TrainConfig) -> dict[str, Any]:
     field, plus the toggles and 0-means-off numbers of the generated widgets."""
     state = {f"t_{name}": value for name, value in cfg.to_dict().items()}
     for name in WIDGET_FIELDS:
-        s, v, keys = SETTINGS[name], getattr(cfg, name), widget_keys(name)
-        if s.widget == "zero_off":
+        c, v, keys = CONTROLS[name], getattr(cfg, name), widget_keys(name)
+        if c.kind == "zero_off":
             state[keys["value"]] = v or 0
-        elif s.widget == "toggle_number":
+        elif c.kind == "toggle_number":
             state[keys["on"]] = v is not None
-            state[keys["value"]] = v if v is not None else s.on_value
-        elif s.widget == "toggle_text":
+            state[keys["value"]] = v if v is not None else c.on_value
+        elif c.kind == "toggle_text":
             state[keys["on"]] = bool(v)
     return state
 
@@ -169,14 +170,14 @@ def values_from_widgets(state: Mapping[str, Any]) -> dict[str, Any]:
     """The config fields of the generated widgets, read back from their session-state keys."""
     out: dict[str, Any] = {}
     for name in WIDGET_FIELDS:
-        s, keys = SETTINGS[name], widget_keys(name)
+        c, keys = CONTROLS[name], widget_keys(name)
         kind = field_kind(name)[0]
-        if s.widget == "zero_off":
+        if c.kind == "zero_off":
             out[name] = int(state[keys["value"]]) or None
-        elif s.widget == "toggle_number":
+        elif c.kind == "toggle_number":
             out[name] = kind(state[keys["value"]]) if state[keys["on"]] else None
-        elif s.widget == "toggle_text":
-            out[name] = s.on_value if state[keys["on"]] else ""
+        elif c.kind == "toggle_text":
+            out[name] = c.on_value if state[keys["on"]] else ""
         elif kind in (int, float):
             out[name] = kind(state[keys["value"]])
         else:

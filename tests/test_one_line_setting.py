@@ -1,10 +1,11 @@
-"""Adding a setting is one line in gan_core/config.py: it appears on the command line, in links
-and on the Train page.
+"""Adding a setting is one line in gan_core/config.py (the engine: name, range, meaning, flag,
+link key), and one line in lab_app/controls.py for its widget on the Train page: it appears on
+the command line, in links and on the Train page.
 
 The test copies the code to a temporary folder, adds a made-up field `tilt` to TrainConfig with
-one `setting(...)` line, and checks the copy in a fresh interpreter: `train --help` lists
---tilt, a link's tilt survives the URL round trip, and the Train page draws its widget (AppTest)
-whose value goes back into the link.
+one `setting(...)` line and one `Control(...)` line, and checks the copy in a fresh interpreter:
+`train --help` lists --tilt, a link's tilt survives the URL round trip, and the Train page draws
+its widget (AppTest) whose value goes back into the link.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LINE = ('    tilt: float = setting(0.0, "a made-up setting", lo=0, hi=1, url="tilt", '
-        'widget="slider", step=0.1, label="Tilt")\n')
+LINE = '    tilt: float = setting(0.0, "a made-up setting", lo=0, hi=1, url="tilt")\n'
+CONTROL = '    "tilt": Control("slider", "Tilt", step=0.1),\n'
+
 
 CHECK = r"""
 import json, subprocess, sys
@@ -60,6 +62,11 @@ def test_a_made_up_setting_appears_in_the_cli_the_url_and_the_train_page(tmp_pat
     anchor = "    # run\n"
     assert text.count(anchor) == 1
     config.write_text(text.replace(anchor, LINE + anchor))
+    controls = tmp_path / "lab_app" / "controls.py"
+    text = controls.read_text()
+    anchor = '    "seed": Control('
+    assert text.count(anchor) == 1
+    controls.write_text(text.replace(anchor, CONTROL + anchor))
     env = dict(os.environ, PYTHONPATH=str(tmp_path), GAN_LAB_RUNS_DIR=str(tmp_path / "runs"),
                GAN_LAB_UPLOAD_DIR=str(tmp_path / "uploads"), OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", CHECK], cwd=tmp_path, env=env,

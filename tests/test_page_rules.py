@@ -2,7 +2,8 @@
 here without Streamlit."""
 from __future__ import annotations
 
-from gan_core.config import SETTINGS, TrainConfig, switch_loss
+from gan_core.config import TrainConfig, switch_loss
+from lab_app.controls import CONTROLS
 from lab_app.settings import (WIDGET_FIELDS, config_from_params, values_from_widgets,
                               widget_keys, widget_state)
 
@@ -29,7 +30,7 @@ def test_widget_state_and_back_give_the_same_config():
                       eval_every=None, augment="translation,cutout", label_flip=0.2)
     state = widget_state(cfg)
     assert state["t_clip_on"] and state["t_clip_v"] == 0.5
-    assert not state["t_ema_on"] and state["t_ema_v"] == SETTINGS["ema_decay"].on_value
+    assert not state["t_ema_on"] and state["t_ema_v"] == CONTROLS["ema_decay"].on_value
     assert state["t_subset_n"] == 300 and state["t_eval_n"] == 0 and state["t_augment_on"]
     back = values_from_widgets(state)
     assert set(back) == set(WIDGET_FIELDS)
