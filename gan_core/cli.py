@@ -28,7 +28,8 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
-from .data import DatasetError, load_dataset
+from .data import DatasetError
+from .datasets import load_dataset
 from .images import grid_image, points_image, save_png
 from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
                       train_judge)

@@ -37,7 +37,8 @@ from .augment import augment, parse_policy
 from .checkpoint import load_weights, read_checkpoint, spec_from_dict
 from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
-from .data import Dataset, DatasetError, has_heldout_part
+from .data import Dataset, DatasetError
+from .datasets import has_heldout_part
 from .images import from_uint8, to_uint8
 from .losses import get_loss, gradient_penalty, r1_penalty
 from .models import ModelSpec, build_models

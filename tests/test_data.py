@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from gan_core.data import (FASHION_CLASSES, FER_CLASSES, MNIST_CLASSES, Dataset, DatasetError,
-                           load_dataset, load_fer2013, load_idx_dataset, load_toy, read_idx,
-                           toy_modes)
+                           load_fer2013, load_idx_dataset, read_idx)
+from gan_core.datasets import load_dataset, load_toy, toy_modes
 
 IDX_IMAGES_MAGIC = 0x00000803      # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801      # unsigned bytes, 1 dimension
