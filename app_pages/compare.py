@@ -13,8 +13,9 @@ from gan_core.jobs import Job
 from gan_core.losses import LOSSES, loss_of
 from lab_app import charts, inside, pretrained
 from lab_app.recipes import describe, recipe_line, recipe_name
-from lab_app.settings import (COMPARE_SIDES, TOYS, compare_config, compare_side_from_url,
-                              find_data_dir, mnist_available)
+from gan_core.datasets import is_points_dataset, point_sets
+from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
+                              compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
 from lab_app import saved
 from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
@@ -31,7 +32,7 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
     if ds == "mnist" and not data_ok:
         st.session_state.cmp_notice = "MNIST is not in the data folder here, so ring is used."
         ds = "ring"
-    st.session_state.c_dataset = ds if ds in ("mnist", "ring", "grid") else "ring"
+    st.session_state.c_dataset = ds if ds in ("mnist", *point_sets()) else "ring"
     try:
         st.session_state.c_epochs = max(1, min(int(url.get("epochs", 3)), 50))
     except ValueError:
@@ -66,7 +67,7 @@ recipe = st.segmented_control(
     on_change=keep_a_recipe,
     help="Learning rates, batch, cluster conditioning and where the samples come from")
 recipe = recipe if recipe in RECIPES else "fast"
-toy_now = st.session_state.c_dataset in TOYS
+toy_now = is_points_dataset(st.session_state.c_dataset)
 st.caption(recipe_line(recipe, toy_now))
 st.caption(f"Both runs share the seed, the initial weights, the order of the batches, the noise "
            f"and the recipe above ({RECIPES[recipe].name}): the only difference is what you "
@@ -75,8 +76,7 @@ st.caption(f"Both runs share the seed, the initial weights, the order of the bat
 data_dir = find_data_dir()
 with st.container(border=True):
     c = st.columns([1.2, 1, 1, 1, 1.3])
-    options = (["mnist"] if mnist_available(data_dir) else []) + ["ring", "grid"]
-    dataset = c[0].selectbox("Dataset", options, key="c_dataset")
+    dataset = c[0].selectbox("Dataset", compare_options(data_dir), key="c_dataset")
     epochs = c[1].number_input("Epochs", 1, 50, key="c_epochs",
                                help="The FLGAN paper shows epochs 1, 4 and 8")
     seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="c_seed")

@@ -89,7 +89,7 @@ st.caption("The minimax game. D maximises V by calling real images real (log D(x
 def shipped_samples():
     """Pictures from the shipped generators, made once for everybody (no training, no network)."""
     from gan_core.checkpoint import load_checkpoint
-    from gan_core.data import toy_modes
+    from gan_core.datasets import toy_modes
     from gan_core.images import grid_image, points_image
     from gan_core.sampling import sample
     from lab_app.pretrained import model_path, picture_caption

@@ -3,6 +3,7 @@ import streamlit as st
 
 from gan_core.config import RECIPES, TrainConfig, switch_loss
 from gan_core.data import DatasetError
+from gan_core.datasets import in_words, is_points_dataset, point_sets
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES
@@ -11,8 +12,8 @@ from gan_core.records import history_csv
 from gan_core.devices import available_devices, is_out_of_memory, memory_advice, resolve_device
 from lab_app import charts
 from lab_app import widgets
-from lab_app.settings import (FIELD_TO_URL, TOYS, config_from_params, default_config,
-                              find_data_dir, mnist_available, params_from_config,
+from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
+                              default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
 from lab_app import inside, narration, saved
 from lab_app.narration import Narrator
@@ -38,9 +39,8 @@ for key, msg in st.session_state.get("train_url_errors", {}).items():
     st.warning(f"The link's setting {msg}. The default is used instead.")
 
 data_dir = find_data_dir()
-image_sets = (["mnist"] if mnist_available(data_dir) else []) + ["fashion-mnist", "fer2013"]
 UPLOAD = "your images (upload)"
-dataset_options = ["ring", "grid"] + image_sets + [UPLOAD]
+menu = dataset_options(data_dir) + [UPLOAD]
 errors: dict[str, str] = {}
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "zip"]
 
@@ -70,7 +70,7 @@ def use_recipe() -> None:
     """Recipe callback (runs before the widgets): set the recipe's fields, leave the rest."""
     key = st.session_state.get("t_recipe")
     if key in RECIPES:
-        toy_now = st.session_state.t_dataset in TOYS
+        toy_now = is_points_dataset(st.session_state.t_dataset)
         st.session_state.update(recipe_widget_state(key, default_config("ring" if toy_now
                                                                         else "mnist")))
 
@@ -79,7 +79,7 @@ left, right = st.columns([1, 2.3], gap="large")
 with left:
     st.subheader("Settings")
     # The recipe in plain sight: which starting point these settings are, before any other.
-    toy_now = st.session_state.t_dataset in TOYS
+    toy_now = is_points_dataset(st.session_state.t_dataset)
     try:
         now = values_from_widgets(st.session_state)
     except (KeyError, TypeError, ValueError):      # a widget not drawn yet: no recipe to name
@@ -91,12 +91,13 @@ with left:
              "samples come from (G or an average of G); change any of them and the settings "
              "become a mix of both.")
     st.caption(recipe_line(recipe, toy_now, now))
-    if st.session_state.t_dataset not in dataset_options:
-        dataset_options.append(st.session_state.t_dataset)
-    dataset = st.selectbox("Dataset", dataset_options, key="t_dataset",
+    if st.session_state.t_dataset not in menu:
+        menu.append(st.session_state.t_dataset)
+    dataset = st.selectbox("Dataset", menu, key="t_dataset",
                            format_func=lambda d: f"your uploaded images ({d[7:13]})"
                            if d.startswith(saved.UPLOAD_PREFIX) else d,
-                           help="ring and grid are 2-D toy sets: no files, seconds to train. "
+                           help=f"{in_words(point_sets())} are 2-D toy sets: no files, "
+                                "seconds to train. "
                                 "MNIST: with only the official test split on disk, GANs train "
                                 "on 8,000 of its digits and 2,000 are kept out to measure "
                                 "quality.")
@@ -114,7 +115,7 @@ with left:
     data_name, bad_dataset = saved.resolve_dataset(dataset, owner_key())
     if bad_dataset:
         errors["dataset"] = bad_dataset
-    toy = dataset in TOYS
+    toy = is_points_dataset(dataset)
     models = ["mlp"] if toy else [n for n, a in ARCHITECTURES.items() if a.image_size]
     if st.session_state.get("t_model") not in models:
         st.session_state.t_model = models[0]

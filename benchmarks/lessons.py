@@ -20,8 +20,21 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
+
+import torch
+
+from benchmarks.__main__ import machine
+from gan_core import detectors, metrics
+from gan_core.config import PRESETS, switch_loss
+from gan_core.data import find_data_dir
+from gan_core.datasets import is_points_dataset
+from gan_core.metrics import judge_outputs
+from gan_core.trainer import Trainer
+from lab_app.lessons import LESSONS
+from lab_app.settings import compare_config, compare_side_from_url, config_from_params
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLD_LOOKS_REAL = 0.3      # `digits`: the judge names this share of samples confidently
@@ -33,18 +46,16 @@ HEALTHY = {"healthy-mnist": {"dataset": "mnist"}, "healthy-ring": {"dataset": "r
 
 def _config(params: dict, seed: int, data_dir: Optional[str]):
     """The Train page's config for a link: config_from_params, then what the page adds."""
-    from lab_app.settings import TOYS, config_from_params
     cfg, errors = config_from_params({**params, "seed": str(seed)})
     if errors:
         raise ValueError(f"the link {params} does not build: {errors}")
-    toy = cfg.dataset in TOYS
+    toy = is_points_dataset(cfg.dataset)
     return cfg.with_updates(download=False, data_dir=None if toy else data_dir,
                             sample_every=10 if toy else 20)
 
 
 def _looks(trainer) -> list:
     """A Look per snapshot, as the Train page's narration builds them."""
-    from gan_core import detectors, metrics
     snaps = trainer.snapshots
     if trainer.dataset.is_points:
         spread = detectors.spread_of(trainer.dataset.data)
@@ -63,10 +74,6 @@ def _looks(trainer) -> list:
 def _train(cfg, then: Optional[dict] = None, detector: Optional[str] = None):
     """Train `cfg` to its end; with `then`, apply that live change 50 steps after `detector`
     first fires (checked every 10 steps on the history)."""
-    import torch
-    from gan_core import detectors
-    from gan_core.config import switch_loss
-    from gan_core.trainer import Trainer
     torch.set_num_threads(1)
     tr = Trainer(cfg)
     state: dict[str, Any] = {}
@@ -90,7 +97,6 @@ def _keep(key: str, seed: int, side: str, trainer, looks) -> None:
     folder = os.environ.get("GAN_LESSONS_KEEP")
     if not folder:
         return
-    from dataclasses import asdict
     Path(folder).mkdir(parents=True, exist_ok=True)
     (Path(folder) / f"{key}{side}_{seed}.json").write_text(json.dumps(dict(
         history=trainer.history, looks=[asdict(lk) for lk in looks],
@@ -99,8 +105,6 @@ def _keep(key: str, seed: int, side: str, trainer, looks) -> None:
 
 def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
     """One lesson (or healthy run) on one seed: what the detectors saw."""
-    from gan_core import detectors
-    from lab_app.lessons import LESSONS
     if key in HEALTHY:
         tr, secs, _ = _train(_config(HEALTHY[key], seed, data_dir))
         looks = _looks(tr)
@@ -142,10 +146,6 @@ def run_one(key: str, seed: int, data_dir: Optional[str]) -> dict:
 
 def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
     """Both sides of the Compare lesson, and whether they draw different images."""
-    from gan_core import metrics
-    from gan_core.config import PRESETS
-    from gan_core.metrics import judge_outputs
-    from lab_app.settings import compare_config, compare_side_from_url
     sides = {}
     for side in ("a", "b"):
         # what the Compare page builds from the link: the side's loss and clipping, focal
@@ -182,7 +182,6 @@ def _run_pair(lesson, seed: int, data_dir: Optional[str]) -> dict:
 
 
 def summarise(rows: list[dict]) -> dict:
-    from lab_app.lessons import LESSONS
     out: dict[str, Any] = {}
     for key, lesson in LESSONS.items():
         mine = [r for r in rows if r["key"] == key]
@@ -208,8 +207,6 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from gan_core.data import find_data_dir
-    from lab_app.lessons import LESSONS
     p = argparse.ArgumentParser(prog="python -m benchmarks.lessons", allow_abbrev=False)
     p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
     p.add_argument("--seed-list", default=None, help="these seeds instead, e.g. 1,2,3")
@@ -264,7 +261,6 @@ def write(out_path: Path, old: dict, rows: list[dict], seconds: float) -> str:
     """The results so far to out_path (JSON) and its .md table; returns the table. Runs of
     `old` (an earlier file) are kept unless `rows` redid the same lesson and seed, and every
     summary is computed from all the runs kept."""
-    from benchmarks.__main__ import machine
     done = {(r["key"], r["seed"]) for r in rows}
     runs = sorted([*[r for r in old.get("runs", []) if (r["key"], r["seed"]) not in done],
                    *rows], key=lambda r: (r["key"], r["seed"]))
@@ -284,7 +280,6 @@ def write(out_path: Path, old: dict, rows: list[dict], seconds: float) -> str:
 
 
 def table(result: dict) -> str:
-    from lab_app.lessons import LESSONS
     lines = ["| lesson | effect (what to watch for) | seeds showing it | median step | "
              "lesson length (steps) |", "| --- | --- | --- | --- | --- |"]
     for key, r in result["lessons"].items():

@@ -5,7 +5,8 @@ No user interface lives here: the Streamlit pages and the command line both call
 """
 from .config import PRESETS, TrainConfig, preset
 from .devices import available_devices, resolve_device
-from .data import Dataset, DatasetError, load_dataset
+from .data import Dataset, DatasetError
+from .datasets import load_dataset
 from .losses import LOSSES, get_loss
 from .models import ModelSpec, build_models
 from .trainer import Trainer

@@ -24,11 +24,13 @@ from typing import Optional
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
-from .data import DatasetError, load_dataset
+from .data import DatasetError
+from .datasets import dataset_choices, default_model, load_dataset
 from .images import grid_image, points_image, save_png
 from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
                       train_judge)
@@ -140,7 +142,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         lo_hi = ""
         if s.lo is not None:
             lo_hi = f" ({'above' if s.lo_open else 'from'} {_num(s.lo)} to {_num(s.hi)})"
-        if kind is bool:         # the flag switches the default: --no-batch-norm, --conditional
+        if name == "dataset":    # the registry's names now, a set registered since import too
+            parser.add_argument(flag, dest=name, help=dataset_choices())
+        elif kind is bool:       # the flag switches the default: --no-batch-norm, --conditional
             parser.add_argument(flag, dest=name, action="store_const",
                                 const=not getattr(TrainConfig, name), default=None, help=s.help)
         elif s.choices:
@@ -159,7 +163,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             values[name] = None
     dataset = values.get("dataset", TrainConfig.dataset)
     if "model" not in values:
-        values["model"] = "mlp" if dataset in ("ring", "grid") else "classroom"
+        values["model"] = default_model(dataset)
     if a.preset:
         return preset(a.preset, **values)
     return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
@@ -208,7 +212,6 @@ def cmd_train(a: argparse.Namespace) -> int:
         # line, so a plain line every PLAIN_EVERY_S seconds instead.
         trainer.add_callback("step", plain_progress(trainer.total_steps))
     elif not a.quiet:
-        from tqdm import tqdm
         bar = tqdm(total=trainer.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
 
         def on_step(tr, r):
@@ -327,7 +330,6 @@ def cmd_sweep(a: argparse.Namespace) -> int:
                       f"{result['train_seconds']:.1f} s", file=sys.stderr)
             return
         if bar is None:
-            from tqdm import tqdm
             bar = tqdm(total=total, initial=done, unit="run", dynamic_ncols=True, file=sys.stderr)
         if result is not None:
             bar.update(1)

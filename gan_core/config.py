@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 
 
 from .augment import POLICIES, parse_policy
+from .datasets import dataset_choices, in_words, is_points_dataset, point_sets
 from .devices import DEVICES, PRECISIONS
 from .losses import LOSSES
 from .models import ARCHITECTURES, upgrade_fields
@@ -51,8 +52,7 @@ def setting(default: Any, help: str = "", **meta) -> Any:
 @dataclass
 class TrainConfig:
     # data
-    dataset: str = setting("mnist", "mnist, fashion-mnist, fer2013, ring, grid or folder:PATH",
-                           url="dataset")
+    dataset: str = setting("mnist", dataset_choices(), url="dataset")
     data_dir: Optional[str] = setting(None, "folder with the data (default: $GAN_DATA_DIR, "
                                       "./data or ../shared/data)")
     subset: Optional[int] = setting(None, "keep this many images", lo=1, hi=10**8, url="subset",
@@ -60,7 +60,8 @@ class TrainConfig:
     download: bool = setting(True, "never download datasets", flag="--no-download")
     channels: Optional[int] = setting(None, "1 or 3; default: the dataset's own")
     # model
-    model: str = setting("classroom", "default: classroom for images, mlp for ring/grid",
+    model: str = setting("classroom", "default: classroom for images, mlp for "
+                         + "/".join(point_sets()),
                          choices=MODELS, url="model")
     latent_dim: int = setting(100, "1 forces mode collapse; the FLGAN text says 1000", lo=1,
                               hi=1000, url="latent_dim")
@@ -151,7 +152,7 @@ class TrainConfig:
 
         need(isinstance(self.dataset, str) and bool(self.dataset.strip())
              and len(self.dataset) <= MAX_TEXT, "dataset",
-             "a dataset name (mnist, fashion-mnist, fer2013, ring, grid or folder:PATH)")
+             f"a dataset name ({dataset_choices()})")
         need(self.data_dir is None or (isinstance(self.data_dir, str)
                                        and len(self.data_dir) <= MAX_TEXT),
              "data_dir", f"a folder path of at most {MAX_TEXT} characters, or None")
@@ -183,9 +184,10 @@ class TrainConfig:
                  f"0 with the {self.loss} loss, which has no labels to smooth")
             need(self.label_flip == 0, "label_flip",
                  f"0 with the {self.loss} loss, which has no labels to flip")
-        is_toy = self.dataset in ("ring", "grid")
+        is_toy = is_points_dataset(self.dataset)
         need(is_toy == (self.model == "mlp"), "model",
-             "mlp for the 2-D sets ring and grid, and an image model for image datasets"
+             f"mlp for the 2-D sets {in_words(point_sets())}, and an image model for image "
+             "datasets"
              if is_toy else "an image model (classroom, paper, dcgan64) for an image dataset")
         need(not (self.self_attention and self.model == "mlp"), "self_attention",
              "off for the mlp model (attention works on image feature maps)")

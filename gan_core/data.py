@@ -1,16 +1,16 @@
-"""Datasets: one registry, one contract.
+"""Datasets: one contract, and the readers of files.
 
 A dataset loads once into memory: images as a uint8 tensor (N, C, H, W), or for the 2-D toy sets
 float32 points (N, 2); labels where it has them; class names; and a note saying what was found
 (for example "only the test split"). `batches()` serves shuffled batches on the training device,
 images normalised to [-1, 1], without any per-sample work in the loop.
 
-Sources:
-  mnist, fashion-mnist  IDX files in DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
-                        when none are there and `download` is on, torchvision downloads them
-  fer2013               the Kaggle CSV (fer2013.csv, or torchvision's fer2013/train.csv)
-  folder:PATH           jpg/png images; subfolders become classes
-  ring, grid            8 Gaussians on a circle, 5x5 Gaussians: 2-D toys, no files
+Readers (which names exist, and `load_dataset`, are in gan_core.datasets):
+  IDX files (mnist, fashion-mnist)  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
+                                    when none are there and `download` is on, torchvision
+                                    downloads them
+  the FER-2013 CSV                  fer2013.csv, or torchvision's fer2013/train.csv
+  folders (folder:PATH)             jpg/png images; subfolders become classes
 
 Parts (`load_dataset(..., part=...)`): GANs train on the "train" part and are measured against
 the "reference" part, so quality is never measured on images the generator trained on.
@@ -34,6 +34,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
 
 from .images import from_uint8
 
@@ -187,12 +188,6 @@ def heldout_split(n: int, holdout: int = HELDOUT_N,
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     k = min(holdout, n // 5)
     return order[:k].sort().values, order[k:].sort().values
-
-
-def has_heldout_part(name: str) -> bool:
-    """Whether `name` keeps a reference part out of GAN training (the IDX sets do); for the
-    others every part is the whole set, which is then its own reference."""
-    return name in IDX_SOURCES
 
 
 def _find_idx_files(name: str, data_dir: Path, download: bool) -> tuple[dict, Path]:
@@ -351,8 +346,6 @@ MAX_IMAGE_PIXELS = 40_000_000     # a 6000x6000 photo is fine; a decompression b
 
 def load_folder(path: Path, size: int = 64, channels: int = 3) -> Dataset:
     """Images under `path`, resized to size x size. Subfolders of `path` name classes."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_dir():
         raise DatasetError(f"folder {path} does not exist or is not a folder")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
@@ -391,35 +384,7 @@ def load_folder(path: Path, size: int = 64, channels: int = 3) -> Dataset:
     return Dataset(f"folder:{path}", data, lab, subdirs if labelled else [], note)
 
 
-# --- 2-D toys --------------------------------------------------------------------------------
-
-def toy_modes(name: str) -> torch.Tensor:
-    """Centres of the toy mixtures: (8, 2) for ring, (25, 2) for grid."""
-    if name == "ring":
-        angle = torch.arange(8) * (2 * torch.pi / 8)
-        return torch.stack([2 * torch.cos(angle), 2 * torch.sin(angle)], 1)
-    if name == "grid":
-        g = torch.arange(-2, 3, dtype=torch.float32) * 2.0
-        return torch.cartesian_prod(g, g)
-    raise DatasetError(f"unknown toy set {name!r}")
-
-
-TOY_STD = {"ring": 0.05, "grid": 0.05}
-
-
-def load_toy(name: str, n: int = 10_000, seed: int = 0) -> Dataset:
-    g = torch.Generator().manual_seed(seed)
-    modes = toy_modes(name)
-    which = torch.randint(len(modes), (n,), generator=g)
-    points = modes[which] + TOY_STD[name] * torch.randn(n, 2, generator=g)
-    return Dataset(name, points.float(), which, [f"mode {i}" for i in range(len(modes))],
-                   f"{name}: {n} points from {len(modes)} Gaussians (std {TOY_STD[name]}).")
-
-
-# --- registry --------------------------------------------------------------------------------
-
-DATASETS = ("mnist", "fashion-mnist", "fer2013", "ring", "grid", "folder:PATH")
-
+# --- where data is looked for ----------------------------------------------------------------
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -448,35 +413,3 @@ def default_data_dir() -> Path:
     """The data folder when none is given: find_data_dir(), else the first candidate (so a
     missing dataset's message names where it was looked for)."""
     return find_data_dir() or data_dir_candidates()[0]
-
-
-def load_dataset(name: str, data_dir: str | Path | None = None, *, image_size: int = 28,
-                 channels: Optional[int] = None, subset: Optional[int] = None,
-                 download: bool = True, seed: int = 0, part: str = "train") -> Dataset:
-    """Load one part of `name` into memory, shaped for a model of `image_size` and `channels`.
-
-    part: "train" (what GANs train on, the default), "reference" (the held-out quality
-    reference) or "all" (both; the judge classifier's data): module docstring, Parts.
-    subset: keep that many images of the part, drawn with `seed` (of the training part: a
-    subset never reaches into the reference).
-    """
-    if part not in PARTS:
-        raise DatasetError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
-    data_dir = Path(data_dir) if data_dir else default_data_dir()
-    if name in IDX_SOURCES:
-        ds = load_idx_dataset(name, data_dir, download, part)
-    elif name == "fer2013":
-        ds = load_fer2013(data_dir)
-    elif name.startswith("folder:"):
-        folder = name[len("folder:"):].strip()
-        if not folder:
-            raise DatasetError("folder: needs a path, as in folder:./mouse_faces")
-        ds = load_folder(Path(folder).expanduser(), image_size, channels or 3)
-    elif name in ("ring", "grid"):
-        ds = load_toy(name, n=subset or 10_000, seed=seed)
-        return ds
-    else:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    if subset is not None:
-        ds = ds.subset(subset, seed)
-    return ds.to_image_shape(channels or ds.data.shape[1], image_size)

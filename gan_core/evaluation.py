@@ -12,7 +12,8 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from . import metrics
-from .data import Dataset, DatasetError, has_heldout_part
+from .data import Dataset, DatasetError
+from .datasets import has_heldout_part
 from .shape import load_for
 
 SKIPPED = ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n", "class_histogram")

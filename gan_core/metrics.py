@@ -37,7 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import TOY_STD, Dataset, has_heldout_part, load_dataset, toy_modes
+from .data import Dataset
+from .datasets import has_heldout_part, load_dataset, toy_modes, toy_std
 from .files import atomic_save
 from .images import from_uint8
 from .sampling import sample
@@ -313,11 +314,11 @@ def image_metrics(judge: Judge, samples: torch.Tensor, real: RealStats,
 # --- 2-D metrics -----------------------------------------------------------------------------
 
 def points_metrics(points: torch.Tensor, toy: str) -> dict[str, float]:
-    """Modes covered and share of high-quality samples for the ring and grid sets."""
+    """Modes covered and share of high-quality samples for a 2-D set (ring, grid, ...)."""
     modes = toy_modes(toy)
     d = torch.cdist(points.float(), modes)               # (N, M)
     nearest, which = d.min(1)
-    good = nearest <= 3 * TOY_STD[toy]
+    good = nearest <= 3 * toy_std(toy)
     per_mode = torch.bincount(which[good], minlength=len(modes))
     need = max(1, math.ceil(20 * len(points) / 2500))
     return dict(modes_covered=int((per_mode >= need).sum()), num_modes=len(modes),

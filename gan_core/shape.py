@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from . import clusters
 from .config import TrainConfig
-from .data import Dataset, load_dataset
+from .data import Dataset
+from .datasets import load_dataset
 from .models import ARCHITECTURES, ModelSpec
 
 

@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from .config import TrainConfig
+from .datasets import in_words, is_points_dataset, point_sets
 from .losses import Loss, gradient_penalty
 from .probes import manifold, sample_gradients
 from .sampling import discriminator_map
@@ -96,8 +97,8 @@ class Stepper:
     """
 
     def __init__(self, config: TrainConfig, n_shown: int = N_SHOWN):
-        if config.dataset not in ("ring", "grid"):
-            raise ValueError("step-by-step mode is for the 2-D sets ring and grid; "
+        if not is_points_dataset(config.dataset):
+            raise ValueError(f"step-by-step mode is for the 2-D sets {in_words(point_sets())}; "
                              f"{config.dataset!r} is an image dataset")
         # the CPU: a 2-D MLP is tiny, and the page process must not hold a GPU
         self.config = replace(config, ema_decay=None, label_flip=0.0, r1_gamma=None,

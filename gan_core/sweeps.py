@@ -27,7 +27,8 @@ import torch
 from . import metrics
 from .claims import AUGMENT_SHARES, PlannedRun, get_experiment, plan
 from .config import TrainConfig
-from .data import Dataset, has_heldout_part
+from .data import Dataset
+from .datasets import has_heldout_part
 from .images import grid_image, png_bytes, to_uint8
 from .sampling import sample
 from .sweep_stats import finite, read_sweep_meta, result_ok, summarise, write_json

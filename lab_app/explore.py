@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from gan_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_untrusted
 from gan_core.shortrepr import short_repr
 from gan_core.config import TrainConfig
+from gan_core.datasets import is_points_dataset, toy_modes
 from gan_core.images import grid_array
 from gan_core.models import Generator, ModelSpec
 from gan_core.sampling import generate, interpolate, latent, lerp, slerp
@@ -283,10 +284,9 @@ def nearest_frame(t: float, steps: int) -> int:
 # --- points (the 2-D toy sets) ----------------------------------------------------------------
 
 def real_modes(model: Model) -> Optional[torch.Tensor]:
-    """Centres of the real mixture for ring/grid models, else None."""
-    if model.config is None or model.config.dataset not in ("ring", "grid"):
+    """Centres of the real mixture for models of a 2-D set, else None."""
+    if model.config is None or not is_points_dataset(model.config.dataset):
         return None
-    from gan_core.data import toy_modes
     return toy_modes(model.config.dataset)
 
 

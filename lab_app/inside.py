@@ -11,12 +11,15 @@ import streamlit as st
 
 from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
+from gan_core.datasets import in_words, is_points_dataset, point_sets
+from gan_core.images import snapshot_image
+from gan_core.metrics import load_judge
 from gan_core.probes import judge_classes, mode_counts, nearest_real, rank_by_d
+from gan_core.shape import load_for
+from gan_core.stepper import Stepper
 from gan_core.trainer import Diverged
 
 from . import views
-
-TOYS = ("ring", "grid")
 
 EXPLAIN = {
     "map": "**Background:** D's belief at every point of the plane: blue where D says *real*, "
@@ -113,7 +116,6 @@ def slow_motion(job, key: str) -> None:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _judge(dataset: str):
     """A dataset's judge classifier (read-only, shared), or the reason there is none."""
-    from gan_core.metrics import load_judge
     try:
         return load_judge(dataset), ""
     except ValueError as e:
@@ -136,7 +138,6 @@ def training_images(config):
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _training_images(config_items: tuple):
     """The training images of a config (read-only, shared), or the reason they cannot load."""
-    from gan_core.shape import load_for
     try:
         return load_for(TrainConfig(**dict(config_items))).data, ""
     except (DatasetError, ValueError, OSError) as e:
@@ -258,7 +259,6 @@ def _push_tab(tr, snap, key: str) -> None:
 # --- step by step ----------------------------------------------------------------------------
 
 def _stepper_for(cfg: TrainConfig):
-    from gan_core.stepper import Stepper
     # settings that do not change the model or its updates keep the stepper going
     ignore = {"epochs", "max_steps", "max_seconds", "sample_every", "eval_every", "n_samples",
               "eval_samples", "data_dir", "download"}
@@ -277,9 +277,9 @@ def step_by_step(cfg: Optional[TrainConfig], key: str = "sbs") -> None:
     if cfg is None:
         st.info("Fix the settings on the left first.")
         return
-    if cfg.dataset not in TOYS:
-        st.info("Step by step works on the 2-D sets: choose **ring** or **grid** as the dataset "
-                "on the left.")
+    if not is_points_dataset(cfg.dataset):
+        sets = in_words([f"**{n}**" for n in point_sets()], "or")
+        st.info(f"Step by step works on the 2-D sets: choose {sets} as the dataset on the left.")
         return
     try:
         s = _stepper_for(cfg)
@@ -368,7 +368,6 @@ def verdict_image(snap, caption: str) -> None:
     """The sample grid framed by D's verdict (plain when the snapshot has no probe)."""
     probe = getattr(snap, "probe", None)
     if probe is None:
-        from gan_core.images import snapshot_image
         st.image(snapshot_image(snap.samples), width="stretch", caption=caption)
         return
     img, _ = views.verdict_grid(snap.samples, probe.d_out, probe.d_kind)

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from gan_core.config import RECIPES
+from gan_core.datasets import is_points_dataset
+from lab_app.settings import URL_FIELDS
+
 # Written by `python -m benchmarks.lessons` (the lesson benchmark): per lesson, how many seeds
 # showed its effect and by which step.
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "lessons.json"
@@ -150,12 +154,10 @@ def measured_line(key: str, results: Optional[dict] = None) -> str:
 def recipe_line(lesson: Lesson) -> str:
     """Which recipe a lesson trains with, and what its link changes of it: 'Plain DCGAN, as in
     the papers', 'Fast classroom recipe, but samples from G itself', or '' without one."""
-    from gan_core.config import RECIPES
-    from lab_app.settings import TOYS, URL_FIELDS
     recipe = RECIPES.get(lesson.params.get("recipe", ""))
     if recipe is None:
         return ""
-    points = lesson.params.get("dataset") in TOYS
+    points = is_points_dataset(lesson.params.get("dataset", ""))
     if points:      # on the 2-D sets a recipe only says where the samples come from
         return ("samples from G itself" if recipe.values(True).get("ema_decay") is None
                 else "samples from an average of G's weights (EMA)")

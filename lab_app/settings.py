@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 from gan_core.config import (MODEL_RECIPES, PRESETS, RECIPES, SETTINGS, TrainConfig, field_kind,
                              loss_recipe, preset_values)
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
+from gan_core.datasets import image_sets, is_points_dataset, point_sets
 from gan_core.losses import LOSSES
 from lab_app.controls import CONTROLS
 
@@ -23,7 +24,6 @@ URL_FIELDS: dict[str, tuple[str, type]] = {
 FIELD_TO_URL = {f: k for k, (f, _) in URL_FIELDS.items()}
 # 0 in the URL means None (off) for these optional numbers
 OPTIONAL_ZERO_IS_OFF = tuple(name for name, s in SETTINGS.items() if s.zero_is_off)
-TOYS = ("ring", "grid")
 
 
 def mnist_available(data_dir: Optional[Path] = None) -> bool:
@@ -35,10 +35,22 @@ def mnist_available(data_dir: Optional[Path] = None) -> bool:
                             "t10k-images-idx3-ubyte", "train-images-idx3-ubyte"))
 
 
+def dataset_options(data_dir: Optional[Path] = None) -> list[str]:
+    """The Train page's dataset menu, from the registry (gan_core.datasets): the 2-D sets,
+    then the image sets; MNIST only when its files are here (the others say how to get them
+    when chosen). The page adds its upload entry."""
+    return point_sets() + [n for n in image_sets() if n != "mnist" or mnist_available(data_dir)]
+
+
+def compare_options(data_dir: Optional[Path] = None) -> list[str]:
+    """The Compare page's dataset menu: MNIST when its files are here, then the 2-D sets."""
+    return (["mnist"] if mnist_available(data_dir) else []) + point_sets()
+
+
 def default_config(dataset: Optional[str] = None) -> TrainConfig:
     """The app's starting point: MNIST when its files are here, else the ring toy set."""
     dataset = dataset or ("mnist" if mnist_available() else "ring")
-    if dataset in TOYS:
+    if is_points_dataset(dataset):
         return TrainConfig(dataset=dataset, model="mlp", latent_dim=2, batch_size=128, epochs=20,
                            lr_g=1e-3, lr_d=1e-3, sample_every=10, eval_every=20)
     return TrainConfig(dataset=dataset, model="classroom", epochs=1, sample_every=20,
@@ -89,7 +101,7 @@ def config_from_params(params: Mapping[str, str]) -> tuple[TrainConfig, dict[str
                 values[name] = None
         except ValueError:
             errors[key] = f"{key}: {params[key]!r} is not a valid {kind.__name__}"
-    if values.get("dataset") in TOYS:
+    if is_points_dataset(values.get("dataset", "")):
         values.setdefault("model", "mlp")
     elif "dataset" in values and "model" not in values and base.model == "mlp":
         values["model"] = "classroom"
@@ -210,6 +222,6 @@ def compare_config(dataset: str, pick: dict, epochs: int, seed: int, subset: Opt
     base = default_config(dataset)
     return base.with_updates(epochs=epochs, seed=seed, subset=subset,
                              data_dir=str(data_dir) if data_dir else None, download=False,
-                             sample_every=10 if dataset in TOYS else 25,
+                             sample_every=10 if is_points_dataset(dataset) else 25,
                              **{**RECIPES[recipe].values(base.model == "mlp"), **pick,
                                 **loss_recipe(pick["loss"], base.model)})

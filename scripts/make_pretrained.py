@@ -128,7 +128,7 @@ def evaluate_all(entries: list[dict], data_dir: str) -> None:
 
 def real_confident_share(data_dir: str) -> float:
     """The judge's confident share on the 1,000 MNIST digits it was not trained on."""
-    from gan_core.data import load_dataset
+    from gan_core.datasets import load_dataset
     from gan_core.metrics import heldout_confident_share, load_judge
     ds = load_dataset("mnist", data_dir, image_size=28, download=False, part="all")
     return heldout_confident_share(load_judge("mnist"), ds)

@@ -113,7 +113,7 @@ def idx_writer():
 @pytest.fixture
 def ring_dataset():
     """512 points of the 8-Gaussian ring (labelled by mode)."""
-    from gan_core.data import load_toy
+    from gan_core.datasets import load_toy
     return load_toy("ring", n=512, seed=0)
 
 

@@ -1,4 +1,5 @@
-"""Datasets: IDX (MNIST, Fashion-MNIST), FER-2013 CSV, image folders, 2-D toys, and batching."""
+"""Datasets: IDX (MNIST, Fashion-MNIST), FER-2013 CSV, image folders, 2-D toys, the registry
+and batching."""
 from __future__ import annotations
 
 import gzip
@@ -8,9 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+from gan_core import cli
+from gan_core.config import TrainConfig
 from gan_core.data import (FASHION_CLASSES, FER_CLASSES, MNIST_CLASSES, Dataset, DatasetError,
-                           load_dataset, load_fer2013, load_idx_dataset, load_toy, read_idx,
-                           toy_modes)
+                           load_fer2013, load_idx_dataset, read_idx)
+from gan_core.datasets import (DATASETS, DatasetInfo, has_heldout_part, image_sets,
+                               is_points_dataset, load_dataset, load_toy, point_sets, toy_modes)
+from gan_core.metrics import points_metrics
+from lab_app.settings import config_from_params, dataset_options
 
 IDX_IMAGES_MAGIC = 0x00000803      # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801      # unsigned bytes, 1 dimension
@@ -430,6 +436,80 @@ def test_load_dataset_toy_uses_subset_as_size():
     """For the toys, subset is the number of points drawn."""
     ds = load_dataset("ring", subset=300)
     assert len(ds) == 300 and ds.shape == (2,)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+def test_every_registry_entry_says_what_it_is():
+    """Each named set has a kind, a default model, a line about it and how to get it; the 2-D
+    sets have modes, the IDX sets a held-out part."""
+    assert point_sets() == ["ring", "grid"]
+    assert image_sets() == ["mnist", "fashion-mnist", "fer2013"]
+    for name, info in DATASETS.items():
+        assert info.name == name and info.about and info.how_to_get
+        assert info.kind in ("points", "images")
+        assert info.default_model == ("mlp" if info.kind == "points" else "classroom")
+        assert (info.channels == 0) == (info.kind == "points") == (info.modes is not None)
+        assert has_heldout_part(name) == (name in ("mnist", "fashion-mnist"))
+    assert DATASETS["mnist"].class_names == tuple(MNIST_CLASSES)
+    assert "Kaggle" in DATASETS["fer2013"].how_to_get
+    assert not has_heldout_part("folder:x") and not is_points_dataset("folder:x")
+    with pytest.raises(DatasetError, match="mnist, fashion-mnist, fer2013, ring, grid, folder"):
+        load_dataset("nope")
+
+
+def _spiral_modes() -> torch.Tensor:
+    t = torch.linspace(0.5, 3 * torch.pi, 10)
+    return torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 3       # (10, 2)
+
+
+def test_a_new_2d_set_is_one_registry_entry(monkeypatch, capsys):
+    """Registering "spiral" is all it takes: it loads, validates with the mlp (and not with an
+    image model), the command line names it and picks the mlp, the 2-D metrics read its modes,
+    and the Train page offers it among the 2-D sets."""
+    monkeypatch.setitem(DATASETS, "spiral", DatasetInfo(
+        "spiral", "points", "10 Gaussians along a spiral: a 2-D toy", "drawn; no files",
+        lambda r: load_toy(r.name, n=r.subset or 10_000, seed=r.seed), channels=0,
+        modes=_spiral_modes))
+    ds = load_dataset("spiral", subset=300, seed=1)
+    assert ds.is_points and len(ds) == 300 and ds.num_classes == 10
+    assert is_points_dataset("spiral") and point_sets() == ["ring", "grid", "spiral"]
+
+    TrainConfig(dataset="spiral", model="mlp").validate()
+    with pytest.raises(ValueError, match="ring, grid and spiral"):
+        TrainConfig(dataset="spiral", model="classroom").validate()
+
+    parser = cli.build_parser()
+    cfg = cli.config_from_args(parser.parse_args(["train", "--dataset", "spiral", "--out", "o"]))
+    assert cfg.dataset == "spiral" and cfg.model == "mlp"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    assert "ring, grid, spiral or folder:PATH" in " ".join(capsys.readouterr().out.split())
+
+    assert points_metrics(ds.data, "spiral")["num_modes"] == 10
+
+    assert dataset_options(None)[:3] == ["ring", "grid", "spiral"]
+    cfg, errors = config_from_params({"dataset": "spiral"})
+    assert not errors and cfg.dataset == "spiral" and cfg.model == "mlp"
+
+
+def test_a_new_image_set_is_one_registry_entry(monkeypatch):
+    """An image set registered with its loader is subset and shaped like the others, trains
+    with the classroom model by default and is on the Train page's menu."""
+    def noise(r):
+        g = torch.Generator().manual_seed(0)
+        return Dataset(r.name, torch.randint(0, 256, (50, 3, 32, 32), generator=g,
+                                             dtype=torch.uint8), note="noise")
+    monkeypatch.setitem(DATASETS, "noise", DatasetInfo(
+        "noise", "images", "random colour pixels", "made up; no files", noise, channels=3))
+    ds = load_dataset("noise", subset=20, image_size=28, channels=1)
+    assert ds.shape == (1, 28, 28) and len(ds) == 20 and not has_heldout_part("noise")
+    TrainConfig(dataset="noise", model="classroom").validate()
+    with pytest.raises(ValueError, match="image model"):
+        TrainConfig(dataset="noise", model="mlp").validate()
+    a = cli.build_parser().parse_args(["train", "--dataset", "noise", "--out", "o"])
+    assert cli.config_from_args(a).model == "classroom"
+    assert dataset_options(None)[-1] == "noise"
 
 
 # --- the real digits ------------------------------------------------------------------------

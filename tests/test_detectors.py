@@ -138,7 +138,7 @@ def test_circling_on_2d_points_that_never_settle():
 
 
 def test_looks_from_points_and_images():
-    from gan_core.data import toy_modes
+    from gan_core.datasets import toy_modes
     modes = toy_modes("ring")
     points = modes.repeat(64, 1) + 0.01 * torch.randn(512, 2, generator=torch.Generator().manual_seed(0))
     data_spread = D.spread_of(points)

@@ -361,7 +361,7 @@ def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
     set than the held-out one (share near 1); one that returns digits neither set holds sits
     half-way (near 0.5), on real MNIST: its training part and its held-out reference."""
     import torch
-    from gan_core.data import load_dataset
+    from gan_core.datasets import load_dataset
     from gan_core.metrics import copy_scores
     full = load_dataset("mnist", real_data_dir, download=False)
     reference = load_dataset("mnist", real_data_dir, download=False, part="reference")

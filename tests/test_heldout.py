@@ -14,8 +14,8 @@ import torch
 
 from gan_core import metrics, sweeps
 from gan_core.config import TrainConfig
-from gan_core.data import (HELDOUT_N, DatasetError, heldout_split, load_dataset,
-                           load_idx_dataset)
+from gan_core.data import HELDOUT_N, DatasetError, heldout_split, load_idx_dataset
+from gan_core.datasets import load_dataset
 from gan_core.shape import load_for
 from gan_core.trainer import Trainer
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from gan_core.checkpoint import load_checkpoint
-from gan_core.data import Dataset, load_dataset, load_toy, toy_modes
+from gan_core.data import Dataset
+from gan_core.datasets import load_dataset, load_toy, toy_modes
 from gan_core.metrics import (JUDGE_SIZE, RealStats, frechet_distance, image_metrics, judge_outputs,
                               judge_path, load_judge, memorisation_distance, nearest_images,
                               points_metrics, train_judge)
@@ -291,7 +292,8 @@ def test_heldout_confident_share_is_the_judges_unseen_split(real_data_dir):
     """The ceiling shipped models are read against: the digits train_judge held out get
     confident answers; the same count of noise images gets almost none."""
     import torch
-    from gan_core.data import Dataset, load_dataset
+    from gan_core.data import Dataset
+    from gan_core.datasets import load_dataset
     from gan_core.metrics import heldout_confident_share, load_judge
     judge = load_judge("mnist")
     real = load_dataset("mnist", str(real_data_dir), image_size=28, download=False, part="all")

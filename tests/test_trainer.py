@@ -389,7 +389,7 @@ def test_run_after_failure_can_continue_from_good_weights(ring_dataset, ring_cfg
 
 def test_batch_larger_than_dataset(ring_cfg):
     """A batch larger than the dataset is refused up front."""
-    from gan_core.data import load_toy
+    from gan_core.datasets import load_toy
     with pytest.raises(ValueError, match="batch_size 64 is larger than the dataset"):
         Trainer(ring_cfg(batch_size=64), load_toy("ring", n=40))
 
