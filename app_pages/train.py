@@ -122,7 +122,7 @@ with left:
     model = st.selectbox("Model", models, key="t_model",
                          help=". ".join(f"{n}: {ARCHITECTURES[n].about}" for n in models) + ".")
     loss = widgets.draw("loss")
-    widgets.draw("focal_gamma", disabled=loss != "focal")
+    widgets.draw_loss_params(loss)
     widgets.draw("latent_dim")
     c1, c2 = st.columns(2)
     widgets.draw("g_steps_per_d_step", c1)

@@ -148,6 +148,17 @@ def config_field_names() -> list[str]:
 WIDGET_FIELDS = tuple(name for name in SETTINGS if name in CONTROLS)    # the config's order
 
 
+# Config fields that hold a loss's parameter and have a widget (focal_gamma): the Train page
+# draws each, enabled when the chosen loss takes it.
+LOSS_PARAM_FIELDS = tuple(dict.fromkeys(p.field for spec in LOSSES.values() for p in spec.params
+                                        if p.field in CONTROLS))
+
+
+def loss_param_fields(loss: str) -> set[str]:
+    """The config fields that hold the parameters of `loss`."""
+    return {p.field for p in LOSSES[loss].params} if loss in LOSSES else set()
+
+
 def widget_keys(name: str) -> dict[str, str]:
     """The session-state keys of a field's widget: {"value": key} and, for the toggles and the
     0-means-off numbers, the keys the page has always used (t_clip_on, t_clip_v, t_eval_n)."""

@@ -14,7 +14,7 @@ import streamlit as st
 from gan_core.config import SETTINGS, field_kind
 from gan_core.losses import LOSSES
 from lab_app.controls import CONTROLS
-from lab_app.settings import WIDGET_FIELDS, widget_keys
+from lab_app.settings import LOSS_PARAM_FIELDS, WIDGET_FIELDS, loss_param_fields, widget_keys
 
 FORMATS = {"loss": lambda k: LOSSES[k].title}     # how a select shows its options
 
@@ -57,6 +57,13 @@ def draw(name: str, where: Any = None, disabled: bool = False) -> Any:
     if c.kind == "toggle_text":
         return where.checkbox(c.toggle or label, key=keys["on"], help=help_, disabled=disabled)
     raise ValueError(f"{name}: unknown widget kind {c.kind!r}")
+
+
+def draw_loss_params(loss: str, where: Any = None) -> None:
+    """The widgets of every loss parameter the page can set (e.g. focal loss's gamma), each
+    enabled only when `loss` takes it: a new loss with a parameter needs no page edit."""
+    for name in LOSS_PARAM_FIELDS:
+        draw(name, where, disabled=name not in loss_param_fields(loss))
 
 
 def draw_more(where: Any = None) -> None:
