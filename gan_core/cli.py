@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
-from .config import MODEL_RECIPES, PRESETS, SETTINGS, TrainConfig, field_kind, preset
+from .config import PRESETS, SETTINGS, TrainConfig, field_kind, preset, start_config
 from .data import DatasetError
 from .datasets import dataset_choices, default_model, load_dataset
 from .images import grid_image, points_image, save_png
@@ -166,7 +166,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         values["model"] = default_model(dataset)
     if a.preset:
         return preset(a.preset, **values)
-    return TrainConfig(**{**MODEL_RECIPES.get(values["model"], {}), **values}).validate()
+    return start_config(**values)
 
 
 PLAIN_EVERY_S = 10.0     # progress lines when stderr is not a terminal

@@ -302,6 +302,16 @@ def recipe_of(config: "TrainConfig") -> Optional[str]:
     return recipe_of_values(config.to_dict(), config.model == "mlp")
 
 
+def start_config(**values) -> TrainConfig:
+    """The config every entry point starts from (the command line, the app's Train page): the
+    dataclass's fields, which are the papers' DCGAN values, then the model's recipe layer
+    (MODEL_RECIPES: the classroom model's lr 5e-4, batch 32 and 50 clusters), then `values`.
+    The layers stay explicit rather than folded into the field defaults, so that the sweeps,
+    which name their presets and recipes, keep the configs they were run with."""
+    model = values.get("model", TrainConfig.model)
+    return TrainConfig(**{**MODEL_RECIPES.get(model, {}), **values}).validate()
+
+
 def preset_values(name: str, model: Optional[str] = None, recipe: bool = True) -> dict[str, Any]:
     """The fields preset `name` sets on `model`: the paper presets adopt the model's recipe
     (`recipe=False`: the papers' values as printed, e.g. for sweeps made before the recipe)."""

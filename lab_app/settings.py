@@ -11,8 +11,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from gan_core.config import (MODEL_RECIPES, PRESETS, RECIPES, SETTINGS, TrainConfig, field_kind,
-                             loss_recipe, preset_values)
+from gan_core.config import (PRESETS, RECIPES, SETTINGS, TrainConfig, field_kind, loss_recipe,
+                             preset_values, start_config)
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
 from gan_core.datasets import image_sets, is_points_dataset, point_sets
 from gan_core.losses import LOSSES
@@ -51,11 +51,10 @@ def default_config(dataset: Optional[str] = None) -> TrainConfig:
     """The app's starting point: MNIST when its files are here, else the ring toy set."""
     dataset = dataset or ("mnist" if mnist_available() else "ring")
     if is_points_dataset(dataset):
-        return TrainConfig(dataset=dataset, model="mlp", latent_dim=2, batch_size=128, epochs=20,
-                           lr_g=1e-3, lr_d=1e-3, sample_every=10, eval_every=20)
-    return TrainConfig(dataset=dataset, model="classroom", epochs=1, sample_every=20,
-                       eval_every=50 if dataset == "mnist" else None,
-                       **MODEL_RECIPES["classroom"])
+        return start_config(dataset=dataset, model="mlp", latent_dim=2, batch_size=128,
+                            epochs=20, lr_g=1e-3, lr_d=1e-3, sample_every=10, eval_every=20)
+    return start_config(dataset=dataset, model="classroom", epochs=1, sample_every=20,
+                        eval_every=50 if dataset == "mnist" else None)
 
 
 def _parse(value: str, kind: type) -> Any:
