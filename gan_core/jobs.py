@@ -37,10 +37,12 @@ import torch
 from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
-from .trainer import Snapshot
 from .sweeps import run_sweep
-from .workers import (CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, slow_motion_delay,
-                      usable_cores, worker_memory_mb)
+from .trainer import Snapshot
+from .workers import (CHECKPOINT_EVERY_S, Command, JobSpec, WorkerLost, get_backend,
+                      slow_motion_delay, usable_cores, worker_memory_mb)
+from .workers.protocol import (Ckpt, Done, Error, ErrorNote, Event, Marker, Progress, Snap,
+                               Started, Status, Steps)
 
 FINAL = ("finished", "stopped", "failed")
 
@@ -162,7 +164,7 @@ class RunView:
         self.snapshots: list[Snapshot] = []
         self.markers: list[dict[str, Any]] = []
         self.checkpoint_step = 0                 # step of the last checkpoint the worker wrote
-        self._ckpt_path: Optional[Path] = None
+        self.checkpoint_path: Optional[Path] = None   # its copy on this machine
         self._generator: Optional[tuple[int, torch.nn.Module]] = None
 
     @property
@@ -192,22 +194,22 @@ class RunView:
         self.config.with_updates(**changes)            # validates the combination
         job = self._job()
         if job is not None:
-            job._send("settings", self.side, changes)
+            job.send(Command.SETTINGS, self.side, changes)
 
     def checkpoint_bytes(self) -> Optional[bytes]:
         """The last checkpoint the worker wrote (None before the first)."""
         try:
-            return self._ckpt_path.read_bytes() if self._ckpt_path else None
+            return self.checkpoint_path.read_bytes() if self.checkpoint_path else None
         except OSError:
             return None
 
     def generator(self) -> Optional[torch.nn.Module]:
         """G of the last checkpoint, on the CPU in eval mode (loaded once per checkpoint)."""
-        if self._ckpt_path is None:
+        if self.checkpoint_path is None:
             return None
         if self._generator is None or self._generator[0] != self.checkpoint_step:
             try:
-                G = load_checkpoint(self._ckpt_path, with_discriminator=False).G
+                G = load_checkpoint(self.checkpoint_path, with_discriminator=False).G
             except (ValueError, OSError):
                 return None
             self._generator = (self.checkpoint_step, G)
@@ -263,21 +265,21 @@ class _Handle:
 
     def pause(self):
         self._paused = True
-        self._send("pause")
+        self.send(Command.PAUSE)
 
     def resume(self):
         self._paused = False
-        self._send("resume")
+        self.send(Command.RESUME)
 
     def stop(self):
         self._cancel.set()
-        self._send("stop")
+        self.send(Command.STOP)
 
     def set_delay(self, seconds: float):
         """Slow motion: the worker waits this long after each step and takes a snapshot every
         step while it is above 0 (0: full speed)."""
         self.delay = slow_motion_delay(seconds)
-        self._send("delay", self.delay)
+        self.send(Command.DELAY, self.delay)
 
     def join(self, timeout: Optional[float] = None) -> bool:
         if self._thread is not None:
@@ -288,14 +290,15 @@ class _Handle:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _send(self, *cmd) -> None:
+    def send(self, command: Command, *args) -> None:
+        """Tell the worker (nothing before it has started: _main sends what it must)."""
         with self._lock:
             if self._transport is not None:
-                self._transport.send(*cmd)
+                self._transport.send(command, *args)
 
     def _on_share(self, threads: int) -> None:
         if self.backend.name == "local":
-            self._send("threads", threads)
+            self.send(Command.THREADS, threads)
 
     # -- the loop that follows the worker ---------------------------------------------------
     def _main(self):
@@ -313,11 +316,11 @@ class _Handle:
             with self._lock:
                 self._transport = transport
             if self._cancel.is_set():
-                transport.send("stop")
+                transport.send(Command.STOP)
             elif self._paused:
-                transport.send("pause")
+                transport.send(Command.PAUSE)
             if self.delay:
-                transport.send("delay", self.delay)
+                transport.send(Command.DELAY, self.delay)
             while not done:
                 for event in transport.receive(0.2):
                     done = self._apply(event) or done
@@ -336,21 +339,22 @@ class _Handle:
                 self.pool.release(self.id)
             self._finish()
 
-    def _apply(self, event: tuple) -> bool:
-        kind = event[0]
-        if kind == "started":
-            self.pid, self.threads = event[1], event[2]
-        elif kind == "error":
-            self.error = event[1]
-        elif kind == "done":
-            self._done(event[1])
-            return True
-        else:
-            self._apply_more(event)
+    def _apply(self, event: Event) -> bool:
+        """Take in one event from the worker; True once the job is over."""
+        match event:
+            case Started(pid, threads):
+                self.pid, self.threads = pid, threads
+            case Error(message):
+                self.error = message
+            case Done(result):
+                self._done(result)
+                return True
+            case _:
+                self._apply_more(event)
         return False
 
     # hooks for the two kinds of job
-    def _apply_more(self, event: tuple) -> None: ...
+    def _apply_more(self, event: Event) -> None: ...
     def _done(self, result) -> None: ...
     def _lost(self, why: str) -> None: ...
     def _ended(self, state: str, reason: str) -> None: ...
@@ -398,28 +402,29 @@ class Job(_Handle):
     def checkpoint_bytes(self, side: int = 0) -> Optional[bytes]:
         return self.trainers[side].checkpoint_bytes()
 
-    def _apply_more(self, event: tuple) -> None:
-        kind, side = event[0], event[1]
-        view = self.trainers[side]
-        if kind == "steps":
-            view.history.extend(event[2])
-        elif kind == "snap":
-            view.snapshots.append(event[2])
-        elif kind == "marker":
-            view.markers.append(event[2])
-            view.config = view.config.with_updates(**event[2]["changes"])
-        elif kind == "status":
-            status = dict(event[2])
-            self.threads = status.pop("threads", self.threads)   # what the worker now uses
-            for k, v in status.items():
-                setattr(view, k, v)
-        elif kind == "ckpt":
-            path = self._transport.fetch_checkpoint(side, event[3],
-                                                    self.workdir / f"side{side}.pt")
-            if path is not None:
-                view._ckpt_path, view.checkpoint_step = Path(path), event[2]
-        elif kind == "error_note":
-            view.eval_note = event[2]
+    def _apply_more(self, event: Event) -> None:
+        match event:
+            case Steps(side, records):
+                self.trainers[side].history.extend(records)
+            case Snap(side, snapshot):
+                self.trainers[side].snapshots.append(snapshot)
+            case Marker(side, marker):
+                view = self.trainers[side]
+                view.markers.append(marker)
+                view.config = view.config.with_updates(**marker["changes"])
+            case Status(side, fields):
+                status = dict(fields)
+                self.threads = status.pop("threads", self.threads)   # what the worker now uses
+                for k, v in status.items():
+                    setattr(self.trainers[side], k, v)
+            case Ckpt(side, step, path):
+                copy = self._transport.fetch_checkpoint(side, path,
+                                                        self.workdir / f"side{side}.pt")
+                if copy is not None:
+                    view = self.trainers[side]
+                    view.checkpoint_path, view.checkpoint_step = Path(copy), step
+            case ErrorNote(side, message):
+                self.trainers[side].eval_note = message
 
     def _done(self, result) -> None:
         if self.error:
@@ -491,12 +496,12 @@ class SweepJob(_Handle):
         self.summary: Optional[dict] = None
         self.state = "queued" if pool else "running"
 
-    def _apply_more(self, event: tuple) -> None:
-        if event[0] == "progress":
+    def _apply_more(self, event: Event) -> None:
+        if isinstance(event, Progress):
             self.state = "running"
-            self.done, self.total = event[1], event[2]
-            if event[3]:
-                self.message = event[3]
+            self.done, self.total = event.done, event.total
+            if event.message:
+                self.message = event.message
 
     def _done(self, result) -> None:
         self.summary = result
