@@ -1,4 +1,4 @@
-"""Training jobs as the pages see them, and a server-wide limit on how many train at once.
+"""Training jobs as the pages see them.
 
 A `Job` is a handle: the training itself runs elsewhere (gan_core.workers: a worker process
 of this machine, or a Ray actor), and the handle keeps what streams back from it. Each trainer
@@ -7,10 +7,8 @@ markers, config, dataset facts) plus `update_settings`, `history_since` and
 `checkpoint_bytes`; the job itself has status, pause, resume and stop. A lockstep pair
 (Compare) is one job in one worker, so its two sides stay in step.
 
-A `JobPool` is shared by every user of one server: at most `max_running` jobs train at once
-and the rest wait in order ("busy, N ahead of you"). It also shares the cores: each running
-job's worker gets cores / running torch threads, rebalanced whenever a job starts or ends, so
-a lone student trains at the command line's speed and two get half the machine each.
+The jobs of one server share a `JobPool` (gan_core.pool): a limit on how many train at once,
+the cores and the memory.
 
 Faults stay in the worker: a worker that is killed, runs out of memory, grows past its memory
 share (`JobPool.memory_mb`) or crashes ends its own job with a message that says so, and the
@@ -21,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import os
 import shutil
 import tempfile
 import threading
@@ -36,6 +33,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
+from .pool import JobPool
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
 from .sweeps import run_sweep
 from .trainer import Snapshot
@@ -45,80 +43,6 @@ from .workers.protocol import (Ckpt, Done, Error, ErrorNote, Event, Marker, Prog
                                Started, Status, Steps)
 
 FINAL = ("finished", "stopped", "failed")
-
-
-class JobPool:
-    def __init__(self, max_running: int = 2, cores: Optional[int] = None,
-                 memory_mb: Optional[int] = None):
-        if max_running < 1:
-            raise ValueError("max_running must be at least 1")
-        self.max_running = max_running
-        self.cores = cores or usable_cores()
-        # each worker's memory share: the machine's memory split so that a full pool fits
-        self.memory_mb = memory_mb or worker_memory_mb(max_running)
-        self._cond = threading.Condition()
-        self._running: dict[int, Optional[Callable[[int], None]]] = {}   # id -> on_share
-        self._queue: list[int] = []           # job ids waiting, in order of arrival
-        self.peak = 0                         # most jobs ever running at once
-        self.peak_waiting = 0                 # longest queue there ever was
-
-    def acquire(self, job_id: int, cancelled: Callable[[], bool],
-                on_share: Optional[Callable[[int], None]] = None) -> bool:
-        """Block until `job_id` may run (True) or `cancelled()` becomes true (False).
-
-        on_share(threads) is called now and whenever the number of running jobs changes."""
-        with self._cond:
-            self._queue.append(job_id)
-            self.peak_waiting = max(self.peak_waiting, len(self._queue) - (
-                self.max_running - len(self._running)))
-            try:
-                while True:
-                    if cancelled():
-                        return False
-                    if self._queue[0] == job_id and len(self._running) < self.max_running:
-                        self._running[job_id] = on_share
-                        self.peak = max(self.peak, len(self._running))
-                        self._reshare()
-                        return True
-                    self._cond.wait(0.2)
-            finally:
-                self._queue.remove(job_id)
-                self._cond.notify_all()
-
-    def release(self, job_id: int) -> None:
-        with self._cond:
-            self._running.pop(job_id, None)
-            self._reshare()
-            self._cond.notify_all()
-
-    def share(self) -> int:
-        """Torch threads for each running job: the cores split evenly (GAN_LAB_TORCH_THREADS
-        forces a number)."""
-        forced = os.environ.get("GAN_LAB_TORCH_THREADS", "")
-        if forced.isdigit() and int(forced) > 0:
-            return int(forced)
-        return max(1, self.cores // max(1, len(self._running)))
-
-    def _reshare(self) -> None:
-        n = self.share()
-        for on_share in self._running.values():
-            if on_share is not None:
-                on_share(n)
-
-    def position(self, job_id: int) -> Optional[int]:
-        """1-based place in the waiting line, or None if not waiting."""
-        with self._cond:
-            return self._queue.index(job_id) + 1 if job_id in self._queue else None
-
-    @property
-    def running(self) -> int:
-        with self._cond:
-            return len(self._running)
-
-    @property
-    def waiting(self) -> int:
-        with self._cond:
-            return len(self._queue)
 
 
 _ids = itertools.count(1)
