@@ -3,7 +3,8 @@
 A job (gan_core.jobs) hands a `JobSpec` to a backend and reads back a stream of small events;
 the same WorkerCore (gan_core.workers.core) makes them on either backend.
 
-Events, worker -> server, batched every FLUSH_S seconds (never whole histories):
+Events, worker -> server, in batches (never whole histories; a local worker sends one every
+local.FLUSH_S seconds, a Ray actor's are taken at each poll):
 
     Started(pid, threads)              the trainers are built and training begins
     Steps(side, records)               new history records of one trainer
