@@ -1,4 +1,4 @@
-"""Training jobs as the pages see them, and a server-wide limit on how many train at once.
+"""Training jobs as the pages see them.
 
 A `Job` is a handle: the training itself runs elsewhere (gan_core.workers: a worker process
 of this machine, or a Ray actor), and the handle keeps what streams back from it. Each trainer
@@ -7,10 +7,8 @@ markers, config, dataset facts) plus `update_settings`, `history_since` and
 `checkpoint_bytes`; the job itself has status, pause, resume and stop. A lockstep pair
 (Compare) is one job in one worker, so its two sides stay in step.
 
-A `JobPool` is shared by every user of one server: at most `max_running` jobs train at once
-and the rest wait in order ("busy, N ahead of you"). It also shares the cores: each running
-job's worker gets cores / running torch threads, rebalanced whenever a job starts or ends, so
-a lone student trains at the command line's speed and two get half the machine each.
+The jobs of one server share a `JobPool` (gan_core.pool): a limit on how many train at once,
+the cores and the memory.
 
 Faults stay in the worker: a worker that is killed, runs out of memory, grows past its memory
 share (`JobPool.memory_mb`) or crashes ends its own job with a message that says so, and the
@@ -21,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import os
 import shutil
 import tempfile
 import threading
@@ -36,87 +33,16 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
+from .pool import JobPool
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
-from .trainer import Snapshot
 from .sweeps import run_sweep
-from .workers import (CHECKPOINT_EVERY_S, JobSpec, WorkerLost, get_backend, slow_motion_delay,
-                      usable_cores, worker_memory_mb)
+from .trainer import Snapshot
+from .workers import (CHECKPOINT_EVERY_S, Command, JobSpec, WorkerLost, get_backend,
+                      slow_motion_delay, usable_cores, worker_memory_mb)
+from .workers.protocol import (Ckpt, Done, Error, ErrorNote, Event, Marker, Progress, Snap,
+                               Started, Status, Steps)
 
 FINAL = ("finished", "stopped", "failed")
-
-
-class JobPool:
-    def __init__(self, max_running: int = 2, cores: Optional[int] = None,
-                 memory_mb: Optional[int] = None):
-        if max_running < 1:
-            raise ValueError("max_running must be at least 1")
-        self.max_running = max_running
-        self.cores = cores or usable_cores()
-        # each worker's memory share: the machine's memory split so that a full pool fits
-        self.memory_mb = memory_mb or worker_memory_mb(max_running)
-        self._cond = threading.Condition()
-        self._running: dict[int, Optional[Callable[[int], None]]] = {}   # id -> on_share
-        self._queue: list[int] = []           # job ids waiting, in order of arrival
-        self.peak = 0                         # most jobs ever running at once
-        self.peak_waiting = 0                 # longest queue there ever was
-
-    def acquire(self, job_id: int, cancelled: Callable[[], bool],
-                on_share: Optional[Callable[[int], None]] = None) -> bool:
-        """Block until `job_id` may run (True) or `cancelled()` becomes true (False).
-
-        on_share(threads) is called now and whenever the number of running jobs changes."""
-        with self._cond:
-            self._queue.append(job_id)
-            self.peak_waiting = max(self.peak_waiting, len(self._queue) - (
-                self.max_running - len(self._running)))
-            try:
-                while True:
-                    if cancelled():
-                        return False
-                    if self._queue[0] == job_id and len(self._running) < self.max_running:
-                        self._running[job_id] = on_share
-                        self.peak = max(self.peak, len(self._running))
-                        self._reshare()
-                        return True
-                    self._cond.wait(0.2)
-            finally:
-                self._queue.remove(job_id)
-                self._cond.notify_all()
-
-    def release(self, job_id: int) -> None:
-        with self._cond:
-            self._running.pop(job_id, None)
-            self._reshare()
-            self._cond.notify_all()
-
-    def share(self) -> int:
-        """Torch threads for each running job: the cores split evenly (GAN_LAB_TORCH_THREADS
-        forces a number)."""
-        forced = os.environ.get("GAN_LAB_TORCH_THREADS", "")
-        if forced.isdigit() and int(forced) > 0:
-            return int(forced)
-        return max(1, self.cores // max(1, len(self._running)))
-
-    def _reshare(self) -> None:
-        n = self.share()
-        for on_share in self._running.values():
-            if on_share is not None:
-                on_share(n)
-
-    def position(self, job_id: int) -> Optional[int]:
-        """1-based place in the waiting line, or None if not waiting."""
-        with self._cond:
-            return self._queue.index(job_id) + 1 if job_id in self._queue else None
-
-    @property
-    def running(self) -> int:
-        with self._cond:
-            return len(self._running)
-
-    @property
-    def waiting(self) -> int:
-        with self._cond:
-            return len(self._queue)
 
 
 _ids = itertools.count(1)
@@ -162,7 +88,7 @@ class RunView:
         self.snapshots: list[Snapshot] = []
         self.markers: list[dict[str, Any]] = []
         self.checkpoint_step = 0                 # step of the last checkpoint the worker wrote
-        self._ckpt_path: Optional[Path] = None
+        self.checkpoint_path: Optional[Path] = None   # its copy on this machine
         self._generator: Optional[tuple[int, torch.nn.Module]] = None
 
     @property
@@ -192,22 +118,22 @@ class RunView:
         self.config.with_updates(**changes)            # validates the combination
         job = self._job()
         if job is not None:
-            job._send("settings", self.side, changes)
+            job.send(Command.SETTINGS, self.side, changes)
 
     def checkpoint_bytes(self) -> Optional[bytes]:
         """The last checkpoint the worker wrote (None before the first)."""
         try:
-            return self._ckpt_path.read_bytes() if self._ckpt_path else None
+            return self.checkpoint_path.read_bytes() if self.checkpoint_path else None
         except OSError:
             return None
 
     def generator(self) -> Optional[torch.nn.Module]:
         """G of the last checkpoint, on the CPU in eval mode (loaded once per checkpoint)."""
-        if self._ckpt_path is None:
+        if self.checkpoint_path is None:
             return None
         if self._generator is None or self._generator[0] != self.checkpoint_step:
             try:
-                G = load_checkpoint(self._ckpt_path, with_discriminator=False).G
+                G = load_checkpoint(self.checkpoint_path, with_discriminator=False).G
             except (ValueError, OSError):
                 return None
             self._generator = (self.checkpoint_step, G)
@@ -263,21 +189,21 @@ class _Handle:
 
     def pause(self):
         self._paused = True
-        self._send("pause")
+        self.send(Command.PAUSE)
 
     def resume(self):
         self._paused = False
-        self._send("resume")
+        self.send(Command.RESUME)
 
     def stop(self):
         self._cancel.set()
-        self._send("stop")
+        self.send(Command.STOP)
 
     def set_delay(self, seconds: float):
         """Slow motion: the worker waits this long after each step and takes a snapshot every
         step while it is above 0 (0: full speed)."""
         self.delay = slow_motion_delay(seconds)
-        self._send("delay", self.delay)
+        self.send(Command.DELAY, self.delay)
 
     def join(self, timeout: Optional[float] = None) -> bool:
         if self._thread is not None:
@@ -288,14 +214,15 @@ class _Handle:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _send(self, *cmd) -> None:
+    def send(self, command: Command, *args) -> None:
+        """Tell the worker (nothing before it has started: _main sends what it must)."""
         with self._lock:
             if self._transport is not None:
-                self._transport.send(*cmd)
+                self._transport.send(command, *args)
 
     def _on_share(self, threads: int) -> None:
         if self.backend.name == "local":
-            self._send("threads", threads)
+            self.send(Command.THREADS, threads)
 
     # -- the loop that follows the worker ---------------------------------------------------
     def _main(self):
@@ -313,11 +240,11 @@ class _Handle:
             with self._lock:
                 self._transport = transport
             if self._cancel.is_set():
-                transport.send("stop")
+                transport.send(Command.STOP)
             elif self._paused:
-                transport.send("pause")
+                transport.send(Command.PAUSE)
             if self.delay:
-                transport.send("delay", self.delay)
+                transport.send(Command.DELAY, self.delay)
             while not done:
                 for event in transport.receive(0.2):
                     done = self._apply(event) or done
@@ -336,21 +263,22 @@ class _Handle:
                 self.pool.release(self.id)
             self._finish()
 
-    def _apply(self, event: tuple) -> bool:
-        kind = event[0]
-        if kind == "started":
-            self.pid, self.threads = event[1], event[2]
-        elif kind == "error":
-            self.error = event[1]
-        elif kind == "done":
-            self._done(event[1])
-            return True
-        else:
-            self._apply_more(event)
+    def _apply(self, event: Event) -> bool:
+        """Take in one event from the worker; True once the job is over."""
+        match event:
+            case Started(pid, threads):
+                self.pid, self.threads = pid, threads
+            case Error(message):
+                self.error = message
+            case Done(result):
+                self._done(result)
+                return True
+            case _:
+                self._apply_more(event)
         return False
 
     # hooks for the two kinds of job
-    def _apply_more(self, event: tuple) -> None: ...
+    def _apply_more(self, event: Event) -> None: ...
     def _done(self, result) -> None: ...
     def _lost(self, why: str) -> None: ...
     def _ended(self, state: str, reason: str) -> None: ...
@@ -398,28 +326,29 @@ class Job(_Handle):
     def checkpoint_bytes(self, side: int = 0) -> Optional[bytes]:
         return self.trainers[side].checkpoint_bytes()
 
-    def _apply_more(self, event: tuple) -> None:
-        kind, side = event[0], event[1]
-        view = self.trainers[side]
-        if kind == "steps":
-            view.history.extend(event[2])
-        elif kind == "snap":
-            view.snapshots.append(event[2])
-        elif kind == "marker":
-            view.markers.append(event[2])
-            view.config = view.config.with_updates(**event[2]["changes"])
-        elif kind == "status":
-            status = dict(event[2])
-            self.threads = status.pop("threads", self.threads)   # what the worker now uses
-            for k, v in status.items():
-                setattr(view, k, v)
-        elif kind == "ckpt":
-            path = self._transport.fetch_checkpoint(side, event[3],
-                                                    self.workdir / f"side{side}.pt")
-            if path is not None:
-                view._ckpt_path, view.checkpoint_step = Path(path), event[2]
-        elif kind == "error_note":
-            view.eval_note = event[2]
+    def _apply_more(self, event: Event) -> None:
+        match event:
+            case Steps(side, records):
+                self.trainers[side].history.extend(records)
+            case Snap(side, snapshot):
+                self.trainers[side].snapshots.append(snapshot)
+            case Marker(side, marker):
+                view = self.trainers[side]
+                view.markers.append(marker)
+                view.config = view.config.with_updates(**marker["changes"])
+            case Status(side, fields):
+                status = dict(fields)
+                self.threads = status.pop("threads", self.threads)   # what the worker now uses
+                for k, v in status.items():
+                    setattr(self.trainers[side], k, v)
+            case Ckpt(side, step, path):
+                copy = self._transport.fetch_checkpoint(side, path,
+                                                        self.workdir / f"side{side}.pt")
+                if copy is not None:
+                    view = self.trainers[side]
+                    view.checkpoint_path, view.checkpoint_step = Path(copy), step
+            case ErrorNote(side, message):
+                self.trainers[side].eval_note = message
 
     def _done(self, result) -> None:
         if self.error:
@@ -491,12 +420,12 @@ class SweepJob(_Handle):
         self.summary: Optional[dict] = None
         self.state = "queued" if pool else "running"
 
-    def _apply_more(self, event: tuple) -> None:
-        if event[0] == "progress":
+    def _apply_more(self, event: Event) -> None:
+        if isinstance(event, Progress):
             self.state = "running"
-            self.done, self.total = event[1], event[2]
-            if event[3]:
-                self.message = event[3]
+            self.done, self.total = event.done, event.total
+            if event.message:
+                self.message = event.message
 
     def _done(self, result) -> None:
         self.summary = result

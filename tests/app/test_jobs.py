@@ -128,33 +128,34 @@ def test_a_lockstep_pair_splits_the_threads_between_its_trainers(tmp_path, monke
 
     from PIL import Image
 
-    import gan_core.workers as workers
+    import gan_core.workers.core as core_module
+    from gan_core.workers import Command, JobSpec, WorkerCore
     for i in range(16):
         Image.new("L", (28, 28), color=i * 15).save(tmp_path / f"{i}.png")
     seen = []                                    # (side, step, torch threads of that thread)
 
-    class Recorded(workers.Trainer):
+    class Recorded(core_module.Trainer):
         def __init__(self, config, **kw):
             super().__init__(config, **kw)
             side = 0 if "dataset" not in kw else 1
             self.add_callback("step", lambda tr, rec: seen.append(
                 (side, tr.step, torch.get_num_threads())))
 
-    monkeypatch.setattr(workers, "Trainer", Recorded)
+    monkeypatch.setattr(core_module, "Trainer", Recorded)
     cfg = TrainConfig(dataset=f"folder:{tmp_path}", model="classroom", batch_size=8,
                       epochs=10_000, sample_every=10**6, device="cpu")
-    spec = workers.JobSpec(configs=[cfg.to_dict(), cfg.with_updates(loss="focal").to_dict()])
-    core = workers.WorkerCore(1, spec, str(tmp_path), threads=4)
+    spec = JobSpec(configs=[cfg.to_dict(), cfg.with_updates(loss="focal").to_dict()])
+    core = WorkerCore(1, spec, str(tmp_path), threads=4)
     before = torch.get_num_threads()
     runner = threading.Thread(target=core.run, daemon=True)
     runner.start()
     try:
         wait_for(lambda: len(seen) >= 6, what="the pair to train")
-        core.command("threads", 2)               # another student started: half the cores
+        core.command(Command.THREADS, 2)          # another student started: half the cores
         mark = len(seen)
         wait_for(lambda: len(seen) >= mark + 8, what="steps on the new share")
     finally:
-        core.command("stop")
+        core.command(Command.STOP)
         runner.join(60)
         torch.set_num_threads(before)
     assert not runner.is_alive()
@@ -286,11 +287,11 @@ def test_a_worker_that_outgrows_its_memory_share_ends_only_its_run(tmp_path):
 
 
 def test_the_default_memory_share_splits_the_machine_between_the_running_workers(monkeypatch):
-    from gan_core import workers
+    from gan_core.workers import machine
     monkeypatch.delenv("GAN_LAB_WORKER_MEMORY_MB", raising=False)
-    monkeypatch.setattr(workers, "machine_memory_mb", lambda: 24_000)
-    assert workers.worker_memory_mb(2) == 8_000 and JobPool(2).memory_mb == 8_000
-    assert workers.worker_memory_mb(30) == workers.MIN_WORKER_MEMORY_MB
+    monkeypatch.setattr(machine, "machine_memory_mb", lambda: 24_000)
+    assert machine.worker_memory_mb(2) == 8_000 and JobPool(2).memory_mb == 8_000
+    assert machine.worker_memory_mb(30) == machine.MIN_WORKER_MEMORY_MB
     monkeypatch.setenv("GAN_LAB_WORKER_MEMORY_MB", "3000")
     assert JobPool(2).memory_mb == 3000
     monkeypatch.setenv("GAN_LAB_WORKER_MEMORY_MB", "0")
