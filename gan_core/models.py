@@ -34,6 +34,9 @@ from typing import Callable, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .clusters import nearest
 
 WIDTH = {"small": 0.5, "medium": 1.0, "large": 2.0}
 
@@ -245,7 +248,6 @@ class Discriminator(nn.Module):
 
     def cluster_of(self, x: torch.Tensor) -> torch.Tensor:
         """Each image's nearest cluster centre: (B, C, H, W) -> (B,) int64."""
-        from .clusters import nearest
         return nearest(x, self.cluster_centres)
 
     def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -417,7 +419,6 @@ SN_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 def _add_spectral_norm(module: nn.Module, kinds: tuple = SN_LAYERS):
-    from torch.nn.utils.parametrizations import spectral_norm
     for name, child in list(module.named_children()):
         if isinstance(child, kinds):
             setattr(module, name, spectral_norm(child))

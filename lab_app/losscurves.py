@@ -19,7 +19,7 @@ from typing import Mapping, NamedTuple, Optional
 
 import torch
 
-from gan_core.losses import LOSSES, Loss, LossSpec
+from gan_core.losses import LOSSES, Loss, LossSpec, balance_point
 
 P_MIN, P_MAX = 0.005, 0.995     # the open interval (0, 1), short of where logs blow up
 
@@ -96,7 +96,6 @@ class ChartReading(NamedTuple):
 
 def chart_readings(gamma: float = 2.0) -> list[ChartReading]:
     """One row per registered loss, computed by gan_core.losses.balance_point."""
-    from gan_core.losses import balance_point
     rows = []
     for name, spec in LOSSES.items():
         b = balance_point(name, gamma)

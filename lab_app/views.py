@@ -16,11 +16,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 import torch
 from PIL import Image
 
 from gan_core.images import from_uint8, grid_array, to_uint8
-from gan_core.probes import arrows
+from gan_core.probes import Probe, arrows
 
 from .charts import LIGHT
 
@@ -210,7 +211,6 @@ class _FrameSnap:
     """A stepper Frame read like a Snapshot (step, samples, d_map, probe)."""
 
     def __init__(self, frame):
-        from gan_core.probes import Probe
         self.step = None
         self.samples = frame.samples
         self.d_map = frame.d_map
@@ -275,7 +275,6 @@ def mode_figure(counts: Sequence[int], class_names: Sequence[str], title: str) -
 
 def pairs_image(samples: torch.Tensor, nearest: torch.Tensor, scale: int = 3) -> Image.Image:
     """Samples in the top row, their nearest training images in the row below."""
-    from gan_core.images import to_uint8
     both = torch.cat([to_uint8(samples), to_uint8(nearest)])
     arr = grid_array(both, nrow=len(samples), pad=2)
     img = Image.fromarray(arr)
@@ -299,7 +298,6 @@ def push_figure(sample: torch.Tensor, grad: torch.Tensor, title: str,
     """The sample and, beside it, -d(G's loss)/d(pixel): red where G is pushed to add ink
     (brighter), blue where to remove it, white where D does not care. `sigma` > 0 blurs the
     map over a few pixels (a conv D's pixel gradient is speckled), so strokes show."""
-    from plotly.subplots import make_subplots
     img = from_uint8(sample)
     grey = img.mean(0).flip(0)                                  # (H, W), row 0 at the bottom
     push = smooth_map((-grad.float()).sum(0), sigma).flip(0)
@@ -329,7 +327,6 @@ def clickable_grid(samples: torch.Tensor, d_out: Optional[torch.Tensor] = None,
     if d_out is not None:
         img, _ = verdict_grid(samples, d_out, d_kind, nrow=nrow, scale=1)
     else:
-        from gan_core.images import to_uint8
         img = Image.fromarray(grid_array(to_uint8(samples), nrow=min(nrow, n), pad=1))
     h, w = samples.shape[-2:]
     border = 3 if d_out is not None else 0

@@ -149,3 +149,104 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert cycles(g) == [["gan_core.a", "gan_core.b"]]
     assert "streamlit" in g["gan_core.c"]
     assert "app_pages.two" in g["app_pages.one"]
+
+
+# --- private names and function-local imports ------------------------------------------------
+
+# Third-party modules a function may import where it needs them, and why. A module of this
+# project is never imported inside a function: no circle needs it (test_no_import_circle counts
+# those imports too), so it would only hide a dependency from the top of the file.
+LAZY = {
+    "torchvision": "slow to import and needed only to download a dataset",
+    "ray": "optional (requirements-ray.txt)",
+    "matplotlib": "only the sweep plots need it, and Agg must be chosen before pyplot loads",
+    "resource": "POSIX only; used in the sandbox's child process",
+    "torch": "the sandbox's child process and shortrepr import it only when they meet a tensor",
+}
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _trees(root: Path = REPO, packages=PACKAGES, files=("app.py",)) -> dict[str, tuple]:
+    paths = [p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))]
+    paths += [root / f for f in files if (root / f).is_file()]
+    return {module_name(p, root): (p, ast.parse(p.read_text(), str(p))) for p in paths}
+
+
+def _private_defs(tree: ast.AST) -> set[str]:
+    """Private names a module defines: functions, classes, assigned names and attributes."""
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(n.name)
+        elif (isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)
+              and isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")):
+            out.add(n.attr)                 # self._x = ...: the class defines it here
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+    return {x for x in out if _is_private(x)}
+
+
+def private_reach_ins(trees: dict[str, tuple]) -> list[str]:
+    """`from m import _x`, and `obj._x` where _x is defined by another module of this project
+    and not by the module that reads it."""
+    defs = {m: _private_defs(tree) for m, (_, tree) in trees.items()}
+    ours = set().union(*defs.values()) if defs else set()
+    found = []
+    for m, (path, tree) in trees.items():
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and n.module != "__future__":
+                found += [f"{m}:{n.lineno} imports {a.name}" for a in n.names
+                          if _is_private(a.name)]
+            elif (isinstance(n, ast.Attribute) and _is_private(n.attr) and n.attr in ours
+                  and n.attr not in defs[m]):
+                found.append(f"{m}:{n.lineno} reads {ast.unparse(n)}")
+    return found
+
+
+def local_imports(trees: dict[str, tuple], known: set[str]) -> list[str]:
+    """Imports inside a function, of this project's modules or of a module not in LAZY."""
+    found = []
+    for m, (path, tree) in trees.items():
+        for f in ast.walk(tree):
+            if not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for n in ast.walk(f):
+                if isinstance(n, ast.Import):
+                    names = [a.name for a in n.names]
+                elif isinstance(n, ast.ImportFrom):
+                    names = ["." if n.level else n.module]
+                else:
+                    continue
+                for name in names:
+                    if name == "." or top(name) in {top(k) for k in known} or top(name) not in LAZY:
+                        found.append(f"{m}:{n.lineno} {ast.unparse(n)}")
+    return sorted(set(found))
+
+
+def test_no_private_name_crosses_a_module_boundary():
+    assert private_reach_ins(_trees()) == []
+
+
+def test_no_function_local_import_that_dodges_nothing():
+    trees = _trees()
+    assert local_imports(trees, set(trees)) == []
+
+
+def test_the_private_and_local_import_checks_catch_what_they_are_for(tmp_path):
+    pkg = tmp_path / "gan_core"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("class A:\n    def _go(self):\n        self._state = 1\n")
+    (pkg / "b.py").write_text("from .a import _helper\n\ndef f(obj):\n    obj._go()\n"
+                              "    obj._state = 2\n    from . import a\n    import json\n"
+                              "    import ray\n")
+    trees = _trees(tmp_path, ("gan_core",), ())
+    found = private_reach_ins(trees)
+    assert any("imports _helper" in x for x in found)
+    assert any("obj._go" in x for x in found) and any("obj._state" in x for x in found)
+    bad = local_imports(trees, set(trees))
+    assert any("from . import a" in x for x in bad) and any("import json" in x for x in bad)
+    assert not any("import ray" in x for x in bad)
