@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
+from . import verdicts
 from .claims import AUGMENT_SHARES, NAMES, Experiment, balance_line, get_experiment, plan
 from .files import atomic_write_text, write_csv
 
@@ -172,7 +173,7 @@ def summarise(name: str, out: str | Path) -> dict:
     total = len(plan(name, bool(meta.get("quick")), meta.get("seeds"), meta.get("steps")))
     stats = arm_stats(exp, rows)
     complete = len(rows) >= total and len(stats) == len(exp.arms)
-    verdict = exp.verdict(exp, stats) if complete else \
+    verdict = verdicts.verdict(exp, stats) if complete else \
         f"Only {len(rows)} of {total} runs have finished; run the same command again to finish."
     summary = dict(experiment=name, title=exp.title, claim=exp.claim, source=exp.source,
                    setup=exp.setup, quick=bool(meta.get("quick")), command=meta.get("command", ""),
