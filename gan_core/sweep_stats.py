@@ -234,6 +234,8 @@ def _plot_shares(rows: list[dict], path: Path, plt) -> Path:
 def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> list[Path]:
     """PNG plots: the curve metric over training (mean, band = min..max over seeds), and one
     bar chart per reported number (mean, error bar = standard deviation, dots = seeds)."""
+    # Imported here, not at the top: only the PNGs need matplotlib (the Experiments page imports
+    # this module and draws with Plotly), and the Agg backend must be chosen before pyplot loads.
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

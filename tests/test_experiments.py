@@ -6,12 +6,19 @@ except the one that runs every experiment's --quick version on the real digits.
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import types
 
 import pytest
+import torch
 
 from gan_core import claims, sweep_stats, sweeps, verdicts
+from gan_core.data import load_dataset
 from gan_core.jobs import JobPool, SweepJob
+from gan_core.metrics import Judge, accuracy, copy_scores, judge_split, train_judge
+from lab_app.sweep_results import nearest_pairs
+from tests.conftest import make_image_dataset
 
 
 @pytest.fixture
@@ -364,9 +371,6 @@ def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
     """A "generator" that returns its training digits (lightly noised) sits nearer the training
     set than the held-out one (share near 1); one that returns digits neither set holds sits
     half-way (near 0.5), on real MNIST: its training part and its held-out reference."""
-    import torch
-    from gan_core.data import load_dataset
-    from gan_core.metrics import copy_scores
     full = load_dataset("mnist", real_data_dir, download=False)
     reference = load_dataset("mnist", real_data_dir, download=False, part="reference")
     train, train_part, held_part = sweeps.memorisation_split(len(full), len(reference), 500,
@@ -383,8 +387,6 @@ def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
 
 
 def test_copy_scores_compare_sets_of_equal_size_only():
-    import torch
-    from gan_core.metrics import copy_scores
     x = torch.zeros(4, 1, 28, 28)
     with pytest.raises(ValueError, match="equal size"):
         copy_scores(x, torch.zeros(10, 1, 28, 28), torch.zeros(5, 1, 28, 28))
@@ -415,8 +417,6 @@ def test_memorisation_split_keeps_the_reference_away_from_the_gan():
 
 def test_train_judge_holds_out_exactly_judge_split():
     """One rule for the judge's unseen digits: train_judge's accuracy is measured on them."""
-    from gan_core.metrics import Judge, accuracy, judge_split, train_judge
-    from tests.conftest import make_image_dataset
     ds = make_image_dataset(200)
     judge, acc = train_judge(ds, epochs=1, holdout=40)
     held, _ = judge_split(len(ds), holdout=40)
@@ -484,7 +484,6 @@ def test_small_data_verdict_says_which_arm_copies(shares, expected):
 def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, fake_mnist):
     """The memorisation runner trains away from the held-out reference and saves what the
     Experiments page shows: samples above their nearest training images."""
-    from lab_app.sweep_results import nearest_pairs
     out = tmp_path / "s"
     summary = sweeps.run_sweep("small-data", out, quick=True, seeds=1, steps=2, jobs=1,
                                data_dir=str(fake_mnist))
@@ -502,8 +501,6 @@ def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, f
 def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist, monkeypatch):
     """Streamlit (and AppTest) put the page script in sys.modules['__main__']; spawned
     workers must not run it again."""
-    import sys
-    import types
     page = tmp_path / "page.py"
     page.write_text("raise SystemExit('a page script ran inside a sweep worker')\n")
     host_main = types.ModuleType("__main__")
@@ -565,7 +562,6 @@ def test_cgan_augment_trains_the_cgan_with_the_classroom_recipe():
 
 
 def test_the_real_part_of_the_classifiers_mix_is_balanced_per_class():
-    import torch
     labels = torch.tensor([0] * 50 + [1] * 300 + [2] * 150)      # an unbalanced pool
     for n in (30, 31, 150):
         idx = sweeps.balanced_pick(labels, n, 3, seed=0)
