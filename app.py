@@ -8,19 +8,13 @@ gan_core.workers), never in the page script or this process.
 """
 import streamlit as st
 
+from lab_app.pages import HOME, PAGES
 from lab_app.ui import sidebar, torch_threads
 
 st.set_page_config(page_title="GAN teaching lab", page_icon=":material/blur_on:", layout="wide")
 torch_threads()
 
-PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("app_pages/explore.py", title="Latent explorer", icon=":material/explore:"),
-    st.Page("app_pages/loss_lab.py", title="Loss lab", icon=":material/functions:"),
-    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
-]
-page = st.navigation(PAGES)
+page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p is HOME)
+                      for p in PAGES])
 sidebar()
 page.run()

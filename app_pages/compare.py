@@ -1,23 +1,22 @@
 """Compare: two runs on one recipe that differ only in the loss (and clipping), trained in
 lockstep, beside what the shipped sweeps say about the same pair over several seeds."""
-import streamlit as st
-
-from gan_core.config import RECIPES, TrainConfig
-from gan_core.data import DatasetError
 from pathlib import Path
 
+import streamlit as st
+
 from gan_core.checkpoint import load_checkpoint
+from gan_core.config import PRESETS, RECIPES, TrainConfig
+from gan_core.data import DatasetError
 from gan_core.images import grid_image, snapshot_image
-from gan_core.sampling import generate, latent
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES, loss_of
-from lab_app import charts, inside, pretrained
+from gan_core.sampling import generate, latent
+from lab_app import charts, inside, pretrained, saved
 from lab_app.recipes import describe, recipe_line, recipe_name
 from gan_core.datasets import is_points_dataset, point_sets
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
                               compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
-from lab_app import saved
 from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
 
 st.title("Compare two losses")
@@ -91,7 +90,7 @@ with st.container(border=True):
             clip = b.checkbox("Clip 0.25", key=f"c_{side}_clip",
                               help="The FLGAN authors' code clips gradient norms at 0.25")
             gamma = g.number_input("gamma", 0.0, 10.0, 2.0, 0.5, key=f"c_{side}_gamma",
-                                   disabled=loss != "focal")
+                                   disabled=not LOSSES[loss].uses_gamma)
             picks[side] = dict(loss=loss, grad_clip=0.25 if clip else None, focal_gamma=gamma)
     start = c[4].button("Train both", type="primary", width="stretch")
     batch = RECIPES[recipe].values(False).get("batch_size", 32)
@@ -203,7 +202,7 @@ def pretrained_view():
     z = latent(32, 100, seed=0)
     histories = {}
     for preset, cks in lines.items():
-        spec = LOSSES["focal" if preset == "flgan" else "nonsaturating"]
+        spec = LOSSES[PRESETS[preset]["loss"]]
         head, formula = st.columns([1, 2], vertical_alignment="center")
         head.markdown(f"**{labels[preset]}**  \n{spec.summary}")
         formula.latex(spec.latex_g.replace(r"\gamma", "2"))

@@ -18,6 +18,7 @@ from streamlit.errors import StreamlitAPIException
 
 from gan_core.checkpoint import CheckpointError
 from lab_app import explore as ex
+from lab_app.pages import page
 from lab_app.ui import ROOT, trained_generators
 
 STRIP_FRAMES = 10        # frames from A to B
@@ -95,7 +96,8 @@ def no_models() -> None:
             "Checkpoints under `pretrained/` and `runs/` are found automatically; you can also "
             "upload one below.", icon=":material/explore:")
     try:
-        st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        train = page("train")
+        st.page_link(train.file, label="Go to the Train page", icon=train.icon)
     except StreamlitAPIException:      # the page runs on its own (tests, `streamlit run` alone)
         st.caption("Open the Train page from the app's navigation.")
     st.stop()

@@ -2,7 +2,13 @@
 
 import streamlit as st
 
+from gan_core.checkpoint import load_checkpoint
+from gan_core.datasets import toy_modes
+from gan_core.images import grid_image, points_image
+from gan_core.sampling import sample
 from lab_app.lessons import LESSONS
+from lab_app.pages import HOME, PAGES
+from lab_app.pretrained import model_path, picture_caption
 from lab_app.ui import lesson_card
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
@@ -40,24 +46,6 @@ digraph gan {
 }
 """
 
-PAGES = [    # (file, label, icon as in app.py's navigation, what it is for)
-    ("app_pages/train.py", "Train", ":material/model_training:",
-     "Train one GAN live: pick a dataset, a loss and the G:D step ratio, and watch the losses, "
-     "D's beliefs and the samples as it learns."),
-    ("app_pages/compare.py", "Compare", ":material/compare:",
-     "Train two set-ups side by side on the same seed and batches, e.g. focal loss against "
-     "the DCGAN loss."),
-    ("app_pages/explore.py", "Latent explorer", ":material/explore:",
-     "Take a trained generator and move through its noise space z: what does each direction "
-     "draw, and what lies between two images?"),
-    ("app_pages/loss_lab.py", "Loss lab", ":material/functions:",
-     "Every loss in the lab with its formulas, and plots of why some give the generator a "
-     "gradient when it needs one and some do not."),
-    ("app_pages/experiments.py", "Experiments", ":material/science:",
-     "Each paper's claim tested over several seeds: does focal loss really halve the time? "
-     "Does a latent of 1 collapse? The numbers and a verdict, and a small rerun here."),
-]
-
 st.title("GAN teaching lab")
 
 text, picture = st.columns([5, 6], gap="large")
@@ -88,12 +76,6 @@ st.caption("The minimax game. D maximises V by calling real images real (log D(x
 @st.cache_resource(show_spinner=False)
 def shipped_samples():
     """Pictures from the shipped generators, made once for everybody (no training, no network)."""
-    from gan_core.checkpoint import load_checkpoint
-    from gan_core.datasets import toy_modes
-    from gan_core.images import grid_image, points_image
-    from gan_core.sampling import sample
-    from lab_app.pretrained import model_path, picture_caption
-
     shown = []
     # Each caption names the recipe that made the picture, from the model's card: clusters and
     # an EMA of G do much of what a loss could be credited with.
@@ -136,7 +118,9 @@ st.caption("*Measured*: the lesson benchmark (`python -m benchmarks.lessons`) tr
            "within the lesson's own length (README, Lessons).")
 
 st.header("What each page is for")
-for path, label, icon, what in PAGES:
+for p in PAGES:
+    if p is HOME:
+        continue
     link, line = st.columns([1, 5], vertical_alignment="center")
-    link.page_link(path, label=label, icon=icon)
-    line.markdown(what)
+    link.page_link(p.file, label=p.title, icon=p.icon)
+    line.markdown(p.blurb)

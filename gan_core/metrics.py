@@ -42,8 +42,8 @@ from .datasets import has_heldout_part, load_dataset, toy_modes, toy_std
 from .files import atomic_save
 from .images import from_uint8
 from .sampling import sample
-from .schema import (MAX_CLASSES, CheckpointError, _is_int, _is_number, _is_text, check_archive,
-                     check_state)
+from .schema import (MAX_CLASSES, CheckpointError, check_archive, check_state, is_int, is_number,
+                     is_text)
 from .shortrepr import short_repr
 
 JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the generator draws
@@ -363,10 +363,10 @@ def load_judge(dataset: str, path=None) -> Judge:
     if type(obj) is not dict or obj.get("format") != "gan_core.judge" or not set(obj) <= known:
         raise ValueError(f"{path.name} is not a judge file")
     n, c = obj.get("num_classes"), obj.get("channels")
-    if not _is_int(n, 2, MAX_CLASSES) or c not in (1, 3) or type(c) is not int:
+    if not is_int(n, 2, MAX_CLASSES) or c not in (1, 3) or type(c) is not int:
         raise ValueError(f"judge file {path.name}: num_classes {short_repr(n)} and channels "
                          f"{short_repr(c)} must be 2 to {MAX_CLASSES}, and 1 or 3")
-    if not _is_number(obj.get("accuracy", 0.0), 0, 1) or not _is_text(obj.get("note", ""), 2000):
+    if not is_number(obj.get("accuracy", 0.0), 0, 1) or not is_text(obj.get("note", ""), 2000):
         raise ValueError(f"judge file {path.name}: accuracy must be a number from 0 to 1 and "
                          f"the note a short text")
     judge = Judge(n, c)         # small: num_classes is bounded above

@@ -107,13 +107,15 @@ def check_archive(path: Path) -> None:
         _fail(f"{path.name} declares more data than the file holds")
 
 
-# --- helpers ------------------------------------------------------------------------------------
+# --- checks of one value (gan_core.metrics checks the judge's file with them too) -------------
 
-def _is_int(v: Any, lo: int, hi: int) -> bool:
+def is_int(v: Any, lo: int, hi: int) -> bool:
+    """A plain int (not a bool) from lo to hi."""
     return type(v) is int and lo <= v <= hi
 
 
-def _is_number(v: Any, lo: float = -math.inf, hi: float = math.inf, finite: bool = True) -> bool:
+def is_number(v: Any, lo: float = -math.inf, hi: float = math.inf, finite: bool = True) -> bool:
+    """A plain int or float (not a bool) from lo to hi; with finite=False, inf and NaN pass too."""
     if type(v) is int:
         return lo <= v <= hi
     if type(v) is not float:
@@ -121,14 +123,15 @@ def _is_number(v: Any, lo: float = -math.inf, hi: float = math.inf, finite: bool
     return (math.isfinite(v) or not finite) and (math.isnan(v) or lo <= v <= hi)
 
 
-def _is_text(v: Any, n: int = MAX_NAME) -> bool:
+def is_text(v: Any, n: int = MAX_NAME) -> bool:
+    """A str of at most n characters."""
     return type(v) is str and len(v) <= n
 
 
 def _scalar(v: Any) -> bool:
     """A plain value of a record: None, a bool, a 64-bit int, a float or a short string."""
-    return (v is None or type(v) in (bool, float) or _is_int(v, -2**63, 2**63 - 1)
-            or _is_text(v))
+    return (v is None or type(v) in (bool, float) or is_int(v, -2**63, 2**63 - 1)
+            or is_text(v))
 
 
 def _records(v: Any, what: str, limit: int, nested: Optional[str] = None) -> None:
@@ -147,10 +150,10 @@ def _records(v: Any, what: str, limit: int, nested: Optional[str] = None) -> Non
             _fail(f"{what}[{i}] must be a dict of at most {MAX_NAME} values; "
                   f"got {short_repr(rec)}")
         for k, x in rec.items():
-            if not _is_text(k):
+            if not is_text(k):
                 _fail(f"{what}[{i}] has a key that is not a short string: {short_repr(k)}")
             if k == nested and type(x) is dict and len(x) <= MAX_NAME:
-                if all(_is_text(kk) and _scalar(xx) for kk, xx in x.items()):
+                if all(is_text(kk) and _scalar(xx) for kk, xx in x.items()):
                     continue
             if not _scalar(x):
                 _fail(f"{what}[{i}][{k!r}] must be a number or a short string; "
@@ -176,18 +179,18 @@ def check_config(d: Any) -> TrainConfig:
 
 SPEC_RULES = {    # field -> (test, what it must be)
     "model": (lambda v: type(v) is str and v in MODELS, f"one of {', '.join(MODELS)}"),
-    "latent_dim": (lambda v: _is_int(v, 1, 1000), "a whole number from 1 to 1000"),
+    "latent_dim": (lambda v: is_int(v, 1, 1000), "a whole number from 1 to 1000"),
     "channels": (lambda v: type(v) is int and v in (1, 3), "1 or 3"),
     "depth": (lambda v: type(v) is str and v in DEPTHS, f"one of {', '.join(DEPTHS)}"),
     "batch_norm": (lambda v: type(v) is bool, "true or false"),
-    "dropout": (lambda v: _is_number(v, 0, 0.9), "a number from 0 to 0.9"),
+    "dropout": (lambda v: is_number(v, 0, 0.9), "a number from 0 to 0.9"),
     "self_attention": (lambda v: type(v) is bool, "true or false"),
     "spectral_norm_g": (lambda v: type(v) is bool, "true or false"),
     "spectral_norm_d": (lambda v: type(v) is bool, "true or false"),
     "batch_norm_d": (lambda v: type(v) is bool, "true or false"),
-    "num_classes": (lambda v: _is_int(v, 0, MAX_CLASSES),
+    "num_classes": (lambda v: is_int(v, 0, MAX_CLASSES),
                     f"a whole number from 0 to {MAX_CLASSES}"),
-    "clusters": (lambda v: _is_int(v, 0, MAX_CLUSTERS), f"a whole number from 0 to {MAX_CLUSTERS}"),
+    "clusters": (lambda v: is_int(v, 0, MAX_CLUSTERS), f"a whole number from 0 to {MAX_CLUSTERS}"),
 }
 SAME_AS_CONFIG = ("model", "latent_dim", "depth", "batch_norm", "batch_norm_d", "self_attention",
                   "spectral_norm_g", "spectral_norm_d")
@@ -297,10 +300,10 @@ def check_optimizer(opt: Any, model: torch.nn.Module, what: str) -> None:
     if type(state) is not dict or type(groups) is not list or not 1 <= len(groups) <= 4:
         _fail(f"{what} is malformed: {short_repr(opt)}")
     for i, s in state.items():
-        if not _is_int(i, 0, len(shapes) - 1) or type(s) is not dict or len(s) > 8:
+        if not is_int(i, 0, len(shapes) - 1) or type(s) is not dict or len(s) > 8:
             _fail(f"{what} has a state entry {short_repr(i)} for no parameter of the model")
         for k, v in s.items():
-            if not _is_text(k):
+            if not is_text(k):
                 _fail(f"{what} state {i} has a key {short_repr(k)}")
             if type(v) is torch.Tensor:
                 if tuple(v.shape) not in (shapes[i], ()):
@@ -314,15 +317,15 @@ def check_optimizer(opt: Any, model: torch.nn.Module, what: str) -> None:
         if type(g) is not dict or len(g) > 32:
             _fail(f"{what} has a param group that is not a small dict: {short_repr(g)}")
         for k, v in g.items():
-            if not _is_text(k):
+            if not is_text(k):
                 _fail(f"{what} param group key {short_repr(k)}")
             if k == "params":
-                if type(v) is not list or not all(_is_int(j, 0, len(shapes) - 1) for j in v):
+                if type(v) is not list or not all(is_int(j, 0, len(shapes) - 1) for j in v):
                     _fail(f"{what} params must list parameter indices; got {short_repr(v)}")
                 seen += len(v)
             elif k == "betas":
                 if type(v) not in (tuple, list) or len(v) != 2 or not all(
-                        _is_number(b, 0, 1) for b in v):
+                        is_number(b, 0, 1) for b in v):
                     _fail(f"{what} betas must be two numbers from 0 to 1; got {short_repr(v)}")
             elif not _scalar(v):
                 _fail(f"{what} setting {k} must be a number; got {short_repr(v)}")
@@ -353,17 +356,17 @@ def check_checkpoint(obj: Any) -> tuple[TrainConfig, ModelSpec, torch.nn.Module,
     spec = check_spec(obj["spec"], config)
     names = obj.get("class_names", [])
     if type(names) is not list or len(names) > MAX_CLASSES or not all(
-            _is_text(n) for n in names):
+            is_text(n) for n in names):
         _fail(f"class_names must be a list of at most {MAX_CLASSES} strings of at most "
               f"{MAX_NAME} characters; got {short_repr(names)}")
     for k in ("step", "epoch", "g_updates", "d_updates"):
-        if k in obj and not _is_int(obj[k], 0, MAX_COUNT):
+        if k in obj and not is_int(obj[k], 0, MAX_COUNT):
             _fail(f"{k} must be a whole number from 0 to {MAX_COUNT}; got {short_repr(obj[k])}")
-    if "elapsed" in obj and not _is_number(obj["elapsed"], 0, 1e9):
+    if "elapsed" in obj and not is_number(obj["elapsed"], 0, 1e9):
         _fail(f"elapsed must be a number of seconds; got {short_repr(obj['elapsed'])}")
     if "last_g" in obj:
         v = obj["last_g"]
-        if type(v) is not list or len(v) > 4 or not all(_is_number(x, finite=False) for x in v):
+        if type(v) is not list or len(v) > 4 or not all(is_number(x, finite=False) for x in v):
             _fail(f"last_g must be a few numbers; got {short_repr(v)}")
     _records(obj.get("history", []), "history", MAX_RECORDS)
     _records(obj.get("markers", []), "markers", MAX_MARKERS, nested="changes")

@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
+from . import verdicts
 from .claims import AUGMENT_SHARES, NAMES, Experiment, balance_line, get_experiment, plan
 from .files import atomic_write_text, write_csv
 
@@ -172,7 +173,7 @@ def summarise(name: str, out: str | Path) -> dict:
     total = len(plan(name, bool(meta.get("quick")), meta.get("seeds"), meta.get("steps")))
     stats = arm_stats(exp, rows)
     complete = len(rows) >= total and len(stats) == len(exp.arms)
-    verdict = exp.verdict(exp, stats) if complete else \
+    verdict = verdicts.verdict(exp, stats) if complete else \
         f"Only {len(rows)} of {total} runs have finished; run the same command again to finish."
     summary = dict(experiment=name, title=exp.title, claim=exp.claim, source=exp.source,
                    setup=exp.setup, quick=bool(meta.get("quick")), command=meta.get("command", ""),
@@ -233,6 +234,8 @@ def _plot_shares(rows: list[dict], path: Path, plt) -> Path:
 def plot(exp: Experiment, rows: list[dict], curves: list[dict], out: Path) -> list[Path]:
     """PNG plots: the curve metric over training (mean, band = min..max over seeds), and one
     bar chart per reported number (mean, error bar = standard deviation, dots = seeds)."""
+    # Imported here, not at the top: only the PNGs need matplotlib (the Experiments page imports
+    # this module and draws with Plotly), and the Agg backend must be chosen before pyplot loads.
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

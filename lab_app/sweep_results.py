@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from gan_core import claims, sweep_stats
+from gan_core import claims, sweep_stats, verdicts
 from gan_core.config import recipe_of
 from gan_core.models import ARCHITECTURES
 from lab_app import recipes
@@ -29,7 +29,7 @@ def load_results_dir(name: str, folder: Path) -> Optional[tuple[dict, list[dict]
     # Statistics and verdict are recomputed, so a change to them shows without a rerun.
     summary["arms"] = sweep_stats.arm_stats(exp, rows)
     if summary.get("complete"):
-        summary["verdict"] = exp.verdict(exp, summary["arms"])
+        summary["verdict"] = verdicts.verdict(exp, summary["arms"])
     return summary, rows, curves
 
 

@@ -6,12 +6,19 @@ except the one that runs every experiment's --quick version on the real digits.
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import types
 
 import pytest
+import torch
 
-from gan_core import claims, sweep_stats, sweeps
+from gan_core import claims, sweep_stats, sweeps, verdicts
+from gan_core.datasets import load_dataset
 from gan_core.jobs import JobPool, SweepJob
+from gan_core.metrics import Judge, accuracy, copy_scores, judge_split, train_judge
+from lab_app.sweep_results import nearest_pairs
+from tests.conftest import make_image_dataset
 
 
 @pytest.fixture
@@ -20,6 +27,10 @@ def fake_mnist(tmp_path, idx_tree):
 
 
 # --- plans -----------------------------------------------------------------------------------
+
+def test_every_experiment_has_exactly_one_reading_in_verdicts():
+    assert set(verdicts.READINGS) == set(claims.EXPERIMENTS)
+
 
 def test_every_experiment_plans_valid_configs_full_and_quick():
     for name, exp in claims.EXPERIMENTS.items():
@@ -77,7 +88,7 @@ def _sagan_stats(fd: dict, share: dict):
     rows = [dict(arm=a.name, seed=s, judge_fd=fd.get(a.name, 100.0) + s,
                  confident_share=share.get(a.name, 0.5) + s / 100, steps=300)
             for a in exp.arms for s in range(5)]
-    return exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    return verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
 
 
 def test_sagan_verdict_names_what_each_change_buys():
@@ -150,7 +161,7 @@ def test_focal_verdict_follows_the_measured_ratio(focal_steps, expected):
     rows = _focal_rows(dict(focal_clip=focal_steps, focal=[120, 130, 140], clip=[200, 200, 200],
                             neither=[200, 200, 200]))
     stats = sweep_stats.arm_stats(exp, rows)
-    text = exp.verdict(exp, stats)
+    text = verdicts.verdict(exp, stats)
     assert expected in text
     mean = sum(focal_steps) / 3
     assert f"FLGAN needs {mean / 200:.2f}x DCGAN's steps" in text
@@ -165,7 +176,7 @@ def test_focal_verdict_names_clipping_when_clipping_buys_the_speed_up():
     exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     rows = _focal_rows(dict(focal_clip=[250, 250], focal=[411, 411], clip=[260, 260],
                             neither=[296, 296]))
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "The speed-up is bought by gradient clipping" in text
     assert "focal added to clipping 0.96x clipping alone's" in text
 
@@ -191,7 +202,7 @@ def test_a_seed_that_never_reaches_the_threshold_is_censored_at_its_limit_not_dr
     stats = sweep_stats.arm_stats(exp, rows)
     assert stats["neither"]["steps_to_threshold"]["mean"] == 30       # (20 + 40) / 2, not 20
     assert stats["neither"]["reached"] == 1 and stats["neither"]["censored_steps_to_threshold"] == 1
-    text = exp.verdict(exp, stats)
+    text = verdicts.verdict(exp, stats)
     assert "neither (DCGAN): >= 3 ± 1 s (>= 30 ± 14 steps, 1 of 2 seeds)" in text
     assert "FLGAN needs 0.67x DCGAN's steps" in text
 
@@ -200,7 +211,7 @@ def test_focal_verdict_says_when_an_arm_never_reached_the_threshold():
     exp = claims.EXPERIMENTS["focal-vs-dcgan"]
     rows = _focal_rows(dict(focal_clip=[100, None], focal=[None, None], clip=[200, 220],
                             neither=[None, None]))
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "neither (DCGAN): n/a (n/a steps, 0 of 2 seeds)" in text
     assert "focal + clipping (FLGAN code): 10 s (100 steps, 1 of 2 seeds)" in text
     assert "no ratio can be given" in text
@@ -211,7 +222,7 @@ def test_gd_ratio_verdict_reads_the_log_ratio_against_the_balance_line_not_zero(
     exp = claims.EXPERIMENTS["gd-ratio"]
     rows = [dict(arm=a.name, seed=0, judge_fd=100.0, train_seconds=10.0, g_updates=100,
                  log_lg_ld=-0.27 if a.name == "g4" else -1.0) for a in exp.arms]
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "G:D 4:1: 100 G updates, FD 100, 1.0x the time, log(L_G/L_D) ends at -0.27 (+0.42 " \
            "from the balance -0.69: G is behind (D ahead))" in text
     assert "G:D 50:1: 100 G updates" in text and "-0.31 from the balance -0.69: D is behind" in text
@@ -227,7 +238,7 @@ def test_gd_ratio_compares_arms_at_equal_training_time():
     results[1]["curve"] = [dict(c, time_s=c["time_s"] * 10) for c in results[1]["curve"]]
     rows, _ = sweep_stats.tables(exp, results)
     assert next(r for r in rows if r["arm"] == "g2")["judge_fd_at_15s"] == 900
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "At equal training time (15 s): G:D 1:1 FD 100, G:D 2:1 FD 900" in text
 
 
@@ -349,7 +360,7 @@ def test_every_quick_experiment_runs_on_the_real_digits(name, tmp_path, real_dat
     exp = claims.EXPERIMENTS[name]
     assert summary["complete"], summary["verdict"]
     assert summary["runs_done"] == len(exp.arms) * exp.quick_seeds
-    assert summary["verdict"] == exp.verdict(exp, summary["arms"])
+    assert summary["verdict"] == verdicts.verdict(exp, summary["arms"])
     for arm in summary["arms"].values():
         present = [b for b in exp.bars if b in arm and arm[b]["n"]]
         assert present, f"{name}: no reported number for {arm['label']}"
@@ -360,9 +371,6 @@ def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
     """A "generator" that returns its training digits (lightly noised) sits nearer the training
     set than the held-out one (share near 1); one that returns digits neither set holds sits
     half-way (near 0.5), on real MNIST: its training part and its held-out reference."""
-    import torch
-    from gan_core.datasets import load_dataset
-    from gan_core.metrics import copy_scores
     full = load_dataset("mnist", real_data_dir, download=False)
     reference = load_dataset("mnist", real_data_dir, download=False, part="reference")
     train, train_part, held_part = sweeps.memorisation_split(len(full), len(reference), 500,
@@ -379,8 +387,6 @@ def test_copy_scores_flag_a_copying_generator_and_not_a_new_one(real_data_dir):
 
 
 def test_copy_scores_compare_sets_of_equal_size_only():
-    import torch
-    from gan_core.metrics import copy_scores
     x = torch.zeros(4, 1, 28, 28)
     with pytest.raises(ValueError, match="equal size"):
         copy_scores(x, torch.zeros(10, 1, 28, 28), torch.zeros(5, 1, 28, 28))
@@ -411,8 +417,6 @@ def test_memorisation_split_keeps_the_reference_away_from_the_gan():
 
 def test_train_judge_holds_out_exactly_judge_split():
     """One rule for the judge's unseen digits: train_judge's accuracy is measured on them."""
-    from gan_core.metrics import Judge, accuracy, judge_split, train_judge
-    from tests.conftest import make_image_dataset
     ds = make_image_dataset(200)
     judge, acc = train_judge(ds, epochs=1, holdout=40)
     held, _ = judge_split(len(ds), holdout=40)
@@ -429,7 +433,7 @@ def test_cgan_verdict_says_how_much_real_data_the_samples_can_replace(accs, expe
     exp = claims.EXPERIMENTS["cgan-augment"]
     rows = [dict(arm="cgan", seed=s, class_accuracy=0.6,
                  **{f"acc_gen_{p}": a for p, a in zip(claims.AUGMENT_SHARES, accs)}) for s in range(2)]
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert expected in text and "drew the asked digit 60.0 ± 0.0% of the time" in text
 
 
@@ -438,7 +442,7 @@ def test_collapsed_arms_are_named_in_the_depth_verdict():
     results = [_run(a.name, 0, [900, 300, 100 if a.name != "medium_bn" else 90])
                for a in exp.arms]
     results[3]["final"]["classes_covered"] = 2          # small_nobn
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, sweep_stats.tables(exp, results)[0]))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, sweep_stats.tables(exp, results)[0]))
     assert ("(mode collapse; a high 'recognised' share there means one digit drawn well): "
             "small, batch norm off (1 of 1 seeds).") in text
     assert "Did not train" not in text
@@ -454,7 +458,7 @@ def test_a_run_whose_samples_never_change_did_not_train_and_is_not_mode_collapse
     results[5]["final"]["classes_covered"] = 1
     rows = sweep_stats.tables(exp, results)[0]
     assert rows[5]["did_not_train"] and not rows[5]["collapsed"]
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert "Did not train (the samples never changed: a failed run, not mode collapse): " \
            "large, batch norm off (1 of 1 seeds)." in text
     assert "mode collapse; a high" not in text
@@ -472,7 +476,7 @@ def test_small_data_verdict_says_which_arm_copies(shares, expected):
     exp = claims.EXPERIMENTS["small-data"]
     rows = [dict(arm=a.name, seed=k, judge_fd=100.0, copy_share=v + (k - 1) * 0.01,
                  copy_ratio=1.0) for a, v in zip(exp.arms, shares) for k in range(3)]
-    text = exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    text = verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     assert expected in text
     assert f"500 images: {shares[0] * 100:.0f} ± 1% of samples nearer a training image" in text
 
@@ -480,7 +484,6 @@ def test_small_data_verdict_says_which_arm_copies(shares, expected):
 def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, fake_mnist):
     """The memorisation runner trains away from the held-out reference and saves what the
     Experiments page shows: samples above their nearest training images."""
-    from lab_app.sweep_results import nearest_pairs
     out = tmp_path / "s"
     summary = sweeps.run_sweep("small-data", out, quick=True, seeds=1, steps=2, jobs=1,
                                data_dir=str(fake_mnist))
@@ -498,8 +501,6 @@ def test_small_data_run_records_copy_scores_and_the_nearest_pictures(tmp_path, f
 def test_parallel_workers_do_not_rerun_a_host_replaced_main(tmp_path, fake_mnist, monkeypatch):
     """Streamlit (and AppTest) put the page script in sys.modules['__main__']; spawned
     workers must not run it again."""
-    import sys
-    import types
     page = tmp_path / "page.py"
     page.write_text("raise SystemExit('a page script ran inside a sweep worker')\n")
     host_main = types.ModuleType("__main__")
@@ -561,7 +562,6 @@ def test_cgan_augment_trains_the_cgan_with_the_classroom_recipe():
 
 
 def test_the_real_part_of_the_classifiers_mix_is_balanced_per_class():
-    import torch
     labels = torch.tensor([0] * 50 + [1] * 300 + [2] * 150)      # an unbalanced pool
     for n in (30, 31, 150):
         idx = sweeps.balanced_pick(labels, n, 3, seed=0)
@@ -577,7 +577,7 @@ def test_a_weak_cgan_is_named_in_its_verdict():
     exp = claims.EXPERIMENTS["cgan-augment"]
     rows = [dict(arm="cgan", seed=s, class_accuracy=0.57,
                  **{f"acc_gen_{p}": 0.9 for p in claims.AUGMENT_SHARES}) for s in range(2)]
-    assert "so this measures a weak CGAN" in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    assert "so this measures a weak CGAN" in verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))
     for r in rows:
         r["class_accuracy"] = 0.95
-    assert "weak CGAN" not in exp.verdict(exp, sweep_stats.arm_stats(exp, rows))
+    assert "weak CGAN" not in verdicts.verdict(exp, sweep_stats.arm_stats(exp, rows))

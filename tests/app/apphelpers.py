@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+
+from lab_app.pages import HOME, PAGES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def page(name: str, **query):
     """An AppTest of app_pages/NAME.py with the given URL parameters, not yet run."""
-    from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(REPO / "app_pages" / f"{name}.py"), default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = str(v)
@@ -23,32 +26,26 @@ def finish_jobs(at, timeout: float = 120.0) -> list:
     return runs
 
 
-STUB_PAGES = {"train": "Stub: Train", "compare": "Stub: Compare", "explore": "Stub: Explorer",
-              "experiments": "Stub: Experiments"}
+REAL_PAGES = (HOME.name, "loss_lab")     # the pages stub_navigation runs for real
+STUB_PAGES = {p.name: f"Stub: {p.title}" for p in PAGES if p.name not in REAL_PAGES}
 STUB = "import streamlit as st\nst.title({title!r})\nst.json(st.query_params.to_dict())\n"
-NAV = """
-import streamlit as st
-st.navigation([
-    st.Page("app_pages/home.py", title="Home", default={home}),
-    st.Page("app_pages/train.py", title="Train"),
-    st.Page("app_pages/compare.py", title="Compare"),
-    st.Page("app_pages/explore.py", title="Latent explorer"),
-    st.Page("app_pages/loss_lab.py", title="Loss lab", default={loss_lab}),
-    st.Page("app_pages/experiments.py", title="Experiments"),
-]).run()
-"""
+
+
+def navigation(default: str) -> str:
+    """An entry script with app.py's pages (lab_app.pages.PAGES), `default` first shown."""
+    pages = "".join(f"    st.Page({p.file!r}, title={p.title!r}, default={p.name == default}),\n"
+                    for p in PAGES)
+    return f"import streamlit as st\nst.navigation([\n{pages}]).run()\n"
 
 
 def stub_navigation(tmp_path: Path, default: str = "home"):
     """An AppTest (not yet run) of app.py's navigation with the real Home and Loss lab pages
     and stubs for the others that print the URL they were opened with. Page links and
     switch_page need a navigation, and the stubs keep these tests fast."""
-    from streamlit.testing.v1 import AppTest
     (tmp_path / "app_pages").mkdir()
-    for name in ("home", "loss_lab"):
+    for name in REAL_PAGES:
         (tmp_path / "app_pages" / f"{name}.py").symlink_to(REPO / "app_pages" / f"{name}.py")
     for name, title in STUB_PAGES.items():
         (tmp_path / "app_pages" / f"{name}.py").write_text(STUB.format(title=title))
-    (tmp_path / "entry.py").write_text(NAV.format(home=default == "home",
-                                                  loss_lab=default == "loss_lab"))
+    (tmp_path / "entry.py").write_text(navigation(default))
     return AppTest.from_file(str(tmp_path / "entry.py"), default_timeout=30)

@@ -17,10 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 from apphelpers import STUB_PAGES, stub_navigation
 from lab_app.lessons import LESSONS
+from lab_app.pages import PAGES
 from lab_app.settings import config_from_params
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
-REAL_PAGES = ("home", "loss_lab")
 
 
 @pytest.fixture
@@ -49,6 +49,12 @@ def test_home_links_every_page(app):
     links = at.get("page_link")
     assert [link.proto.label for link in links] == ["Train", "Compare", "Latent explorer",
                                                    "Loss lab", "Experiments"]
+
+
+def test_every_page_script_is_listed_once_and_every_lesson_opens_a_listed_page():
+    files = [p.file for p in PAGES]
+    assert sorted(files) == sorted(f"app_pages/{f.name}" for f in (REPO_ROOT / "app_pages").glob("*.py"))
+    assert {lesson.page for lesson in LESSONS.values()} <= set(files)
 
 
 def test_home_shows_the_four_preset_buttons_with_their_blurbs(app):
