@@ -250,3 +250,13 @@ def test_the_private_and_local_import_checks_catch_what_they_are_for(tmp_path):
     bad = local_imports(trees, set(trees))
     assert any("from . import a" in x for x in bad) and any("import json" in x for x in bad)
     assert not any("import ray" in x for x in bad)
+
+
+MAX_LINES = 500
+
+
+def test_no_source_file_is_over_500_lines():
+    """One job per file: a module past 500 lines is doing several (split along its seams)."""
+    long = {str(p.relative_to(REPO)): n for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
