@@ -30,5 +30,6 @@ def test_no_forced_full_garbage_collection_after_each_rerun():
     assert _effective("runner.postScriptGC") == "False"
 
 
-def test_uploads_are_capped_at_200_mb():
-    assert _effective("server.maxUploadSize") == "200"
+def test_uploads_are_capped_at_the_labs_largest_limit():
+    """300 MB: an image set (gan_core.uploads.UploadLimits.max_total_bytes)."""
+    assert _effective("server.maxUploadSize") == "300"
