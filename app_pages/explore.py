@@ -17,6 +17,7 @@ import torch
 from streamlit.errors import StreamlitAPIException
 
 from gan_core.checkpoint import CheckpointError
+from gan_core.shortrepr import short_repr
 from lab_app import explore as ex
 from lab_app.pages import page
 from lab_app.ui import ROOT, trained_generators
@@ -75,7 +76,11 @@ def upload_box() -> Optional[tuple[str, ex.Model]]:
         return None
     done = st.session_state.get("explore_uploaded")
     if done is None or done["id"] != up.file_id:
-        try:
+        try:            # judged by its size before its bytes are copied
+            if up.size > ex.MAX_UPLOAD_MB * 2**20:
+                name = short_repr(up.name, 80).strip("'\"")
+                raise CheckpointError(f"{name} is {up.size // 2**20} MB; the limit is "
+                                      f"{ex.MAX_UPLOAD_MB} MB")
             model, error = ex.load_uploaded(up.getvalue(), up.name), ""
         except CheckpointError as e:
             model, error = None, str(e)

@@ -53,7 +53,7 @@ def use_upload() -> None:
         return
     upload_id, folder = saved.new_upload(owner_key())
     try:        # decoded in a separate process with limits: no upload can stall the server
-        report = save_uploads_isolated(((f.name, f.getvalue()) for f in files), folder)
+        report = save_uploads_isolated(((f.name, f) for f in files), folder)   # sizes first
     except UploadError as e:
         st.session_state.upload_msg = ("error", f"Upload refused: {e}")
         return

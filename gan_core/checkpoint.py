@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import pickle
 import re
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 import torch
 
@@ -203,16 +204,15 @@ def load_checkpoint(path: str | Path, with_discriminator: bool = True) -> Checkp
                       int(obj.get("step", 0)), int(obj.get("epoch", 0)), obj)
 
 
-def _generator_part(data: bytes, name: str) -> dict[str, Any]:
-    """Run in the sandbox: the checked generator part of an uploaded checkpoint, plain data."""
-    with tempfile.TemporaryDirectory(prefix="gan_upload_") as d:
-        tmp = Path(d) / "upload.pt"
-        tmp.write_bytes(data)
-        try:
-            obj = read_checkpoint(tmp)
-        except CheckpointError as e:
-            raise CheckpointError(str(e).replace(str(tmp), name).replace(tmp.name, name)) \
-                from None
+def _generator_part(path: str, name: str) -> dict[str, Any]:
+    """Run in the sandbox: the checked generator part of the uploaded checkpoint at `path`
+    (messages name the upload, not the path), plain data."""
+    tmp = Path(path)
+    try:
+        obj = read_checkpoint(tmp)
+    except CheckpointError as e:
+        raise CheckpointError(str(e).replace(str(tmp), name).replace(tmp.name, name)) \
+            from None
     keep = ("format", "version", "config", "spec", "class_names", "step", "epoch", "generator")
     out = {k: obj[k] for k in keep if k in obj}
     if "generator_ema" in obj:          # what the run showed: the average of G's weights
@@ -220,16 +220,26 @@ def _generator_part(data: bytes, name: str) -> dict[str, Any]:
     return out
 
 
-def load_untrusted(data: bytes, name: str, timeout_s: float = 30.0,
+def load_untrusted(data: bytes | BinaryIO, name: str, timeout_s: float = 30.0,
                    memory_mb: int = 1024) -> Checkpoint:
-    """A generator from an untrusted file's bytes (an upload), read in a separate process
-    under a memory cap and a time limit (gan_core/sandbox.py), so that no file can stall the
-    process that asked. What comes back is checked against the schema again here."""
-    try:
-        obj = run_isolated(_generator_part, data, name, timeout_s=timeout_s,
-                           memory_mb=memory_mb, errors=(CheckpointError,))
-    except SandboxError as e:
-        raise CheckpointError(f"{name} was not loaded: {e}") from None
+    """A generator from an untrusted file (an upload: its bytes, or an open binary file), read
+    in a separate process under a memory cap and a time limit (gan_core/sandbox.py), so that
+    no file can stall the process that asked. The reader is handed the file in a private
+    temporary folder, not a copy of its bytes. What comes back is checked against the schema
+    again here."""
+    with tempfile.TemporaryDirectory(prefix="gan_upload_") as d:
+        tmp = Path(d) / "upload.pt"
+        with tmp.open("wb") as out:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                out.write(data)
+            else:
+                data.seek(0)
+                shutil.copyfileobj(data, out, 2**20)
+        try:
+            obj = run_isolated(_generator_part, str(tmp), name, timeout_s=timeout_s,
+                               memory_mb=memory_mb, errors=(CheckpointError,))
+        except SandboxError as e:
+            raise CheckpointError(f"{name} was not loaded: {e}") from None
     config, spec, G, _ = check_checkpoint(obj)
     load_weights(G, obj["generator"], "generator", Path(name))
     return Checkpoint(config, spec, G.eval(), None, list(obj.get("class_names", [])),

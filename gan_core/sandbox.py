@@ -17,6 +17,11 @@ failure, the time limit and the memory cap become a SandboxError with a one-line
 
 The child is a fresh interpreter (subprocess, not fork): it shares no threads, locks or memory
 with the server, and a page script that Streamlit put in __main__ is not re-run in it.
+
+At most `MAX_READERS` children (2, or GAN_LAB_MAX_READERS) run at once in the server; further
+calls wait their turn, and `timeout_s` counts from when a call's child starts, not from when
+it asked. (Six uploads at once started six readers on two cores: memory grew from 1.1 to 4.4
+GB and all six ran out of time.) A call that waits more than `queue_timeout_s` is refused.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,6 +40,9 @@ from typing import Any, Callable, Sequence
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 1024
+DEFAULT_QUEUE_TIMEOUT_S = 300.0
+MAX_READERS = max(1, int(os.environ.get("GAN_LAB_MAX_READERS", "2")))
+_readers = threading.BoundedSemaphore(MAX_READERS)     # server-wide: one per running child
 
 
 class SandboxError(RuntimeError):
@@ -88,14 +98,28 @@ def _child() -> None:
 
 def run_isolated(fn: Callable, *args, timeout_s: float = DEFAULT_TIMEOUT_S,
                  memory_mb: int = DEFAULT_MEMORY_MB, errors: Sequence[type] = (),
-                 **kwargs) -> Any:
-    """fn(*args, **kwargs) in a fresh process under the limits; see the module docstring."""
-    import torch
-
+                 queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S, **kwargs) -> Any:
+    """fn(*args, **kwargs) in a fresh process under the limits, once one of the server's
+    MAX_READERS slots is free; see the module docstring."""
     module, qualname = fn.__module__, fn.__qualname__
     if module == "__main__" or "<locals>" in qualname:
         raise ValueError(f"run_isolated needs an importable function; got {module}.{qualname}")
     payload = pickle.dumps((module, qualname, args, kwargs, memory_mb, timeout_s))
+    asked = time.monotonic()
+    if not _readers.acquire(timeout=queue_timeout_s):
+        raise SandboxError(f"the server was busy reading other files for "
+                           f"{time.monotonic() - asked:.0f} s; try again in a minute")
+    try:
+        return _run_child(payload, timeout_s, memory_mb, errors)
+    finally:
+        _readers.release()
+
+
+def _run_child(payload: bytes, timeout_s: float, memory_mb: int,
+               errors: Sequence[type]) -> Any:
+    """One child under the limits, its outcome returned or raised (run_isolated holds a slot)."""
+    import torch
+
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT)] + [p for p in os.environ.get(
                "PYTHONPATH", "").split(os.pathsep) if p])}

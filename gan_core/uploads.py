@@ -26,6 +26,7 @@ import io
 import shutil
 import stat
 import struct
+import tempfile
 import time
 import warnings
 import zipfile
@@ -305,26 +306,90 @@ def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path,
     return w.report
 
 
-def _save_uploads_plain(files: list[tuple[str, bytes]], folder: str,
-                        limits: dict) -> dict:
-    """Run in the sandbox: save_uploads with a plain-data answer."""
-    r = save_uploads(files, folder, UploadLimits(**limits))
+def _save_uploads_plain(files: list[tuple[str, str]], folder: str, limits: dict) -> dict:
+    """Run in the sandbox: save_uploads of files handed over as paths (name, path), each read
+    only when its turn comes, with a plain-data answer."""
+    r = save_uploads(((name, Path(path).read_bytes()) for name, path in files), folder,
+                     UploadLimits(**limits))
     return {"saved": r.saved, "classes": r.classes, "skipped": r.skipped}
 
 
-def save_uploads_isolated(files: Iterable[tuple[str, bytes]], folder: str | Path,
+def _size(data) -> int:
+    """The size of bytes or of an open file (Streamlit's UploadedFile has `.size`), unread."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return len(data)
+    size = getattr(data, "size", None)
+    if isinstance(size, int):
+        return size
+    here = data.tell()
+    end = data.seek(0, io.SEEK_END)
+    data.seek(here)
+    return end
+
+
+def check_upload_sizes(sizes: Iterable[tuple[str, int]],
+                       limits: UploadLimits = UploadLimits()) -> list[str]:
+    """The upload judged by its files' sizes alone, before any of their bytes are read.
+
+    Returns the names of loose images over `max_file_bytes` with the reason (save_uploads
+    would skip them; here they are never read); raises UploadError when the other files
+    together are more than `max_total_bytes` (a zip is at most about as large as what it
+    unpacks to) or when nothing is left. Three 150 MB images grew the server by 900 MB, copied and sent
+    to the reader, before each was refused for size.
+    """
+    skipped, total, left = [], 0, 0
+    for name, size in sizes:
+        if PurePosixPath(name).suffix.lower() != ".zip" and size > limits.max_file_bytes:
+            skipped.append(f"{name}: {size // 2**20} MB, more than the "
+                           f"{limits.max_file_bytes // 2**20} MB limit")
+            continue
+        left += 1
+        total += size
+        if total > limits.max_total_bytes:
+            raise UploadError(f"the upload is more than {limits.max_total_bytes // 2**20} MB; "
+                              f"upload fewer or smaller images")
+    if not left:
+        why = "; ".join(skipped[:3]) or "it was empty"
+        raise UploadError(f"no image in the upload could be used ({why})")
+    return skipped
+
+
+def save_uploads_isolated(files: Iterable[tuple[str, object]], folder: str | Path,
                           limits: UploadLimits = UploadLimits(), timeout_s: float = 120.0,
                           memory_mb: int = 1024) -> UploadReport:
-    """save_uploads in a separate process with a memory cap (on top of the files themselves)
-    and a time limit; a stopped or failed reader is an UploadError and leaves nothing."""
+    """save_uploads in a separate process with a memory cap (on top of the largest file) and
+    a time limit; a refused, stopped or failed upload is an UploadError and leaves nothing.
 
-    files = [(str(n), bytes(d)) for n, d in files]
-    size_mb = sum(len(d) for _, d in files) // 2**20
+    `files` are (name, bytes or an open binary file such as Streamlit's UploadedFile). Sizes
+    are checked first, without reading (check_upload_sizes); then each file is copied in
+    chunks to a private temporary folder and the reader gets the paths, not copies of the
+    bytes in memory."""
+    files = [(str(n), d, _size(d)) for n, d in files]
     try:
-        r = run_isolated(_save_uploads_plain, files, str(folder), asdict(limits),
-                         timeout_s=timeout_s, memory_mb=memory_mb + 2 * size_mb,
-                         errors=(UploadError,))
-    except SandboxError as e:
+        skipped = check_upload_sizes([(n, size) for n, _, size in files], limits)
+    except UploadError:
         shutil.rmtree(folder, ignore_errors=True)
-        raise UploadError(f"the upload was stopped: {e}") from None
-    return UploadReport(Path(folder), r["saved"], list(r["classes"]), list(r["skipped"]))
+        raise
+    with tempfile.TemporaryDirectory(prefix="gan-lab-upload-") as tmp:
+        paths, largest = [], 0
+        for i, (name, data, size) in enumerate(files):
+            if PurePosixPath(name).suffix.lower() != ".zip" and size > limits.max_file_bytes:
+                continue                    # skipped above, never read
+            path = Path(tmp) / f"{i}.bin"
+            with path.open("wb") as out:
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    out.write(data)
+                else:
+                    data.seek(0)
+                    shutil.copyfileobj(data, out, 2**20)
+            largest = max(largest, path.stat().st_size)
+            paths.append((name, str(path)))
+        try:
+            r = run_isolated(_save_uploads_plain, paths, str(folder), asdict(limits),
+                             timeout_s=timeout_s, memory_mb=memory_mb + 2 * (largest // 2**20),
+                             errors=(UploadError,))
+        except SandboxError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise UploadError(f"the upload was stopped: {e}") from None
+    return UploadReport(Path(folder), r["saved"], list(r["classes"]),
+                        skipped + list(r["skipped"]))

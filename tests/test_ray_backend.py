@@ -13,12 +13,18 @@ ray = pytest.importorskip("ray", reason="Ray is not installed here (pip install 
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.jobs import Job, JobPool  # noqa: E402
 from gan_core.workers import RayBackend, ray_runtime_env  # noqa: E402
+from gan_core.workers.ray_backend import ensure_ray  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    """A local cluster with token authentication on, as the lab requires: Ray (2.60) starts a
+    new local cluster with it unless RAY_AUTH_MODE says otherwise, making and keeping the token
+    in ~/.ray/auth_token. (Setting RAY_AUTH_MODE here would come too late: `import ray` above
+    has already read it.) ensure_ray accepts the cluster, so the backends below may use it."""
     ray.init(num_cpus=2, runtime_env=ray_runtime_env(), log_to_driver=False,
              include_dashboard=False)
+    assert ensure_ray() is ray
     yield
     ray.shutdown()
 

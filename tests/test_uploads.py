@@ -231,3 +231,60 @@ def test_isolated_upload_saves_the_same_and_refuses_the_same(tmp_path):
     with pytest.raises(UploadError, match="two entries"):
         save_uploads_isolated([("x.zip", crafted)], tmp_path / "up2", timeout_s=120)
     assert not (tmp_path / "up2").exists()
+
+
+# --- issue 30: sizes judged before reading; the reader gets paths ---------------------------
+
+class Unread(io.BytesIO):
+    """An uploaded file as Streamlit hands it over (`.size`), that fails if anything reads it."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def read(self, *a):
+        raise AssertionError("an upload over the limit was read")
+
+    getvalue = getbuffer = read
+
+
+def test_images_over_the_limit_are_refused_unread_and_start_no_reader(tmp_path, monkeypatch):
+    """Three 150 MB images grew the server by 900 MB (copied, then sent to the reader) before
+    each was refused for size: now they are judged by `.size` alone."""
+    from gan_core import uploads
+    monkeypatch.setattr(uploads, "run_isolated", lambda *a, **k: pytest.fail("a reader ran"))
+    files = [(f"photo{i}.png", Unread(150 * 2**20)) for i in range(3)]
+    with pytest.raises(UploadError, match="photo0.png: 150 MB, more than the 25 MB limit"):
+        uploads.save_uploads_isolated(files, tmp_path / "up")
+    big = [("a.zip", Unread(200 * 2**20)), ("b.zip", Unread(200 * 2**20))]
+    with pytest.raises(UploadError, match="the upload is more than 300 MB"):
+        uploads.save_uploads_isolated(big, tmp_path / "up")
+    assert not (tmp_path / "up").exists()
+
+
+def test_the_reader_gets_paths_and_big_images_are_skipped_unread(tmp_path, monkeypatch):
+    from gan_core import uploads
+    seen = []
+
+    def spy(fn, files, *args, **kwargs):
+        seen.extend(files)
+        return uploads.run_isolated.__wrapped__(fn, files, *args, **kwargs)
+    spy.__wrapped__ = uploads.run_isolated
+    monkeypatch.setattr(uploads, "run_isolated", spy)
+    small = io.BytesIO(png())
+    small.size = len(small.getvalue())
+    report = uploads.save_uploads_isolated([("big.png", Unread(150 * 2**20)),
+                                            ("small.png", small)], tmp_path / "up")
+    assert report.saved == 1
+    assert report.skipped == ["big.png: 150 MB, more than the 25 MB limit"]
+    assert [name for name, _ in seen] == ["small.png"]
+    assert all(isinstance(path, str) for _, path in seen)          # a path, not the bytes
+
+
+def test_streamlit_refuses_what_the_lab_would_refuse():
+    """maxUploadSize is the lab's real largest: an image set of up to 300 MB."""
+    import tomllib
+    from pathlib import Path
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" /
+                            "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == UploadLimits().max_total_bytes // 2**20

@@ -20,3 +20,10 @@ def spin():
 def allocate(n):
     block = bytearray(n)            # touches every page
     return len(block)
+
+
+def nap(seconds):
+    """Sleeps; returns when it ran (wall clock, comparable between processes)."""
+    start = time.time()
+    time.sleep(seconds)
+    return [start, time.time()]

@@ -4,6 +4,11 @@ GAN_LAB_RAY_ADDRESS (`ray` is an optional install: requirements-ray.txt).
 The actor runs the same WorkerCore as a local worker, polled by the server instead of pushing
 its events, and reports its own resident memory with each poll. Checkpoints are copied to the
 server's machine as they arrive, so they outlive the actor.
+
+Safe by default: whoever can reach an unauthenticated Ray cluster can run any code on it (Ray
+before 2.52 has no authentication at all), so `ensure_ray` connects only with Ray's token
+authentication on (RAY_AUTH_MODE=token), unless GAN_LAB_RAY_ALLOW_UNAUTHENTICATED=1 says to
+go ahead without it (docs/deployment.md).
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 from .core import WorkerCore
 from .machine import out_of_memory_share, process_rss_mb
@@ -29,16 +34,76 @@ def ray_runtime_env() -> dict:
                          "/benchmarks/results/", "/data/"]}
 
 
+ALLOW_UNAUTHENTICATED = "GAN_LAB_RAY_ALLOW_UNAUTHENTICATED"
+AUTH_HOW = ("on every Ray node and on the class server `export RAY_AUTH_MODE=token` with the "
+            "same token (made once by `ray get-auth-token --generate` in ~/.ray/auth_token; copy "
+            "that file, or set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH), start the head with "
+            "`--dashboard-host 127.0.0.1`, and firewall Ray's ports (6379, 8265, 10001, 52365, "
+            "10002-19999) from the class network: see docs/deployment.md; "
+            f"{ALLOW_UNAUTHENTICATED}=1 connects without authentication")
+
+
+def cluster_address(address: Optional[str], env: Mapping[str, str]) -> Optional[str]:
+    """The cluster ray.init will join: the argument, GAN_LAB_RAY_ADDRESS, RAY_ADDRESS, or None
+    for a new local cluster the lab starts itself."""
+    return address or env.get("GAN_LAB_RAY_ADDRESS") or env.get("RAY_ADDRESS") or None
+
+
+def auth_refusal(address: Optional[str], env: Mapping[str, str],
+                 token_auth_on: Optional[bool] = None) -> Optional[str]:
+    """Why the lab will not use this Ray cluster, as one line, or None where it may.
+
+    Before connecting (`token_auth_on` None) the environment decides: RAY_AUTH_MODE=token (Ray
+    then refuses to connect without the token), or no address at all, since Ray (2.60) starts
+    a new local cluster with token authentication unless RAY_AUTH_MODE says otherwise. After
+    connecting, `token_auth_on` is Ray's own answer for this process, which catches a Ray that
+    did not turn it on (before 2.52 it cannot). The explicit opt-out always wins.
+    """
+    if env.get(ALLOW_UNAUTHENTICATED, "").strip().lower() in ("1", "true", "yes"):
+        return None
+    where = cluster_address(address, env)
+    mode = env.get("RAY_AUTH_MODE", "").strip().lower()
+    if token_auth_on is None:
+        ok = mode == "token" or (where is None and mode == "")
+    else:
+        ok = token_auth_on
+    if ok:
+        return None
+    cluster = f"the Ray cluster at {where}" if where else "a local Ray cluster"
+    return f"refusing to use {cluster} without token authentication (anyone who reaches it " \
+           f"could run code on it): {AUTH_HOW}"
+
+
+def token_auth_on(ray) -> bool:
+    """Whether this process's Ray uses token authentication (False for Ray before 2.52)."""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:
+        return False
+    return bool(is_token_auth_enabled())
+
+
 def ensure_ray(address: Optional[str] = None):
-    """The `ray` module, connected (ValueError saying how to install it where it is missing)."""
+    """The `ray` module, connected, with token authentication on (ValueError with one line
+    saying what to do where Ray is missing or the cluster is not authenticated)."""
     try:
         import ray      # optional: only a server that uses Ray has it
     except ImportError:
         raise ValueError(RAY_HINT) from None
+    started = False
     if not ray.is_initialized():
+        refusal = auth_refusal(address, os.environ)
+        if refusal:
+            raise ValueError(refusal)
         ray.init(address=address or os.environ.get("GAN_LAB_RAY_ADDRESS") or None,
                  runtime_env=ray_runtime_env(), log_to_driver=False,
                  ignore_reinit_error=True)
+        started = True
+    refusal = auth_refusal(address, os.environ, token_auth_on(ray))
+    if refusal:
+        if started:
+            ray.shutdown()
+        raise ValueError(refusal)
     return ray
 
 

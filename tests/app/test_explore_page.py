@@ -376,6 +376,19 @@ def test_bad_upload_shows_an_error_not_a_traceback(monkeypatch, model_dirs):
     assert any("cannot be explored" in e.value and "bad.pt" in e.value for e in at.error)
 
 
+def test_an_upload_over_the_limit_is_refused_by_its_size_unread(monkeypatch, model_dirs):
+    """Judged by UploadedFile.size before its bytes are copied or a reader starts (issue 30);
+    the limit is made 1 MB here so that the test's file stays small."""
+    monkeypatch.setattr(ex, "MAX_UPLOAD_MB", 1)
+    monkeypatch.setattr(ex, "load_uploaded", lambda *a: pytest.fail("the upload was read"))
+    at = explorer(monkeypatch, model_dirs["empty"]).run()
+    at.file_uploader[0].set_value(("huge.pt", bytes(3 * 2**20), "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any("huge.pt is 3 MB; the limit is 1 MB" in e.value for e in at.error), \
+        [e.value for e in at.error]
+
+
 def test_good_upload_is_chosen_and_explored(monkeypatch, model_dirs):
     data = (model_dirs["latent1"] / "nested" / "checkpoint.pt").read_bytes()
     at = explorer(monkeypatch, model_dirs["latent16"]).run()
