@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from PIL import Image, UnidentifiedImageError
+
 from .data import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from .sandbox import SandboxError, run_isolated
 
@@ -117,7 +119,6 @@ class _Writer:
                               f"smaller images")
 
     def image(self, name: str, parts: tuple[str, ...], data: bytes) -> None:
-        from PIL import Image, UnidentifiedImageError
         lim = self.limits
         if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
             self.report.skipped.append(f"{name}: not an image file "
