@@ -15,7 +15,7 @@ from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
                               default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
-from lab_app import inside, narration, saved
+from lab_app import inside, narration, reports, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
@@ -342,7 +342,7 @@ with right:
 
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")
-            d1, d2, d3, d4 = st.columns(4)
+            d1, d2, d3, d4, d5 = st.columns(5)
             cache = st.session_state.setdefault("downloads", {})
             key = (job.id, tr.step, tr.checkpoint_step)   # the worker's last file may follow
             if cache.get("key") != key:
@@ -357,6 +357,10 @@ with right:
             if cache["ckpt"]:
                 d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
                                    "application/octet-stream")
+            d5.download_button("Report (HTML)", lambda: reports.run_report(
+                tr, hist, snaps, narrators[job.id].looks(snaps), st.session_state.train_url),
+                "report.html", "text/html", help="One file to hand in: settings, curves, "
+                "samples over time and what happened, readable offline")
             if not live:
                 show_saved_runs()
 

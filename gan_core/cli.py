@@ -35,6 +35,7 @@ from .images import grid_image, points_image, save_png
 from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
                       train_judge)
 from .records import d_output_kind
+from .report import write_report
 from .runs import save_run
 from .sampling import sample
 from .sweeps import run_sweep
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir", help="where the real images are (for the judge's reference)")
     e.add_argument("--judge", help="judge file (default: pretrained/judge_DATASET.pt)")
 
+    r = sub.add_parser("report", help="write a run's report: one self-contained HTML file")
+    r.add_argument("run", help="a run folder (written by train --out, or saved by the app)")
+    r.add_argument("--out", help="the HTML file to write (default: RUN/report.html)")
     j = sub.add_parser("judge", help="train the judge classifier the metrics use")
     j.add_argument("--dataset", default="mnist")
     j.add_argument("--data-dir")
@@ -293,6 +297,12 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    path = write_report(a.run, a.out)
+    print(f"report written to {path}")
+    return 0
+
+
 def cmd_judge(a: argparse.Namespace) -> int:
     if not 1 <= a.epochs <= 100:
         raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
@@ -360,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-                "judge": cmd_judge, "sweep": cmd_sweep}[a.command](a)
+                "judge": cmd_judge, "sweep": cmd_sweep, "report": cmd_report}[a.command](a)
     except (UsageError, ValueError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
