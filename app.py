@@ -37,7 +37,7 @@ import lab_app.settings  # noqa: E402, F401
 import lab_app.sweep_results  # noqa: E402, F401
 import lab_app.widgets  # noqa: E402, F401
 from lab_app.pages import HOME, PAGES  # noqa: E402
-from lab_app.ui import sidebar, torch_threads  # noqa: E402
+from lab_app.ui import class_banner, sidebar, torch_threads  # noqa: E402
 
 st.set_page_config(page_title="GAN teaching lab", page_icon=":material/blur_on:", layout="wide")
 torch_threads()
@@ -45,4 +45,5 @@ torch_threads()
 page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p is HOME)
                       for p in PAGES])
 sidebar()
+class_banner()
 page.run()

@@ -165,7 +165,7 @@ if start:
             job = Job([cfg_a, cfg_b], get_pool(), name)   # one worker: same data, seed, init
         # kept on disk when it ends (Train lists them)
         job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
-        run = add_run(Run(name, job.start(), kind="compare", labels=names))
+        run = add_run(Run(name, job.start(), kind="compare", labels=names), url)
     except (ValueError, DatasetError) as e:
         st.error(str(e), icon=":material/warning:")
 

@@ -193,7 +193,7 @@ if start and cfg is not None:
             job = Job(cfg, get_pool(), name)          # trains in a worker process, not here
         token = owner_key()
         job.on_end(lambda tr, side: saved.persist(tr, token, name))
-        run = add_run(Run(name, job.start()))
+        run = add_run(Run(name, job.start()), st.session_state.get("train_url"))
     except (ValueError, DatasetError) as e:
         with left:
             st.error(str(e), icon=":material/warning:")

@@ -38,6 +38,9 @@ PAGES = (     # in the navigation's order; the first is the default page
              "Each paper's claim tested over several seeds: does focal loss really halve the "
              "time? Does a latent of 1 collapse? The numbers and a verdict, and a small rerun "
              "here."),
+    PageInfo("app_pages/class.py", "Class (teacher)", ":material/groups:",
+             "For the teacher, with the teacher key: every run in the class live, two side by "
+             "side for the projector, a lesson sent to everyone, the results as one zip."),
 )
 HOME = PAGES[0]
 

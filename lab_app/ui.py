@@ -19,6 +19,11 @@ import torch
 from gan_core.devices import available_devices
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
+from lab_app.classroom import MAX_NAME, Classroom, plain
+from lab_app.lessons import measured_line, recipe_line
+from lab_app.reports import lesson_of
+from lab_app.saved import valid_token
+from lab_app.settings import config_from_params, default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
@@ -57,7 +62,20 @@ def runs() -> list[Run]:
     return st.session_state.runs
 
 
-def add_run(run: Run) -> Run:
+@st.cache_resource
+def get_classroom() -> Classroom:
+    """The class as the teacher's page sees it, one per server (lab_app.classroom)."""
+    return Classroom()
+
+
+def add_run(run: Run, params: Optional[dict] = None) -> Run:
+    """Remember `run` in this session, and register it with the class: the set-up it started
+    from is the lesson whose link (`params`, the page's URL) opened the page, else the page's
+    defaults for the dataset."""
+    lesson = lesson_of(params or {})
+    config = run.job.trainer.config
+    base = config_from_params(lesson.params)[0] if lesson else default_config(config.dataset)
+    get_classroom().register(owner_key(), run, base.to_dict(), lesson.title if lesson else "")
     lst = runs()
     lst.append(run)
     finished = [r for r in lst if not r.active]
@@ -99,7 +117,6 @@ def owner_key() -> str:
     Kept in a cookie (one year, this site only), so a refresh or a server restart finds the
     same runs; a browser without it gets a new random key. Other students never see it.
     """
-    from lab_app.saved import valid_token
     if "owner_key" not in st.session_state:
         token = st.context.cookies.get(OWNER_COOKIE) if st.context.cookies else None
         st.session_state.owner_cookie_ok = valid_token(token)
@@ -119,8 +136,29 @@ def _remember_owner() -> None:
 def sidebar() -> None:
     with st.sidebar:
         _remember_owner()
+        room = get_classroom()
+        st.text_input("Your name for the teacher", key="display_name", max_chars=MAX_NAME,
+                      placeholder=room.name_of(owner_key()),
+                      help="What the teacher's Class page calls your runs (else student N).")
+        room.set_name(owner_key(), st.session_state.get("display_name") or "")
         st.caption(f"Devices here: {', '.join(available_devices())}")
         server_status()
+
+
+@st.fragment(run_every=5.0)
+def class_banner() -> None:
+    """The lesson the teacher sent to the class, on every page, with the link that opens it."""
+    banner = get_classroom().banner
+    if banner is None or st.session_state.get("banner_closed") == banner.sent:
+        return
+    with st.container(border=True):
+        st.markdown(f":material/campaign: **From your teacher:** {plain(banner.text)}")
+        c1, c2 = st.columns([3, 1])
+        c1.page_link(banner.page, label="Open the lesson", icon=":material/school:",
+                     query_params=banner.params)
+        if c2.button("Hide", key="banner_hide"):
+            st.session_state.banner_closed = banner.sent
+            st.rerun(scope="fragment")
 
 
 @st.fragment(run_every=2.0)
@@ -173,7 +211,6 @@ def checkpoint_bytes(trainer) -> bytes:
 def lesson_card(lesson, key: str, label: Optional[str] = None) -> None:
     """A lesson as a bordered card: title, what the class will see, what to watch for, how often
     the lesson benchmark saw it and which recipe it trains with, and the button that opens it."""
-    from lab_app.lessons import measured_line, recipe_line
     with st.container(border=True, height="stretch", vertical_alignment="distribute"):
         with st.container(gap=None):
             st.markdown(f"**{lesson.title}**")

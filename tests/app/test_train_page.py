@@ -24,7 +24,8 @@ def test_a_toy_run_shows_progress_charts_and_downloads():
     assert len(charts) >= 5           # toy map + four training charts
     downloads = [d.proto.label for d in at.get("download_button")]
     # this run's four downloads, then the saved runs' list (this one, kept on the server)
-    assert downloads == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint", "Checkpoint"]
+    assert downloads == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint", "Report (HTML)",
+                         "Checkpoint"]
     assert any("Your saved runs (1)" in e.label for e in at.expander)
     # The History CSV keeps the quality columns, as the command line and saved runs write them.
     assert any("m_modes_covered" in r for r in trainer.history)

@@ -1,0 +1,109 @@
+"""Class: the teacher's view of every run on the server (with the teacher key)."""
+import streamlit as st
+
+from gan_core.images import snapshot_image
+from lab_app.classroom import plain
+from lab_app.lessons import LESSONS
+from lab_app.pages import page
+from lab_app.ui import get_classroom
+
+st.title("Class")
+room = get_classroom()
+
+if not st.session_state.get("teacher"):
+    st.caption("For the teacher: the key is GAN_LAB_TEACHER_KEY, or the one the server printed "
+               "on its console when it started.")
+    with st.form("teacher_key"):
+        typed = st.text_input("Teacher key", type="password")
+        if st.form_submit_button("Open the class"):
+            ok, wait = room.check_key(typed)
+            if ok:
+                st.session_state.teacher = True
+                st.rerun()
+            st.error(f"That is not the key. Try again in {wait:.0f} s.")
+    st.stop()
+
+# --- send a lesson to everyone -----------------------------------------------------------------
+with st.expander("Send a lesson to the class", icon=":material/campaign:"):
+    keys = list(LESSONS)
+    key = st.selectbox("Lesson", keys, format_func=lambda k: LESSONS[k].title, key="cls_lesson")
+    note = st.text_input("A line for the students", value=f"Let's all try: {LESSONS[key].title}",
+                         max_chars=200, key="cls_note")
+    c1, c2 = st.columns(2)
+    if c1.button("Send to every student", type="primary", key="cls_send"):
+        room.send(note, LESSONS[key].page, LESSONS[key].params)
+        st.toast("Sent: every student's page shows it within a few seconds.")
+    if room.banner and c2.button("Take the banner down", key="cls_clear"):
+        room.clear_banner()
+    if room.banner:
+        st.caption(f"Showing now: {plain(room.banner.text)}")
+
+c1, c2 = st.columns([3, 1])
+c2.download_button("The class's results (zip)", room.results_zip, "class_results.zip",
+                   "application/zip", key="cls_zip",
+                   help="Per run: settings, final numbers, history, last samples, report")
+
+
+def _grid(row, width=None):
+    snap = row["snapshot"]
+    if snap is None:
+        st.caption("No samples yet.")
+        return
+    view = row["view"]
+    real = view.dataset.data[:1000] if view.dataset.is_points else None
+    st.image(snapshot_image(snap.samples, real), caption=f"step {snap.step}",
+             width=width or "stretch")
+
+
+def _num(v):
+    return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
+
+
+@st.fragment(run_every=3.0)
+def the_class() -> None:
+    rows = room.rows()
+    if not rows:
+        st.info(f"No runs yet. Students start them on the {page('train').title} or "
+                f"{page('compare').title} page.")
+        return
+    labels = [f"{r['student']}: {r['label']} ({r['state']})" for r in rows]
+    chosen = st.multiselect("Side by side for the projector (two runs)", range(len(rows)),
+                            format_func=lambda i: labels[i], max_selections=2, key="cls_pair")
+    if len(chosen) == 2:
+        cols = st.columns(2)
+        for col, i in zip(cols, chosen):
+            with col:
+                st.subheader(plain(rows[i]["student"]))
+                st.caption(plain(rows[i]["label"]))
+                _grid(rows[i])
+    st.caption(f"{len(rows)} run(s) on this server, newest first.")
+    for i, r in enumerate(rows):
+        with st.container(border=True):
+            left, right = st.columns([1, 3])
+            with left:
+                _grid(r, width=180)
+            with right:
+                state = r["state"] + (f", position {r['position']}" if r["position"] else "")
+                st.markdown(f"**{plain(r['student'])}**: {plain(r['label'])} · {plain(state)} · "
+                            f"step {r['step']}/{r['total']}")
+                q = ", ".join(f"{k[2:]} {_num(v)}" for k, v in r["quality"].items())
+                st.caption(f"D(x) {_num(r['d_real'])} · D(G(z)) {_num(r['d_fake'])}"
+                           + (f" · {plain(q)}" if q else ""))
+                lesson = r["entry"].lesson
+                st.caption(("Lesson: " + plain(lesson) + ". " if lesson else "")
+                           + ("Changed: " + plain("; ".join(r["differs"])) if r["differs"]
+                              else "Set-up as given."))
+                for text in r["events"][-3:]:
+                    st.caption(f":material/visibility: {plain(text)}")
+                if r["side"] == 0:
+                    job = r["entry"].run.job
+                    b1, b2, b3 = st.columns(3)
+                    if job.alive and b1.button("Pause", key=f"cls_p{i}"):
+                        job.pause()
+                    if job.alive and b2.button("Resume", key=f"cls_r{i}"):
+                        job.resume()
+                    if job.alive and b3.button("Stop", key=f"cls_s{i}"):
+                        job.stop()
+
+
+the_class()

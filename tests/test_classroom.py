@@ -1,0 +1,84 @@
+"""The class as the teacher sees it (lab_app.classroom): names, the key, the banner, the rows."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+
+import pytest
+
+from gan_core.config import TrainConfig
+from gan_core.jobs import Job, JobPool
+from lab_app.classroom import Classroom, differences, plain
+
+
+class _Run:
+    def __init__(self, job, name="ring run", labels=()):
+        self.job, self.name, self.labels = job, name, list(labels)
+
+
+def test_students_are_numbered_in_order_of_arrival_and_may_choose_a_name():
+    room = Classroom(key="k", announce=lambda s: None)
+    assert room.name_of("owner-a") == "student 1" and room.name_of("owner-b") == "student 2"
+    assert room.set_name("owner-b", "  Ada\n Lovelace\x00 ") == "Ada Lovelace"
+    assert len(room.set_name("owner-a", "x" * 500)) == 40
+    assert room.set_name("owner-a", "   ") == "student 1"          # cleared: the number again
+
+
+def test_a_generated_key_is_announced_once_and_wrong_keys_wait_longer_each_time():
+    said = []
+    room = Classroom(announce=said.append)
+    assert len(said) == 1 and "teacher key" in said[0]
+    key = said[0].split("is ")[1].split(" ")[0]
+    assert room.check_key("guess", now=100.0) == (False, 1.0)
+    assert room.check_key(key, now=100.5) == (False, 0.5)       # too soon: not even compared
+    assert room.check_key("guess", now=101.0) == (False, 2.0)
+    assert room.check_key("guess", now=103.0) == (False, 4.0)
+    assert room.check_key(key, now=107.0) == (True, 0.0)
+    assert room.check_key("guess", now=107.0) == (False, 1.0)   # counting starts again
+
+
+def test_the_key_from_the_environment_is_not_announced(monkeypatch):
+    monkeypatch.setenv("GAN_LAB_TEACHER_KEY", "class-7b")
+    said = []
+    room = Classroom(announce=said.append)
+    assert said == [] and room.check_key("class-7b")[0]
+
+
+@pytest.mark.parametrize("payload", ["[log in](http://evil/)", "![](http://evil/x.png)",
+                                     "<img src=http://evil/x>", ":red[big]", "$x^2$",
+                                     ":material/warning:"])
+def test_plain_text_cannot_become_a_link_an_image_or_a_directive(payload):
+    out = plain(payload)
+    assert not re.search(r"(?<!\\)[\[\]()<>$:!]", out), out     # every one escaped
+
+
+def test_rows_show_every_run_with_what_differs_and_the_zip_holds_each_runs_report(tmp_path):
+    room = Classroom(key="k", announce=lambda s: None)
+    pool = JobPool(max_running=2)
+    base = TrainConfig(dataset="ring", model="mlp", latent_dim=2, sample_every=10).to_dict()
+    jobs = []
+    for owner, lr in (("a", 2e-4), ("b", 1e-3)):
+        cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, lr_g=lr, max_steps=30,
+                          sample_every=10, device="cpu")
+        job = Job(cfg, pool).start()
+        jobs.append(job)
+        room.register(owner, _Run(job), base)
+    room.set_name("b", "Grace")
+    for job in jobs:
+        assert job.join(120)
+    rows = room.rows()
+    assert [r["student"] for r in rows] == ["Grace", "student 1"]             # newest first
+    assert rows[0]["differs"] == ["lr_g 0.0002 -> 0.001"] and rows[1]["differs"] == []
+    assert all(r["state"] == "stopped" and r["snapshot"] is not None for r in rows)  # max_steps
+    z = zipfile.ZipFile(io.BytesIO(room.results_zip()))
+    names = z.namelist()
+    assert sum(n.endswith("report.html") for n in names) == 2
+    settings = json.loads(z.read([n for n in names if n.endswith("settings.json")][0]))
+    assert settings["student"] == "student 1" and settings["final"]["step"] == 30
+
+
+def test_differences_leave_out_run_limits():
+    assert differences(dict(lr_g=1, max_steps=5, device="cpu"), dict(lr_g=2, max_steps=None,
+                                                                    device="auto")) == ["lr_g 2 -> 1"]
