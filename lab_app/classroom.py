@@ -142,8 +142,11 @@ class Classroom:
                 last = hist[-1] if hist else {}
                 status = e.run.job.status()
                 points = view.dataset.is_points
-                quality = {k: last.get(k) for k in ("m_judge_fd", "m_confident_share",
-                                                    "m_modes_covered") if k in last}
+                quality = {}                     # the latest evaluation of each measure
+                for k in ("m_judge_fd", "m_confident_share", "m_modes_covered"):
+                    seen = next((r[k] for r in reversed(hist[-500:]) if k in r), None)
+                    if seen is not None:
+                        quality[k] = seen
                 out.append(dict(
                     entry=e, side=side, view=view, student=self.name_of(e.owner),
                     label=(e.run.labels[side] if side < len(e.run.labels) else e.run.name),
