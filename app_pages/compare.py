@@ -17,7 +17,7 @@ from gan_core.datasets import is_points_dataset, point_sets
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
                               compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
-from lab_app import saved
+from lab_app import safe, saved
 from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
 
 st.title("Compare two losses")
@@ -168,7 +168,7 @@ if start:
         job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
         run = add_run(Run(name, job.start(), kind="compare", labels=names))
     except (ValueError, DatasetError) as e:
-        st.error(str(e), icon=":material/warning:")
+        st.error(safe.text(e), icon=":material/warning:")
 
 @st.cache_resource(show_spinner=False)
 def shipped_generator(path: str, mtime: float):
@@ -254,12 +254,12 @@ def view():
     status = job.status()
     total = max(status.total_steps, 1)
     if status.state == "queued":
-        st.warning(f"{status.message}.", icon=":material/hourglass_top:")
+        st.warning(f"{safe.text(status.message)}.", icon=":material/hourglass_top:")
     st.progress(min(status.step / total, 1.0),
                 text=f"{status.state}: step {status.step}/{total}, epoch "
                      f"{min(ta.epoch + 1, ta.config.epochs)}/{ta.config.epochs}")
     if status.state == "failed":
-        st.error(f"Stopped: {status.message}")
+        st.error(f"Stopped: {safe.text(status.message)}")
     st.caption(f"Both sides: {describe(ta.config.to_dict(), ta.dataset.is_points)}.")
     if job.alive and st.button("Stop both", key="cmp_stop"):
         job.stop()

@@ -19,6 +19,7 @@ import torch
 from gan_core.devices import available_devices
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
+from lab_app import safe
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
@@ -87,7 +88,7 @@ def torch_threads() -> None:
     try:
         get_backend(keep_idle=MAX_TRAININGS).prewarm(1)
     except Exception as e:  # noqa: BLE001 - e.g. a Ray cluster that cannot be reached
-        st.warning(f"Training workers could not be started: {e}")
+        st.warning(f"Training workers could not be started: {safe.text(e)}")
 
 
 OWNER_COOKIE = "gan_lab_owner"
