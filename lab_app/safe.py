@@ -15,7 +15,7 @@ Plotly title, label or hover through `plot_text`.
 
 `text` backslash-escapes the characters Markdown and Streamlit's directives start with
 (CommonMark shows an escaped ASCII punctuation character as itself, so the student reads the
-original), turns line breaks into spaces (no headings, lists or tables), drops other control
+original; an invisible word joiner breaks what Streamlit finds in the text), turns line breaks into spaces (no headings, lists or tables), drops other control
 and invisible formatting characters (bidi overrides) and caps the length.
 """
 from __future__ import annotations
@@ -28,16 +28,20 @@ MAX_CHARS = 1000         # a whole message fits; a 10 kB value does not
 ELLIPSIS = "…"
 
 # Always escaped: links and images ([ ] ( ) !), HTML and autolinks (< >), emphasis and code
-# (* ~ `), Streamlit's directives, icons and emoji (:), LaTeX ($), tables (|), directive
-# attributes ({ }), entities (&), e-mail autolinks (@), headings (#) and the escape itself (\).
+# (* ~ `), Streamlit's directives (:), LaTeX ($), tables (|), directive attributes ({ }),
+# entities (&), e-mail addresses (@), headings (#) and the escape itself (\).
 _ALWAYS = re.compile(r"([\\`*\[\]()!<>~:$|{}&@#])")
 # `_` opens or closes emphasis only at a word's edge: `batch_size` stays readable as it is.
 _UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-# A bare www. address becomes a link (GFM autolink literal) unless its dot is escaped.
-_WWW_DOT = re.compile(r"(?i)(?<=www)\.")
 # What starts a block at the start of the text: a list, a thematic break, an ordered list.
 _BLOCK_START = re.compile(r"^([-+=])|^(\d+)([.)])")
 _BREAKS = re.compile(r"\s*[\r\n\v\f\x85\u2028\u2029]+\s*")
+# Some constructs are found in the text after escapes are resolved, so escaping does not stop
+# them: Streamlit's `:material_name:` icons, `:streamlit:` and emoji shortcodes, and GFM's bare
+# `www.`, `http://` and e-mail links. An invisible word joiner breaks each of them: after a
+# colon that starts a word or `//`, after an `@`, between `www` and its dot.
+_IN_TEXT = re.compile(r"(?i)(\\:)(?=[\w+/-])|(\\@)|(www)(?=\.)")
+WORD_JOINER = "\u2060"
 
 
 def clean(value: object, limit: int = MAX_CHARS) -> str:
@@ -59,7 +63,7 @@ def text(value: object, limit: int = MAX_CHARS) -> str:
     s = clean(value, limit)
     s = _ALWAYS.sub(r"\\\1", s)
     s = _UNDERSCORE.sub(r"\\_", s)
-    s = _WWW_DOT.sub(r"\\.", s)
+    s = _IN_TEXT.sub(lambda m: m.group(0) + WORD_JOINER, s)
     return _BLOCK_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1)
                             else f"{m.group(2)}\\{m.group(3)}", s)
 

@@ -24,27 +24,34 @@ REPO = Path(__file__).resolve().parents[2]
 LINK = "[log in](http://evil/)"
 IMAGE = "![](http://evil/x.png)"
 TAG = "<img src=http://evil/x>"
-PAYLOADS = [LINK, IMAGE, TAG, ":red[big]", ":material/bolt:", "$x^2$", "**bold**", "`code`",
-            "<a href=http://evil/>x</a>", "www.evil.com", "me@evil.com"]
+PAYLOADS = [LINK, IMAGE, TAG, ":red[big]", ":material/bolt:", ":material_bolt:", ":streamlit:",
+            "$x^2$", "**bold**", "`code`", "<a href=http://evil/>x</a>", "www.evil.com",
+            "me@evil.com", "http://evil/"]
 
-# What would render if it reached Streamlit's Markdown unescaped.
-_ESCAPED = re.compile(r"\\[!-/:-@\[-`{-~]")       # CommonMark: a backslash and ASCII punctuation
-_RENDERS = [
+# What would render if it reached Streamlit's Markdown unescaped: syntax, found in the source
+# with escaped characters taken out, and what Streamlit and GFM find in the text after escapes
+# are resolved (icons, the logo, bare links), which only an invisible word joiner breaks.
+_ESCAPED = re.compile(r"\\[!-/:-@\[-`{-~]")     # CommonMark: a backslash and ASCII punctuation
+_SYNTAX = [
     ("link", re.compile(r"\]\(")), ("image", re.compile(r"!\[")),
     ("html", re.compile(r"<\s*(img|a|svg|iframe|script)\b", re.I)),
-    ("directive", re.compile(r":(red|blue|green|orange|violet|gray|grey|rainbow|primary)"
+    ("directive", re.compile(r":(red|blue|green|orange|violet|gray|grey|rainbow|primary|small)"
                              r"(-background)?\[")),
-    ("icon", re.compile(r":material/")), ("latex", re.compile(r"\$[^$\s][^$]*\$")),
+    ("latex", re.compile(r"\$[^$\s][^$]*\$")),
     ("bold", re.compile(r"\*\*bold\*\*")), ("code", re.compile(r"`code`")),
+]
+_IN_TEXT = [
+    ("icon", re.compile(r":material[/_]\w+:")), ("logo", re.compile(r":streamlit:")),
     ("autolink", re.compile(r"(?i)(www\.evil|@evil\.|https?://evil)")),
 ]
 
 
 def hostile(markdown: str) -> list[str]:
-    """The constructs in `markdown` that would render (escaped characters are taken out first,
-    as the Markdown parser does)."""
+    """The constructs in `markdown` that would render."""
     bare = _ESCAPED.sub("\0", markdown)
-    return [name for name, rx in _RENDERS if rx.search(bare)]
+    text = _ESCAPED.sub(lambda m: m.group(0)[1], markdown)
+    return ([name for name, rx in _SYNTAX if rx.search(bare)]
+            + [name for name, rx in _IN_TEXT if rx.search(text)])
 
 
 # --- lab_app.safe ----------------------------------------------------------------------------
@@ -53,7 +60,8 @@ def hostile(markdown: str) -> list[str]:
 def test_text_makes_each_payload_inert(payload):
     out = safe.text(payload)
     assert not hostile(out), (payload, out)
-    assert _ESCAPED.sub(lambda m: m.group(0)[1], out) == payload      # reads as it was
+    shown = _ESCAPED.sub(lambda m: m.group(0)[1], out).replace(safe.WORD_JOINER, "")
+    assert shown == payload                                          # reads as it was
 
 
 def test_text_is_one_line_without_control_characters_and_capped():
@@ -82,6 +90,7 @@ def test_plot_text_escapes_html():
 def test_hostile_finds_what_renders():
     assert hostile(LINK) and hostile(IMAGE) and hostile(TAG) and hostile(":red[big]")
     assert hostile("\\\\" + LINK)                   # an escaped backslash escapes nothing
+    assert hostile("\\:material/bolt\\:")          # found in the text: escaping is not enough
     assert not hostile("The link's setting batch_size: 'x' is not a valid int.")
 
 
@@ -261,3 +270,82 @@ def test_compare_page_link_values_stay_text():
 def test_experiments_page_link_value_stays_text():
     at = page("experiments", exp=LINK).run()
     assert_inert(at)
+
+
+# --- a real browser: what Streamlit's Markdown actually draws ---------------------------------
+
+_BROWSER_APP = """
+import sys
+sys.path.insert(0, {repo!r})
+import streamlit as st
+from lab_app import safe
+for i, p in enumerate({payloads!r}):
+    with st.container(key=f"raw{{i}}"):
+        st.warning("x " + p)
+    with st.container(key=f"safe{{i}}"):
+        st.warning("x " + safe.text(p))
+        st.caption(safe.text(p))
+        st.number_input(safe.text(p), key=f"n{{i}}")
+        with st.expander(safe.text(p)):
+            st.write("inside")
+"""
+# What a payload becomes when it renders (the checker `hostile` models these).
+_DRAWN = {"link": "a", "image": "img", "colour": ".stMarkdownColoredText, "
+          ".stMarkdownColoredBackground, .stMarkdownShimmer", "icon": "span[role=img]",
+          "latex": ".katex", "bold": "strong", "code": "code", "emphasis": "em", "strike": "del",
+          "list": "li", "heading": "h1, h2, h3, h4, h5, h6"}
+
+
+def test_a_browser_draws_every_payload_as_text(tmp_path):
+    """Streamlit in Chromium: each payload, escaped, in a warning, a caption, a widget label and
+    an expander label draws no link, image, colour, icon, LaTeX or emphasis; unescaped, the
+    payloads do (so the check sees what it looks for)."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    payloads = PAYLOADS + [":small[x]", "_it_", "~~s~~", "- item", "# head"]
+    (tmp_path / "app.py").write_text(_BROWSER_APP.format(repo=str(REPO), payloads=payloads))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(tmp_path / "app.py"), "--server.headless",
+         "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1200, "height": 8000})
+            page.goto(f"http://127.0.0.1:{port}")
+            page.wait_for_selector(f".st-key-safe{len(payloads) - 1} details", timeout=90_000)
+            page.wait_for_timeout(1500)            # lazy plugins (KaTeX, emoji) load late
+            drawn = {}
+            for i, payload in enumerate(payloads):
+                for kind in ("raw", "safe"):
+                    box = page.locator(f".st-key-{kind}{i}")
+                    drawn[kind, payload] = [k for k, css in _DRAWN.items()
+                                            if box.locator(css).count()]
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert not any(drawn["safe", p] for p in payloads), \
+        {p: drawn["safe", p] for p in payloads if drawn["safe", p]}
+    assert all(drawn["raw", p] for p in (LINK, IMAGE, TAG, ":red[big]", ":material/bolt:",
+                                        "$x^2$", "**bold**", "www.evil.com")), drawn
