@@ -2,7 +2,7 @@
 import streamlit as st
 
 from gan_core.images import snapshot_image
-from lab_app.classroom import plain
+from lab_app import safe
 from lab_app.lessons import LESSONS
 from lab_app.pages import page
 from lab_app.ui import get_classroom
@@ -36,7 +36,7 @@ with st.expander("Send a lesson to the class", icon=":material/campaign:"):
     if room.banner and c2.button("Take the banner down", key="cls_clear"):
         room.clear_banner()
     if room.banner:
-        st.caption(f"Showing now: {plain(room.banner.text)}")
+        st.caption(f"Showing now: {safe.text(room.banner.text)}")
 
 c1, c2 = st.columns([3, 1])
 c2.download_button("The class's results (zip)", room.results_zip, "class_results.zip",
@@ -73,8 +73,8 @@ def the_class() -> None:
         cols = st.columns(2)
         for col, i in zip(cols, chosen):
             with col:
-                st.subheader(plain(rows[i]["student"]))
-                st.caption(plain(rows[i]["label"]))
+                st.subheader(safe.text(rows[i]["student"]))
+                st.caption(safe.text(rows[i]["label"]))
                 _grid(rows[i])
     st.caption(f"{len(rows)} run(s) on this server, newest first.")
     for i, r in enumerate(rows):
@@ -84,17 +84,17 @@ def the_class() -> None:
                 _grid(r, width=180)
             with right:
                 state = r["state"] + (f", position {r['position']}" if r["position"] else "")
-                st.markdown(f"**{plain(r['student'])}**: {plain(r['label'])} · {plain(state)} · "
+                st.markdown(f"**{safe.text(r['student'])}**: {safe.text(r['label'])} · {safe.text(state)} · "
                             f"step {r['step']}/{r['total']}")
                 q = ", ".join(f"{k[2:]} {_num(v)}" for k, v in r["quality"].items())
                 st.caption(f"D(x) {_num(r['d_real'])} · D(G(z)) {_num(r['d_fake'])}"
-                           + (f" · {plain(q)}" if q else ""))
+                           + (f" · {safe.text(q)}" if q else ""))
                 lesson = r["entry"].lesson
-                st.caption(("Lesson: " + plain(lesson) + ". " if lesson else "")
-                           + ("Changed: " + plain("; ".join(r["differs"])) if r["differs"]
+                st.caption(("Lesson: " + safe.text(lesson) + ". " if lesson else "")
+                           + ("Changed: " + safe.text("; ".join(r["differs"])) if r["differs"]
                               else "Set-up as given."))
                 for text in r["events"][-3:]:
-                    st.caption(f":material/visibility: {plain(text)}")
+                    st.caption(f":material/visibility: {safe.text(text)}")
                 if r["side"] == 0:
                     job = r["entry"].run.job
                     b1, b2, b3 = st.columns(3)

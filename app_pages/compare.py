@@ -11,7 +11,7 @@ from gan_core.images import grid_image, snapshot_image
 from gan_core.jobs import Job
 from gan_core.losses import LOSSES, loss_of
 from gan_core.sampling import generate, latent
-from lab_app import charts, inside, pretrained, saved
+from lab_app import charts, inside, pretrained, safe, saved
 from lab_app.recipes import describe, recipe_line, recipe_name
 from gan_core.datasets import is_points_dataset, point_sets
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
@@ -167,7 +167,7 @@ if start:
         job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
         run = add_run(Run(name, job.start(), kind="compare", labels=names), url)
     except (ValueError, DatasetError) as e:
-        st.error(str(e), icon=":material/warning:")
+        st.error(safe.text(e), icon=":material/warning:")
 
 @st.cache_resource(show_spinner=False)
 def shipped_generator(path: str, mtime: float):
@@ -253,12 +253,12 @@ def view():
     status = job.status()
     total = max(status.total_steps, 1)
     if status.state == "queued":
-        st.warning(f"{status.message}.", icon=":material/hourglass_top:")
+        st.warning(f"{safe.text(status.message)}.", icon=":material/hourglass_top:")
     st.progress(min(status.step / total, 1.0),
                 text=f"{status.state}: step {status.step}/{total}, epoch "
                      f"{min(ta.epoch + 1, ta.config.epochs)}/{ta.config.epochs}")
     if status.state == "failed":
-        st.error(f"Stopped: {status.message}")
+        st.error(f"Stopped: {safe.text(status.message)}")
     st.caption(f"Both sides: {describe(ta.config.to_dict(), ta.dataset.is_points)}.")
     if job.alive and st.button("Stop both", key="cmp_stop"):
         job.stop()

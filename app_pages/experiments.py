@@ -6,7 +6,7 @@ import streamlit as st
 
 from gan_core import claims, sweep_stats
 from gan_core.jobs import SweepJob
-from lab_app import charts
+from lab_app import charts, safe
 from lab_app.sweep_results import load_results_dir, load_shipped, nearest_pairs
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool
@@ -113,10 +113,10 @@ def live(job: SweepJob) -> None:
             job.stop()
         total = max(job.total, 1)
         st.progress(min(job.done / total, 1.0), text=f"{job.done} of {job.total or '?'} runs: "
-                                                     f"{job.message}")
+                                                     f"{safe.text(job.message)}")
         return
     if job.state == "failed":
-        st.error(f"The quick version stopped: {job.error}")
+        st.error(f"The quick version stopped: {safe.text(job.error)}")
     elif job.summary is not None and job.summary["runs_done"]:
         show_results(*load_results_dir(name, Path(job.out)), "quick", Path(job.out))
     else:

@@ -19,6 +19,7 @@ from streamlit.errors import StreamlitAPIException
 from gan_core.checkpoint import CheckpointError
 from gan_core.shortrepr import short_repr
 from lab_app import explore as ex
+from lab_app import safe
 from lab_app.pages import page
 from lab_app.ui import ROOT, trained_generators
 
@@ -89,7 +90,8 @@ def upload_box() -> Optional[tuple[str, ex.Model]]:
         if model is not None:          # show the new upload straight away
             st.session_state.explore_model = f"upload:{up.file_id}"
     if done["error"]:
-        st.error(f"That upload cannot be explored: {done['error']}", icon=":material/warning:")
+        st.error(f"That upload cannot be explored: {safe.text(done['error'])}",
+                 icon=":material/warning:")          # it quotes the file's name and values
         return None
     return f"upload:{done['id']}", done["model"]
 
@@ -330,17 +332,19 @@ with picker:
         try:
             mtime = what.stat().st_mtime
         except OSError:
-            st.error(f"{_relative(what)} has just disappeared; choose another model.")
+            st.error(f"{safe.text(_relative(what))} has just disappeared; choose another model.")
             st.stop()
         model, error = load_file_model(str(what), mtime)
         if model is None:
-            st.error(f"This checkpoint cannot be explored: {error}", icon=":material/warning:")
+            st.error(f"This checkpoint cannot be explored: {safe.text(error)}",
+                     icon=":material/warning:")
             st.stop()
         model_key = f"{choice}@{mtime}"
     else:
         model = what
         model_key = f"{choice}@{model.step}"
-    st.markdown(" · ".join(f"{name} **{value}**" for name, value in ex.describe(model)))
+    # the checkpoint's own words (its dataset's name) stay text
+    st.markdown(" · ".join(f"{name} **{safe.text(value)}**" for name, value in ex.describe(model)))
     if note := ex.cluster_note(model):
         st.caption(note)
 

@@ -15,7 +15,7 @@ from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
                               default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
-from lab_app import inside, narration, reports, saved
+from lab_app import inside, narration, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
@@ -36,7 +36,7 @@ if st.session_state.get("train_url") != url or "t_dataset" not in st.session_sta
     st.session_state.train_url = url
     st.session_state.t_view = "Step by step" if url.get("view") == "step" else "Live training"
 for key, msg in st.session_state.get("train_url_errors", {}).items():
-    st.warning(f"The link's setting {msg}. The default is used instead.")
+    st.warning(f"The link's setting {safe.text(msg)}. The default is used instead.")
 
 data_dir = find_data_dir()
 UPLOAD = "your images (upload)"
@@ -103,7 +103,7 @@ with left:
                                 "quality.")
     kind, msg = st.session_state.pop("upload_msg", (None, None))
     if kind:
-        getattr(st, kind)(msg)
+        getattr(st, kind)(safe.text(msg))     # file and folder names from the upload
     if dataset == UPLOAD or dataset.startswith(("folder:", saved.UPLOAD_PREFIX)):
         with st.expander("Upload images", expanded=dataset == UPLOAD):
             st.file_uploader("Images, or a zip of them (subfolders become classes)",
@@ -153,8 +153,8 @@ with left:
     except ValueError as e:
         field = str(e).split(" ")[0]
         errors[FIELD_TO_URL.get(field, field)] = str(e)
-    for msg in errors.values():
-        st.error(msg, icon=":material/warning:")
+    for msg in errors.values():          # they quote the link's or the upload's values
+        st.error(safe.text(msg), icon=":material/warning:")
     if cfg is not None:
         # The link names an upload by its id (the config holds its folder): never a path.
         st.session_state.train_saved = {**params_from_config(cfg), "dataset": dataset}
@@ -173,9 +173,10 @@ def show_saved_runs() -> None:
             c1, c2, c3 = st.columns([1, 3, 1])
             if (m["path"] / "samples.png").is_file():
                 c1.image(str(m["path"] / "samples.png"), width=90)
-            c2.markdown(f"**{m['name']}** · {m['dataset']} · {m['loss']} · latent "
-                        f"{m['latent_dim']} · {m['step']} steps  \n{m['state']}: {m['reason']} "
-                        f"· saved {m['saved']}")
+            t = {k: safe.text(v) for k, v in m.items() if k != "path"}
+            c2.markdown(f"**{t['name']}** · {t['dataset']} · {t['loss']} · latent "
+                        f"{t['latent_dim']} · {t['step']} steps  \n{t['state']}: {t['reason']} "
+                        f"· saved {t['saved']}")
             ckpt = m["path"] / "checkpoint.pt"
             if ckpt.is_file():
                 # read on click, not on every rerun of the page
@@ -196,12 +197,13 @@ if start and cfg is not None:
         run = add_run(Run(name, job.start()), st.session_state.get("train_url"))
     except (ValueError, DatasetError) as e:
         with left:
-            st.error(str(e), icon=":material/warning:")
+            st.error(safe.text(e), icon=":material/warning:")
     except Exception as e:  # noqa: BLE001 - out of memory while loading or building the models
         if not is_out_of_memory(e):
             raise
         with left:
-            st.error(f"{memory_advice(cfg, resolve_device(cfg.device))}.", icon=":material/memory:")
+            st.error(f"{safe.text(memory_advice(cfg, resolve_device(cfg.device)))}.",
+                     icon=":material/memory:")
 
 # --- the live view ---------------------------------------------------------------------------
 with right:
@@ -227,7 +229,7 @@ with right:
             st.rerun(scope="app")            # redraw once more, without the timer
         total = max(status.total_steps, 1)
         if status.state == "queued":
-            st.warning(f"{status.message}. Your run starts as soon as a slot is free.", icon=":material/hourglass_top:")
+            st.warning(f"{safe.text(status.message)}. Your run starts as soon as a slot is free.", icon=":material/hourglass_top:")
         label = f"{status.state}: step {status.step}/{total}"
         if status.images_per_s:
             label += f" · {status.images_per_s:,.0f} images/s"
@@ -235,10 +237,10 @@ with right:
             label += f" · about {status.seconds_left:,.0f} s left"
         st.progress(min(status.step / total, 1.0), text=label)
         if status.state == "failed":
-            st.error(f"The run stopped: {status.message}")
+            st.error(f"The run stopped: {safe.text(status.message)}")
         elif status.state in ("finished", "stopped"):
-            st.success(f"{status.state.capitalize()}: {tr.reason}.")
-        st.caption(tr.dataset.note)
+            st.success(f"{status.state.capitalize()}: {safe.text(tr.reason)}.")
+        st.caption(safe.text(tr.dataset.note))           # an upload's folder and class names
 
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if status.state == "running" and b1.button("Pause", key="pause"):
@@ -265,7 +267,7 @@ with right:
                                                          d_steps_per_g_step=int(new_d)))
                         st.toast(f"Applied at step {tr.step}")
                     except ValueError as e:
-                        st.error(str(e), icon=":material/warning:")
+                        st.error(safe.text(e), icon=":material/warning:")
 
         hist = list(tr.history)
         snaps = list(tr.snapshots)
@@ -328,7 +330,7 @@ with right:
             if quality is not None:
                 row3[1].plotly_chart(quality, width="stretch", key="c_quality")
             elif tr.eval_note:
-                row3[1].caption(f"No quality metrics: {tr.eval_note}")
+                row3[1].caption(f"No quality metrics: {safe.text(tr.eval_note)}")
             st.caption("Faint lines: every step. Bold: smoothed. Click a legend entry to hide a "
                        "curve. Dotted vertical lines mark settings changed mid-run; shaded "
                        "spans mark what the lab noticed (the lines above the charts).")

@@ -34,17 +34,6 @@ MAX_NAME = 40             # a student's display name, in characters
 MAX_WAIT_S = 30.0         # the longest wait after wrong keys
 
 
-MARKDOWN = set("\\`*_{}[]()<>#+-.!|$:~=")
-
-
-def plain(value: Any, limit: int = 300) -> str:
-    """`value` as text that Streamlit's Markdown shows as it is: one line, every character
-    that Markdown, links, images, HTML, colour directives (:red[...]), icons (:material/...:)
-    or LaTeX ($) could use backslash-escaped."""
-    text = " ".join(str(value).split())[:limit]
-    return "".join("\\" + c if c in MARKDOWN else c for c in text)
-
-
 def _clean_name(name: str) -> str:
     """A display name as plain, short, one-line text (it is escaped again where shown)."""
     text = "".join(ch for ch in str(name) if ch.isprintable()).strip()

@@ -19,7 +19,7 @@ from gan_core.shape import load_for
 from gan_core.stepper import Stepper
 from gan_core.trainer import Diverged
 
-from . import views
+from . import safe, views
 
 EXPLAIN = {
     "map": "**Background:** D's belief at every point of the plane: blue where D says *real*, "
@@ -189,7 +189,7 @@ def _verdict_tab(tr, snap, key: str) -> None:
 def _modes_tab(tr, snap, key: str) -> None:
     judge, why = _judge(tr.config.dataset)
     if judge is None:
-        st.info(f"No mode map for this dataset: {why.split(';')[0]}.")
+        st.info(f"No mode map for this dataset: {safe.text(why.split(';')[0])}.")
         return
     samples = snap.samples
     classes, _ = judge_classes(judge, samples)
@@ -225,7 +225,7 @@ def _nearest_tab(tr, snap, key: str) -> None:
     st.session_state[f"{key}_picked"] = int(pick)
     data, why = _training_images(tuple((k, getattr(tr.config, k)) for k in DATA_FIELDS))
     if data is None:
-        st.info(f"The training images could not be loaded here: {why}")
+        st.info(f"The training images could not be loaded here: {safe.text(why)}")
         return
     chosen = list(range(min(8, n)))
     if int(pick) not in chosen:
@@ -284,7 +284,7 @@ def step_by_step(cfg: Optional[TrainConfig], key: str = "sbs") -> None:
     try:
         s = _stepper_for(cfg)
     except (ValueError, DatasetError) as e:
-        st.error(str(e), icon=":material/warning:")
+        st.error(safe.text(e), icon=":material/warning:")
         return
     c = st.columns(4)
     action = None
@@ -306,7 +306,7 @@ def step_by_step(cfg: Optional[TrainConfig], key: str = "sbs") -> None:
             s.fast_forward(50)
             st.session_state.step_report = None
     except Diverged as e:
-        st.error(f"This update diverged: {e}. Press Start again.", icon=":material/warning:")
+        st.error(f"This update diverged: {safe.text(e)}. Press Start again.", icon=":material/warning:")
     st.caption(f"So far: {s.d_steps} D updates and {s.g_steps} G updates. A D step uses a batch "
                f"of {cfg.batch_size} real points and the generated points shown; a G step uses "
                f"the {len(s.z)} generated points shown as its batch.")

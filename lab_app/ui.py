@@ -19,7 +19,8 @@ import torch
 from gan_core.devices import available_devices
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
-from lab_app.classroom import MAX_NAME, Classroom, plain
+from lab_app import safe
+from lab_app.classroom import MAX_NAME, Classroom
 from lab_app.lessons import measured_line, recipe_line
 from lab_app.reports import lesson_of
 from lab_app.saved import valid_token
@@ -105,7 +106,7 @@ def torch_threads() -> None:
     try:
         get_backend(keep_idle=MAX_TRAININGS).prewarm(1)
     except Exception as e:  # noqa: BLE001 - e.g. a Ray cluster that cannot be reached
-        st.warning(f"Training workers could not be started: {e}")
+        st.warning(f"Training workers could not be started: {safe.text(e)}")
 
 
 OWNER_COOKIE = "gan_lab_owner"
@@ -152,7 +153,7 @@ def class_banner() -> None:
     if banner is None or st.session_state.get("banner_closed") == banner.sent:
         return
     with st.container(border=True):
-        st.markdown(f":material/campaign: **From your teacher:** {plain(banner.text)}")
+        st.markdown(f":material/campaign: **From your teacher:** {safe.text(banner.text)}")
         c1, c2 = st.columns([3, 1])
         c1.page_link(banner.page, label="Open the lesson", icon=":material/school:",
                      query_params=banner.params)

@@ -23,6 +23,7 @@ from PIL import Image
 from gan_core.images import from_uint8, grid_array, to_uint8
 from gan_core.probes import Probe, arrows
 
+from . import safe
 from .charts import LIGHT
 
 
@@ -259,7 +260,8 @@ def verdict_grid(samples: torch.Tensor, d_out: torch.Tensor, d_kind: str = "prob
 
 def mode_figure(counts: Sequence[int], class_names: Sequence[str], title: str) -> go.Figure:
     """The judge's class for each sample, counted: a bar per class, missing ones marked."""
-    names = list(class_names) or [str(i) for i in range(len(counts))]
+    # an upload's folder names: Plotly reads some HTML (<a href>) in ticks and titles
+    names = [safe.plot_text(n, 64) for n in class_names] or [str(i) for i in range(len(counts))]
     colours = ["#2e86ab" if c else "#cccccc" for c in counts]
     fig = go.Figure(go.Bar(x=names, y=list(counts), marker_color=colours,
                            text=[str(c) if c else "missing" for c in counts],

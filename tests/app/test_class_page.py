@@ -64,3 +64,19 @@ def test_a_lesson_sent_by_the_teacher_shows_on_a_students_page(room, tmp_path):
     shown = " ".join(m.value for m in at.markdown)
     assert "From your teacher" in shown and "](http" not in shown.replace("\\](", "")
     assert len(at.get("page_link")) == 1
+
+
+def test_names_and_notes_from_students_and_the_teacher_stay_text_on_the_class_page(room):
+    from test_untrusted_text import PAYLOADS, hostile, markdown_strings
+    at = page("train", dataset="ring", epochs=1).run()
+    room.set_name(at.session_state["owner_key"], PAYLOADS[0] + PAYLOADS[2])
+    at.button[0].click().run()
+    finish_jobs(at)
+    room.send(PAYLOADS[1] + " " + PAYLOADS[3], "app_pages/train.py", {"dataset": "ring"})
+    teacher = page("class").run()
+    teacher.text_input[0].input("teach-42")
+    teacher.button[0].click().run()
+    assert not teacher.exception
+    found = [(where, s) for where, _, s in markdown_strings(teacher) if hostile(s)]
+    assert found == []
+    assert any("log in" in s for _, _, s in markdown_strings(teacher))      # shown, as text
