@@ -5,7 +5,6 @@ from gan_core.config import RECIPES, TrainConfig, switch_loss
 from gan_core.data import DatasetError
 from gan_core.datasets import in_words, is_points_dataset, point_sets
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
-from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
@@ -18,7 +17,7 @@ from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
 from lab_app import inside, narration, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
+from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
                         owner_key)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
@@ -190,7 +189,7 @@ if start and cfg is not None:
     try:
         name = f"run {len([r for r in st.session_state.runs]) + 1}"
         with st.spinner("Checking the data..."):
-            job = Job(cfg, get_pool(), name)          # trains in a worker process, not here
+            job = new_job(cfg, name)          # trains in a worker process, not here
         token = owner_key()
         job.on_end(lambda tr, side: saved.persist(tr, token, name))
         run = add_run(Run(name, job.start()))
@@ -222,6 +221,7 @@ with right:
     def live_view():
         job = run.job
         tr = job.trainer
+        job.seen()                           # unwatched runs pause and give their slot back
         status = job.status()
         if live and not job.alive:
             st.rerun(scope="app")            # redraw once more, without the timer
@@ -238,6 +238,8 @@ with right:
             st.error(f"The run stopped: {status.message}")
         elif status.state in ("finished", "stopped"):
             st.success(f"{status.state.capitalize()}: {tr.reason}.")
+        elif status.state == "paused" and status.message != "paused":
+            st.info(f"{status.message}.", icon=":material/pause:")
         st.caption(tr.dataset.note)
 
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
