@@ -50,7 +50,11 @@ def use_upload() -> None:
     if not files:
         st.session_state.upload_msg = ("warning", "Choose some images or a zip first.")
         return
-    upload_id, folder = saved.new_upload(owner_key())
+    try:
+        upload_id, folder = saved.new_upload(owner_key())
+    except ValueError as e:          # the server's disk quota is full (saved.DiskFull)
+        st.session_state.upload_msg = ("error", str(e))
+        return
     try:        # decoded in a separate process with limits: no upload can stall the server
         report = save_uploads_isolated(((f.name, f.getvalue()) for f in files), folder)
     except UploadError as e:

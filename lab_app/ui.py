@@ -146,6 +146,8 @@ def server_status() -> None:
         busy += " since the server started)"
     st.caption(f"Server: {busy}.")
     mine = [r for r in runs() if r.active]
+    for r in mine:          # any open page of this session keeps its runs from the idle pause
+        r.job.seen()
     if mine:
         st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
 

@@ -210,7 +210,9 @@ def test_conditional_render_uses_the_class(trainers):
 
 
 def test_model_dirs_come_from_the_environment(tmp_path):
-    assert ex.model_dirs(tmp_path, env={}) == [tmp_path / "pretrained", tmp_path / "runs"]
+    # runs/ holds every browser's saved runs and uploads: not listed unless the teacher asks,
+    # and even then only the browser's own (test_a_fresh_browser_is_never_offered_...)
+    assert ex.model_dirs(tmp_path, env={}) == [tmp_path / "pretrained"]
     env = {ex.MODEL_DIRS_ENV: os.pathsep.join(["a", str(tmp_path / "abs")])}
     assert ex.model_dirs(tmp_path, env=env) == [tmp_path / "a", tmp_path / "abs"]
 
