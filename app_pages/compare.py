@@ -8,16 +8,15 @@ from gan_core.checkpoint import load_checkpoint
 from gan_core.config import PRESETS, RECIPES, TrainConfig
 from gan_core.data import DatasetError
 from gan_core.images import grid_image, snapshot_image
-from gan_core.jobs import Job
 from gan_core.losses import LOSSES, loss_of
 from gan_core.sampling import generate, latent
 from lab_app import charts, inside, pretrained, safe, saved
-from lab_app.recipes import describe, recipe_line, recipe_name
 from gan_core.datasets import is_points_dataset, point_sets
+from lab_app.recipes import describe, recipe_line, recipe_name
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
                               compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
-from lab_app.ui import LIVE_REFRESH_S, Run, add_run, get_pool, latest_run, owner_key
+from lab_app.ui import LIVE_REFRESH_S, Run, add_run, latest_run, new_job, owner_key
 
 st.title("Compare two losses")
 
@@ -162,7 +161,7 @@ if start:
                  f"B: {LOSSES[cfg_b.loss].title}{' + clip' if cfg_b.grad_clip else ''}"]
         name, token = f"comparison {len(st.session_state.runs) + 1}", owner_key()
         with st.spinner("Checking the data..."):
-            job = Job([cfg_a, cfg_b], get_pool(), name)   # one worker: same data, seed, init
+            job = new_job([cfg_a, cfg_b], name)   # one worker: same data, seed, init
         # kept on disk when it ends (Train lists them)
         job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
         run = add_run(Run(name, job.start(), kind="compare", labels=names), url)
@@ -250,6 +249,7 @@ def view():
     ta, tb = job.trainers
     if live and not job.alive:
         st.rerun(scope="app")
+    job.seen()                           # unwatched runs pause and give their slot back
     status = job.status()
     total = max(status.total_steps, 1)
     if status.state == "queued":
@@ -260,6 +260,10 @@ def view():
     if status.state == "failed":
         st.error(f"Stopped: {safe.text(status.message)}")
     st.caption(f"Both sides: {describe(ta.config.to_dict(), ta.dataset.is_points)}.")
+    if status.state == "paused":
+        st.info(f"{status.message}.", icon=":material/pause:")
+        if st.button("Resume", key="cmp_resume"):
+            job.resume()
     if job.alive and st.button("Stop both", key="cmp_stop"):
         job.stop()
 

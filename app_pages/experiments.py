@@ -9,7 +9,7 @@ from gan_core.jobs import SweepJob
 from lab_app import charts, safe
 from lab_app.sweep_results import load_results_dir, load_shipped, nearest_pairs
 from lab_app.settings import find_data_dir, mnist_available
-from lab_app.ui import get_pool
+from lab_app.ui import get_pool, owner_key
 
 st.title("Experiments")
 st.caption("Each paper behind this lab makes claims from one run and a look at the images. "
@@ -101,9 +101,14 @@ if not mnist_available(data_dir):
 elif job is None or not job.alive:
     if st.button("Run the quick version", icon=":material/play_arrow:", key="run_quick"):
         out = Path(tempfile.mkdtemp(prefix=f"gan-lab-{name}-"))
-        job = SweepJob(name, out, pool=get_pool(), data_dir=str(data_dir)).start()
-        st.session_state[f"sweep_{name}"] = job
-        st.rerun()
+        try:        # one training and one waiting per browser, quick reruns included
+            job = SweepJob(name, out, pool=get_pool(), owner=owner_key(),
+                           data_dir=str(data_dir)).start()
+        except ValueError as e:
+            st.error(str(e), icon=":material/block:")
+        else:
+            st.session_state[f"sweep_{name}"] = job
+            st.rerun()
 
 
 @st.fragment(run_every=1.5)

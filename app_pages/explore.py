@@ -1,9 +1,9 @@
 """Latent explorer: walk from one latent point to another, nudge single numbers of z, and see
 everything a one-number latent can draw (the lesson of mode collapse).
 
-Models come from this browser session's runs, from checkpoints under pretrained/ and runs/
-(folders set by $GAN_LAB_MODEL_DIRS; loaded once and shared, as they are only read), or from an
-upload. The drawing is in lab_app.explore; a slider move is one small forward pass, and the
+Models come from this browser session's runs, this browser's saved runs, checkpoints under
+pretrained/ (folders set by $GAN_LAB_MODEL_DIRS; loaded once and shared, as they are only
+read; never another browser's runs: lab_app.saved.may_open), or from an upload. The drawing is in lab_app.explore; a slider move is one small forward pass, and the
 strips are kept per session until their model, endpoints or path change.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from streamlit.errors import StreamlitAPIException
 from gan_core.checkpoint import CheckpointError
 from gan_core.shortrepr import short_repr
 from lab_app import explore as ex
-from lab_app import safe
+from lab_app import safe, saved
 from lab_app.pages import page
-from lab_app.ui import ROOT, trained_generators
+from lab_app.ui import ROOT, owner_key, trained_generators
 
 STRIP_FRAMES = 10        # frames from A to B
 LINE_FRAMES = 16         # frames over [-3, 3] for a one-number latent
@@ -100,7 +100,8 @@ def no_models() -> None:
     st.info("There is no generator to explore yet. Train one on the **Train** page (it appears "
             "here once it has taken a step), or from a terminal:\n\n"
             "`python -m gan_core train --dataset mnist --epochs 1 --out runs/my_first_gan`\n\n"
-            "Checkpoints under `pretrained/` and `runs/` are found automatically; you can also "
+            "Your saved runs and the models under `pretrained/` are listed here (a server "
+            "with `GAN_LAB_MODEL_DIRS=pretrained:runs` lists `runs/` too); you can also "
             "upload one below.", icon=":material/explore:")
     try:
         train = page("train")
@@ -307,8 +308,8 @@ st.caption("A generator turns a vector of random numbers z into a sample. Walk f
 picker = st.container()
 session = session_models()
 options: dict[str, tuple[str, object]] = dict(session)
-found = ex.find_checkpoints(ex.model_dirs(ROOT))
-files = {f"file:{p}": (_relative(p), p) for p in found}
+found = ex.shared_files(ROOT, owner_key())
+files = ex.model_files(ROOT, owner_key())
 with st.expander("Upload a checkpoint", expanded=not (options or files)):
     uploaded = upload_box()
 if uploaded is not None:
@@ -324,11 +325,14 @@ with picker:
             st.session_state.explore_model = f"file:{ex.opening_file(found)}"
     choice = st.selectbox("Model", list(options), format_func=lambda k: options[k][0],
                           key="explore_model",
-                          help="This session's runs first, then uploads, then checkpoint files "
-                               "under pretrained/ and runs/ (newest first). Without a run "
+                          help="This session's runs first, then uploads, then your saved runs "
+                               "and the files under pretrained/ (newest first). Without a run "
                                "of your own it opens on the best shipped MNIST model.")
     title, what = options[choice]
     if isinstance(what, Path):
+        if not saved.may_open(what, owner_key()):       # another browser's run or upload
+            st.error("That file is not yours to open.", icon=":material/lock:")
+            st.stop()
         try:
             mtime = what.stat().st_mtime
         except OSError:

@@ -5,7 +5,6 @@ from gan_core.config import RECIPES, TrainConfig, switch_loss
 from gan_core.data import DatasetError
 from gan_core.datasets import in_words, is_points_dataset, point_sets
 from gan_core.images import gif_bytes, png_bytes, snapshot_image
-from gan_core.jobs import Job
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
@@ -18,7 +17,7 @@ from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
 from lab_app import inside, narration, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, get_pool, latest_run,
+from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
                         owner_key)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
@@ -51,7 +50,11 @@ def use_upload() -> None:
     if not files:
         st.session_state.upload_msg = ("warning", "Choose some images or a zip first.")
         return
-    upload_id, folder = saved.new_upload(owner_key())
+    try:
+        upload_id, folder = saved.new_upload(owner_key())
+    except ValueError as e:          # the server's disk quota is full (saved.DiskFull)
+        st.session_state.upload_msg = ("error", str(e))
+        return
     try:        # decoded in a separate process with limits: no upload can stall the server
         report = save_uploads_isolated(((f.name, f) for f in files), folder)   # sizes first
     except UploadError as e:
@@ -191,7 +194,7 @@ if start and cfg is not None:
     try:
         name = f"run {len([r for r in st.session_state.runs]) + 1}"
         with st.spinner("Checking the data..."):
-            job = Job(cfg, get_pool(), name)          # trains in a worker process, not here
+            job = new_job(cfg, name)          # trains in a worker process, not here
         token = owner_key()
         job.on_end(lambda tr, side: saved.persist(tr, token, name))
         run = add_run(Run(name, job.start()), st.session_state.get("train_url"))
@@ -224,6 +227,7 @@ with right:
     def live_view():
         job = run.job
         tr = job.trainer
+        job.seen()                           # unwatched runs pause and give their slot back
         status = job.status()
         if live and not job.alive:
             st.rerun(scope="app")            # redraw once more, without the timer
@@ -240,6 +244,8 @@ with right:
             st.error(f"The run stopped: {safe.text(status.message)}")
         elif status.state in ("finished", "stopped"):
             st.success(f"{status.state.capitalize()}: {safe.text(tr.reason)}.")
+        elif status.state == "paused" and status.message != "paused":
+            st.info(f"{safe.text(status.message)}.", icon=":material/pause:")
         st.caption(safe.text(tr.dataset.note))           # an upload's folder and class names
 
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])

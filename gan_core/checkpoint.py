@@ -133,6 +133,27 @@ def load_trainer_state(trainer, obj: dict[str, Any], source: str = "the checkpoi
     trainer.markers = list(obj.get("markers", []))
 
 
+GENERATOR_PART = ("format", "version", "config", "spec", "class_names", "step", "epoch",
+                  "g_updates", "d_updates", "elapsed", "last_g", "generator", "history",
+                  "markers")
+
+
+def generator_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """A checked checkpoint dict without D and the optimisers (about a quarter of a full one:
+    enough to sample and explore, not to resume); G is the weights the run showed (its EMA
+    when on), as `trainer_state(..., generator_only=True)` writes it."""
+    out = {k: obj[k] for k in GENERATOR_PART if k in obj}
+    if "generator_ema" in obj:
+        out["generator"] = obj["generator_ema"]
+    return out
+
+
+def strip_to_generator(path: str | Path) -> Path:
+    """Rewrite a checkpoint file in place as its generator part (read safely, written
+    atomically)."""
+    return atomic_save(generator_part(read_checkpoint(path)), path)
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw dict, safely: never unpickles arbitrary objects, and every entry has passed the
     schema (gan_core/schema.py) before it is returned."""

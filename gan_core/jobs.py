@@ -8,7 +8,11 @@ markers, config, dataset facts) plus `update_settings`, `history_since` and
 (Compare) is one job in one worker, so its two sides stay in step.
 
 The jobs of one server share a `JobPool` (gan_core.pool): a limit on how many train at once,
-the cores and the memory.
+the cores and the memory, and fair slots per owner. A paused job gives its slot back (its
+worker waits, paused, using no core) and queues again on resume. A job whose page has not
+been seen (`seen()`) for `idle_pause_s` is paused so; one still unseen after `idle_stop_s` is
+stopped, which ends its worker (its run is kept). A `RunBudget` (gan_core.budget) refuses a
+model too large at once and stops a run past its time or far too slow to finish within it.
 
 Faults stay in the worker: a worker that is killed, runs out of memory, grows past its memory
 share (`JobPool.memory_mb`) or crashes ends its own job with a message that says so, and the
@@ -31,6 +35,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from .budget import RunBudget
 from .checkpoint import load_checkpoint
 from .config import LIVE_FIELDS, TrainConfig
 from .pool import JobPool
@@ -157,7 +162,9 @@ def _rmtree(path: Path) -> None:
 class _Handle:
     """What train and sweep jobs share: the pool slot, the worker, the event loop."""
 
-    def __init__(self, spec: JobSpec, pool: Optional[JobPool], name: str, backend):
+    def __init__(self, spec: JobSpec, pool: Optional[JobPool], name: str, backend,
+                 owner: Optional[str] = None, idle_pause_s: Optional[float] = None,
+                 idle_stop_s: Optional[float] = None):
         if spec.memory_mb is None:
             spec.memory_mb = pool.memory_mb if pool is not None else worker_memory_mb(1)
         self.spec, self.pool, self.name = spec, pool, name
@@ -173,14 +180,23 @@ class _Handle:
         self._cancel = threading.Event()
         self._paused = False
         self._queued = False
+        self._holding = False                    # has a pool slot now
+        self.gave_back = ""                      # why a paused job gave its slot back
+        self.stop_reason = ""                    # why the server stopped it (budget, idle)
+        self.owner = owner                       # the student's key, for fair slots
+        self.idle_pause_s, self.idle_stop_s = idle_pause_s, idle_stop_s
+        self.last_seen = time.monotonic()        # when a page last showed it (seen())
         self.delay = 0.0                         # slow motion (set_delay)
         self._transport = None
         self._lock = threading.Lock()
+        self._slot_lock = threading.Lock()       # pause/resume against giving the slot back
 
     # -- control ----------------------------------------------------------------------------
     def start(self):
         if self._thread is not None:
             raise RuntimeError("job already started")
+        if self.pool is not None:
+            self.pool.admit(self.id, self.owner)     # OwnerBusy: a ValueError for the page
         self._queued = self.pool is not None
         self._thread = threading.Thread(target=self._main, name=f"gan-job-{self.id}",
                                         daemon=True)
@@ -188,16 +204,31 @@ class _Handle:
         return self
 
     def pause(self):
-        self._paused = True
+        with self._slot_lock:
+            self._paused = True
         self.send(Command.PAUSE)
 
     def resume(self):
-        self._paused = False
-        self.send(Command.RESUME)
+        """Go on at once if the job still has its slot, else queue for one (the job's loop
+        resumes the worker when it gets it)."""
+        with self._slot_lock:
+            self._paused = False
+            self.last_seen = time.monotonic()
+            if self.pool is None or self._holding:
+                self.gave_back = ""
+                self.send(Command.RESUME)
 
-    def stop(self):
+    def stop(self, reason: str = ""):
+        if reason and not self.stop_reason:
+            self.stop_reason = reason
         self._cancel.set()
         self.send(Command.STOP)
+        if self.pool is not None:
+            self.pool.leave(self.id)             # the owner may start another at once
+
+    def seen(self) -> None:
+        """A page showed this job just now (its live view calls this on every redraw)."""
+        self.last_seen = time.monotonic()
 
     def set_delay(self, seconds: float):
         """Slow motion: the worker waits this long after each step and takes a snapshot every
@@ -226,11 +257,12 @@ class _Handle:
 
     # -- the loop that follows the worker ---------------------------------------------------
     def _main(self):
-        acquired = done = False
+        done = False
         try:
             if self.pool is not None:
-                acquired = self.pool.acquire(self.id, self._cancel.is_set, self._on_share)
-                if not acquired:
+                self._holding = self.pool.acquire(self.id, self._cancel.is_set, self._on_share,
+                                                  self.owner)
+                if not self._holding:
                     self._queued = False
                     self._ended("stopped", "cancelled while waiting for a free slot")
                     return
@@ -248,6 +280,8 @@ class _Handle:
             while not done:
                 for event in transport.receive(0.2):
                     done = self._apply(event) or done
+                if not done:
+                    self._tend()
         except WorkerLost as e:
             self._lost(str(e))
         except Exception as e:  # noqa: BLE001 - the loop must never die silently
@@ -259,9 +293,46 @@ class _Handle:
                 transport, self._transport = self._transport, None
             if transport is not None:
                 transport.close(reusable=done)
-            if acquired:
+            if self.pool is not None:
+                self.pool.withdraw(self.id)
                 self.pool.release(self.id)
+                self.pool.leave(self.id)
+            self._holding = self._queued = False
             self._finish()
+
+    def _tend(self) -> None:
+        """Between two batches of events: stop or pause an unwatched job, check the budget,
+        give a paused job's slot back, and take one again for a resumed job."""
+        unseen = time.monotonic() - self.last_seen
+        if self._cancel.is_set():
+            pass
+        elif self._paused and self.idle_stop_s is not None and unseen > self.idle_stop_s:
+            self.stop(f"nobody had this run's page open for {self.idle_stop_s / 60:g} "
+                      f"minutes, so it was stopped and kept with the saved runs")
+        elif (not self._paused and self.idle_pause_s is not None and unseen > self.idle_pause_s
+              and not self._queued):
+            self.pause()
+            self.gave_back = (f"nobody had this run's page open for {self.idle_pause_s:g} s; "
+                              f"press Resume to go on")
+        else:
+            self._check_budget()
+        if self.pool is None:
+            return
+        with self._slot_lock:
+            if self._holding and self._paused:
+                self.pool.release(self.id)       # others train while this one waits paused
+                self._holding = False
+                self.gave_back = self.gave_back or "paused"
+            elif self._queued and (self._paused or self._cancel.is_set()):
+                self.pool.withdraw(self.id)
+                self._queued = False
+            elif not self._holding and not self._paused and not self._cancel.is_set():
+                if not self._queued:
+                    self.pool.request(self.id, self._on_share, self.owner)
+                    self._queued = True
+                if self.pool.poll(self.id):
+                    self._holding, self._queued, self.gave_back = True, False, ""
+                    self.send(Command.RESUME)
 
     def _apply(self, event: Event) -> bool:
         """Take in one event from the worker; True once the job is over."""
@@ -278,6 +349,7 @@ class _Handle:
         return False
 
     # hooks for the two kinds of job
+    def _check_budget(self) -> None: ...
     def _apply_more(self, event: Event) -> None: ...
     def _done(self, result) -> None: ...
     def _lost(self, why: str) -> None: ...
@@ -294,18 +366,25 @@ class Job(_Handle):
     """
 
     def __init__(self, configs: Sequence[TrainConfig] | TrainConfig, pool: Optional[JobPool] = None,
-                 name: str = "", backend=None, checkpoint_every_s: float = CHECKPOINT_EVERY_S):
+                 name: str = "", backend=None, checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+                 owner: Optional[str] = None, budget: Optional[RunBudget] = None,
+                 idle_pause_s: Optional[float] = None, idle_stop_s: Optional[float] = None):
         configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
         if not configs:
             raise ValueError("a job needs at least one config")
         configs = [c.validate() for c in configs]
         dataset = load_for(configs[0])
         specs = [check_trainable(c, dataset) for c in configs]
+        too_big = budget.check_size(specs) if budget is not None else None
+        if too_big:
+            raise ValueError(too_big)
         info = _dataset_info(dataset)
         extent = points_extent(dataset) if dataset.is_points else 0.0
         del dataset
         super().__init__(JobSpec("train", [c.to_dict() for c in configs],
-                                 checkpoint_every_s=checkpoint_every_s), pool, name, backend)
+                                 checkpoint_every_s=checkpoint_every_s), pool, name, backend,
+                         owner, idle_pause_s, idle_stop_s)
+        self.budget = budget
         self.trainers = [RunView(self, i, c, s, info, extent)
                          for i, (c, s) in enumerate(zip(configs, specs))]
         self._end_callbacks: list[Callable] = []
@@ -350,6 +429,14 @@ class Job(_Handle):
             case ErrorNote(side, message):
                 self.trainers[side].eval_note = message
 
+    def _check_budget(self) -> None:
+        t = self.trainer
+        if self.budget is None or t.state != "running":
+            return
+        why = self.budget.verdict(t.elapsed, t.step, t.total_steps, t.config.batch_size)
+        if why:
+            self.stop(f"stopped by the server: {why}")
+
     def _done(self, result) -> None:
         if self.error:
             self._ended("failed", self.error)
@@ -372,6 +459,9 @@ class Job(_Handle):
 
     def _finish(self) -> None:
         self._ended("failed", "stopped by an error")
+        for v in self.trainers:          # the server stopped it (budget, idle): say why
+            if v.state == "stopped" and self.stop_reason:
+                v.reason = self.stop_reason
         for fn in self._end_callbacks:
             for i, v in enumerate(self.trainers):
                 try:
@@ -385,13 +475,20 @@ class Job(_Handle):
         if self._queued:
             pos = self.pool.position(self.id) if self.pool else None
             ahead = (pos - 1) if pos else 0
-            return JobStatus("queued", f"Busy: {self.pool.running} training now, "
-                             f"{ahead} ahead of you in the queue", 0, t.total_steps, None, None, pos)
+            return JobStatus("queued", f"queued: position {pos or 1}. Busy: {self.pool.running} "
+                             f"training now, {ahead} ahead of you in the queue", t.step,
+                             t.total_steps, None, None, pos)
         state = t.state
         if len(self.trainers) > 1 and any(x.state == "failed" for x in self.trainers):
             state = "failed"
         rate = t.history[-1]["images_per_s"] if t.history else None
         msg = {"ready": "starting", "running": "training", "paused": "paused"}.get(state, t.reason)
+        if self._paused and state in ("running", "paused") and not self._cancel.is_set():
+            state = "paused"                     # asked; the worker's word follows
+            msg = "paused"
+            if self.gave_back:
+                msg = "paused (slot given back)" + (
+                    f": {self.gave_back}" if self.gave_back != "paused" else "")
         if state == "ready":
             state = "running" if self.alive else state     # the worker is starting
         if state == "failed":
@@ -409,10 +506,10 @@ class SweepJob(_Handle):
     """
 
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
-                 **options):
+                 owner: Optional[str] = None, **options):
         spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
                                            **options), task=run_sweep)
-        super().__init__(spec, pool, name, get_backend("local"))
+        super().__init__(spec, pool, name, get_backend("local"), owner)
         self.out, self.quick, self.options = out, quick, options
         self.done = 0
         self.total = 0

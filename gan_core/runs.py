@@ -1,6 +1,7 @@
 """A run on disk: the one way a finished (or stopped) training run is written to a folder.
 
-    FOLDER/checkpoint.pt   the full state (gan_core.checkpoint), resumable
+    FOLDER/checkpoint.pt   the full state (gan_core.checkpoint), resumable; or with
+                           generator_only, G alone (to sample and explore, not to resume)
     FOLDER/history.csv     one row per step (gan_core.records.history_csv)
     FOLDER/samples.png     the last grid of samples from the fixed noise (or the 2-D cloud)
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import save_checkpoint, write_history
+from .checkpoint import save_checkpoint, strip_to_generator, write_history
 from .files import atomic_write_bytes
 from .images import save_png, snapshot_image
 
 
-def save_run(trainer, folder: str | Path, samples_name: str = "samples.png") -> Path:
+def save_run(trainer, folder: str | Path, samples_name: str = "samples.png",
+             generator_only: bool = False) -> Path:
     """Write `trainer`'s checkpoint, history and last samples into `folder`.
 
     `trainer` is a Trainer, or a job's view of one trained in a worker (anything with
@@ -27,8 +29,10 @@ def save_run(trainer, folder: str | Path, samples_name: str = "samples.png") -> 
         data = trainer.checkpoint_bytes()
         if data:
             atomic_write_bytes(folder / "checkpoint.pt", data)
+            if generator_only:
+                strip_to_generator(folder / "checkpoint.pt")
     else:
-        save_checkpoint(trainer, folder / "checkpoint.pt")
+        save_checkpoint(trainer, folder / "checkpoint.pt", generator_only=generator_only)
     write_history(trainer, folder / "history.csv")
     if trainer.snapshots:
         real = trainer.dataset.data[:1000] if trainer.dataset.is_points else None

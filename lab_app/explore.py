@@ -31,13 +31,16 @@ from gan_core.images import grid_array
 from gan_core.models import Generator, ModelSpec
 from gan_core.sampling import generate, interpolate, latent, lerp, slerp
 
+from . import saved
 from .charts import LIGHT
 
 MAX_UPLOAD_MB = 50
 UPLOAD_TIMEOUT_S = 30        # an upload is read in its own process (gan_core.sandbox) with these
 UPLOAD_MEMORY_MB = 1024      # limits; a good 50 MB checkpoint reads in a few seconds
 MODEL_DIRS_ENV = "GAN_LAB_MODEL_DIRS"      # os.pathsep-separated; relative to the repo root
-DEFAULT_MODEL_DIRS = ("pretrained", "runs")
+# Only the shipped models by default: runs/ holds every browser's saved runs (runs/app) and
+# uploads, which are private (lab_app.saved.may_open); a browser's own come from its key.
+DEFAULT_MODEL_DIRS = ("pretrained",)
 # What the explorer opens on when this session has no run of its own: the best shipped MNIST
 # generator, rather than whichever file is newest (often a few-step test run that draws noise).
 OPENING_MODEL = "mnist_best_flgan.pt"
@@ -110,7 +113,7 @@ def cluster_note(model: Model) -> Optional[str]:
 
 def model_dirs(root: Path, env: Optional[Mapping[str, str]] = None) -> list[Path]:
     """Folders searched for checkpoints: $GAN_LAB_MODEL_DIRS (os.pathsep-separated), or
-    pretrained/ and runs/ under the repository root; relative entries are taken from `root`."""
+    pretrained/ under the repository root; relative entries are taken from `root`."""
     env = os.environ if env is None else env
     raw = env.get(MODEL_DIRS_ENV)
     names = [p for p in raw.split(os.pathsep) if p.strip()] if raw else list(DEFAULT_MODEL_DIRS)
@@ -131,6 +134,29 @@ def find_checkpoints(dirs: Sequence[Path]) -> list[Path]:
             except OSError:          # deleted between listing and stat
                 continue
     return sorted(found, key=lambda p: (-found[p], str(p)))
+
+
+def shared_files(root: Path, token: Optional[str]) -> list[Path]:
+    """The checkpoints of the model folders that this owner may see: never another owner's
+    saved runs or uploads, even where the teacher's GAN_LAB_MODEL_DIRS holds them."""
+    return [p for p in find_checkpoints(model_dirs(root)) if saved.may_open(p, token)]
+
+
+def model_files(root: Path, token: Optional[str]) -> dict[str, tuple[str, Path]]:
+    """{key: (title, file)} for the picker: this owner's saved runs, newest first, then the
+    shared model folders (shared_files)."""
+    out = {f"file:{p.resolve()}": (f"{title} · your saved run", p.resolve())
+           for title, p in saved.own_checkpoints(token)}
+    for p in shared_files(root, token):
+        out.setdefault(f"file:{p}", (_relative_to(p, root), p))
+    return out
+
+
+def _relative_to(p: Path, root: Path) -> str:
+    try:
+        return str(p.relative_to(root.resolve()))
+    except ValueError:
+        return str(p)
 
 
 def opening_file(paths: Sequence[Path]) -> Optional[Path]:

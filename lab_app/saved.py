@@ -8,6 +8,15 @@ page is open; the checkpoint is the last one its worker wrote:
     RUNS_DIR/OWNER/20261122-101500-run-3-j17/
         checkpoint.pt   history.csv   samples.png   meta.json  (written last: the run is complete)
 
+The checkpoint kept is G alone (no D, no optimisers: about a quarter of the size), since the
+app never resumes a saved run; GAN_LAB_KEEP_FULL_CHECKPOINTS=1 keeps the full, resumable one.
+The runs and uploads of everyone together stay under GAN_LAB_DISK_QUOTA_MB (lab_app.limits):
+past it, the oldest saved runs of whoever uses the most space are removed first (`make_room`),
+and a new upload is refused while uploads alone fill it.
+
+Private by default: nothing under the runs or uploads folders is listed or opened for anyone
+but its owner (`may_open`; the Latent explorer lists `own_checkpoints` and shipped models).
+
 No Streamlit here: the job's thread calls `persist`, the pages call `list_saved`.
 """
 from __future__ import annotations
@@ -25,6 +34,8 @@ from typing import Optional
 
 from gan_core.files import atomic_write_text
 from gan_core.runs import save_run
+
+from . import limits
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SAVED = 20          # per owner; the oldest are removed beyond this
@@ -57,7 +68,8 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
     try:
         folder = owner_folder(token) / (f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
                                         f"-{_slug(label) + '-' if label else ''}{id(trainer) % 10**6}")
-        save_run(trainer, folder)         # a job's view: its worker's last checkpoint
+        # a job's view: its worker's last checkpoint, G alone unless the server keeps all
+        save_run(trainer, folder, generator_only=not limits.keep_full_checkpoints())
         cfg = trainer.config
         meta = dict(name=name, label=label, state=trainer.state, reason=trainer.reason,
                     step=trainer.step, epoch=trainer.epoch, seconds=round(trainer.elapsed, 1),
@@ -65,6 +77,11 @@ def persist(trainer, token: str, name: str, label: str = "") -> Optional[Path]:
                     saved=time.strftime("%Y-%m-%d %H:%M:%S"))
         atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
         _prune(folder.parent)
+        make_room(keep=folder)
+        if not (folder / "meta.json").is_file():
+            trainer.eval_note = ("this run was not kept on the server: the disk space for saved "
+                                 "runs is full. Download its checkpoint instead")
+            return None
         return folder
     except Exception as e:  # noqa: BLE001 - reported, and the run stays in the session
         print(f"gan-lab: could not save run {name}: {type(e).__name__}: {e}", file=sys.stderr)
@@ -86,6 +103,61 @@ def list_saved(token: str) -> list[dict]:
         meta["path"] = meta_path.parent
         out.append(meta)
     return sorted(out, key=lambda m: m["path"].name, reverse=True)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def usage() -> dict[str, int]:
+    """Bytes used per owner folder name, saved runs and uploads together."""
+    out: dict[str, int] = {}
+    for base in (runs_dir(), uploads_dir()):
+        if base.is_dir():
+            for owner in base.iterdir():
+                if owner.is_dir():
+                    out[owner.name] = out.get(owner.name, 0) + _size(owner)
+    return out
+
+
+def make_room(keep: Optional[Path] = None, extra: int = 0) -> bool:
+    """Bring saved runs and uploads (plus `extra` bytes to come) under the disk quota by
+    removing the oldest saved runs of whoever uses the most space; `keep` (the run just
+    written) goes last of all. True if everything now fits."""
+    quota = limits.disk_quota_bytes()
+    if quota is None:
+        return True
+    used = usage()
+    gone: set[Path] = set()          # tried already (a folder that cannot be removed stays)
+    while sum(used.values()) + extra > quota:
+        removable = {o: sorted(p for p in (runs_dir() / o).glob("*")
+                               if p.is_dir() and p != keep and p not in gone)
+                     for o in used if (runs_dir() / o).is_dir()}
+        removable = {o: r for o, r in removable.items() if r}
+        if not removable:
+            if keep is not None and keep.is_dir():       # nothing else left: not even this one
+                used[keep.parent.name] -= _size(keep)
+                shutil.rmtree(keep, ignore_errors=True)
+                keep = None
+                continue
+            return False
+        heaviest = max(removable, key=lambda o: used[o])
+        oldest = removable[heaviest][0]
+        used[heaviest] -= _size(oldest)
+        gone.add(oldest)
+        shutil.rmtree(oldest, ignore_errors=True)
+    return True
+
+
+class DiskFull(ValueError):
+    """The server's disk quota leaves no room for this upload."""
 
 
 def _prune(folder: Path) -> None:
@@ -111,6 +183,9 @@ def new_upload(token: str) -> tuple[str, Path]:
     The id is random and says nothing of the path; only the owner's key finds the folder
     again (upload_folder), so a link with someone else's id opens nothing."""
     base = uploads_dir() / owner_folder(token).name
+    if not make_room():
+        raise DiskFull("The server's disk space for uploads and saved runs is full; ask your "
+                       "teacher to make room (GAN_LAB_DISK_QUOTA_MB)")
     base.mkdir(parents=True, exist_ok=True)
     old = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     for p in old[:-(KEEP_UPLOADS - 1)]:
@@ -165,3 +240,41 @@ def folder_allowed(dataset: str) -> bool:
         except (ValueError, OSError, RuntimeError):
             continue
     return False
+
+
+# --- who may see what -----------------------------------------------------------------------
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def may_open(path: str | Path, token: Optional[str]) -> bool:
+    """Whether this owner may list or open this file: nothing under the runs or uploads
+    folders but the owner's own (symbolic links and `..` resolved first)."""
+    try:
+        p = Path(path).expanduser().resolve()
+        private = [runs_dir().expanduser().resolve(), uploads_dir().expanduser().resolve()]
+    except (OSError, RuntimeError, ValueError):
+        return False
+    for base in private:
+        if p == base or _inside(p, base):
+            if not valid_token(token):
+                return False
+            mine = base / owner_folder(token).name
+            return _inside(p, mine) and p != mine
+    return True
+
+
+def own_checkpoints(token: Optional[str]) -> list[tuple[str, Path]]:
+    """(title, checkpoint) of this owner's saved runs, newest first."""
+    out = []
+    for m in list_saved(token) if token else []:
+        ck = m["path"] / "checkpoint.pt"
+        if ck.is_file():
+            label = f": {m['label']}" if m.get("label") else ""
+            out.append((f"{m['name']}{label} · saved {m['saved']}", ck))
+    return out

@@ -19,7 +19,7 @@ import torch
 from gan_core.devices import available_devices
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
-from lab_app import safe
+from lab_app import limits, safe
 from lab_app.classroom import MAX_NAME, Classroom
 from lab_app.lessons import measured_line, recipe_line
 from lab_app.reports import lesson_of
@@ -41,6 +41,15 @@ LIVE_REFRESH_S = 2.5
 @st.cache_resource
 def get_pool() -> JobPool:
     return JobPool(max_running=MAX_TRAININGS)
+
+
+def new_job(configs, name: str) -> Job:
+    """A training job for this browser on the server's pool: fair slots (one training and one
+    waiting per browser), the per-run budget, and a pause (then a stop) when nobody watches it
+    (lab_app.limits). Raises ValueError with the student's message; `start()` may too."""
+    from gan_core import jobs             # looked up now, so a test may stand in for Job
+    return jobs.Job(configs, get_pool(), name, owner=owner_key(), budget=limits.run_budget(),
+                    idle_pause_s=limits.idle_pause_s(), idle_stop_s=limits.idle_stop_s())
 
 
 @dataclass
@@ -175,6 +184,8 @@ def server_status() -> None:
         busy += " since the server started)"
     st.caption(f"Server: {busy}.")
     mine = [r for r in runs() if r.active]
+    for r in mine:          # any open page of this session keeps its runs from the idle pause
+        r.job.seen()
     if mine:
         st.caption(f"Your runs in progress: {', '.join(r.name for r in mine)}")
 

@@ -210,7 +210,9 @@ def test_conditional_render_uses_the_class(trainers):
 
 
 def test_model_dirs_come_from_the_environment(tmp_path):
-    assert ex.model_dirs(tmp_path, env={}) == [tmp_path / "pretrained", tmp_path / "runs"]
+    # runs/ holds every browser's saved runs and uploads: not listed unless the teacher asks,
+    # and even then only the browser's own (test_a_fresh_browser_is_never_offered_...)
+    assert ex.model_dirs(tmp_path, env={}) == [tmp_path / "pretrained"]
     env = {ex.MODEL_DIRS_ENV: os.pathsep.join(["a", str(tmp_path / "abs")])}
     assert ex.model_dirs(tmp_path, env=env) == [tmp_path / "a", tmp_path / "abs"]
 
@@ -467,3 +469,33 @@ def test_the_opening_file_falls_back_to_the_newest(tmp_path):
     a, b = tmp_path / "a.pt", tmp_path / "sub" / ex.OPENING_MODEL
     assert ex.opening_file([a]) == a
     assert ex.opening_file([a, b]) == b
+
+
+def test_a_fresh_browser_is_never_offered_another_browsers_saved_run(monkeypatch, trainers,
+                                                                     tmp_path):
+    """Issue 30: with the default start a second browser found the first one's
+    runs/app/<owner>/.../checkpoint.pt as the explorer's first option and opened it."""
+    from lab_app import saved
+    alice, bob = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef00"
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("GAN_LAB_RUNS_DIR", str(runs / "app"))
+    monkeypatch.setenv("GAN_LAB_UPLOAD_DIR", str(runs / "uploads"))
+    theirs = saved.owner_folder(alice) / "20260101-run-1"
+    save_checkpoint(trainers["latent16"], theirs / "checkpoint.pt")
+    (theirs / "meta.json").write_text('{"name": "run 1", "saved": "today"}')
+    shipped = tmp_path / "pretrained"
+    save_checkpoint(trainers["latent16"], shipped / "shipped.pt")
+    at = explorer(monkeypatch, shipped, runs)        # even where a teacher lists runs/
+    at.session_state["owner_key"] = bob
+    at.run()
+    assert not at.exception
+    model = at.selectbox(key="explore_model")
+    assert all("runs" not in str(o) for o in model.options), model.options
+    assert any("shipped.pt" in str(o) for o in model.options)
+    mine = explorer(monkeypatch, shipped, runs)
+    mine.session_state["owner_key"] = alice
+    mine.run()
+    assert any("your saved run" in o for o in mine.selectbox(key="explore_model").options)
+    # the explorer's own lists agree, and a file of hers is refused to him by path
+    assert all(saved.may_open(p, bob) for p in ex.shared_files(tmp_path, bob))
+    assert not saved.may_open(theirs / "checkpoint.pt", bob)

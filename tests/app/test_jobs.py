@@ -310,3 +310,147 @@ def test_workers_run_nicer_than_the_server():
 def test_pool_rejects_zero_slots():
     with pytest.raises(ValueError):
         JobPool(0)
+
+
+# --- fair slots (issue 30) --------------------------------------------------------------------
+
+def test_a_paused_run_gives_its_slot_back_and_queues_again_on_resume():
+    """Two students paused and closed their tabs; a third waited at step 0. A paused run now
+    frees its slot; on Resume it is 'queued: position N' until one is free again."""
+    pool = JobPool(max_running=1)
+    j1 = Job(ring(epochs=10_000, sample_every=10**6), pool).start()
+    wait_for(lambda: j1.trainer.step > 0, what="the first run to train")
+    j1.pause()
+    wait_for(lambda: pool.running == 0, what="the paused run to give its slot back")
+    assert j1.status().state == "paused"
+    assert j1.status().message.startswith("paused (slot given back)")
+    j2 = Job(ring(epochs=10_000, sample_every=10**6), pool).start()
+    wait_for(lambda: j2.trainer.step > 0, what="the second run to get the slot")
+    paused_at = j1.trainer.step
+    j1.resume()
+    wait_for(lambda: j1.status().state == "queued", what="the resumed run to queue")
+    s = j1.status()
+    assert s.message.startswith("queued: position 1") and s.step == paused_at
+    time.sleep(1.0)
+    assert j1.trainer.step == paused_at                  # it waits, paused, for the slot
+    j2.stop()
+    wait_for(lambda: j1.trainer.step > paused_at, what="the first run to go on")
+    assert j1.status().state == "running" and pool.running == 1
+    j1.stop()
+    assert j1.join(30) and j2.join(30)
+    assert pool.running == 0 and pool.waiting == 0
+
+
+def test_a_run_nobody_watches_is_paused_then_stopped_and_frees_its_slot():
+    pool = JobPool(max_running=1)
+    job = Job(ring(epochs=10_000, sample_every=10**6), pool, idle_pause_s=1.0,
+              idle_stop_s=4.0).start()
+    wait_for(lambda: job.trainer.step > 0, what="training")
+    job.seen()                                           # the page is open ...
+    wait_for(lambda: job.status().state == "paused", timeout=20, what="the idle pause")
+    assert "slot given back" in job.status().message and "Resume" in job.status().message
+    wait_for(lambda: pool.running == 0, what="the slot")
+    assert job.join(30)                                  # ... then closed for good
+    assert job.trainer.state == "stopped" and "nobody had this run's page open" in \
+        job.trainer.reason
+    assert pool.running == 0 and pool.waiting == 0
+
+
+def test_one_student_holds_at_most_one_running_and_one_waiting_run():
+    """One browser with 4 Train tabs and 3 quick reruns held 2 of 2 slots and 6 places."""
+    pool = JobPool(max_running=2)
+    a1 = Job(ring(epochs=10_000), pool, owner="alice").start()
+    a2 = Job(ring(epochs=10_000), pool, owner="alice").start()
+    wait_for(lambda: a1.trainer.step > 0, what="alice's first run")
+    time.sleep(0.5)
+    assert pool.running == 1 and a2.status().state == "queued"   # a free slot, but not hers
+    with pytest.raises(ValueError, match="You already have a run training and one waiting: "
+                                         "stop one first"):
+        Job(ring(), pool, owner="alice").start()
+    b = Job(ring(epochs=10_000), pool, owner="bob").start()
+    wait_for(lambda: b.trainer.step > 0, what="bob's run to take the free slot")
+    a1.stop()                                            # she may start another at once
+    a3 = Job(ring(max_steps=3), pool, owner="alice").start()
+    for j in (a2, a3, b):
+        j.stop()
+    for j in (a1, a2, a3, b):
+        assert j.join(30)
+    assert pool.running == 0 and pool.waiting == 0
+
+
+def test_the_queue_puts_students_with_nothing_training_first():
+    """No workers: the pool's own order. Alice trains; her second job came first, but Bob and
+    Carol, who have nothing training, go before it; among them, first come, first served."""
+    pool = JobPool(max_running=2)
+    pool.request(1, owner="alice")
+    pool.request(5, owner="dave")
+    assert pool.poll(1) and pool.poll(5)
+    pool.request(2, owner="alice")
+    pool.request(3, owner="bob")
+    pool.request(4, owner="carol")
+    assert [pool.position(j) for j in (3, 4, 2)] == [1, 2, 3]
+    pool.release(5)
+    assert not pool.poll(2) and not pool.poll(4) and pool.poll(3)     # Bob, not Alice
+    pool.release(1)                  # Alice has nothing training now: first come, first served
+    assert [pool.position(j) for j in (2, 4)] == [1, 2]
+    assert not pool.poll(4) and pool.poll(2)
+
+
+def test_the_owner_limit_counts_paused_runs_and_frees_on_leave():
+    pool = JobPool(max_running=2)
+    pool.admit(1, "alice")
+    pool.admit(2, "alice")
+    with pytest.raises(ValueError, match="stop one first"):
+        pool.admit(3, "alice")
+    pool.admit(3, "bob")
+    pool.leave(1)
+    pool.admit(4, "alice")
+    pool.admit(5, None)                                  # jobs without an owner: no limit
+
+
+# --- the per-run budget (issue 30) -----------------------------------------------------------
+
+def test_a_model_over_the_parameter_cap_is_refused_before_any_worker_starts():
+    """The largest Train page model wrote a 452 MB checkpoint: refused at once, saying what
+    to change."""
+    from gan_core.budget import RunBudget
+    big = TrainConfig(dataset="ring", model="mlp", latent_dim=2, device="cpu")
+    with pytest.raises(ValueError, match=r"million parameters.*smaller depth or latent size"):
+        Job(big, JobPool(1), budget=RunBudget(max_params=1_000))
+    Job(big, JobPool(1), budget=RunBudget())                 # the default lets it through
+
+
+def test_the_budget_verdicts_name_what_to_change():
+    from gan_core.budget import RunBudget, parameter_count
+    from gan_core.models import ModelSpec
+    b = RunBudget(max_seconds=30 * 60, warmup_s=30)
+    assert b.verdict(10, 5, 78_000, 64) is None                      # still warming up
+    assert b.verdict(60, 6_000, 7_800, 64) is None                   # on course
+    slow = b.verdict(60, 1, 7_800, 64)               # 1 image/s: hours per epoch
+    assert "images/s" in slow and "30 minutes" in slow and "fewer epochs" in slow
+    assert "limit of 30 minutes" in b.verdict(30 * 60, 7_000, 7_800, 64)
+    assert RunBudget(max_seconds=None).verdict(10**6, 1, 10**9, 1) is None
+    assert parameter_count(ModelSpec(model="wide", depth="large", latent_dim=1000)) > 20e6
+
+
+def test_a_run_far_too_slow_for_its_budget_is_stopped_with_the_reason():
+    from gan_core.budget import RunBudget
+    pool = JobPool(max_running=1)
+    job = Job(ring(epochs=10_000, sample_every=10**6), pool,
+              budget=RunBudget(max_seconds=3.0, warmup_s=1.0)).start()
+    assert job.join(60)
+    assert job.trainer.state == "stopped"
+    assert "stopped by the server: at" in job.trainer.reason and "images/s" in \
+        job.trainer.reason
+    assert pool.running == 0
+
+
+def test_the_server_limits_come_from_the_environment_with_defaults():
+    from lab_app import limits
+    b = limits.run_budget({})
+    assert b.max_seconds == 30 * 60 and b.max_params == 8_000_000
+    assert limits.idle_pause_s({}) == 120 and limits.idle_stop_s({}) == 1800
+    assert limits.disk_quota_bytes({}) == 2000 * 2**20
+    assert limits.run_budget({"GAN_LAB_MAX_RUN_MINUTES": "0"}).max_seconds is None
+    assert limits.idle_pause_s({"GAN_LAB_IDLE_PAUSE_S": "oops"}) == 120
+    assert not limits.keep_full_checkpoints({})

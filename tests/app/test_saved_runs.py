@@ -180,3 +180,65 @@ def test_train_page_refuses_a_folder_link_outside_the_uploads():
     assert any("does not open /etc" in e.value for e in at.error)
     start = [b for b in at.button if b.label == "Start training"][0]
     assert start.disabled
+
+
+# --- space and privacy (issue 30) -------------------------------------------------------------
+
+def test_saved_runs_keep_only_the_generator_unless_the_server_keeps_full_ones(runs_dir,
+                                                                              monkeypatch):
+    """The largest model wrote 452 MB per saved run: D and both optimisers are 3/4 of it and
+    the app never resumes a saved run."""
+    from gan_core.checkpoint import read_checkpoint
+    t = ring_trainer()
+    small = saved.persist(t, ALICE, "lean") / "checkpoint.pt"
+    obj = read_checkpoint(small)
+    assert "discriminator" not in obj and "opt_g" not in obj and "opt_d" not in obj
+    assert load_checkpoint(small).step == 5                  # still opens in the explorer
+    monkeypatch.setenv("GAN_LAB_KEEP_FULL_CHECKPOINTS", "1")
+    full = saved.persist(t, ALICE, "full") / "checkpoint.pt"
+    assert {"discriminator", "opt_g", "opt_d"} <= set(read_checkpoint(full))
+    assert small.stat().st_size < full.stat().st_size
+
+
+def test_the_disk_quota_removes_the_heaviest_users_oldest_runs_first(runs_dir, monkeypatch):
+    t = ring_trainer()
+    one = saved.persist(t, BOB, "bob's")
+    size = sum(p.stat().st_size for p in one.iterdir())
+    alice = [saved.persist(t, ALICE, f"a{i}") for i in range(3)]
+    monkeypatch.setenv("GAN_LAB_DISK_QUOTA_MB", str(4.5 * size / 2**20))   # room for 4 runs
+    newest = saved.persist(t, ALICE, "a3")
+    assert newest is not None and newest.is_dir()
+    assert not alice[0].exists() and alice[1].exists()      # Alice's oldest went, not Bob's
+    assert one.exists()
+    assert sum(sum(p.stat().st_size for p in f.iterdir()) for f in
+               runs_dir.glob("*/*")) <= 4.5 * size
+
+
+def test_a_new_upload_is_refused_when_uploads_alone_fill_the_quota(runs_dir, monkeypatch,
+                                                                   tmp_path):
+    _, folder = saved.new_upload(ALICE)
+    folder.mkdir(parents=True)
+    (folder / "big.bin").write_bytes(b"x" * 3 * 2**20)
+    monkeypatch.setenv("GAN_LAB_DISK_QUOTA_MB", "2")
+    with pytest.raises(ValueError, match="disk space for uploads and saved runs is full"):
+        saved.new_upload(BOB)
+
+
+def test_another_owners_runs_and_uploads_are_never_openable(runs_dir, tmp_path):
+    t = ring_trainer()
+    mine = saved.persist(t, ALICE, "mine") / "checkpoint.pt"
+    _, up = saved.new_upload(ALICE)
+    up.mkdir(parents=True)
+    assert saved.may_open(mine, ALICE) and saved.may_open(up / "a.png", ALICE)
+    assert not saved.may_open(mine, BOB) and not saved.may_open(up / "a.png", BOB)
+    assert not saved.may_open(mine, None) and not saved.may_open(mine, "../x")
+    sneaky = saved.owner_folder(BOB) / ".." / mine.parent.parent.name / mine.parent.name
+    assert not saved.may_open(sneaky / "checkpoint.pt", BOB)        # `..` is resolved
+    link = tmp_path / "link.pt"
+    link.symlink_to(mine)
+    assert not saved.may_open(link, BOB)                             # so are links
+    assert not saved.may_open(runs_dir, ALICE) and not saved.may_open(saved.owner_folder(
+        ALICE), ALICE)
+    assert saved.may_open(REPO_ROOT / "pretrained" / "x.pt", BOB)
+    assert [p for _, p in saved.own_checkpoints(ALICE)] == [mine]
+    assert saved.own_checkpoints(BOB) == []

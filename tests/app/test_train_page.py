@@ -157,3 +157,27 @@ def test_the_recipe_switches_reach_the_config_and_the_url():
     c = TrainConfig(dataset="mnist", ema_decay=None, precision="fp32", augment="cutout")
     back, errs = config_from_params(params_from_config(c))
     assert not errs and (back.ema_decay, back.precision, back.augment) == (None, "fp32", "cutout")
+
+
+def test_pause_gives_the_slot_back_and_the_page_says_so():
+    """Issue 30: two paused, abandoned runs held both slots. The page says the slot is free."""
+    import time
+    from lab_app.ui import get_pool
+    at = page("train", dataset="ring", epochs=200).run()
+    at.button[0].click().run()
+    job = at.session_state["runs"][-1].job
+    deadline = time.time() + 60
+    while job.trainer.step == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    at.run()
+    at.button(key="pause").click().run()
+    deadline = time.time() + 20
+    while get_pool().running and time.time() < deadline:
+        time.sleep(0.05)
+    assert get_pool().running == 0
+    at.run()
+    assert not at.exception
+    assert any("paused (slot given back)" in i.value for i in at.info)
+    at.button(key="resume").click().run()
+    job.stop()
+    finish_jobs(at)
