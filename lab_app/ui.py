@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 from gan_core.devices import available_devices
+from gan_core import jobs
 from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
 from lab_app import limits, safe
@@ -47,7 +48,6 @@ def new_job(configs, name: str) -> Job:
     """A training job for this browser on the server's pool: fair slots (one training and one
     waiting per browser), the per-run budget, and a pause (then a stop) when nobody watches it
     (lab_app.limits). Raises ValueError with the student's message; `start()` may too."""
-    from gan_core import jobs             # looked up now, so a test may stand in for Job
     return jobs.Job(configs, get_pool(), name, owner=owner_key(), budget=limits.run_budget(),
                     idle_pause_s=limits.idle_pause_s(), idle_stop_s=limits.idle_stop_s())
 
