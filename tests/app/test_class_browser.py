@@ -63,6 +63,8 @@ def test_two_students_and_the_teachers_class_page(server, browser, tmp_path):
     teacher.get_by_role("button", name="Send to every student").click()
     for page in students:
         page.get_by_text("From your teacher").wait_for(timeout=30_000)
-        assert page.get_by_role("link", name="Open the lesson").count() == 1
+        link = page.get_by_role("link", name="Open the lesson")
+        link.wait_for(timeout=15_000)            # drawn just after the line above it
+        assert link.count() == 1
         _no_exception(page)
     teacher.screenshot(path="/tmp/class.png", full_page=True)
