@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gan_core import clusters
+from gan_core import probes as views
 from gan_core.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.config import preset
 from gan_core.data import Dataset
@@ -134,6 +135,7 @@ def test_trainer_fits_the_clusters_and_trains_on_them():
     def spy(self, x, labels=None):
         seen.append((x.detach().clone(), None if labels is None else labels.clone()))
         return original(self, x, labels)
+    views.attach(tr)                    # the views' probes, as the app's workers attach them
     type(tr.D).forward = spy
     try:
         assert tr.run() == "stopped" and tr.step == 4
