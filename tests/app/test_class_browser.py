@@ -6,7 +6,8 @@ teacher sends appears as a banner on both students' pages without a reload.
 from __future__ import annotations
 
 import pytest
-from test_browser import ARGS, CHROMIUM, _no_exception, _start_server, _stop_server
+from test_browser import CHROMIUM, _no_exception, _start_server, _stop_server
+from test_browser import browser  # noqa: F401, F811 - the shared Chromium fixture
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                  "(apt-get install chromium); CI installs it")]
@@ -20,18 +21,8 @@ def server():
     _stop_server(proc)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _student(browser, server, name):
-    page = browser.new_context(viewport={"width": 1300, "height": 1400}).new_page()
+def _student(chromium, server, name):
+    page = chromium.new_context(viewport={"width": 1300, "height": 1400}).new_page()
     page.goto(f"{server}/train?dataset=ring&epochs=2")
     box = page.get_by_role("textbox", name="Your name for the teacher")
     box.fill(name)
@@ -40,7 +31,7 @@ def _student(browser, server, name):
     return page
 
 
-def test_two_students_and_the_teachers_class_page(server, browser, tmp_path):
+def test_two_students_and_the_teachers_class_page(server, browser, tmp_path):  # noqa: F811
     students = [_student(browser, server, n) for n in ("Ada", "Grace")]
     for page in students:
         page.get_by_text("step").first.wait_for(timeout=120_000)
