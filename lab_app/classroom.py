@@ -6,8 +6,9 @@ starts is registered with the student's private owner key, the name the student 
 link, or the page's defaults). The teacher's page reads `rows()`; a lesson link the teacher
 sends becomes a `Banner` every student's page shows.
 
-The teacher key is `GAN_LAB_TEACHER_KEY`, or a random key made when the server starts and
-printed once on its console. It is typed into a password box, never put in a URL; each wrong
+The teacher key is `GAN_LAB_TEACHER_KEY` (`./lab app` makes a random one and prints it once on
+its console when none is set; a bare `streamlit run app.py` without it gets one here, printed at
+the first visit). It is typed into a password box, never put in a URL; each wrong
 try in a row waits longer before the next is checked (1, 2, 4 ... up to 30 s, server-wide), so
 thirty students cannot guess it in class.
 """
