@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field, fields
@@ -24,7 +23,7 @@ from typing import Any, BinaryIO, Optional
 import torch
 
 from .config import TrainConfig
-from .files import atomic_save, atomic_write_text
+from .files import atomic_save, atomic_write_text, copy_to_file
 from .models import Discriminator, Generator, ModelSpec, upgrade_fields
 from .records import history_csv
 from .sandbox import SandboxError, run_isolated
@@ -249,13 +248,7 @@ def load_untrusted(data: bytes | BinaryIO, name: str, timeout_s: float = 30.0,
     temporary folder, not a copy of its bytes. What comes back is checked against the schema
     again here."""
     with tempfile.TemporaryDirectory(prefix="gan_upload_") as d:
-        tmp = Path(d) / "upload.pt"
-        with tmp.open("wb") as out:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                out.write(data)
-            else:
-                data.seek(0)
-                shutil.copyfileobj(data, out, 2**20)
+        tmp = copy_to_file(data, Path(d) / "upload.pt")
         try:
             obj = run_isolated(_generator_part, str(tmp), name, timeout_s=timeout_s,
                                memory_mb=memory_mb, errors=(CheckpointError,))

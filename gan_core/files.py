@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
@@ -49,6 +50,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """atomic_write_bytes for text, as UTF-8."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def copy_to_file(data, path: str | Path) -> Path:
+    """Write an upload to `path`: its bytes, or an open binary file copied from its start in
+    1 MB chunks (never read whole into memory)."""
+    path = Path(path)
+    with path.open("wb") as out:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            out.write(data)
+        else:
+            data.seek(0)
+            shutil.copyfileobj(data, out, 2**20)
+    return path
 
 
 def csv_text(rows: list[dict], columns: Optional[Sequence[str]] = None) -> str:

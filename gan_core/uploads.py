@@ -37,6 +37,7 @@ from typing import Iterable
 from PIL import Image, UnidentifiedImageError
 
 from .data import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
+from .files import copy_to_file
 from .sandbox import SandboxError, run_isolated
 
 
@@ -376,13 +377,7 @@ def save_uploads_isolated(files: Iterable[tuple[str, object]], folder: str | Pat
         for i, (name, data, size) in enumerate(files):
             if PurePosixPath(name).suffix.lower() != ".zip" and size > limits.max_file_bytes:
                 continue                    # skipped above, never read
-            path = Path(tmp) / f"{i}.bin"
-            with path.open("wb") as out:
-                if isinstance(data, (bytes, bytearray, memoryview)):
-                    out.write(data)
-                else:
-                    data.seek(0)
-                    shutil.copyfileobj(data, out, 2**20)
+            path = copy_to_file(data, Path(tmp) / f"{i}.bin")
             largest = max(largest, path.stat().st_size)
             paths.append((name, str(path)))
         try:
