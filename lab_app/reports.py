@@ -21,13 +21,21 @@ def lesson_of(params: Mapping[str, str]) -> Optional[Lesson]:
     return None
 
 
+def starting_point(dataset: str, params: Optional[Mapping[str, str]]
+                   ) -> tuple[Optional[Lesson], dict]:
+    """(the lesson whose link is `params`, or None; the config a run on `dataset` started
+    from: that lesson's set-up, else the page's defaults for the dataset) - what the Class
+    page and the report compare a run with."""
+    lesson = lesson_of(params or {})
+    base = config_from_params(lesson.params)[0] if lesson else default_config(dataset)
+    return lesson, base.to_dict()
+
+
 def run_report(run: Any, history: Sequence[dict], snapshots: Sequence[Any], looks=(),
                params: Optional[Mapping[str, str]] = None) -> bytes:
     """The HTML report of `run` (a job's RunView or a Trainer) as UTF-8 bytes."""
-    lesson = lesson_of(params or {})
+    lesson, base = starting_point(run.config.dataset, params)
     real = run.dataset.data[:1000] if run.dataset.is_points else None
-    base = (config_from_params(lesson.params)[0] if lesson else
-            default_config(run.config.dataset)).to_dict()
     record = RunRecord(
         config=run.config.to_dict(), history=list(history),
         grids=grids_over_time(snapshots, real), looks=looks,

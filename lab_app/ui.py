@@ -23,9 +23,8 @@ from gan_core.workers import get_backend
 from lab_app import limits, safe
 from lab_app.classroom import MAX_NAME, Classroom
 from lab_app.lessons import measured_line, recipe_line
-from lab_app.reports import lesson_of
+from lab_app.reports import starting_point
 from lab_app.saved import valid_token
-from lab_app.settings import config_from_params, default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
@@ -82,10 +81,8 @@ def add_run(run: Run, params: Optional[dict] = None) -> Run:
     """Remember `run` in this session, and register it with the class: the set-up it started
     from is the lesson whose link (`params`, the page's URL) opened the page, else the page's
     defaults for the dataset."""
-    lesson = lesson_of(params or {})
-    config = run.job.trainer.config
-    base = config_from_params(lesson.params)[0] if lesson else default_config(config.dataset)
-    get_classroom().register(owner_key(), run, base.to_dict(), lesson.title if lesson else "")
+    lesson, base = starting_point(run.job.trainer.config.dataset, params)
+    get_classroom().register(owner_key(), run, base, lesson.title if lesson else "")
     lst = runs()
     lst.append(run)
     finished = [r for r in lst if not r.active]
