@@ -65,6 +65,7 @@ class Classroom:
         self.names: dict[str, str] = {}           # owner key -> display name
         self.order: dict[str, int] = {}           # owner key -> arrival number
         self.banner: Optional[Banner] = None
+        self._narrated: dict[int, tuple[int, list[str]]] = {}     # id(view) -> (records, texts)
         self._wrong, self._next_try = 0, 0.0
         env = os.environ.get("GAN_LAB_TEACHER_KEY", "").strip()
         self._key = key or env or secrets.token_urlsafe(9)
@@ -127,11 +128,10 @@ class Classroom:
             entries = list(self.entries)
         out = []
         for e in reversed(entries):
+            status = e.run.job.status()          # the job's, shared by its sides
             for side, view in enumerate(e.run.job.trainers):
                 hist = view.history
                 last = hist[-1] if hist else {}
-                status = e.run.job.status()
-                points = view.dataset.is_points
                 quality = {}                     # the latest evaluation of each measure
                 for k in ("m_judge_fd", "m_confident_share", "m_modes_covered"):
                     seen = next((r[k] for r in reversed(hist[-500:]) if k in r), None)
@@ -144,9 +144,19 @@ class Classroom:
                     total=view.total_steps, d_real=last.get("d_real"),
                     d_fake=last.get("d_fake"), quality=quality,
                     differs=differences(view.config.to_dict(), e.base),
-                    events=[ep.text for ep in narrate(hist, points=points)],
+                    events=self._events(view),
                     snapshot=view.snapshots[-1] if view.snapshots else None))
         return out
+
+    def _events(self, view: Any) -> list[str]:
+        """What happened in a run (gan_core.detectors), read again only when it has new
+        records: the page redraws every few seconds for every run in the class."""
+        n = len(view.history)
+        held = self._narrated.get(id(view))
+        if held is None or held[0] != n:
+            texts = [ep.text for ep in narrate(view.history, points=view.dataset.is_points)]
+            held = self._narrated[id(view)] = (n, texts)
+        return held[1]
 
     def results_zip(self) -> bytes:
         """The class's results after class: per run its settings, final numbers, history,
