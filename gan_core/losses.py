@@ -339,10 +339,8 @@ def get_loss(name: str, **values: float) -> Loss:
 
 def loss_of(config: Any) -> Loss:
     """The loss a TrainConfig names, its parameters read from their config fields."""
-    spec = LOSSES[config.loss] if config.loss in LOSSES else None
-    if spec is None:
-        return get_loss(config.loss)            # raises with the known names
-    return get_loss(config.loss, **{p.name: getattr(config, p.field) for p in spec.params})
+    params = LOSSES[config.loss].params if config.loss in LOSSES else ()   # else get_loss refuses
+    return get_loss(config.loss, **{p.name: getattr(config, p.field) for p in params})
 
 
 # --- balance: log(L_G / L_D) where D cannot tell ---------------------------------------------

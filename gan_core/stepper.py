@@ -53,10 +53,8 @@ def _f(x: float) -> str:
     return f"{x:.3f}"
 
 
-def _signed(text: str, first: bool = False) -> str:
+def _signed(text: str) -> str:
     """A term joined to what comes before it: `+ x`, or `- x` for a term that starts with -."""
-    if first:
-        return text
     return f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
 
 
@@ -70,7 +68,7 @@ def d_formula(loss: Loss, real: torch.Tensor, fake: torch.Tensor,
     terms (LossSpec.mean_d) with the means of its own per-sample terms (Loss.d_terms)."""
     spec = loss.spec
     r, f = (t.mean().item() for t in loss.d_terms(real, fake))
-    head = "L_D = " + _signed(spec.mean_d[0], True) + " " + _signed(spec.mean_d[1])
+    head = f"L_D = {spec.mean_d[0]} {_signed(spec.mean_d[1])}"
     body = f"= {_num(r, True)} {_num(f)}"
     total = r + f
     if spec.gradient_penalty:
