@@ -59,6 +59,14 @@ def _num(v):
     return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
 
 
+MAX_SHOWN = 40      # rows drawn at once (every 3 s); the zip holds every run
+
+
+def _row_id(row) -> str:
+    """A run's side, stable while new runs arrive above it (rows are newest first)."""
+    return f"{row['entry'].run.job.id}:{row['side']}"
+
+
 @st.fragment(run_every=3.0)
 def the_class() -> None:
     rows = room.rows()
@@ -66,18 +74,30 @@ def the_class() -> None:
         st.info(f"No runs yet. Students start them on the {page('train').title} or "
                 f"{page('compare').title} page.")
         return
-    labels = [f"{r['student']}: {r['label']} ({r['state']})" for r in rows]
-    chosen = st.multiselect("Side by side for the projector (two runs)", range(len(rows)),
-                            format_func=lambda i: labels[i], max_selections=2, key="cls_pair")
+    by_id = {_row_id(r): r for r in rows}
+    chosen = st.multiselect("Side by side for the projector (two runs)", list(by_id),
+                            format_func=lambda k: f"{by_id[k]['student']}: {by_id[k]['label']} "
+                                                  f"({by_id[k]['state']})",
+                            max_selections=2, key="cls_pair")
+    chosen = [k for k in chosen if k in by_id]
     if len(chosen) == 2:
         cols = st.columns(2)
-        for col, i in zip(cols, chosen):
+        for col, k in zip(cols, chosen):
             with col:
-                st.subheader(safe.text(rows[i]["student"]))
-                st.caption(safe.text(rows[i]["label"]))
-                _grid(rows[i])
-    st.caption(f"{len(rows)} run(s) on this server, newest first.")
-    for i, r in enumerate(rows):
+                st.subheader(safe.text(by_id[k]["student"]))
+                st.caption(safe.text(by_id[k]["label"]))
+                _grid(by_id[k])
+    which = st.segmented_control("Show", ["Every run", "In progress", "Ended"],
+                                 default="Every run", key="cls_which")
+    if which == "In progress":
+        shown = [r for r in rows if r["state"] in ("running", "queued", "paused")]
+    elif which == "Ended":
+        shown = [r for r in rows if r["state"] not in ("running", "queued", "paused")]
+    else:
+        shown = rows
+    more = f"; the newest {MAX_SHOWN} shown" if len(shown) > MAX_SHOWN else ""
+    st.caption(f"{len(rows)} run(s) on this server, newest first{more}.")
+    for r in shown[:MAX_SHOWN]:
         with st.container(border=True):
             left, right = st.columns([1, 3])
             with left:
@@ -97,12 +117,12 @@ def the_class() -> None:
                     st.caption(f":material/visibility: {safe.text(text)}")
                 if r["side"] == 0:
                     job = r["entry"].run.job
-                    b1, b2, b3 = st.columns(3)
-                    if job.alive and b1.button("Pause", key=f"cls_p{i}"):
+                    b1, b2, b3 = st.columns(3)       # keys by job: rows move as runs arrive
+                    if job.alive and b1.button("Pause", key=f"cls_p{job.id}"):
                         job.pause()
-                    if job.alive and b2.button("Resume", key=f"cls_r{i}"):
+                    if job.alive and b2.button("Resume", key=f"cls_r{job.id}"):
                         job.resume()
-                    if job.alive and b3.button("Stop", key=f"cls_s{i}"):
+                    if job.alive and b3.button("Stop", key=f"cls_s{job.id}"):
                         job.stop()
 
 

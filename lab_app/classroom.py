@@ -33,6 +33,8 @@ from gan_core.report import RunRecord, grids_over_time, report_html
 
 MAX_NAME = 40             # a student's display name, in characters
 MAX_WAIT_S = 30.0         # the longest wait after wrong keys
+MAX_RUNS_PER_STUDENT = 10  # finished runs kept per student (their live data sit in memory)
+MAX_RUNS = 300            # finished runs kept in all, whatever the class size
 
 
 def _clean_name(name: str) -> str:
@@ -94,9 +96,21 @@ class Classroom:
         return self.names.get(owner) or f"student {self.order[owner]}"
 
     def register(self, owner: str, run: Any, base: dict, lesson: str = "") -> None:
+        """Add a run; the oldest finished runs beyond MAX_RUNS_PER_STUDENT for this student,
+        and beyond MAX_RUNS in all, are let go (a run in progress never is). Each entry holds
+        the run's history and sample grids in the server's memory, so a class that trains all
+        afternoon must not keep every run of every student."""
         self.arrive(owner)
         with self._lock:
             self.entries.append(Entry(owner, run, dict(base), lesson))
+            mine = [e for e in self.entries if e.owner == owner]
+            drop = _oldest_finished(mine, len(mine) - MAX_RUNS_PER_STUDENT)
+            rest = [e for e in self.entries if e not in drop]
+            drop += _oldest_finished(rest, len(rest) - MAX_RUNS)
+            if drop:
+                self.entries = [e for e in self.entries if e not in drop]
+                gone = {id(v) for e in drop for v in e.run.job.trainers}
+                self._narrated = {k: v for k, v in self._narrated.items() if k not in gone}
 
     # -- the teacher ---------------------------------------------------------------------
     def check_key(self, typed: str, now: Optional[float] = None) -> tuple[bool, float]:
@@ -181,6 +195,11 @@ class Classroom:
                                    state=row["state"], base=e.base)
                 z.writestr(f"{folder}/report.html", report_html(record))
         return buf.getvalue()
+
+
+def _oldest_finished(entries: list[Entry], n: int) -> list[Entry]:
+    """Up to n of `entries` (oldest first) whose run has ended."""
+    return [e for e in entries if not e.run.job.alive][:max(0, n)]
 
 
 def differences(config: dict, base: dict) -> list[str]:

@@ -72,3 +72,27 @@ def test_rows_show_every_run_with_what_differs_and_the_zip_holds_each_runs_repor
 def test_differences_leave_out_run_limits():
     assert differences(dict(lr_g=1, max_steps=5, device="cpu"), dict(lr_g=2, max_steps=None,
                                                                     device="auto")) == ["lr_g 2 -> 1"]
+
+
+class _Done:
+    """A job that has ended (alive False) or still trains (alive True)."""
+    def __init__(self, alive=False):
+        self.alive, self.trainers = alive, []
+
+
+def test_each_student_keeps_their_newest_finished_runs_and_every_run_in_progress(monkeypatch):
+    import lab_app.classroom as classroom
+    monkeypatch.setattr(classroom, "MAX_RUNS", 15)
+    room = Classroom(key="k", announce=lambda s: None)
+    live = _Run(_Done(alive=True), name="still training")
+    room.register("a", live, {})
+    runs = [_Run(_Done(), name=f"a{i}") for i in range(12)]
+    for run in runs:
+        room.register("a", run, {})
+    mine = [e.run for e in room.entries if e.owner == "a"]
+    assert len(mine) == classroom.MAX_RUNS_PER_STUDENT
+    assert live in mine and mine[1:] == runs[-9:]        # the oldest finished went first
+    for i in range(10):
+        room.register("b", _Run(_Done(), name=f"b{i}"), {})
+    assert len(room.entries) == 15 and live in [e.run for e in room.entries]
+    assert [e.run.name for e in room.entries][-1] == "b9"

@@ -80,3 +80,32 @@ def test_names_and_notes_from_students_and_the_teacher_stay_text_on_the_class_pa
     found = [(where, s) for where, _, s in markdown_strings(teacher) if hostile(s)]
     assert found == []
     assert any("log in" in s for _, _, s in markdown_strings(teacher))      # shown, as text
+
+
+def test_the_teachers_buttons_and_pair_follow_their_run_when_newer_runs_arrive(room):
+    """Rows are newest first, so a run's row moves down when a student starts another: the
+    teacher's Stop and the side-by-side pair must still mean the run they were drawn for."""
+    first = page("train", dataset="ring", epochs=30).run()
+    room.set_name(first.session_state["owner_key"], "Ada")
+    first.button[0].click().run()
+    job = first.session_state["runs"][-1].job
+    teacher = page("class").run()
+    teacher.text_input[0].input("teach-42")
+    teacher.button[0].click().run()
+    pair = teacher.multiselect(key="cls_pair")
+    assert pair.options == ["Ada: run 1 (running)"] or pair.options == ["Ada: run 1 (queued)"]
+    chosen = f"{job.id}:0"
+
+    second = page("train", dataset="ring", epochs=30, seed=3).run()
+    room.set_name(second.session_state["owner_key"], "Grace")
+    second.button[0].click().run()
+    teacher.run()
+    teacher.multiselect(key="cls_pair").select(chosen).run()
+    teacher.button(key=f"cls_s{job.id}").click().run()
+    assert not teacher.exception
+    assert job.join(60) and job.status().state == "stopped"
+    other = second.session_state["runs"][-1].job
+    assert other.alive or other.status().state == "finished"     # not the one stopped
+    assert teacher.multiselect(key="cls_pair").value == [chosen]
+    other.stop()
+    finish_jobs(second)
