@@ -1,0 +1,161 @@
+"""A light Streamlit client for load tests: one websocket session without a browser.
+
+It speaks the protocol a browser tab speaks (streamlit.proto BackMsg/ForwardMsg over
+`/_stcore/stream`, the owner cookie in the handshake) and does what a tab does that costs the
+server: a full run per page load, button clicks as trigger widgets, and every fragment's
+auto-rerun at the interval the server asks for (the sidebar's status, the live Train view).
+It keeps the latest element at each place on the page, so a test reads what the student would
+see (status lines, warnings, the sidebar) without drawing anything.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Optional
+
+import websockets.asyncio.client as ws_client
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+OWNER_COOKIE = "gan_lab_owner"      # lab_app.ui.OWNER_COOKIE
+
+
+class LightSession:
+    """One student's tab. `async with LightSession(url, owner) as s: await s.load(...)`."""
+
+    def __init__(self, url: str, owner: str):
+        self.url, self.owner = url, owner
+        self.elements: dict[tuple, tuple[str, object]] = {}   # delta path -> (kind, proto)
+        self.updated: dict[tuple, int] = {}                     # delta path -> message number
+        self._seq = 0
+        self.exceptions: list[str] = []
+        self.page, self.query = "", ""
+        self.page_hash = ""                 # the page's script hash, once the server named it
+        self._fragments: dict[str, float] = {}                  # fragment id -> interval (s)
+        self._finished = asyncio.Event()
+        self._ws = None
+        self._tasks: list[asyncio.Task] = []
+        self._send_lock = asyncio.Lock()
+        self.fragment_runs = 0
+        self._busy = 0.0                    # when a run was asked for (0: none under way)
+
+    async def __aenter__(self):
+        stream = self.url.replace("http://", "ws://") + "/_stcore/stream"
+        self._ws = await ws_client.connect(
+            stream, subprotocols=["streamlit"], max_size=None, open_timeout=60,
+            additional_headers={"Cookie": f"{OWNER_COOKIE}={self.owner}"})
+        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
+        return self
+
+    async def __aexit__(self, *exc):
+        for t in self._tasks:
+            t.cancel()
+        await self._ws.close()
+
+    # -- what a tab sends ----------------------------------------------------------------
+    async def _send(self, widget_states=(), fragment_id: str = "") -> None:
+        msg = BackMsg()
+        rs = msg.rerun_script
+        rs.query_string, rs.page_name = self.query, self.page
+        if self.page_hash:                  # as a browser does once it knows the page
+            rs.page_script_hash = self.page_hash
+        for ws in widget_states:
+            rs.widget_states.widgets.append(ws)
+        if fragment_id:
+            rs.fragment_id, rs.is_auto_rerun = fragment_id, True
+        async with self._send_lock:
+            self._busy = time.monotonic()
+            await self._ws.send(msg.SerializeToString())
+
+    async def load(self, page: str, query: str = "", timeout: float = 60.0) -> float:
+        """Open a page as a link does; seconds until the page's script finished."""
+        self.page, self.query, self.page_hash = page, query, ""
+        self.elements.clear()
+        self.updated.clear()
+        self._fragments.clear()
+        return await self._run([], timeout)
+
+    async def click(self, label: str, timeout: float = 60.0) -> float:
+        """Press the button labelled `label`; seconds until the rerun finished."""
+        wid = self.button_id(label)
+        if wid is None:
+            raise LookupError(f"no button {label!r} on {self.page} ({self.texts()[:5]})")
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+        state = WidgetState(id=wid, trigger_value=True)
+        return await self._run([state], timeout)
+
+    async def _run(self, widget_states, timeout: float) -> float:
+        self._finished.clear()
+        start, seq = time.perf_counter(), self._seq
+        await self._send(widget_states)
+        await asyncio.wait_for(self._finished.wait(), timeout)
+        for path in [p for p, n in self.updated.items() if n <= seq]:   # not drawn again
+            del self.elements[path], self.updated[path]
+        return time.perf_counter() - start
+
+    # -- what the server sends -----------------------------------------------------------
+    async def _read(self) -> None:
+        async for raw in self._ws:
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            kind = msg.WhichOneof("type")
+            if kind == "navigation" and msg.navigation.page_script_hash:
+                self.page_hash = msg.navigation.page_script_hash    # the page now shown
+            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                el = msg.delta.new_element
+                ek = el.WhichOneof("type")
+                path = tuple(msg.metadata.delta_path)
+                self.elements[path] = (ek, getattr(el, ek))
+                self._seq += 1
+                self.updated[path] = self._seq
+                if ek == "exception":
+                    self.exceptions.append(f"{el.exception.type}: {el.exception.message}")
+            elif kind == "auto_rerun":
+                self._fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+            elif kind == "script_finished":
+                self._busy = 0.0
+                # 0: a full run finished (a fragment's own run is FINISHED_FRAGMENT_RUN_...)
+                if msg.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY:
+                    self._finished.set()
+
+    async def _tick(self) -> None:
+        """Each fragment's auto-rerun, as the browser's timers send them, never while a run
+        is under way: the server would merge the two requests and drop a click's trigger."""
+        due: dict[str, float] = {}
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if self._busy and now - self._busy < 30:      # (a lost answer: go on after 30 s)
+                continue
+            for fid, interval in list(self._fragments.items()):
+                if now >= due.setdefault(fid, now + interval):
+                    due[fid] = now + interval
+                    self.fragment_runs += 1
+                    await self._send(fragment_id=fid)
+                    break
+
+    # -- reading the page ----------------------------------------------------------------
+    def texts(self, kind: Optional[str] = None) -> list[str]:
+        """The text of every element (of one kind: 'markdown', 'alert', 'progress'...)."""
+        out = []
+        for ek, el in self.elements.values():
+            if kind is not None and ek != kind:
+                continue
+            for attr in ("body", "text", "label"):
+                value = getattr(el, attr, "")
+                if isinstance(value, str) and value:
+                    out.append(value)
+                    break
+        return out
+
+    def button_id(self, label: str) -> Optional[str]:
+        for ek, el in self.elements.values():
+            if ek == "button" and el.label == label and not el.disabled:
+                return el.id
+        return None
+
+    def status(self) -> str:
+        """The run's status line ('running: step 12/78 ...'), lower case; '' before a run."""
+        bars = [(self.updated[p], el.text) for p, (ek, el) in self.elements.items()
+                if ek == "progress"]
+        return max(bars)[1].strip().lower() if bars else ""
