@@ -286,9 +286,10 @@ def balance_line(exp: Experiment) -> Optional[float]:
     """For a log(L_G/L_D) curve: where the base loss is balanced (-ln 2 for cross-entropy)."""
     if exp.curve != "log_lg_ld":
         return None
-    loss = exp.base.get("loss") or PRESETS.get(exp.base.get("preset"), {}).get("loss",
-                                                                               "nonsaturating")
-    return balance_log_ratio(loss)
+    preset = PRESETS.get(exp.base.get("preset"), {})
+    loss = exp.base.get("loss") or preset.get("loss", "nonsaturating")
+    smoothing = exp.base.get("label_smoothing", preset.get("label_smoothing", 0.0))
+    return balance_log_ratio(loss, smoothing=smoothing)
 
 
 # --- planning --------------------------------------------------------------------------------

@@ -355,34 +355,65 @@ class BalancePoint:
     why: str                        # how it is obtained, or why it is undefined
 
 
-def balance_point(loss: Union[Loss, str], gamma: float = 2.0) -> BalancePoint:
+def balance_point(loss: Union[Loss, str], gamma: float = 2.0,
+                  smoothing: float = 0.0) -> BalancePoint:
     """log(L_G / L_D) at the equilibrium, computed from the loss functions themselves.
 
     D's loss sums a real and a fake term while G's has one, so the balance is not at 0: with
     cross-entropy, D = 1/2 gives L_D = 2 ln 2 and L_G = ln 2, a log ratio of -ln 2 = -0.69.
     Where a loss is 0 or negative there (hinge's G loss, the Wasserstein losses, the minimax G
     loss) the log ratio is undefined and None is returned.
+
+    smoothing: one-sided label smoothing (real target t = 1 - smoothing). Where p_data = p_g,
+    D's best answer is then the score s minimising L_D(s, s, t), no longer D = 1/2: for
+    cross-entropy D* = t / 2 (0.45 at smoothing 0.1), so L_D = -[t ln(t/2) + (1-t) ln(1-t/2)]
+    - ln(1-t/2) = 1.376 and L_G = -ln(t/2) = 0.799: log ratio -0.54, not -0.69. Losses that
+    use no targets (hinge, Wasserstein) ignore it.
     """
     loss = get_loss(loss, gamma=gamma) if isinstance(loss, str) else loss
     spec = loss.spec
-    s = torch.full((1,), spec.equilibrium_score, dtype=torch.float64)
-    d, g = float(loss.d(s, s, 1.0)), float(loss.g(s))
+    target = 1.0 - smoothing if spec.uses_targets else 1.0
+    score = spec.equilibrium_score if target == 1.0 else _best_d_score(loss, target)
+    s = torch.full((1,), score, dtype=torch.float64)
+    d, g = float(loss.d(s, s, target)), float(loss.g(s))
     where = ("D = 1/2 (logit 0)" if not spec.raw_scores
              else f"D's score = {spec.equilibrium_score:g}")
+    if target != 1.0:
+        shown = float(torch.sigmoid(s)) if not spec.raw_scores else score
+        where = (f"D's best answer with real target {target:g}, "
+                 + (f"D = {shown:.3g}" if not spec.raw_scores else f"score {shown:.3g}"))
     if spec.gradient_penalty:
         where += ", gradient penalty aside"
     if d > 0 and g > 0:
         ratio = math.log(g / d)
         why = (f"at {where}: L_D = {d:.3g}, L_G = {g:.3g}, so log(L_G / L_D) = "
                f"log({g:.3g} / {d:.3g}) = {ratio:.2f}")
-        return BalancePoint(spec.equilibrium_score, d, g, ratio, why)
+        return BalancePoint(score, d, g, ratio, why)
     bad = "L_G" if g <= 0 else "L_D"
     value = (g if g <= 0 else d) + 0.0       # + 0.0: print 0, not -0
     why = (f"undefined: at {where}, {bad} = {value:.3g}, and the log of a ratio that is not "
            f"positive does not exist")
-    return BalancePoint(spec.equilibrium_score, d, g, None, why)
+    return BalancePoint(score, d, g, None, why)
 
 
-def balance_log_ratio(loss: Union[Loss, str], gamma: float = 2.0) -> Optional[float]:
+def _best_d_score(loss: Loss, target: float) -> float:
+    """The score s minimising L_D(s, s, target): D's answer where real and fake look alike.
+    L_D(s, s, t) is convex in s for every loss with targets, so a ternary search on [-20, 20]
+    finds it to float precision."""
+    lo, hi = -20.0, 20.0
+    def f(v: float) -> float:
+        x = torch.full((1,), v, dtype=torch.float64)
+        return float(loss.d(x, x, target))
+    for _ in range(200):
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        if f(a) < f(b):
+            hi = b
+        else:
+            lo = a
+    return (lo + hi) / 2
+
+
+def balance_log_ratio(loss: Union[Loss, str], gamma: float = 2.0,
+                      smoothing: float = 0.0) -> Optional[float]:
     """Where log(L_G / L_D) sits when neither player is ahead; None where undefined."""
-    return balance_point(loss, gamma).log_ratio
+    return balance_point(loss, gamma, smoothing).log_ratio

@@ -3,15 +3,19 @@
 Image metrics use a *judge*: a small classifier trained by this project on the real data.
 
   confident_share     share of samples the judge classifies with confidence >= 0.9
-  classes_covered     classes that receive at least 1% of the samples (of num_classes)
+  classes_covered     classes that receive at least 1% of the samples *with confidence >= 0.5*
+                      (of num_classes): an unsure answer's argmax covers nothing
   class_kl            KL(class histogram || uniform): 0 for an even spread, log(K) for one class
   judge_fd            Frechet distance between held-out reference images and generated samples in
                       the judge's feature space: a FID for small images. It is NOT Inception
                       FID; its values are on another scale and only comparable with each other.
-  memorisation        mean cosine distance from each sample to its nearest *training* image in
-                      the judge's feature space (the MiFID idea of the SAGAN paper: small = copying)
-  mifid               judge_fd / memorisation when memorisation < 0.01 (a copy penalty; unseen
-                      real digits sit at about 0.037), else judge_fd
+  memorisation        mean cosine distance from each sample to its nearest image among *all*
+                      the training images, in the judge's feature space (small = copying)
+  mifid               judge_fd times threshold / memorisation when memorisation is below the
+                      threshold, MIFID_SHARE of the distance unseen real images sit at (a copy
+                      penalty, after MiFID); else judge_fd
+  precision, recall, density, coverage
+                      fidelity and diversity apart, in the judge's features (gan_core.fidelity)
   class_accuracy      conditional models: share of samples the judge assigns to the asked class
 
 Which real images: the reference the samples are compared with (judge_fd) is the dataset's
@@ -39,6 +43,7 @@ import torch.nn.functional as F
 
 from .data import Dataset
 from .datasets import has_heldout_part, load_dataset, toy_modes, toy_std
+from .fidelity import fidelity_diversity, knn_radii
 from .files import atomic_save
 from .images import from_uint8
 from .sampling import sample
@@ -48,7 +53,8 @@ from .shortrepr import short_repr
 
 JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the generator draws
 CONFIDENT = 0.9
-MEMORISATION_THRESHOLD = 0.01    # held-out real MNIST digits sit at about 0.037
+COVER_CONFIDENT = 0.5    # a sample counts towards classes_covered only when this sure
+MIFID_SHARE = 0.5        # MiFID's copy penalty starts below this share of unseen digits' distance
 
 
 class Judge(nn.Module):
@@ -276,17 +282,32 @@ def copy_scores(samples: torch.Tensor, train: torch.Tensor,
 @dataclass
 class RealStats:
     """What the metrics need of the real data, computed once per judge and dataset."""
-    features: torch.Tensor          # (N, 128) judge features of the reference images (FD)
-    train_features: Optional[torch.Tensor] = None   # (M, 128) of the training images, for the
+    features: torch.Tensor          # (N, F) judge features of the reference images (FD)
+    train_features: Optional[torch.Tensor] = None   # (M, F) of every training image, for the
                                     # memorisation distance; None: the reference's own (a set
                                     # with no held-out part is its own reference)
+    radii: Optional[torch.Tensor] = None        # fidelity.knn_radii(features), filled once
+    heldout_distance: Optional[float] = None    # memorisation distance of the reference images
+                                    # themselves (unseen real digits): what a new digit scores
 
 
-def real_stats(judge: Judge, dataset: Dataset, n: int = 5000, seed: int = 0) -> RealStats:
-    n = min(n, len(dataset))
-    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
-    _, feats = judge_outputs(judge, dataset.data[idx])
-    return RealStats(feats)
+def heldout_distance(real: RealStats) -> float:
+    """The memorisation distance of real images the generator never saw (kept on `real`)."""
+    if real.heldout_distance is None:
+        if real.train_features is None:         # its own reference: leave each image out
+            real.heldout_distance = memorisation_distance(real.features, real.features, True)
+        else:
+            real.heldout_distance = memorisation_distance(real.features, real.train_features)
+    return real.heldout_distance
+
+
+def mifid(fd: float, memorisation: float, unseen: float) -> float:
+    """FD with the copy penalty of MiFID (Bai et al. 2021): when the samples sit nearer the
+    training images than MIFID_SHARE of the distance unseen real images sit at, FD is
+    multiplied by threshold / memorisation (1 at the threshold, growing as samples approach
+    copies); otherwise it is FD."""
+    threshold = MIFID_SHARE * unseen
+    return fd * threshold / max(memorisation, 1e-6) if memorisation < threshold else fd
 
 
 def image_metrics(judge: Judge, samples: torch.Tensor, real: RealStats,
@@ -298,14 +319,19 @@ def image_metrics(judge: Judge, samples: torch.Tensor, real: RealStats,
     hist = torch.bincount(pred, minlength=k).double() / len(pred)
     nonzero = hist[hist > 0]
     kl = float((nonzero * (nonzero * k).log()).sum())
+    # a class is covered by samples the judge is at least COVER_CONFIDENT sure of: a
+    # near-uniform answer's argmax is no digit
+    sure = torch.bincount(pred[conf >= COVER_CONFIDENT], minlength=k).double() / len(pred)
     fd = frechet_distance(real.features, feats)
     mem = memorisation_distance(feats, real.features if real.train_features is None
                                 else real.train_features)
+    if real.radii is None:
+        real.radii = knn_radii(real.features)
     out = dict(confident_share=float((conf >= CONFIDENT).float().mean()),
-               classes_covered=int((hist >= 0.01).sum()), num_classes=k, class_kl=kl,
-               judge_fd=fd, memorisation=mem,
-               mifid=fd / max(mem, 1e-6) if mem < MEMORISATION_THRESHOLD else fd,
-               class_histogram=[round(float(h), 4) for h in hist])
+               classes_covered=int((sure >= 0.01).sum()), num_classes=k, class_kl=kl,
+               judge_fd=fd, memorisation=mem, mifid=mifid(fd, mem, heldout_distance(real)),
+               class_histogram=[round(float(h), 4) for h in hist],
+               **fidelity_diversity(real.features, feats, real.radii))
     if requested is not None:
         out["class_accuracy"] = float((pred == requested.to(pred.device)).float().mean())
     return out
@@ -387,7 +413,8 @@ EVAL_N = 1000           # samples drawn, unless a caller asks for another count 
 EVAL_SEED = 0           # latent seed of those samples
 REFERENCE_N = 5000      # at most this many real images behind the reference statistics (the
                         # held-out part: all 2,000 of MNIST's when only its test split is there)
-                        # and behind the memorisation distance (of the training part)
+MEMORISATION_N = 60_000     # the memorisation distance searches every training image up to this
+                        # (all of MNIST's 60,000): a copy of an image left out would go unseen
 REFERENCE_SEED = 0      # which ones: the first REFERENCE_N of a permutation with this seed
 
 _REFERENCES: dict[tuple, RealStats] = {}     # per process: (dataset, dir, size, judge) -> stats
@@ -401,7 +428,7 @@ def reference_indices(n_data: int, n: int = REFERENCE_N, seed: int = REFERENCE_S
 def reference_stats(judge: Judge, dataset_name: str, image_size: int, data: Optional[Dataset] = None,
                     data_dir=None, train_data: Optional[Dataset] = None) -> RealStats:
     """Judge features of up to REFERENCE_N reference images *at the generator's own size*, and
-    of up to REFERENCE_N training images for the memorisation distance.
+    of every training image (up to MEMORISATION_N) for the memorisation distance.
 
     data: the reference images; by default the held-out part of `dataset_name`
         (load_dataset(..., part="reference")), so no figure is measured on images a generator
@@ -426,14 +453,16 @@ def reference_stats(judge: Judge, dataset_name: str, image_size: int, data: Opti
                                                train_data=train)
         return _REFERENCES[key]
     return RealStats(_features_at(judge, data, image_size),
-                     None if train_data is None else _features_at(judge, train_data, image_size))
+                     None if train_data is None
+                     else _features_at(judge, train_data, image_size, MEMORISATION_N))
 
 
-def _features_at(judge: Judge, data: Dataset, image_size: int) -> torch.Tensor:
-    """Judge features of the reference_indices images of `data`, brought to image_size."""
+def _features_at(judge: Judge, data: Dataset, image_size: int,
+                 n: int = REFERENCE_N) -> torch.Tensor:
+    """Judge features of the reference_indices(n) images of `data`, brought to image_size."""
     if data.data.shape[-1] != image_size:
         data = data.to_image_shape(data.data.shape[1], image_size)
-    return judge_outputs(judge, data.data[reference_indices(len(data))])[1]
+    return judge_outputs(judge, data.data[reference_indices(len(data), n)])[1]
 
 
 def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: int = EVAL_N,

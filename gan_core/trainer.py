@@ -372,13 +372,14 @@ class Trainer:
             real_logits, fake_logits = D(aug(real), labels), D(aug(fake.detach()), fake_y)
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         d_loss = self.loss.d(real_logits, fake_logits, target)
+        d_penalty = torch.zeros((), device=dev)     # recorded apart from the game's loss
         if self.loss.spec.gradient_penalty:
             penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach().float(),
                                        generator=streams["penalty"])   # fp32: second order
-            d_loss = d_loss + cfg.gp_weight * penalty
+            d_penalty = d_penalty + cfg.gp_weight * penalty
         if cfg.r1_gamma:        # on the real images as they are, in fp32 (second order)
-            d_loss = d_loss + cfg.r1_gamma * r1_penalty(lambda x: D(x, labels), real)
-        d_norm = self.apply_update(d_loss, D.parameters(), self.opt_d, "D")
+            d_penalty = d_penalty + cfg.r1_gamma * r1_penalty(lambda x: D(x, labels), real)
+        d_norm = self.apply_update(d_loss + d_penalty, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
 
         # (2) Update G every d_steps_per_g_step D updates, g_steps_per_d_step times.
@@ -410,14 +411,14 @@ class Trainer:
         real_out = self.loss.shown(real_logits.detach())
         fake_out = self.loss.shown(fake_logits.detach())
         values = torch.stack([d_loss.detach(), real_out.mean(), fake_out.mean(), d_norm.detach(),
-                              torch.as_tensor(g_loss_v, device=dev).float(),
+                              torch.as_tensor(g_loss_v, device=dev).float(), d_penalty.detach(),
                               torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
-        d_l, d_real, d_fake, d_n, g_l, g_n = values
+        d_l, d_real, d_fake, d_n, g_l, d_pen, g_n = values
         self.last_g = (g_l, g_n)
-        return dict(d_loss=d_l, g_loss=g_l, d_real=d_real, d_fake=d_fake,
+        return dict(d_loss=d_l, d_penalty=d_pen, g_loss=g_l, d_real=d_real, d_fake=d_fake,
                     log_lg_ld=math.log(g_l / d_l) if g_l > 0 and d_l > 0 else float("nan"),
                     d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
-                    g_steps_per_d_step=cfg.g_steps_per_d_step,
+                    g_steps_per_d_step=cfg.g_steps_per_d_step, label_smoothing=cfg.label_smoothing,
                     d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)
 
     # -- checkpoints: the trainer's whole state as one dict ------------------------------------

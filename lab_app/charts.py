@@ -198,21 +198,26 @@ def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
                  gamma: float = 2.0) -> go.Figure:
     """log(L_G / L_D) with each loss's own balance line, computed from its loss functions at
     the equilibrium (gan_core.losses.balance_point): -ln 2 = -0.69 for cross-entropy, not 0,
-    because D's loss sums a real and a fake term. Hinge and WGAN have none (undefined)."""
+    because D's loss sums a real and a fake term; -0.54 with label smoothing 0.1, where D's
+    best answer is 0.45. Hinge and WGAN have none (undefined). L_D is the game's loss alone:
+    a gradient or R1 penalty is recorded apart (d_penalty)."""
     fig = _chart()
     _series(fig, runs, "log_lg_ld", "log(L_G / L_D)", 3)
     lines: dict[float, list[str]] = {}
     undefined = []
-    for name in _losses_in(runs):
+    played = dict.fromkeys((r["loss"], float(r.get("label_smoothing") or 0.0))
+                           for hist in runs.values() for r in hist if "loss" in r)
+    for name, smoothing in played:
         if name not in LOSSES:
             continue
-        b = balance_point(name, gamma)
+        b = balance_point(name, gamma, smoothing)
         if b.log_ratio is None:
             undefined.append(name)
         else:
-            lines.setdefault(round(b.log_ratio, 3), []).append(name)
+            label = name + (f", smoothing {smoothing:g}" if smoothing else "")
+            lines.setdefault(round(b.log_ratio, 3), []).append(label)
     for value, names in lines.items():
-        _hline(fig, value, "#333", f"{value:.2f}: balance ({', '.join(names)}, D = 1/2)",
+        _hline(fig, value, "#333", f"{value:.2f}: balance ({', '.join(names)})",
                "bottom right")
     _markers(fig, markers)
     title = "log(L_G / L_D): above the dotted line, G loses"   # fits a half-width column

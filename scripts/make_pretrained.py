@@ -156,8 +156,11 @@ def write_card(index: dict) -> None:
         "",
         f"**Judge.** `judge_mnist.pt`, a small CNN trained on 9,000 of those digits "
         f"(held-out accuracy on the other 1,000: {judge.get('heldout_accuracy', float('nan')):.1%}),"
-        " with outlier exposure so that noise gets no confident answer. Metrics below: 1,000 "
-        "samples, seed 0, reference = 5,000 real digits brought to the generator's own size "
+        " with outlier exposure so that noise gets no confident answer. Its FD does not yet agree "
+        "with the eye: it ranks the paper model's broken epoch-8 digits with the classroom "
+        "model's clean ones (docs/judge-agreement.md); read *precision / recall* and the "
+        "pictures beside it. Metrics below: 1,000 "
+        "samples, seed 0, reference = the 2,000 held-out digits brought to the generator's own size "
         "(32x32 for the paper model) and resized for the judge exactly like the samples "
         "(`gan_core.metrics.evaluate_generator`, also used by training, the sweeps and "
         "`python -m gan_core evaluate --checkpoint pretrained/FILE.pt`, which reproduces them). *judge FD* is a Frechet distance in "
@@ -224,15 +227,17 @@ def write_card(index: dict) -> None:
         image = any("confident_share" in ck.get("metrics", {}) for ck in e["checkpoints"])
         if image:
             lines += ["| file | epoch | step | images seen | confident >= 0.9 | digits covered | "
-                      "class KL | judge FD | memorisation | class accuracy |",
-                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                      "class KL | judge FD | precision / recall | memorisation | "
+                      "class accuracy |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for ck in e["checkpoints"]:
                 m = ck["metrics"]
                 acc = f"{m['class_accuracy']:.1%}" if "class_accuracy" in m else "-"
+                pr = (f"{m['precision']:.2f} / {m['recall']:.2f}" if "precision" in m else "-")
                 seen = ck.get("images_seen", ck["step"] * c["batch_size"])
                 lines.append(f"| `{ck['path']}` | {ck['epoch']} | {ck['step']} | {seen:,} | "
                              f"{m['confident_share']:.1%} | {m['classes_covered']}/10 | "
-                             f"{m['class_kl']:.3f} | {m['judge_fd']:.1f} | "
+                             f"{m['class_kl']:.3f} | {m['judge_fd']:.1f} | {pr} | "
                              f"{m['memorisation']:.3f} | {acc} |")
         else:
             lines += ["| file | epoch | step | modes covered | high-quality samples |",

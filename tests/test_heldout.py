@@ -221,3 +221,12 @@ def test_sweep_parts_are_the_training_and_reference_parts(t10k_only):
     assert set(compared.tolist()) <= set(part.tolist())
     assert int(held.max()) < len(ref)
     assert sweeps._parts(replace(cfg, subset=128))[0] is train    # loaded once per process
+
+
+def test_a_sweep_runs_final_metrics_use_its_curves_sample_count(t10k_only):
+    """FD falls with the sample count, so the curve and the final figure of one run are
+    measured on the same number of samples (issue 31: 500 against 1,000 before)."""
+    cfg = replace(small_config(t10k_only, eval_every=1), max_steps=2, eval_samples=500)
+    result = sweeps.run_gan(cfg)
+    assert result["final"]["eval_n"] == 500
+    assert {row["eval_n"] for row in result["curve"]} == {500}

@@ -330,6 +330,24 @@ def test_balance_is_undefined_where_a_loss_is_not_positive_at_equilibrium():
         assert balance_point(name).why.startswith("undefined")
 
 
+
+def test_balance_with_label_smoothing_is_where_d_answers_t_over_2():
+    """Real target t = 0.9: where p_data = p_g, D's best answer is t / 2 = 0.45, not 1/2, so
+    L_D = -[t ln(t/2) + (1-t) ln(1-t/2)] - ln(1-t/2), L_G = -ln(t/2): log ratio -0.544."""
+    from gan_core.losses import balance_log_ratio, balance_point
+    t = 0.9
+    d = -(t * math.log(t / 2) + (1 - t) * math.log(1 - t / 2)) - math.log(1 - t / 2)
+    expected = math.log(-math.log(t / 2) / d)
+    b = balance_point("nonsaturating", smoothing=0.1)
+    assert b.log_ratio == pytest.approx(expected, abs=1e-6)
+    assert b.log_ratio == pytest.approx(-0.544, abs=1e-3)
+    assert torch.sigmoid(torch.tensor(b.score)) == pytest.approx(0.45, abs=1e-6)
+    assert "-0.54" in b.why
+    # LSGAN's best score moves to t / 2 as well; hinge uses no target and is still undefined
+    assert balance_point("lsgan", smoothing=0.1).score == pytest.approx(0.45, abs=1e-6)
+    assert balance_log_ratio("hinge", smoothing=0.1) is None
+    assert balance_log_ratio("nonsaturating", smoothing=0.0) == pytest.approx(-math.log(2))
+
 # --- focal loss with 0 < gamma < 1 ------------------------------------------------------------
 
 @pytest.mark.parametrize("gamma", [0.25, 0.5, 0.75])

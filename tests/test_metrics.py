@@ -183,12 +183,11 @@ def digits_and_closest_pair(real_data_dir) -> tuple[torch.Tensor, float]:
                                   "mnist_best_flgan"])
 def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli, name,
                                                       digits_and_closest_pair):
-    """The figures in pretrained/index.json are what evaluate_generator gives for the same
-    checkpoint against the reference they were measured with (5,000 of all 10,000 digits,
-    before the reference was held out: docs/heldout.md), here on the CPU, also for the models
-    trained on a GPU; `evaluate` measures against the 2,000 held-out digits; and no shipped
+    """The figures in pretrained/index.json are what `evaluate` gives for the same checkpoint
+    (the 2,000 held-out digits, every training digit for memorisation; re-measured with
+    `make_pretrained.py --evaluate-only`), here on the CPU, also for the models trained on a
+    GPU; and no shipped
     model copies its training digits (held-out real digits sit at about 0.037 from them)."""
-    from gan_core.metrics import evaluate_generator
     card_path = PRE / "index.json"
     entry = json.loads(card_path.read_text())["models"].get(name) \
         if card_path.is_file() else None
@@ -201,11 +200,9 @@ def test_the_model_card_reports_what_evaluate_measures(real_data_dir, cli, name,
     measured = json.loads(r.stdout)
     assert measured["reference_n"] == 2_000
     G = load_checkpoint(PRE / last["path"], with_discriminator=False).G
-    everything = load_dataset("mnist", real_data_dir, download=False, part="all")
-    as_shipped = evaluate_generator(G, "mnist", data=everything, n=1000)
-    for key in ("confident_share", "classes_covered", "judge_fd", "memorisation"):
-        assert as_shipped[key] == pytest.approx(last["metrics"][key], rel=0.02, abs=0.01), key
-    assert measured["confident_share"] == pytest.approx(as_shipped["confident_share"], abs=0.002)
+    for key in ("confident_share", "classes_covered", "judge_fd", "memorisation", "mifid",
+                "precision", "recall", "density", "coverage"):
+        assert measured[key] == pytest.approx(last["metrics"][key], rel=0.02, abs=0.01), key
     # No copies. In the judge's features copies sit below 0.001; clean, typical digits come
     # close to the training digits' dense middle (the best FLGAN 0.025, held-out real digits
     # 0.037), so pixels decide: no sample is nearer its nearest training digit than the

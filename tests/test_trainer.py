@@ -55,6 +55,20 @@ def test_history_records(kind, image_dataset, ring_dataset, image_cfg, ring_cfg)
     assert times == sorted(times)
 
 
+
+def test_recorded_d_loss_is_the_game_alone_and_the_penalty_apart(image_dataset, image_cfg):
+    """With R1 on, D's first recorded loss is the same game loss as without it (both Ds start
+    identical), the penalty is recorded apart, and log(L_G / L_D) reads the game."""
+    plain = Trainer(image_cfg(max_steps=1), image_dataset)
+    plain.run()
+    r1 = Trainer(image_cfg(max_steps=1, r1_gamma=10.0), image_dataset)
+    r1.run()
+    a, b = plain.history[0], r1.history[0]
+    assert a["d_penalty"] == 0.0 and b["d_penalty"] > 0
+    assert b["d_loss"] == pytest.approx(a["d_loss"], rel=1e-5)
+    assert b["log_lg_ld"] == pytest.approx(math.log(b["g_loss"] / b["d_loss"]))
+    assert b["label_smoothing"] == 0.0
+
 def test_callbacks_fire(ring_dataset, ring_cfg):
     """'step' per step, 'samples' at start/every sample_every/epoch end, 'epoch' per epoch,
     'end' once with the reason."""

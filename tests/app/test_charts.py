@@ -26,6 +26,18 @@ def test_balance_line_is_at_minus_log_2_for_cross_entropy_not_at_0():
     assert "-0.69" in fig.layout.annotations[0].text
 
 
+
+def test_a_run_with_label_smoothing_gets_its_own_balance_line():
+    """Real target 0.9: D's best answer where it cannot tell is 0.45, so the balance is -0.54
+    (losses.balance_point), not -0.69; a run without smoothing beside it keeps -0.69."""
+    smoothed = [dict(r, label_smoothing=0.1) for r in _hist("nonsaturating")]
+    fig = ratio_figure({"smoothed": smoothed})
+    assert _hlines(fig) == [pytest.approx(-0.544, abs=1e-3)]
+    assert "smoothing 0.1" in fig.layout.annotations[0].text
+    both = ratio_figure({"smoothed": smoothed, "plain": _hist("nonsaturating")})
+    assert sorted(_hlines(both)) == [pytest.approx(-math.log(2), abs=1e-3),
+                                     pytest.approx(-0.544, abs=1e-3)]
+
 def test_hinge_and_wgan_have_no_balance_line_and_say_so():
     fig = ratio_figure({"run": _hist("hinge")})
     assert _hlines(fig) == [] and "undefined" in fig.layout.title.text
