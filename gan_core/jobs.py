@@ -25,6 +25,7 @@ at the end).
 """
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -216,13 +217,15 @@ class SweepJob(JobHandle):
     """A quick experiment sweep (gan_core.sweeps) in a worker process.
 
     It takes one slot of the pool for the whole sweep and runs its runs one after another in
-    that worker, so `stop()` ends it between two steps. The UI reads `done`, `total`,
-    `message`, `summary` and `error`. It always runs on this machine: its results are files
-    in `out`, which the page reads.
+    that worker, so `stop()` ends it between two steps. With a `budget`, it holds the slot no
+    longer than a training run may (its `max_seconds`, counted from when the sweep begins);
+    the runs that finished by then are kept. The UI reads `done`, `total`, `message`,
+    `summary` and `error`. It always runs on this machine: its results are files in `out`,
+    which the page reads.
     """
 
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
-                 owner: Optional[str] = None, **options):
+                 owner: Optional[str] = None, budget: Optional[RunBudget] = None, **options):
         spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
                                            **options), task=run_sweep)
         super().__init__(spec, pool, name, get_backend("local"), owner)
@@ -232,21 +235,33 @@ class SweepJob(JobHandle):
         self.message = "waiting for a free slot" if pool else "starting"
         self.summary: Optional[dict] = None
         self.state = "queued" if pool else "running"
+        self.budget = budget
+        self.began: Optional[float] = None      # when its worker began the sweep
 
     def _apply_more(self, event: Event) -> None:
         if isinstance(event, Progress):
+            self.began = self.began or time.monotonic()
             self.state = "running"
             self.done, self.total = event.done, event.total
             if event.message:
                 self.message = event.message
 
+    def _check_budget(self) -> None:
+        limit = self.budget.max_seconds if self.budget is not None else None
+        if limit is not None and self.began is not None and \
+                time.monotonic() - self.began >= limit:
+            self.stop(f"stopped by the server: it reached this server's limit of "
+                      f"{limit / 60:g} minutes of training per run; the runs that had "
+                      f"finished are kept")
+
     def _done(self, result) -> None:
         self.summary = result
         if self.error:
             self._ended("failed", self.error)
+        elif self.cancelled:
+            self._ended("stopped", self.stop_reason or "stopped")
         else:
-            self._ended("stopped" if self.cancelled else "finished",
-                        "stopped" if self.cancelled else "finished")
+            self._ended("finished", "finished")
 
     def _ended(self, state: str, reason: str) -> None:
         if self.state not in FINAL:
