@@ -6,7 +6,7 @@ import streamlit as st
 
 from gan_core import claims, sweep_stats
 from gan_core.jobs import SweepJob
-from lab_app import charts, safe
+from lab_app import charts, limits, safe
 from lab_app.sweep_results import load_results_dir, load_shipped, nearest_pairs
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool, owner_key
@@ -103,6 +103,7 @@ elif job is None or not job.alive:
         out = Path(tempfile.mkdtemp(prefix=f"gan-lab-{name}-"))
         try:        # one training and one waiting per browser, quick reruns included
             job = SweepJob(name, out, pool=get_pool(), owner=owner_key(),
+                           budget=limits.run_budget(),
                            data_dir=str(data_dir)).start()
         except ValueError as e:
             st.error(str(e), icon=":material/block:")

@@ -8,10 +8,14 @@ markers, config, dataset facts) plus `update_settings`, `history_since` and
 (Compare) is one job in one worker, so its two sides stay in step.
 
 The jobs of one server share a `JobPool` (gan_core.pool): a limit on how many train at once,
-the cores and the memory, and fair slots per owner. A paused job gives its slot back (its
-worker waits, paused, using no core) and queues again on resume. A job whose page has not
-been seen (`seen()`) for `idle_pause_s` is paused so; one still unseen after `idle_stop_s` is
-stopped, which ends its worker (its run is kept). A `RunBudget` (gan_core.budget) refuses a
+the cores and the memory, and fair slots per owner. What both kinds of job share is their
+`JobHandle` (gan_core.jobhandle): a paused job gives its slot back (its worker waits, paused,
+using no core) and queues again on resume; paused for longer than the pool's `park_after_s`,
+it is parked: its worker is ended, freeing its memory, and a new one goes on from its
+checkpoint and rest state when it has a slot again, as if it had never stopped, while the
+job's views keep everything the page shows. A job whose page has not been seen (`seen()`) for
+`idle_pause_s` is paused so; one still unseen after `idle_stop_s` is stopped, which ends its
+worker (its run is kept). A `RunBudget` (gan_core.budget) refuses a
 model too large at once and stops a run past its time or far too slow to finish within it.
 
 Faults stay in the worker: a worker that is killed, runs out of memory, grows past its memory
@@ -21,237 +25,26 @@ at the end).
 """
 from __future__ import annotations
 
-import itertools
-import shutil
-import tempfile
-import threading
 import time
 import traceback
-import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-
 from .budget import RunBudget
 from .config import TrainConfig
+from .jobhandle import FINAL, PARKED, JobHandle
 from .pool import JobPool
+from .runview import JobStatus, RunView, dataset_info
 from .shape import check_trainable, load_for, points_extent
 from .sweeps import run_sweep
-from .runview import JobStatus, RunView, dataset_info
-from .workers import (CHECKPOINT_EVERY_S, Command, JobSpec, WorkerLost, get_backend,
-                      slow_motion_delay, usable_cores, worker_memory_mb)
-from .workers.protocol import (Ckpt, Done, Error, ErrorNote, Event, Marker, Progress, Snap,
-                               Started, Status, Steps)
+from .workers import CHECKPOINT_EVERY_S, JobSpec, get_backend
+from .workers.protocol import Ckpt, ErrorNote, Event, Marker, Progress, Snap, Status, Steps
 
-FINAL = ("finished", "stopped", "failed")
+__all__ = ["FINAL", "PARKED", "Job", "JobHandle", "JobPool", "JobStatus", "RunView", "SweepJob"]
 
 
-_ids = itertools.count(1)
-
-
-def _rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-class _Handle:
-    """What train and sweep jobs share: the pool slot, the worker, the event loop."""
-
-    def __init__(self, spec: JobSpec, pool: Optional[JobPool], name: str, backend,
-                 owner: Optional[str] = None, idle_pause_s: Optional[float] = None,
-                 idle_stop_s: Optional[float] = None):
-        if spec.memory_mb is None:
-            spec.memory_mb = pool.memory_mb if pool is not None else worker_memory_mb(1)
-        self.spec, self.pool, self.name = spec, pool, name
-        self.backend = backend if backend is not None else get_backend()
-        self.id = next(_ids)
-        self.error = ""
-        self.created = time.time()
-        self.pid: Optional[int] = None           # the worker's process id once it has started
-        self.threads: Optional[int] = None       # torch threads its worker trains with
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"gan-lab-job{self.id}-"))
-        weakref.finalize(self, _rmtree, self.workdir)
-        self._thread: Optional[threading.Thread] = None
-        self._cancel = threading.Event()
-        self._paused = False
-        self._queued = False
-        self._holding = False                    # has a pool slot now
-        self.gave_back = ""                      # why a paused job gave its slot back
-        self.stop_reason = ""                    # why the server stopped it (budget, idle)
-        self.owner = owner                       # the student's key, for fair slots
-        self.idle_pause_s, self.idle_stop_s = idle_pause_s, idle_stop_s
-        self.last_seen = time.monotonic()        # when a page last showed it (seen())
-        self.delay = 0.0                         # slow motion (set_delay)
-        self._transport = None
-        self._lock = threading.Lock()
-        self._slot_lock = threading.Lock()       # pause/resume against giving the slot back
-
-    # -- control ----------------------------------------------------------------------------
-    def start(self):
-        if self._thread is not None:
-            raise RuntimeError("job already started")
-        if self.pool is not None:
-            self.pool.admit(self.id, self.owner)     # OwnerBusy: a ValueError for the page
-        self._queued = self.pool is not None
-        self._thread = threading.Thread(target=self._main, name=f"gan-job-{self.id}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def pause(self):
-        with self._slot_lock:
-            self._paused = True
-        self.send(Command.PAUSE)
-
-    def resume(self):
-        """Go on at once if the job still has its slot, else queue for one (the job's loop
-        resumes the worker when it gets it)."""
-        with self._slot_lock:
-            self._paused = False
-            self.last_seen = time.monotonic()
-            if self.pool is None or self._holding:
-                self.gave_back = ""
-                self.send(Command.RESUME)
-
-    def stop(self, reason: str = ""):
-        if reason and not self.stop_reason:
-            self.stop_reason = reason
-        self._cancel.set()
-        self.send(Command.STOP)
-        if self.pool is not None:
-            self.pool.leave(self.id)             # the owner may start another at once
-
-    def seen(self) -> None:
-        """A page showed this job just now (its live view calls this on every redraw)."""
-        self.last_seen = time.monotonic()
-
-    def set_delay(self, seconds: float):
-        """Slow motion: the worker waits this long after each step and takes a snapshot every
-        step while it is above 0 (0: full speed)."""
-        self.delay = slow_motion_delay(seconds)
-        self.send(Command.DELAY, self.delay)
-
-    def join(self, timeout: Optional[float] = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.alive
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def send(self, command: Command, *args) -> None:
-        """Tell the worker (nothing before it has started: _main sends what it must)."""
-        with self._lock:
-            if self._transport is not None:
-                self._transport.send(command, *args)
-
-    def _on_share(self, threads: int) -> None:
-        if self.backend.name == "local":
-            self.send(Command.THREADS, threads)
-
-    # -- the loop that follows the worker ---------------------------------------------------
-    def _main(self):
-        done = False
-        try:
-            if self.pool is not None:
-                self._holding = self.pool.acquire(self.id, self._cancel.is_set, self._on_share,
-                                                  self.owner)
-                if not self._holding:
-                    self._queued = False
-                    self._ended("stopped", "cancelled while waiting for a free slot")
-                    return
-            self._queued = False
-            threads = self.pool.share() if self.pool is not None else usable_cores()
-            transport = self.backend.open(self.id, self.spec, self.workdir, threads)
-            with self._lock:
-                self._transport = transport
-            if self._cancel.is_set():
-                transport.send(Command.STOP)
-            elif self._paused:
-                transport.send(Command.PAUSE)
-            if self.delay:
-                transport.send(Command.DELAY, self.delay)
-            while not done:
-                for event in transport.receive(0.2):
-                    done = self._apply(event) or done
-                if not done:
-                    self._tend()
-        except WorkerLost as e:
-            self._lost(str(e))
-        except Exception as e:  # noqa: BLE001 - the loop must never die silently
-            traceback.print_exc()
-            self.error = f"{type(e).__name__}: {e}"
-            self._ended("failed", self.error)
-        finally:
-            with self._lock:
-                transport, self._transport = self._transport, None
-            if transport is not None:
-                transport.close(reusable=done)
-            if self.pool is not None:
-                self.pool.withdraw(self.id)
-                self.pool.release(self.id)
-                self.pool.leave(self.id)
-            self._holding = self._queued = False
-            self._finish()
-
-    def _tend(self) -> None:
-        """Between two batches of events: stop or pause an unwatched job, check the budget,
-        give a paused job's slot back, and take one again for a resumed job."""
-        unseen = time.monotonic() - self.last_seen
-        if self._cancel.is_set():
-            pass
-        elif self._paused and self.idle_stop_s is not None and unseen > self.idle_stop_s:
-            self.stop(f"nobody had this run's page open for {self.idle_stop_s / 60:g} "
-                      f"minutes, so it was stopped and kept with the saved runs")
-        elif (not self._paused and self.idle_pause_s is not None and unseen > self.idle_pause_s
-              and not self._queued):
-            self.pause()
-            self.gave_back = (f"nobody had this run's page open for {self.idle_pause_s:g} s; "
-                              f"press Resume to go on")
-        else:
-            self._check_budget()
-        if self.pool is None:
-            return
-        with self._slot_lock:
-            if self._holding and self._paused:
-                self.pool.release(self.id)       # others train while this one waits paused
-                self._holding = False
-                self.gave_back = self.gave_back or "paused"
-            elif self._queued and (self._paused or self._cancel.is_set()):
-                self.pool.withdraw(self.id)
-                self._queued = False
-            elif not self._holding and not self._paused and not self._cancel.is_set():
-                if not self._queued:
-                    self.pool.request(self.id, self._on_share, self.owner)
-                    self._queued = True
-                if self.pool.poll(self.id):
-                    self._holding, self._queued, self.gave_back = True, False, ""
-                    self.send(Command.RESUME)
-
-    def _apply(self, event: Event) -> bool:
-        """Take in one event from the worker; True once the job is over."""
-        match event:
-            case Started(pid, threads):
-                self.pid, self.threads = pid, threads
-            case Error(message):
-                self.error = message
-            case Done(result):
-                self._done(result)
-                return True
-            case _:
-                self._apply_more(event)
-        return False
-
-    # hooks for the two kinds of job
-    def _check_budget(self) -> None: ...
-    def _apply_more(self, event: Event) -> None: ...
-    def _done(self, result) -> None: ...
-    def _lost(self, why: str) -> None: ...
-    def _ended(self, state: str, reason: str) -> None: ...
-    def _finish(self) -> None: ...
-
-
-class Job(_Handle):
+class Job(JobHandle):
     """Train one config, or several in lockstep (all take step n before any takes n + 1), in
     one worker.
 
@@ -315,13 +108,40 @@ class Job(_Handle):
                 for k, v in status.items():
                     setattr(self.trainers[side], k, v)
             case Ckpt(side, step, path):
-                copy = self._transport.fetch_checkpoint(side, path,
-                                                        self.workdir / f"side{side}.pt")
+                copy = self.fetch_checkpoint(side, path, self.workdir / f"side{side}.pt")
                 if copy is not None:
                     view = self.trainers[side]
                     view.checkpoint_path, view.checkpoint_step = Path(copy), step
             case ErrorNote(side, message):
                 self.trainers[side].eval_note = message
+
+    def _trained(self) -> bool:
+        return self.trainer.step > 0 and self.trainer.state != "ready"
+
+    def _at_rest(self) -> bool:
+        return all(v.state == "paused" for v in self.trainers)
+
+    def _keep_parked(self, side: int, state: dict) -> bool:
+        """Point a side's parked state at this machine's copy of its checkpoint."""
+        view = self.trainers[side]
+        if view.checkpoint_path is None or view.checkpoint_step != state["step"]:
+            return False
+        state["checkpoint"] = str(view.checkpoint_path)
+        state["shown"] = [view.snapshots[-1].step, view.snapshots[-1].epoch] \
+            if view.snapshots else None
+        return True
+
+    def _resume_spec(self) -> JobSpec:
+        """The job as it is now (live changes applied), to go on from its parked states."""
+        states, self.parked = self.parked, None
+        for v in self.trainers:
+            v.state = "ready"                    # its new worker is starting
+        return replace(self.spec, configs=[v.config.to_dict() for v in self.trainers],
+                       resume=states if any(states) else None)
+
+    def _stopped_parked(self) -> bool:
+        self._ended("stopped", f"stopped by the user at step {self.trainer.step}")
+        return True
 
     def _check_budget(self) -> None:
         t = self.trainer
@@ -366,7 +186,7 @@ class Job(_Handle):
     # -- reading -----------------------------------------------------------------------------
     def status(self) -> JobStatus:
         t = self.trainer
-        if self._queued:
+        if self.queued:
             pos = self.pool.position(self.id) if self.pool else None
             ahead = (pos - 1) if pos else 0
             return JobStatus("queued", f"queued: position {pos or 1}. Busy: {self.pool.running} "
@@ -377,10 +197,13 @@ class Job(_Handle):
             state = "failed"
         rate = t.history[-1]["images_per_s"] if t.history else None
         msg = {"ready": "starting", "running": "training", "paused": "paused"}.get(state, t.reason)
-        if self._paused and state in ("running", "paused") and not self._cancel.is_set():
+        if self.paused and state in ("running", "paused") and not self.cancelled:
             state = "paused"                     # asked; the worker's word follows
             msg = "paused"
-            if self.gave_back:
+            if self.parked is not None:
+                msg = PARKED + (f": {self.gave_back}" if self.gave_back not in ("", "paused")
+                                else "")
+            elif self.gave_back:
                 msg = "paused (slot given back)" + (
                     f": {self.gave_back}" if self.gave_back != "paused" else "")
         if state == "ready":
@@ -390,17 +213,19 @@ class Job(_Handle):
         return JobStatus(state, msg, t.step, t.total_steps, t.seconds_left(), rate)
 
 
-class SweepJob(_Handle):
+class SweepJob(JobHandle):
     """A quick experiment sweep (gan_core.sweeps) in a worker process.
 
     It takes one slot of the pool for the whole sweep and runs its runs one after another in
-    that worker, so `stop()` ends it between two steps. The UI reads `done`, `total`,
-    `message`, `summary` and `error`. It always runs on this machine: its results are files
-    in `out`, which the page reads.
+    that worker, so `stop()` ends it between two steps. With a `budget`, it holds the slot no
+    longer than a training run may (its `max_seconds`, counted from when the sweep begins);
+    the runs that finished by then are kept. The UI reads `done`, `total`, `message`,
+    `summary` and `error`. It always runs on this machine: its results are files in `out`,
+    which the page reads.
     """
 
     def __init__(self, name: str, out, pool: Optional[JobPool] = None, quick: bool = True,
-                 owner: Optional[str] = None, **options):
+                 owner: Optional[str] = None, budget: Optional[RunBudget] = None, **options):
         spec = JobSpec("sweep", sweep=dict(name=name, out=str(out), quick=quick, backend="local",
                                            **options), task=run_sweep)
         super().__init__(spec, pool, name, get_backend("local"), owner)
@@ -410,21 +235,33 @@ class SweepJob(_Handle):
         self.message = "waiting for a free slot" if pool else "starting"
         self.summary: Optional[dict] = None
         self.state = "queued" if pool else "running"
+        self.budget = budget
+        self.began: Optional[float] = None      # when its worker began the sweep
 
     def _apply_more(self, event: Event) -> None:
         if isinstance(event, Progress):
+            self.began = self.began or time.monotonic()
             self.state = "running"
             self.done, self.total = event.done, event.total
             if event.message:
                 self.message = event.message
 
+    def _check_budget(self) -> None:
+        limit = self.budget.max_seconds if self.budget is not None else None
+        if limit is not None and self.began is not None and \
+                time.monotonic() - self.began >= limit:
+            self.stop(f"stopped by the server: it reached this server's limit of "
+                      f"{limit / 60:g} minutes of training per run; the runs that had "
+                      f"finished are kept")
+
     def _done(self, result) -> None:
         self.summary = result
         if self.error:
             self._ended("failed", self.error)
+        elif self.cancelled:
+            self._ended("stopped", self.stop_reason or "stopped")
         else:
-            self._ended("stopped" if self._cancel.is_set() else "finished",
-                        "stopped" if self._cancel.is_set() else "finished")
+            self._ended("finished", "finished")
 
     def _ended(self, state: str, reason: str) -> None:
         if self.state not in FINAL:

@@ -12,7 +12,9 @@ Fair slots. A job may name its owner (the student's browser key). Then:
     waiting, a paused run counting as one of them), and further starts are refused (OwnerBusy);
   - an owner trains at most one job at a time: their second job waits, even with a free slot;
   - the queue puts jobs whose owner has nothing training first, then first come, first served.
-A paused job gives its slot back (gan_core.jobs) and asks again (`request` / `poll`) on resume.
+A paused job gives its slot back (gan_core.jobhandle) and asks again (`request` / `poll`) on
+resume. Paused for longer than `park_after_s`, it is parked: its worker is ended, so its memory
+is freed too (None: never parked).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Callable, Optional
 from .workers.machine import usable_cores, worker_memory_mb
 
 PER_OWNER = 2            # unfinished jobs per owner: one training and one waiting
+PARK_AFTER_S = 30.0      # a paused job's worker is ended (its state kept) after this long
 
 
 class OwnerBusy(ValueError):
@@ -42,11 +45,13 @@ class JobPool:
     """At most `max_running` jobs at once, the rest in line; the cores split between them."""
 
     def __init__(self, max_running: int = 2, cores: Optional[int] = None,
-                 memory_mb: Optional[int] = None, per_owner: int = PER_OWNER):
+                 memory_mb: Optional[int] = None, per_owner: int = PER_OWNER,
+                 park_after_s: Optional[float] = PARK_AFTER_S):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.max_running = max_running
         self.per_owner = per_owner
+        self.park_after_s = park_after_s
         self.cores = cores or usable_cores()
         # each worker's memory share: the machine's memory split so that a full pool fits
         self.memory_mb = memory_mb or worker_memory_mb(max_running)

@@ -16,8 +16,8 @@ data. The trainer knows nothing of its watchers (minGPT's pattern):
 `run()` blocks; a UI runs it in a thread and calls `pause()`, `resume()`, `stop()` and
 `update_settings(...)` from another, all taking effect between steps. Randomness (data order,
 noise, label flips, the gradient penalty's mixing, dropout: each its own stream) is reseeded
-from `seed` at every epoch, so a run resumed from an epoch
-checkpoint continues exactly as the uninterrupted one would have.
+from `seed` at every epoch, so a run resumed from an epoch checkpoint continues exactly as the
+uninterrupted one would have (from mid-epoch too, with gan_core.parking's rest state).
 """
 from __future__ import annotations
 
@@ -33,9 +33,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import clusters
+from . import clusters, parking, rollback
 from .augment import augment, parse_policy
-from . import rollback
 from .checkpoint import load_trainer_state, read_checkpoint, require_full_state, trainer_state
 from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
@@ -115,6 +114,7 @@ class Trainer:
         self._running.set()
         self.last_g = (float("nan"), float("nan"))  # (g_loss, g_grad_norm) of the last G update
         self.eval_note = ""           # why there are no quality metrics, if there are none
+        self.resume_point: dict | None = None    # a parked run's place (gan_core.parking)
         self.evaluation = Evaluation()
         self.add_callback("step", self.evaluation.on_step)
 
@@ -201,7 +201,7 @@ class Trainer:
                 torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
                 order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
                 streams = self._streams(self.epoch)
-                for real, labels in self.dataset.batches(cfg.batch_size, self.device, order):
+                for real, labels in parking.epoch_batches(self, order, streams):
                     if self._should_stop():
                         return self.state
                     self._apply_pending()

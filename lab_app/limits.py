@@ -3,6 +3,8 @@
     GAN_LAB_IDLE_PAUSE_S      120    a run whose page nobody has open for this long is paused
                                      and gives its training slot back
     GAN_LAB_IDLE_STOP_S       1800   ... and stopped (its worker ends, the run is kept) after
+    GAN_LAB_PARK_AFTER_S      30     a paused run's worker is ended after this long, its memory
+                                     freed (the run is kept; Resume goes on from where it was)
     GAN_LAB_MAX_RUN_MINUTES   30     training time of one run; a run far too slow to finish in
                                      it is stopped after a warm-up (gan_core.budget)
     GAN_LAB_MAX_PARAMS_M      8      G + D parameters of one run, in millions
@@ -20,6 +22,7 @@ from typing import Mapping, Optional
 from gan_core.budget import RunBudget
 
 DEFAULTS = {"GAN_LAB_IDLE_PAUSE_S": 120.0, "GAN_LAB_IDLE_STOP_S": 1800.0,
+            "GAN_LAB_PARK_AFTER_S": 30.0,
             "GAN_LAB_MAX_RUN_MINUTES": 30.0, "GAN_LAB_MAX_PARAMS_M": 8.0,
             "GAN_LAB_DISK_QUOTA_MB": 2000.0}
 
@@ -50,6 +53,10 @@ def idle_pause_s(env: Optional[Mapping[str, str]] = None) -> Optional[float]:
 
 def idle_stop_s(env: Optional[Mapping[str, str]] = None) -> Optional[float]:
     return setting("GAN_LAB_IDLE_STOP_S", env)
+
+
+def park_after_s(env: Optional[Mapping[str, str]] = None) -> Optional[float]:
+    return setting("GAN_LAB_PARK_AFTER_S", env)
 
 
 def disk_quota_bytes(env: Optional[Mapping[str, str]] = None) -> Optional[int]:

@@ -40,7 +40,7 @@ LIVE_REFRESH_S = 2.5
 
 @st.cache_resource
 def get_pool() -> JobPool:
-    return JobPool(max_running=MAX_TRAININGS)
+    return JobPool(max_running=MAX_TRAININGS, park_after_s=limits.park_after_s())
 
 
 def new_job(configs, name: str) -> Job:

@@ -91,3 +91,38 @@ def test_a_ray_actor_past_its_memory_share_fails_only_its_job(local_ray):
     s = job.status()
     assert s.state == "failed"
     assert "ran out of its memory share (100 MB): try a smaller batch or model" in s.message
+
+
+def test_a_parked_ray_job_frees_its_reservation_and_goes_on_to_the_same_weights(local_ray):
+    """Parked, the job's actor is killed, so the cluster gets its CPU back; on resume a new
+    actor, sent the checkpoint's bytes, trains on as the job that never paused."""
+    import time
+
+    import torch
+
+    from gan_core.checkpoint import read_checkpoint
+    backend = RayBackend()
+    pool = JobPool(max_running=1, park_after_s=0.5)
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, max_steps=200, epochs=10_000,
+                      sample_every=10, label_flip=0.1, ema_decay=0.99, device="cpu", seed=4)
+    whole = Job(cfg, pool, backend=backend).start()
+    assert whole.join(300)
+    job = Job(cfg, pool, backend=backend).start()
+    deadline = time.time() + 120
+    while job.trainer.step < 5:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    job.pause()
+    while job.parked is None or ray.available_resources().get("CPU", 0) < 2:
+        assert time.time() < deadline, "the paused job was not parked, or kept its CPU"
+        time.sleep(0.1)
+    parked_at = job.trainer.step
+    job.resume()
+    assert job.join(300)
+    t = job.trainer
+    assert (t.state, t.step) == ("stopped", 200) and 0 < parked_at < 200, t.reason
+    assert [r["step"] for r in t.history] == list(range(1, 201))
+    assert [s.step for s in t.snapshots] == [s.step for s in whole.trainer.snapshots]
+    a, b = read_checkpoint(t.checkpoint_path), read_checkpoint(whole.trainer.checkpoint_path)
+    for part in ("generator", "generator_ema", "discriminator"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part

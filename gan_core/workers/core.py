@@ -3,7 +3,9 @@ keeps for whoever collects them; run_lockstep, which trains several trainers ste
 
 The core builds the trainers from the job's configs, hooks their callbacks to events
 (gan_core.workers.protocol), obeys commands from another thread, and writes a checkpoint
-every `checkpoint_every_s` seconds, on pause and at the end.
+every `checkpoint_every_s` seconds, on pause and at the end. A paused job told to park writes
+each trainer's checkpoint and rest state (gan_core.parking) and answers Parked; the server
+then ends the worker, and a new one goes on from them (`JobSpec.resume`).
 """
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from typing import Optional
 
 import torch
 
-from .. import probes
-from ..checkpoint import save_checkpoint
+from .. import parking, probes
+from ..checkpoint import read_checkpoint, save_checkpoint
 from ..config import TrainConfig
-from ..trainer import Trainer
-from .protocol import (Ckpt, Command, Done, Error, ErrorNote, Event, JobSpec, Marker, Progress,
-                       Snap, Started, Status, Steps, slow_motion_delay)
+from ..trainer import Snapshot, Trainer
+from .protocol import (Ckpt, Command, Done, Error, ErrorNote, Event, JobSpec, Marker, Parked,
+                       Progress, Snap, Started, Status, Steps, slow_motion_delay)
 
 STATUS_FIELDS = ("state", "reason", "step", "epoch", "elapsed", "g_updates", "d_updates",
                  "eval_note")
@@ -39,6 +41,8 @@ class WorkerCore:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._paused = False
+        self._resting: set[int] = set()     # trainers paused between two steps, saved
+        self._early: Optional[list] = []     # live settings sent before the trainers existed
         self._want_ckpt = False
         self._delay = 0.0
         self._last_ckpt = [0.0]
@@ -78,15 +82,19 @@ class WorkerCore:
                 for t in self.trainers:
                     t.pause()
             case Command.RESUME:
-                self._paused = False
+                with self._lock:
+                    self._paused = False
+                    self._resting.clear()
                 for t in self.trainers:
                     t.resume()
+            case Command.PARK:
+                self._park()
             case Command.SETTINGS:
-                side, changes = args
-                try:
-                    self.trainers[side].update_settings(**changes)
-                except (ValueError, IndexError) as e:  # the server checked first; say so anyway
-                    self.emit(ErrorNote(side, str(e)))
+                with self._lock:
+                    if self._early is not None:     # no trainers yet: kept for them
+                        self._early.append(args)
+                        return
+                self._settings(*args)
             case Command.THREADS:     # applied by each trainer's thread before its next step
                 if not self._mlp_only():
                     self.threads = max(1, int(args[0]))
@@ -144,18 +152,33 @@ class WorkerCore:
             t.add_callback("step", lambda tr, rec, i=i: self._on_step(i, tr, rec))
             t.add_callback("samples", lambda tr, snap, i=i: self.emit(Snap(i, snap)))
             t.add_callback("settings", lambda tr, m, i=i: self.emit(Marker(i, m)))
-            t.add_callback("paused", lambda tr, _, i=i: self._save(i))
+            t.add_callback("paused", lambda tr, _, i=i: self._on_paused(i))
+        if self.spec.resume:
+            self._load_parked()
         for t in self.trainers:         # commands that came while the data was loading
             if self._paused:
                 t.pause()
             if self._stop.is_set():
                 t.stop()
+        while True:                     # live settings that came meanwhile, in their order
+            with self._lock:
+                early, self._early = self._early, ([] if self._early else None)
+            if not early:
+                break
+            for args in early:
+                self._settings(*args)
         if len(self.trainers) == 1:
             first.run()
         else:
             run_lockstep(self.trainers, self.threads_each())
         for i in range(len(self.trainers)):
             self._save(i)
+
+    def _settings(self, side: int, changes: dict) -> None:
+        try:
+            self.trainers[side].update_settings(**changes)
+        except (ValueError, IndexError) as e:  # the server checked first; say so anyway
+            self.emit(ErrorNote(side, str(e)))
 
     def _on_step(self, i: int, tr, record: dict) -> None:
         """On the training thread, between two steps: the one place that may touch the models."""
@@ -173,10 +196,54 @@ class WorkerCore:
             for j in range(len(self.trainers)):
                 self._save(j)
 
-    def _save(self, i: int) -> None:
+    def _on_paused(self, i: int) -> None:
+        """On trainer i's thread, now resting between two steps: save, then count it at rest."""
+        self._save(i)
+        with self._lock:
+            if self._paused:
+                self._resting.add(i)
+
+    def _park(self) -> None:
+        """Paused, every trainer at rest: write each one's checkpoint and rest state and answer
+        Parked (the server ends this worker then). Parked(None) when not at rest yet (the
+        server asks again) or a checkpoint cannot be written."""
+        with self._lock:
+            ready = (self.spec.kind == "train" and self._paused and bool(self.trainers)
+                     and len(self._resting) == len(self.trainers)
+                     and all(t.state == "paused" for t in self.trainers))
+        states: Optional[list] = [] if ready else None
+        for i, t in enumerate(self.trainers if ready else []):
+            path = self._save(i) if t.step else None
+            if t.step and path is None:
+                states = None
+                break
+            states.append(path and {"checkpoint": str(path), "step": t.step,
+                                    "rest": parking.rest_state(t)})
+        self.emit(Parked(states))
+
+    def _load_parked(self) -> None:
+        """A parked job goes on: each trainer from its checkpoint and rest state, with the last
+        grid the server already shows standing for the pictures taken (none is taken again)."""
+        for i, (t, point) in enumerate(zip(self.trainers, self.spec.resume, strict=True)):
+            if point is None:                   # parked before its first step
+                continue
+            path = point["checkpoint"]
+            if isinstance(path, bytes):         # from another machine (Ray)
+                data, path = path, self.workdir / f"side{i}-step{point['step']}.pt"
+                path.write_bytes(data)
+            t.load_state_dict(read_checkpoint(path), "the parked run's checkpoint")
+            t.resume_point = point["rest"]
+            if point.get("shown"):
+                t.snapshots.append(Snapshot(*point["shown"], torch.empty(0)))
+            self._files[i] = [Path(path)]
+        self._last_ckpt[0] = time.monotonic()
+
+    def _save(self, i: int) -> Optional[Path]:
+        """Write trainer i's checkpoint of this step (once) and tell the server; its path, or
+        None (nothing trained yet, or it could not be written)."""
         t = self.trainers[i]
         if t.step == 0:
-            return
+            return None
         try:
             # A new file per checkpoint, so the one the server was told about is never
             # overwritten by a later one it has not heard of yet; the last two are kept.
@@ -190,8 +257,10 @@ class WorkerCore:
             while len(kept) > 2:
                 kept.pop(0).unlink(missing_ok=True)
             self.emit(Ckpt(i, t.step, str(path)))
+            return path
         except Exception as e:  # noqa: BLE001 - a full disk must not end the training
             self.emit(ErrorNote(i, f"could not write a checkpoint: {e}"))
+            return None
 
 
 def run_lockstep(trainers: list, threads_each: Optional[int] = None) -> None:

@@ -14,11 +14,15 @@ local.FLUSH_S seconds, a Ray actor's are taken at each poll):
     Ckpt(side, step, path)             a checkpoint of that step was written to path
     ErrorNote(side, message)           a trainer's non-fatal trouble (a bad setting, a full disk)
     Progress(done, total, message)     a sweep's progress
+    Parked(states)                     paused and parked: per side, its checkpoint and rest
+                                       state (gan_core.parking); None: not at rest yet
     Error(message)                     the job failed with an exception
     Done(result)                       the job is over (result: a sweep's summary)
 
 Commands, server -> worker: a `Command` and its arguments: pause, resume, stop,
-settings (side, changes), threads (n), checkpoint, delay (seconds of slow motion).
+settings (side, changes), threads (n), checkpoint, delay (seconds of slow motion), park
+(a paused job: write what it needs to go on and answer Parked; the server then ends the
+worker, and a later worker goes on from `JobSpec.resume`).
 
 Both directions go as plain pickles (`plain_dumps`), not through multiprocessing's own
 pickler: that one moves every tensor into shared memory, and the copy runs torch's thread pool
@@ -58,6 +62,7 @@ class Command(StrEnum):
     THREADS = "threads"         # n: the job's new share of the cores
     CHECKPOINT = "checkpoint"   # write a checkpoint of every trainer now
     DELAY = "delay"             # seconds: slow motion (Job.set_delay)
+    PARK = "park"               # a paused job: keep its state, answer Parked (gan_core.jobs)
 
 
 @dataclass
@@ -71,6 +76,9 @@ class JobSpec:
     task: Optional[Callable] = None
     checkpoint_every_s: float = CHECKPOINT_EVERY_S
     memory_mb: Optional[int] = None      # the worker's memory share (None: no cap)
+    # kind train: go on from a parked job's state, per side {"checkpoint": a path (bytes for
+    # Ray), "rest": gan_core.parking.rest_state} or None (parked before its first step)
+    resume: Optional[list[Optional[dict]]] = None
 
 
 class WorkerLost(RuntimeError):
@@ -130,6 +138,11 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class Parked:
+    states: Optional[list[Optional[dict]]]   # per side {"checkpoint", "step", "rest"}; None: not now
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     message: str
 
@@ -139,7 +152,8 @@ class Done:
     result: Any = None          # a sweep's summary; None for training
 
 
-Event = Union[Started, Steps, Snap, Marker, Status, Ckpt, ErrorNote, Progress, Error, Done]
+Event = Union[Started, Steps, Snap, Marker, Status, Ckpt, ErrorNote, Progress, Parked, Error,
+              Done]
 
 
 class Transport:

@@ -3,7 +3,9 @@ GAN_LAB_RAY_ADDRESS (`ray` is an optional install: requirements-ray.txt).
 
 The actor runs the same WorkerCore as a local worker, polled by the server instead of pushing
 its events, and reports its own resident memory with each poll. Checkpoints are copied to the
-server's machine as they arrive, so they outlive the actor.
+server's machine as they arrive, so they outlive the actor. A parked job's actor is killed
+(gan_core.jobhandle), which frees its CPU/GPU reservation on the cluster; the job goes on in a
+new actor, sent the bytes of its checkpoints, which may be on another node.
 
 Safe by default: whoever can reach an unauthenticated Ray cluster can run any code on it (Ray
 before 2.52 has no authentication at all), so `ensure_ray` connects only with Ray's token
@@ -16,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Optional
 
@@ -189,6 +192,9 @@ class RayBackend:
 
     def open(self, job_id: int, spec: JobSpec, workdir: Path, threads: int) -> Transport:
         ray = ensure_ray(self.address)
+        if spec.resume:             # a parked job's checkpoints (paths here): their bytes
+            spec = replace(spec, resume=[p and {**p, "checkpoint": Path(p["checkpoint"])
+                                                .read_bytes()} for p in spec.resume])
         return RayTransport(ray, job_id, spec, max(1, int(self.cpus)), self.cpus, self.gpus)
 
     def map_tasks(self, fn: Callable, calls: list[tuple], jobs: int, threads: int) -> Iterator:
