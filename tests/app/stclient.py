@@ -37,6 +37,7 @@ class LightSession:
         self._tasks: list[asyncio.Task] = []
         self._send_lock = asyncio.Lock()
         self.fragment_runs = 0
+        self.recent: list[str] = []         # the last messages' kinds, for a failure message
         self._busy = 0.0                    # when a run was asked for (0: none under way)
 
     async def __aenter__(self):
@@ -88,7 +89,14 @@ class LightSession:
         self._finished.clear()
         start, seq = time.perf_counter(), self._seq
         await self._send(widget_states)
-        await asyncio.wait_for(self._finished.wait(), timeout)
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout)
+        except TimeoutError:
+            reader = self._tasks[0]
+            died = reader.done() and not reader.cancelled() and reader.exception()
+            raise TimeoutError(f"no end of the run on {self.page} within {timeout} s; "
+                               f"reader {'failed: ' + repr(died) if died else 'alive'}; "
+                               f"last messages {self.recent[-12:]}") from None
         for path in [p for p, n in self.updated.items() if n <= seq]:   # not drawn again
             del self.elements[path], self.updated[path]
         return time.perf_counter() - start
@@ -99,6 +107,8 @@ class LightSession:
             msg = ForwardMsg()
             msg.ParseFromString(raw)
             kind = msg.WhichOneof("type")
+            self.recent = self.recent[-30:] + [
+                f"{kind}:{msg.script_finished}" if kind == "script_finished" else str(kind)]
             if kind == "navigation" and msg.navigation.page_script_hash:
                 self.page_hash = msg.navigation.page_script_hash    # the page now shown
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
