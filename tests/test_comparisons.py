@@ -3,11 +3,17 @@ equivalence within a margin, the sentences they become, code versions, and the s
 read with them."""
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 from scipy import stats as scipy_stats
 
 from gan_core import claims, comparisons, sweep_stats, verdicts, versions
+from lab_app import sweep_results
 
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 KEYS = {"a", "b", "metric", "diff", "ci_low", "ci_high", "p", "p_holm", "test", "n"}
 
 
@@ -151,3 +157,45 @@ def test_a_sweep_says_when_its_runs_mix_code_versions():
     assert mixed["older_whole_seeds"]
     assert versions.describe(mixed).startswith("The runs of this sweep do not share one recorded "
                                                "code version: 1 of 3 were made by older code")
+
+
+# --- the shipped sweeps, summarised again ----------------------------------------------------
+
+@pytest.mark.parametrize("name", list(claims.EXPERIMENTS))
+def test_every_shipped_summary_holds_its_comparisons_and_code_version(name):
+    summary = json.loads((EXPERIMENTS / name / "summary.json").read_text())
+    assert summary["comparisons"] and all(KEYS <= set(c) for c in summary["comparisons"])
+    assert summary["code_version"] == versions.MIXED     # made before runs recorded one
+    loaded, _, _ = sweep_results.load_shipped(name)
+    assert loaded["verdict"] == summary["verdict"]       # the file is today's reading
+    assert len(sweep_results.comparison_rows(loaded)) == len(summary["comparisons"])
+
+
+def test_the_shipped_verdicts_state_only_what_their_tests_support():
+    verdict = {n: json.loads((EXPERIMENTS / n / "summary.json").read_text())["verdict"]
+               for n in claims.EXPERIMENTS}
+    assert "Best FD" not in verdict["gd-ratio-equal-g"]
+    assert "No arm is clearly lowest" in verdict["gd-ratio-equal-g"]
+    paper = verdict["focal-vs-dcgan-paper"]
+    assert "the paper's claim is not supported here" in paper and "bought by" not in paper
+    assert "can stand in" not in verdict["cgan-augment"]
+    assert "No share is shown to cost at most 1 point" in verdict["cgan-augment"]
+    assert "clearly" not in verdict["small-data"].split("Against 50%")[1].split(". Each")[0]
+    older = {n: len(json.loads((EXPERIMENTS / n / "summary.json").read_text())["older_runs"])
+             for n in claims.EXPERIMENTS}
+    assert sum(older.values()) == 59 and older["focal-vs-dcgan"] == 20
+
+
+def test_summarise_only_rereads_a_sweep_without_training(cli, tmp_path):
+    out = tmp_path / "small"
+    shutil.copytree(EXPERIMENTS / "small-data", out,
+                    ignore=shutil.ignore_patterns("*.png", "summary.json", "*.csv"))
+    r = cli("sweep", "small-data", "--summarise-only", "--out", out)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict"] in r.stdout and summary["runs_done"] == 6
+    assert {c["test"] for c in summary["comparisons"]} == {"one-sample t-test", "paired t-test"}
+    assert "do not share one recorded code version" in r.stderr
+    wrong = cli("sweep", "sagan", "--summarise-only", "--out", out)
+    assert wrong.returncode == 2 and "holds the sweep 'small-data'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
