@@ -4,10 +4,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core import claims, sweep_stats
+from gan_core import claims, sweep_stats, versions
 from gan_core.jobs import SweepJob
 from lab_app import charts, limits, safe
-from lab_app.sweep_results import load_results_dir, load_shipped, nearest_pairs
+from lab_app.sweep_results import (comparison_rows, load_results_dir, load_shipped,
+                                  nearest_pairs)
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool, owner_key
 
@@ -33,10 +34,23 @@ st.markdown(f"**Set-up.** {exp.setup}")
 def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str,
                  folder: Path | None) -> None:
     """Verdict, curve with its band across seeds, bars with one dot per seed, and the table."""
-    if summary.get("complete"):
+    if summary.get("complete") and not summary.get("quick"):
         st.success(f"**Verdict.** {summary['verdict']}", icon=":material/gavel:")
+    elif summary.get("complete"):
+        st.info(f"**Verdict.** {summary['verdict']}", icon=":material/construction:")
     else:
         st.warning(summary["verdict"], icon=":material/hourglass_top:")
+    mixed = versions.describe(summary)
+    if mixed:
+        st.warning(safe.text(mixed), icon=":material/history:")
+    table = comparison_rows(summary)
+    if table:
+        with st.expander(f"The {len(table)} comparisons behind the verdict (paired by seed)"):
+            st.caption("Each row: the mean difference between two arms over the seeds they "
+                       "share, its 95% confidence interval, the test's p-value before and after "
+                       "Holm's correction over this verdict's comparisons, and whether it is "
+                       "clear (corrected p below 0.05).")
+            st.dataframe(table, width="stretch", hide_index=True)
     metric = exp.curve
     threshold = exp.threshold[2] if exp.threshold and exp.threshold[0] == metric else None
     x_choice = st.radio("Curve against", ["step", "time_s"], horizontal=True,
@@ -91,8 +105,8 @@ else:
 st.subheader("Rerun a quick version here")
 quick_runs = claims.plan(name, quick=True)
 st.caption(f"{len(quick_runs)} runs of {quick_runs[0].config['max_steps']} steps on a few hundred "
-           "digits, one after another on this server. Far too short for the verdict to be "
-           "trusted: it shows the method; the shipped results above give the answer.")
+           "digits, one after another on this server. Too short to judge anything: it checks "
+           "that the sweep runs; the shipped results above give the answer.")
 job: SweepJob | None = st.session_state.get(f"sweep_{name}")
 data_dir = find_data_dir()
 if not mnist_available(data_dir):

@@ -200,7 +200,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "RMS pixel differences: the judge trained on all the GAN's training digits but "
               "on only half the held-out ones, so its features could favour one set. "
               "An arm copies when its "
-              "share is at least 75% and above 50% by more than twice its standard error. "
+              "share is at least 75% and clearly above 50% (a one-sample t-test, Holm-corrected). "
               "The page shows, per arm, the samples nearest a training image beside that image. "
               "3 seeds, not 5, and no third arm with all the other digits: the 2-core machine "
               "was shared with other work and more did not fit the time available.",
@@ -243,7 +243,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "G and D; then all four (the sagan preset). Short of the paper's hours on "
               "GPUs, so read it as what each part does early in training. The judge scores "
               "500 samples every 100 steps and 1,000 at the end; a difference is called clear "
-              "when it exceeds twice its standard error.",
+              "when a paired t-test across seeds, Holm-corrected, gives p below 0.05.",
         arms=[Arm("dcgan", "DCGAN recipe", {}),
               Arm("hinge", "+ hinge loss", dict(loss="hinge")),
               Arm("ttur", "+ TTUR", dict(lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9)),

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import versions
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import PRESETS, SETTINGS, TrainConfig, field_kind, preset, start_config
@@ -38,7 +39,7 @@ from .records import d_output_kind
 from .report import write_report
 from .runs import save_run
 from .sampling import sample
-from .sweeps import run_sweep
+from .sweeps import resummarise, run_sweep
 from .trainer import Trainer
 
 
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", help="folder for runs, results.csv, summary.json and plots "
                                  "(default: runs/sweep-NAME)")
     w.add_argument("--quick", action="store_true", help="a reduced version, for tests")
+    w.add_argument("--summarise-only", action="store_true",
+                   help="train nothing: re-read the finished runs in --out and rewrite "
+                        "results.csv, summary.json (verdict, comparisons) and the plots")
     w.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
     w.add_argument("--backend", choices=["local", "ray"], default=None,
                    help="where the runs train: local processes, or Ray tasks on the cluster at "
@@ -327,6 +331,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     if a.jobs is not None and not 1 <= a.jobs <= 64:
         raise UsageError(f"--jobs must be from 1 to 64; got {a.jobs}")
     out = Path(a.out or f"runs/sweep-{a.name}")
+    if a.summarise_only:
+        return _print_summary(resummarise(a.name, out), out)
     if a.ray_address:
         os.environ["GAN_LAB_RAY_ADDRESS"] = a.ray_address
         a.backend = "ray"
@@ -362,7 +368,15 @@ def cmd_sweep(a: argparse.Namespace) -> int:
             bar.close()
     print(f"{summary['runs_done']} of {summary['runs_total']} runs in {out} "
           f"({time.perf_counter() - start:.0f} s).", file=sys.stderr)
+    return _print_summary(summary, out)
+
+
+def _print_summary(summary: dict, out: Path) -> int:
+    """The verdict on stdout; the code-version note, if any, on stderr."""
     print(summary["verdict"])
+    note = versions.describe(summary)
+    if note:
+        print(note, file=sys.stderr)
     return 0 if summary["complete"] else 1
 
 

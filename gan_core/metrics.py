@@ -55,6 +55,9 @@ JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the genera
 CONFIDENT = 0.9
 COVER_CONFIDENT = 0.5    # a sample counts towards classes_covered only when this sure
 MIFID_SHARE = 0.5        # MiFID's copy penalty starts below this share of unseen digits' distance
+# Recorded in every sweep run (gan_core.versions): raise it whenever evaluate_generator's numbers
+# change for the same generator, so a sweep that mixes evaluators says so.
+EVALUATOR_VERSION = 1
 
 
 class Judge(nn.Module):

@@ -3,7 +3,8 @@
     OUT/runs/ARM_sSEED/result.json   one finished run (written by gan_core.sweeps)
     OUT/results.csv           one row per run
     OUT/curves.csv            one row per evaluation of every run
-    OUT/summary.json          per-arm mean and spread, and the verdict sentence
+    OUT/summary.json          per-arm mean and spread, the verdict sentence, the paired
+                              comparisons it rests on (gan_core.comparisons), code versions
     OUT/*.png                 plots with the spread across seeds
 
 Quality numbers come from the judge classifier (gan_core.metrics): judge FD is a Frechet
@@ -17,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
-from . import verdicts
+from . import verdicts, versions
 from .claims import AUGMENT_SHARES, NAMES, Experiment, balance_line, get_experiment, plan
 from .files import atomic_write_text, write_csv
 
@@ -75,13 +76,47 @@ def load_results(out: str | Path) -> list[dict]:
     return runs
 
 
+SMOOTHING = 3        # evaluations in the running mean that thresholds are read on
+
+
+def smoothed(values: list[float]) -> list[float]:
+    """Centred running mean of SMOOTHING evaluations (fewer at the ends): a 500-sample FD curve
+    is noisy, and one lucky evaluation must not decide when a run got somewhere."""
+    half = SMOOTHING // 2
+    return [statistics.fmean(values[max(0, i - half):i + half + 1]) for i in range(len(values))]
+
+
+def _finite_points(curve: list[dict], metric: str) -> list[tuple[dict, float]]:
+    return [(row, float(row[metric])) for row in curve
+            if isinstance(row.get(metric), (int, float)) and math.isfinite(row[metric])]
+
+
 def _to_threshold(curve: list[dict], threshold) -> tuple[Optional[int], Optional[float]]:
+    """(step, seconds) of the first evaluation after which the smoothed curve stays past the
+    threshold to the end of the run; (None, None) when it never settles there."""
     metric, op, value = threshold
-    for row in curve:
-        v = row.get(metric)
-        if v is not None and (v <= value if op == "<=" else v >= value):
-            return row["step"], row["time_s"]
-    return None, None
+    points = _finite_points(curve, metric)
+    first = None
+    for i, v in reversed(list(enumerate(smoothed([v for _, v in points])))):
+        if not (v <= value if op == "<=" else v >= value):
+            break
+        first = i
+    if first is None:
+        return None, None
+    row = points[first][0]
+    return row["step"], row["time_s"]
+
+
+def value_at_seconds(curve: list[dict], metric: str, t: float) -> Optional[float]:
+    """`metric` at t training seconds, interpolated linearly between the evaluations around t;
+    a run that had ended by t gives its last evaluation, one not yet evaluated by t None."""
+    points = [(row["time_s"], v) for row, v in _finite_points(curve, metric)]
+    if not points or t < points[0][0]:
+        return None
+    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+        if t0 <= t <= t1:
+            return v1 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return points[-1][1]
 
 
 def result_row(exp: Experiment, r: dict) -> dict:
@@ -113,9 +148,7 @@ def result_row(exp: Experiment, r: dict) -> dict:
         values = [f for _, f in fds]
         row["did_not_train"] = max(values) - min(values) <= 1e-3 * max(abs(max(values)), 1.0)
     for t in exp.at_seconds:
-        within = [c["judge_fd"] for c in curve if c.get("judge_fd") is not None
-                  and c["time_s"] <= t]
-        row[f"judge_fd_at_{t:g}s"] = within[-1] if within else None
+        row[f"judge_fd_at_{t:g}s"] = value_at_seconds(curve, "judge_fd", t)
     for k, v in (r.get("final") or {}).items():
         if isinstance(v, (int, float)):
             row[k] = v
@@ -158,28 +191,46 @@ def arm_stats(exp: Experiment, rows: list[dict]) -> dict:
         if exp.threshold:
             s["reached"] = sum(r.get("steps_to_threshold") is not None
                                and not r.get("censored_steps_to_threshold") for r in mine)
+        # Every number seed by seed (keys are strings, as in JSON): the verdicts pair arms by
+        # seed (gan_core.comparisons).
+        s["by_seed"] = {k: {str(r["seed"]): r[k] for r in mine if r.get(k) is not None}
+                        for k in sorted({k for r in mine for k in r}
+                                        - {"arm", "label", "seed", "state"})}
         stats[arm.name] = s
     return stats
+
+
+def judged(exp: Experiment, rows: list[dict], results: list[dict], quick: bool = False,
+           total: Optional[int] = None) -> dict:
+    """What a summary says of the runs: per-arm statistics, the verdict with the paired
+    comparisons it rests on (a sweep with runs missing has neither), and the code versions."""
+    stats = arm_stats(exp, rows)
+    total = len(rows) if total is None else total
+    complete = len(rows) >= total and len(stats) == len(exp.arms)
+    if complete:
+        verdict, comparisons = verdicts.reading(exp, stats, quick)
+    else:
+        verdict, comparisons = (f"Only {len(rows)} of {total} runs have finished; run the same "
+                                f"command again to finish."), []
+    return dict(complete=complete, arms=stats, verdict=verdict,
+                comparisons=[c.to_dict() for c in comparisons], **versions.sweep_versions(results))
 
 
 def summarise(name: str, out: str | Path) -> dict:
     """Write results.csv, curves.csv, summary.json and the plots from the finished runs."""
     exp = get_experiment(name)
     out = Path(out)
-    rows, curves = tables(exp, load_results(out))
+    results = load_results(out)
+    rows, curves = tables(exp, results)
     write_csv(out / "results.csv", rows)
     write_csv(out / "curves.csv", curves)
     meta = read_sweep_meta(out) if (out / "sweep.json").is_file() else {}
     total = len(plan(name, bool(meta.get("quick")), meta.get("seeds"), meta.get("steps")))
-    stats = arm_stats(exp, rows)
-    complete = len(rows) >= total and len(stats) == len(exp.arms)
-    verdict = verdicts.verdict(exp, stats) if complete else \
-        f"Only {len(rows)} of {total} runs have finished; run the same command again to finish."
     summary = dict(experiment=name, title=exp.title, claim=exp.claim, source=exp.source,
                    setup=exp.setup, quick=bool(meta.get("quick")), command=meta.get("command", ""),
-                   runs_done=len(rows), runs_total=total, complete=complete,
+                   runs_done=len(rows), runs_total=total,
                    threshold=list(exp.threshold) if exp.threshold else None,
-                   arms=stats, verdict=verdict)
+                   **judged(exp, rows, results, bool(meta.get("quick")), total))
     write_json(out / "summary.json", finite(summary))
     if rows:
         plot(exp, rows, curves, out)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import metrics
+from . import metrics, versions
 from .claims import AUGMENT_SHARES, PlannedRun, get_experiment, plan
 from .config import TrainConfig
 from .data import Dataset
@@ -244,7 +244,8 @@ def run_one(experiment: str, planned: PlannedRun, out: Path, threads: Optional[i
         return None
     result.update(experiment=experiment, run_id=planned.run_id, arm=planned.arm,
                   seed=planned.seed, config=planned.config, threads=torch.get_num_threads(),
-                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}")
+                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}",
+                  **versions.stamp())
     write_json(out / "runs" / planned.run_id / "result.json", finite(result))
     return result
 
@@ -308,6 +309,18 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
             note(done, len(runs), result, f"finished {r.run_id}")
     else:
         done = _run_parallel(name, todo, out, n_jobs, threads, done, len(runs), note, backend)
+    return summarise(name, out)
+
+
+def resummarise(name: str, out: str | Path) -> dict:
+    """Summarise a sweep folder again from its finished runs (new statistics, no training)."""
+    get_experiment(name)
+    out = Path(out)
+    if not (out / "sweep.json").is_file():
+        raise ValueError(f"{out} holds no sweep (no sweep.json); run the sweep first")
+    if read_sweep_meta(out)["experiment"] != name:
+        raise ValueError(f"{out} holds the sweep {read_sweep_meta(out)['experiment']!r}, not "
+                         f"{name!r}")
     return summarise(name, out)
 
 

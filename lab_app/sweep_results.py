@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from gan_core import claims, sweep_stats, verdicts
+from gan_core import claims, sweep_stats
+from gan_core.comparisons import ALPHA, fmt_p
 from gan_core.config import recipe_of
 from gan_core.models import ARCHITECTURES
-from lab_app import recipes
+from lab_app import recipes, safe
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -25,16 +26,51 @@ def load_results_dir(name: str, folder: Path) -> Optional[tuple[dict, list[dict]
     except (OSError, json.JSONDecodeError):
         return None
     exp = claims.get_experiment(name)
-    rows, curves = sweep_stats.tables(exp, sweep_stats.load_results(folder))
-    # Statistics and verdict are recomputed, so a change to them shows without a rerun.
-    summary["arms"] = sweep_stats.arm_stats(exp, rows)
-    if summary.get("complete"):
-        summary["verdict"] = verdicts.verdict(exp, summary["arms"])
+    results = sweep_stats.load_results(folder)
+    rows, curves = sweep_stats.tables(exp, results)
+    # Statistics, comparisons and verdict are recomputed, so a change to them shows without a
+    # rerun.
+    total = summary.get("runs_total")
+    summary.update(sweep_stats.judged(exp, rows, results, bool(summary.get("quick")),
+                                      total if isinstance(total, int) else None))
     return summary, rows, curves
 
 
 def load_shipped(name: str):
     return load_results_dir(name, RESULTS_DIR / name)
+
+
+# Numbers that are shares: their differences are shown in points (percent).
+SHARES = ("confident_share", "copy_share", "class_accuracy", "classifier accuracy")
+
+
+def _num(value, scale: float) -> str:
+    return f"{value * scale:+.1f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def comparison_rows(summary: dict) -> list[dict]:
+    """A summary's paired comparisons as table rows (plain text, cleaned: a table cell is not
+    Markdown, and the labels come from a file)."""
+    rows = []
+    for c in summary.get("comparisons") or []:
+        if not isinstance(c, dict):
+            continue
+        metric = str(c.get("metric", ""))
+        scale = 100 if metric in SHARES else 1
+        unit = " (points)" if scale == 100 else ""
+        lo, hi = c.get("ci_low"), c.get("ci_high")
+        rows.append({
+            "comparison": safe.clean(f"{c.get('a_label') or c.get('a')} − "
+                                     f"{c.get('b_label') or c.get('b')}", 120),
+            "number": safe.clean(claims.NAMES.get(metric, metric) + unit, 120),
+            "difference": _num(c.get("diff"), scale),
+            "95% interval": f"{_num(lo, scale)} to {_num(hi, scale)}" if lo is not None else "n/a",
+            "p": fmt_p(c.get("p")), "p (Holm)": fmt_p(c.get("p_holm")),
+            "clear": "yes" if isinstance(c.get("p_holm"), (int, float)) and c["p_holm"] < ALPHA
+            else "no",
+            "test": safe.clean(c.get("test", ""), 40), "seeds": c.get("n"),
+            "censored pairs": c.get("censored") or 0})
+    return rows
 
 
 def nearest_pairs(name: str, folder: Optional[Path] = None, seed: int = 0) -> list[dict]:
