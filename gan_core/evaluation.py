@@ -2,8 +2,9 @@
 that step gets the `m_` fields of gan_core.metrics.evaluate_generator (the one evaluation the
 command line, the sweeps and the shipped figures use too).
 
-The judge and the reference statistics are loaded once per run, on the training thread, the
-first time they are needed; a dataset with no judge gives no metrics and a note that says why
+The judge is loaded once per run, on the training thread, the first time it is needed; the
+reference statistics once per judge, data and code version (gan_core.kept: in the
+worker's memory and on disk). A dataset with no judge gives no metrics and a note that says why
 (`trainer.eval_note`).
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Optional
 
-from . import metrics
+from . import kept, metrics
 from .data import Dataset, DatasetError
 from .datasets import has_heldout_part
 from .shape import load_for
@@ -43,9 +44,8 @@ class Evaluation:
             train, reference = whole_training_data(trainer), reference_data(config)
             if reference is None:            # no held-out part: the set is its own reference
                 reference, train = train, None
-            self._judge = (judge, metrics.reference_stats(judge, config.dataset,
-                                                          trainer.spec.image_size, reference,
-                                                          train_data=train))
+            self._judge = (judge, kept.reference_stats(judge, config.dataset,
+                                                       trainer.spec.image_size, reference, train))
         if self._judge is False:
             return {}
         judge, reference = self._judge if self._judge else (None, None)
