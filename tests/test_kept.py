@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +222,27 @@ def test_plain_pickles_are_never_read(kept_in):
                                    "value": {"x": torch.full((2,), 7.0)}}))
     got = cache.remember("test", ("p",), lambda: {"x": torch.zeros(2)}, lambda v: True)
     assert torch.equal(got["x"], torch.zeros(2))
+
+
+def test_a_prewarmed_worker_has_the_first_jobs_start_ready(kept_in, digits):
+    """The server's idle worker trains the default set-up for one step (workers.core.warm_up):
+    its data, clusters and reference statistics are then kept, and the first job computes
+    none of them again (no cache file is written anew)."""
+    from gan_core.jobs import Job
+    from gan_core.workers import LocalBackend
+    cfg = config(digits, eval_every=3, max_steps=6)
+    backend = LocalBackend(keep_idle=1)
+    try:
+        backend.prewarm(1, [cfg.to_dict()])
+        deadline = time.time() + 180
+        while sorted(n.split("-")[0] for n in files(kept_in)) != [
+                "clusters", "dataset", "dataset", "reference"]:
+            assert time.time() < deadline, f"no warm-up: {sorted(files(kept_in))}"
+            time.sleep(0.1)
+        warm = files(kept_in)
+        job = Job(cfg, backend=backend).start()
+        assert job.join(180) and job.trainer.step == 6, job.error
+        assert any("m_confident_share" in r for r in job.trainer.history)
+        assert files(kept_in) == warm
+    finally:
+        backend.shutdown()

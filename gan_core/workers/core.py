@@ -9,6 +9,8 @@ then ends the worker, and a new one goes on from them (`JobSpec.resume`). The vi
 and the quality evaluations each take at most their share of the training time
 (gan_core.cadence): a snapshot whose probes were put off is not sent, and the status says when
 the next evaluation comes.
+`warm_up` runs a config's first step once, so a worker's first job finds the dataset, its
+clusters and the judge's statistics kept (gan_core.kept) and torch's kernels ready.
 """
 from __future__ import annotations
 
@@ -282,6 +284,24 @@ class WorkerCore:
         except Exception as e:  # noqa: BLE001 - a full disk must not end the training
             self.emit(ErrorNote(i, f"could not write a checkpoint: {e}"))
             return None
+
+
+def warm_up(configs: list[dict]) -> None:
+    """Train each config (TrainConfig.to_dict()) for one step with the views and one
+    evaluation, and forget it: what a job's start computes is then kept (gan_core.cache) and
+    torch's kernels for these models are ready. A config that cannot train is skipped: its
+    job will say why."""
+    for c in configs:
+        try:
+            t = Trainer(TrainConfig.from_dict({**c, "max_steps": 1, "max_seconds": None}))
+            probes.attach(t)
+            t.run()
+            if t.config.eval_every:
+                t.evaluate()
+        except ValueError:
+            pass                       # no data here, a bad setting: the job will say so
+        except Exception:  # noqa: BLE001 - a warm-up never fails the worker
+            traceback.print_exc()
 
 
 def run_lockstep(trainers: list, threads_each: Optional[int] = None) -> None:
