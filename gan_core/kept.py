@@ -12,12 +12,13 @@ A kept value is the same bits as a computed one, so a run trains exactly as it w
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from . import cache, clusters as kmeans, data as data_module, datasets, metrics
+from . import cache, clusters as kmeans, data as data_module, datasets, fidelity, metrics
 from .data import Dataset, default_data_dir
 from .images import from_uint8
 
@@ -84,8 +85,9 @@ def clusters(data: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 def reference_stats(judge: metrics.Judge, dataset_name: str, image_size: int,
                     reference: Dataset, train: Optional[Dataset]) -> metrics.RealStats:
-    """metrics.reference_stats of these images (train None: the reference is its own), kept
-    per judge (its weights), images, size and code version."""
+    """metrics.reference_stats of these images (train None: the reference is its own), with
+    the reference's nearest-neighbour radii and held-out memorisation distance filled in,
+    kept per judge (its weights), images, size and code version."""
     parts = (dataset_name, [cache.digest(w) for w in judge.state_dict().values()],
              image_size, cache.digest(reference.data),
              cache.digest(None if train is None else train.data))
@@ -93,17 +95,23 @@ def reference_stats(judge: metrics.Judge, dataset_name: str, image_size: int,
     def compute() -> dict:
         stats = metrics.reference_stats(judge, dataset_name, image_size, reference,
                                         train_data=train)
-        value = {"features": stats.features}
+        value = {"features": stats.features, "radii": fidelity.knn_radii(stats.features),
+                 "heldout_distance": float(metrics.heldout_distance(stats))}
         if stats.train_features is not None:
             value["train_features"] = stats.train_features
         return value
 
     def fits(v: dict) -> bool:
         f, t = v.get("features"), v.get("train_features")
-        if not (cache.is_tensor(f, torch.float32, (None, None)) and len(f) > 1):
+        if not (cache.is_tensor(f, torch.float32, (None, None)) and len(f) > 1
+                and cache.is_tensor(v.get("radii"), torch.float32, (len(f),))
+                and type(v.get("heldout_distance")) is float
+                and math.isfinite(v["heldout_distance"])):
             return False
         return t is None if train is None else (
             cache.is_tensor(t, torch.float32, (None, f.shape[1])) and len(t) > 0)
 
-    v = cache.remember("reference", parts, compute, fits, code=(metrics.__file__,))
-    return metrics.RealStats(v["features"], v.get("train_features"))
+    v = cache.remember("reference", parts, compute, fits,
+                       code=(metrics.__file__, fidelity.__file__))
+    return metrics.RealStats(v["features"], v.get("train_features"), v["radii"],
+                             v["heldout_distance"])

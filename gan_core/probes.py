@@ -147,17 +147,20 @@ def attach(trainer, cadence: Optional[Cadence] = None) -> None:
     """Every later snapshot of `trainer` gets its views (`add_views`); with a `cadence`, those
     it allows, the ones taken once the run has ended, and at the end its last snapshot (the
     others keep probe None)."""
+    def views(tr, snap) -> None:
+        t0 = time.perf_counter()
+        add_views(tr, snap)
+        if cadence is not None:
+            cadence.spent(time.perf_counter() - t0, snap.step, 1, tr.elapsed, side=id(tr))
+
     def on_snapshot(tr, snap) -> None:
         last = tr.state != "running" or tr.epoch >= tr.config.epochs
         if cadence is None or last or cadence.due(snap.step, 1, tr.elapsed, side=id(tr)):
-            t0 = time.perf_counter()
-            add_views(tr, snap)
-            if cadence is not None:
-                cadence.spent(time.perf_counter() - t0, snap.step, 1, tr.elapsed, side=id(tr))
+            views(tr, snap)
 
     def on_end(tr, reason) -> None:
         if tr.snapshots and tr.snapshots[-1].probe is None:
-            add_views(tr, tr.snapshots[-1])
+            views(tr, tr.snapshots[-1])
     trainer.add_callback("snapshot", on_snapshot)
     if cadence is not None:
         trainer.add_callback("end", on_end)

@@ -86,6 +86,8 @@ def test_the_second_run_computes_neither_clusters_nor_reference_statistics(
         assert torch.equal(t.G.cluster_edges, first.G.cluster_edges)
         ours, theirs = t.evaluation._judge[1], first.evaluation._judge[1]
         assert torch.equal(ours.features, theirs.features)
+        assert torch.equal(ours.radii, theirs.radii) and ours.radii is not None
+        assert ours.heldout_distance == theirs.heldout_distance is not None
 
 
 def test_another_seed_or_cluster_count_is_another_key(kept_in, digits, calls):
