@@ -239,6 +239,8 @@ with right:
             label += f" · {status.images_per_s:,.0f} images/s"
         if status.seconds_left is not None and status.state in ("running", "paused"):
             label += f" · about {status.seconds_left:,.0f} s left"
+        if status.next_eval:
+            label += f" · next quality check at step {status.next_eval}"
         st.progress(min(status.step / total, 1.0), text=label)
         if status.state == "failed":
             st.error(f"The run stopped: {safe.text(status.message)}")

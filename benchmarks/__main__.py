@@ -62,6 +62,18 @@ def run(args) -> dict:
     rounds = 1 if args.quick else args.rounds
     out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
                growth=[], errors=[], app=None, views=None)
+    if args.app in ("yes", "only", "startup"):
+        from . import startup
+        try:
+            out["startup"] = startup.measure(args.data_dir, seconds=10.0 if args.quick else
+                                             args.startup_seconds, repeats=1 if args.quick
+                                             else args.app_rounds)
+        except Exception:  # noqa: BLE001 - reported like the other measurements
+            import traceback
+            out["errors"].append(dict(measure="startup", args={}, error=traceback.format_exc()))
+            print(f"  ! startup failed:\n{traceback.format_exc()}", file=sys.stderr)
+        if args.app == "startup":
+            return out
     if args.app != "no":
         from .app_speed import measure, measure_page
         try:
@@ -163,6 +175,9 @@ def tables(res: dict) -> str:
     if res.get("page"):
         from .app_speed import page_table
         lines += [page_table(res["page"]), ""]
+    if res.get("startup"):
+        from .startup import table as startup_table
+        lines += [startup_table(res["startup"]), ""]
     if res.get("views"):
         from .views_speed import table as views_table
         lines += [views_table(res["views"]), ""]
@@ -238,10 +253,14 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=float, default=5.0,
                    help="training seconds between judge evaluations")
     p.add_argument("--repeats", type=int, default=50, help="timed sampling calls (median)")
-    p.add_argument("--app", choices=["yes", "no", "only", "page"], default=None,
+    p.add_argument("--app", choices=["yes", "no", "only", "page", "startup"], default=None,
                    help="also time the app's job path against the command line (only: just "
                         "that; page: only the Train page's and its live fragment's rerun "
-                        "while two jobs train; default: yes, but no with --quick)")
+                        "while two jobs train; startup: only a job's start, submit to first "
+                        "step and first grid, and the worker's extras' share; default: yes, "
+                        "but no with --quick)")
+    p.add_argument("--startup-seconds", type=float, default=45.0,
+                   help="seconds each job of the extras' share trains (--app startup)")
     p.add_argument("--app-seconds", type=float, default=30.0,
                    help="seconds each path trains per round of that comparison")
     p.add_argument("--app-rounds", type=int, default=2, help="alternating rounds of it")

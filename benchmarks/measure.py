@@ -102,6 +102,12 @@ def _config(model: str, preset: str, data_dir: str, seed: int = 0, **overrides):
                 seed=seed, epochs=10_000, device="cpu", **overrides)
 
 
+def start_pieces_child(data_dir: str, cache_dir: str) -> dict:
+    """benchmarks.startup.start_pieces, here so that in_child finds it by name."""
+    from .startup import start_pieces
+    return start_pieces(data_dir, cache_dir)
+
+
 # --- training speed --------------------------------------------------------------------------
 
 def trainer_speed(model: str, preset: str, data_dir: str, steps: int, warmup: int = 5,

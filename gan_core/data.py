@@ -278,6 +278,16 @@ def load_idx_dataset(name: str, data_dir: Path, download: bool = True,
     return Dataset(name, data, lab, list(classes) if lab is not None else [], notes[part])
 
 
+def idx_source_files(name: str, data_dir: Path) -> list[Path]:
+    """The IDX files `load_idx_dataset` would read for `name` from `data_dir` without a
+    download ([] when there are none): what the cache's key of the loaded set is made of."""
+    try:
+        found, _ = _find_idx_files(name, data_dir, download=False)
+    except DatasetError:
+        return []
+    return sorted(p for pair in found.values() for p in pair if p is not None)
+
+
 def _download_with_torchvision(tv_class: str, data_dir: Path) -> Path:
     import torchvision.datasets as tvd   # imported here: only needed online
     try:
@@ -296,9 +306,19 @@ FER_URL = ("https://www.kaggle.com/c/challenges-in-representation-learning-facia
            "recognition-challenge/data")
 
 
+def fer_candidates(data_dir: Path) -> list[Path]:
+    """Where the FER-2013 CSV is looked for, in order."""
+    return [data_dir / "fer2013" / "fer2013.csv", data_dir / "fer2013.csv",
+            data_dir / "fer2013" / "train.csv", data_dir / "fer2013" / "icml_face_data.csv"]
+
+
+def fer_source_files(data_dir: Path) -> list[Path]:
+    """The CSV `load_fer2013` would read ([] when there is none)."""
+    return [p for p in fer_candidates(data_dir) if p.is_file()][:1]
+
+
 def load_fer2013(data_dir: Path) -> Dataset:
-    candidates = [data_dir / "fer2013" / "fer2013.csv", data_dir / "fer2013.csv",
-                  data_dir / "fer2013" / "train.csv", data_dir / "fer2013" / "icml_face_data.csv"]
+    candidates = fer_candidates(data_dir)
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         raise DatasetError(

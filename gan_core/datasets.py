@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import torch
 
 from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, MNIST_CLASSES, PARTS, Dataset,
-                   DatasetError, default_data_dir, load_fer2013, load_folder, load_idx_dataset)
+                   DatasetError, default_data_dir, fer_source_files, idx_source_files,
+                   load_fer2013, load_folder, load_idx_dataset)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class DatasetInfo:
     heldout: bool = False                     # keeps a reference part out: has_heldout_part
     modes: Optional[Callable[[], torch.Tensor]] = None   # points: the mixture's centres (M, 2)
     std: float = 0.05                         # points: each Gaussian's spread
+    # images: the files `load` reads from a data folder ([] when absent): a loaded, shaped
+    # part is kept under their fingerprints (gan_core.kept); None: loaded afresh every time
+    sources: Optional[Callable[[str, Path], list[Path]]] = None
 
     @property
     def default_model(self) -> str:
@@ -98,6 +102,10 @@ def _fer(r: LoadRequest) -> Dataset:
     return load_fer2013(r.data_dir)
 
 
+def _fer_sources(name: str, data_dir: Path) -> list[Path]:
+    return fer_source_files(data_dir)
+
+
 def _toy(r: LoadRequest) -> Dataset:
     return load_toy(r.name, n=r.subset or 10_000, seed=r.seed)
 
@@ -105,14 +113,16 @@ def _toy(r: LoadRequest) -> Dataset:
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo("mnist", "images", "handwritten digits 0-9, 28x28 grey",
                 "IDX files in DATA_DIR/MNIST/raw or DATA_DIR; torchvision downloads them when "
-                "none are there", _idx, class_names=tuple(MNIST_CLASSES), heldout=True),
+                "none are there", _idx, class_names=tuple(MNIST_CLASSES), heldout=True,
+                sources=idx_source_files),
     DatasetInfo("fashion-mnist", "images", "clothes in 10 classes, 28x28 grey",
                 "IDX files in DATA_DIR/FashionMNIST/raw or DATA_DIR; torchvision downloads them "
-                "when none are there", _idx, class_names=tuple(FASHION_CLASSES), heldout=True),
+                "when none are there", _idx, class_names=tuple(FASHION_CLASSES), heldout=True,
+                sources=idx_source_files),
     DatasetInfo("fer2013", "images", "faces showing 7 emotions, 48x48 grey",
                 f"no automatic download: fetch fer2013.csv from {FER_URL} (a free Kaggle "
                 f"account is needed) into DATA_DIR/fer2013/", _fer,
-                class_names=tuple(FER_CLASSES)),
+                class_names=tuple(FER_CLASSES), sources=_fer_sources),
     DatasetInfo("ring", "points", "8 Gaussians on a circle: a 2-D toy", "drawn; no files",
                 _toy, channels=0, modes=ring_modes),
     DatasetInfo("grid", "points", "5x5 Gaussians: a 2-D toy", "drawn; no files",

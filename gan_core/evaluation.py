@@ -2,16 +2,21 @@
 that step gets the `m_` fields of gan_core.metrics.evaluate_generator (the one evaluation the
 command line, the sweeps and the shipped figures use too).
 
-The judge and the reference statistics are loaded once per run, on the training thread, the
-first time they are needed; a dataset with no judge gives no metrics and a note that says why
-(`trainer.eval_note`).
+The judge is loaded once per run, on the training thread, the first time it is needed; the
+reference statistics once per judge, data and code version (gan_core.kept: in the
+worker's memory and on disk). A dataset with no judge gives no metrics and a note that says why
+(`trainer.eval_note`). With a `cadence` (gan_core.cadence: the app's workers give one) an
+evaluation due every `eval_every` steps is put off while the evaluations' time would pass its
+share of the training time; without one (the command line, the sweeps) none is skipped.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any, Optional
 
-from . import metrics
+from . import kept, metrics
+from .cadence import Cadence
 from .data import Dataset, DatasetError
 from .datasets import has_heldout_part
 from .shape import load_for
@@ -20,13 +25,32 @@ SKIPPED = ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n", "cl
 
 
 class Evaluation:
-    def __init__(self):
+    def __init__(self, cadence: Optional[Cadence] = None):
         self._judge = None        # (judge, reference stats) once loaded; False when none exists
+        self.cadence = cadence
 
     def on_step(self, trainer, record: dict[str, Any]) -> None:
-        every = trainer.config.eval_every
-        if every and trainer.step % every == 0:
+        every, step = trainer.config.eval_every, trainer.step
+        if not every:
+            return
+        if self.cadence is None:
+            if step % every == 0:
+                record.update(self.measure(trainer))
+            return
+        if self.cadence.due(step, every, trainer.elapsed, side=id(trainer)):
+            t0 = time.perf_counter()
             record.update(self.measure(trainer))
+            self.cadence.spent(time.perf_counter() - t0, step, every, trainer.elapsed,
+                               side=id(trainer))
+
+    def next_step(self, trainer) -> Optional[int]:
+        """The step of the next evaluation as planned now; None when there is none to come."""
+        every = trainer.config.eval_every
+        if not every or self._judge is False:
+            return None
+        if self.cadence is None:
+            return trainer.step - trainer.step % every + every
+        return self.cadence.planned(trainer.step, every)
 
     def measure(self, trainer) -> dict[str, Any]:
         """Quality metrics now: eval_samples samples with the fixed seed, against reference
@@ -43,9 +67,8 @@ class Evaluation:
             train, reference = whole_training_data(trainer), reference_data(config)
             if reference is None:            # no held-out part: the set is its own reference
                 reference, train = train, None
-            self._judge = (judge, metrics.reference_stats(judge, config.dataset,
-                                                          trainer.spec.image_size, reference,
-                                                          train_data=train))
+            self._judge = (judge, kept.reference_stats(judge, config.dataset,
+                                                       trainer.spec.image_size, reference, train))
         if self._judge is False:
             return {}
         judge, reference = self._judge if self._judge else (None, None)

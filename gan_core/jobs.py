@@ -210,7 +210,9 @@ class Job(JobHandle):
             state = "running" if self.alive else state     # the worker is starting
         if state == "failed":
             msg = "; ".join(f"{x.reason}" for x in self.trainers if x.state == "failed") or t.reason
-        return JobStatus(state, msg, t.step, t.total_steps, t.seconds_left(), rate)
+        return JobStatus(state, msg, t.step, t.total_steps, t.seconds_left(), rate,
+                         next_eval=t.next_eval if state == "running" and t.next_eval
+                         and t.next_eval <= t.total_steps else None)
 
 
 class SweepJob(JobHandle):

@@ -16,16 +16,20 @@ GAN Lab's views, for 2-D runs and, where they make sense, for image runs:
 makes it a "snapshot" callback: whoever draws the views (the app's workers) attaches it, and then
 every snapshot carries its probe and, for the 2-D sets, D's map (taken on the training thread,
 from the fixed noise), so the Train page, its replay and the Compare page all read the same
-data. Runs nobody watches (the command line, sweeps) do not pay for them.
+data. Runs nobody watches (the command line, sweeps) do not pay for them. With a cadence
+(gan_core.cadence; the workers give one) only the snapshots whose views fit the views' share
+of the training time get them, and the run's last always does.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
+from .cadence import Cadence
 from .images import from_uint8
 from .losses import loss_of
 from .metrics import judge_outputs, nearest_images
@@ -139,13 +143,34 @@ def snapshot_probe(trainer, samples: torch.Tensor) -> Probe:
                  latent_dim=trainer.config.latent_dim)
 
 
-def attach(trainer) -> None:
-    """Every later snapshot of `trainer` gets its Probe, and D's map on the 2-D sets."""
-    def add_views(tr, snap) -> None:
-        if tr.dataset.is_points:
-            snap.d_map = discriminator_map(tr.D, tr.points_extent)
-        snap.probe = snapshot_probe(tr, snap.samples)
-    trainer.add_callback("snapshot", add_views)
+def attach(trainer, cadence: Optional[Cadence] = None) -> None:
+    """Every later snapshot of `trainer` gets its views (`add_views`); with a `cadence`, those
+    it allows, the ones taken once the run has ended, and at the end its last snapshot (the
+    others keep probe None)."""
+    def views(tr, snap) -> None:
+        t0 = time.perf_counter()
+        add_views(tr, snap)
+        if cadence is not None:
+            cadence.spent(time.perf_counter() - t0, snap.step, 1, tr.elapsed, side=id(tr))
+
+    def on_snapshot(tr, snap) -> None:
+        last = tr.state != "running" or tr.epoch >= tr.config.epochs
+        if cadence is None or last or cadence.due(snap.step, 1, tr.elapsed, side=id(tr)):
+            views(tr, snap)
+
+    def on_end(tr, reason) -> None:
+        if tr.snapshots and tr.snapshots[-1].probe is None:
+            views(tr, tr.snapshots[-1])
+    trainer.add_callback("snapshot", on_snapshot)
+    if cadence is not None:
+        trainer.add_callback("end", on_end)
+
+
+def add_views(trainer, snap) -> None:
+    """A snapshot's Probe, and D's map on the 2-D sets (on the training thread)."""
+    if trainer.dataset.is_points:
+        snap.d_map = discriminator_map(trainer.D, trainer.points_extent)
+    snap.probe = snapshot_probe(trainer, snap.samples)
 
 
 def arrows(points: torch.Tensor, grads: torch.Tensor, max_arrows: int = MAX_ARROWS,

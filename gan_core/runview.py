@@ -29,6 +29,7 @@ class JobStatus:
     seconds_left: Optional[float]
     images_per_s: Optional[float]
     queue_position: Optional[int] = None
+    next_eval: Optional[int] = None     # the step of the next quality check, while training
 
 
 @dataclass
@@ -56,6 +57,8 @@ class RunView:
         self.step = self.epoch = self.g_updates = self.d_updates = 0
         self.elapsed = 0.0
         self.state, self.reason, self.eval_note = "ready", "", ""
+        self.next_eval: Optional[int] = None     # step of the next evaluation (the worker's plan)
+        self.eval_share = self.views_share = 0.0     # their time over the training time
         self.history: list[dict[str, Any]] = []
         self.snapshots: list[Snapshot] = []
         self.markers: list[dict[str, Any]] = []

@@ -1,10 +1,9 @@
 """What a config makes of a dataset: the data it trains on, the model spec, the steps."""
 from __future__ import annotations
 
-from . import clusters
+from . import clusters, kept
 from .config import TrainConfig
 from .data import Dataset
-from .datasets import load_dataset
 from .models import ARCHITECTURES, ModelSpec
 
 
@@ -50,8 +49,8 @@ def points_extent(dataset: Dataset) -> float:
 def load_for(config: TrainConfig, part: str = "train") -> Dataset:
     """The dataset a config asks for, shaped for its model: by default the part GANs train on
     (never the held-out reference: gan_core.data, Parts), and its subset when the config has
-    one."""
-    return load_dataset(config.dataset, config.data_dir,
+    one. Loaded once per files and settings, then kept (gan_core.kept)."""
+    return kept.dataset(config.dataset, config.data_dir,
                         image_size=ARCHITECTURES[config.model].image_size or 28,
                         channels=config.channels, subset=config.subset, download=config.download,
                         seed=config.seed, part=part)

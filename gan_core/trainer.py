@@ -33,14 +33,14 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import clusters, parking, rollback
+from . import kept, parking, rollback
 from .augment import augment, parse_policy
 from .checkpoint import load_trainer_state, read_checkpoint, require_full_state, trainer_state
 from .config import LIVE_FIELDS, TrainConfig
 from .devices import is_out_of_memory, memory_advice, resolve_device, resolve_precision
 from .data import Dataset, DatasetError
 from .evaluation import Evaluation
-from .images import from_uint8, to_uint8
+from .images import to_uint8
 from .losses import gradient_penalty, loss_of, r1_penalty
 from .models import build_models
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
@@ -121,12 +121,9 @@ class Trainer:
     def _fit_clusters(self) -> None:
         """k-means on the training images (as D sees them, in [-1, 1]): D gets the centres,
         G the clusters' shares, so that G draws each cluster as often as the data holds it."""
-        x = self.dataset.data
-        x = from_uint8(x) if x.dtype == torch.uint8 else x.float()
-        centres = clusters.kmeans(x, self.spec.clusters, seed=self.config.seed)
+        centres, shares = kept.clusters(self.dataset.data, self.spec.clusters, self.config.seed)
         self.D.cluster_centres.copy_(centres)
-        self.G.set_cluster_shares(clusters.shares(clusters.nearest(x, centres),
-                                                  self.spec.clusters))
+        self.G.set_cluster_shares(shares)
 
     # -- watching and control --------------------------------------------------------------
     def add_callback(self, event: str, fn: Callable) -> None:

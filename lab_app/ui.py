@@ -25,6 +25,7 @@ from lab_app.classroom import MAX_NAME, Classroom
 from lab_app.lessons import measured_line, recipe_line
 from lab_app.reports import starting_point
 from lab_app.saved import valid_token
+from lab_app.settings import default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS = int(os.environ.get("GAN_LAB_MAX_TRAININGS", "2"))
@@ -104,15 +105,26 @@ def torch_threads() -> None:
     Training runs in worker processes (gan_core.workers), whose threads the JobPool sets: all
     the cores for a lone run, an even share when several train. This process only samples for
     the Explorer and draws, so it keeps a small share: cores / (2 x MAX_TRAININGS), at least 1.
-    One worker is started now, so the first run does not wait for torch to import.
+    One worker is started now, so the first run does not wait for torch to import, and it
+    trains the default set-up for one step at once (gan_core.workers.core.warm_up), so the
+    first run finds its data, clusters and judge statistics ready.
     """
     n = max(1, (os.cpu_count() or 1) // (2 * MAX_TRAININGS))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     try:
-        get_backend(keep_idle=MAX_TRAININGS).prewarm(1)
+        get_backend(keep_idle=MAX_TRAININGS).prewarm(1, warm_configs())
     except Exception as e:  # noqa: BLE001 - e.g. a Ray cluster that cannot be reached
         st.warning(f"Training workers could not be started: {safe.text(e)}")
+
+
+@st.cache_resource
+def warm_configs() -> list[dict]:
+    """What a new worker trains for one step before its first job: the app's default set-up."""
+    try:
+        return [default_config().to_dict()]
+    except ValueError:
+        return []
 
 
 OWNER_COOKIE = "gan_lab_owner"

@@ -108,6 +108,17 @@ def idx_writer():
     return write_idx
 
 
+@pytest.fixture
+def no_cache(monkeypatch):
+    """Nothing kept between runs (gan_core.cache): for tests that watch a computation that a
+    kept value would skip."""
+    from gan_core import cache
+    monkeypatch.setenv("GAN_LAB_CACHE_DIR", "off")
+    cache.forget_memory()
+    yield
+    cache.forget_memory()
+
+
 # --- small datasets and configs ----------------------------------------------------------------
 
 @pytest.fixture

@@ -190,7 +190,7 @@ def test_load_for_and_the_trainer_train_on_the_training_part_only(t10k_only):
 
 @pytest.mark.parametrize("subset", [None, 64])
 def test_the_trainers_evaluation_uses_reference_images_it_never_trains_on(
-        t10k_only, monkeypatch, subset):
+        t10k_only, monkeypatch, subset, no_cache):
     """Trainer.evaluate measures against the whole held-out part (not its training data, nor
     its subset) and takes the memorisation distance to the whole training part."""
     seen = {}

@@ -5,7 +5,12 @@ The core builds the trainers from the job's configs, hooks their callbacks to ev
 (gan_core.workers.protocol), obeys commands from another thread, and writes a checkpoint
 every `checkpoint_every_s` seconds, on pause and at the end. A paused job told to park writes
 each trainer's checkpoint and rest state (gan_core.parking) and answers Parked; the server
-then ends the worker, and a new one goes on from them (`JobSpec.resume`).
+then ends the worker, and a new one goes on from them (`JobSpec.resume`). The views' probes
+and the quality evaluations each take at most their share of the training time
+(gan_core.cadence): a snapshot whose probes were put off is not sent, and the status says when
+the next evaluation comes.
+`warm_up` runs a config's first step once, so a worker's first job finds the dataset, its
+clusters and the judge's statistics kept (gan_core.kept) and torch's kernels ready.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from typing import Optional
 import torch
 
 from .. import parking, probes
+from ..cadence import Cadence, default_share
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..config import TrainConfig
 from ..trainer import Snapshot, Trainer
@@ -26,7 +32,7 @@ from .protocol import (Ckpt, Command, Done, Error, ErrorNote, Event, JobSpec, Ma
                        Progress, Snap, Started, Status, Steps, slow_motion_delay)
 
 STATUS_FIELDS = ("state", "reason", "step", "epoch", "elapsed", "g_updates", "d_updates",
-                 "eval_note")
+                 "eval_note", "next_eval", "eval_share", "views_share")
 
 
 class WorkerCore:
@@ -48,6 +54,9 @@ class WorkerCore:
         self._last_ckpt = [0.0]
         self._files: dict[int, list[Path]] = {}
         self._status_sent: dict[int, tuple] = {}
+        self._sent: dict[int, object] = {}           # each side's last snapshot sent
+        # one of each for the whole job: a lockstep pair's sides measure at the same steps
+        self.eval_cadence, self.views_cadence = Cadence(default_share()), Cadence(default_share())
 
     def emit(self, event: Event) -> None:
         with self._lock:
@@ -61,7 +70,9 @@ class WorkerCore:
         """Everything since the last call, with a status line per trainer that changed."""
         for i, t in enumerate(self.trainers):
             st = (t.state, t.reason, t.step, t.epoch, round(t.elapsed, 3), t.g_updates,
-                  t.d_updates, t.eval_note, self.threads)
+                  t.d_updates, t.eval_note, t.evaluation.next_step(t),
+                  round(self.eval_cadence.measured_share(), 4),
+                  round(self.views_cadence.measured_share(), 4), self.threads)
             if self._status_sent.get(i) != st:
                 self._status_sent[i] = st
                 self.emit(Status(i, dict(zip(STATUS_FIELDS + ("threads",), st))))
@@ -102,6 +113,7 @@ class WorkerCore:
                 self._want_ckpt = True
             case Command.DELAY:
                 self._delay = slow_motion_delay(args[0])
+                self.views_cadence.free = self._delay > 0     # each step's views, as it waits
 
     # -- the job -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -148,9 +160,12 @@ class WorkerCore:
         first = Trainer(configs[0])
         self.trainers = [first] + [Trainer(c, dataset=first.dataset) for c in configs[1:]]
         for i, t in enumerate(self.trainers):
-            probes.attach(t)            # the views' data with every snapshot
+            t.evaluation.cadence = self.eval_cadence
+            probes.attach(t, self.views_cadence)     # the views' data, within their share
             t.add_callback("step", lambda tr, rec, i=i: self._on_step(i, tr, rec))
-            t.add_callback("samples", lambda tr, snap, i=i: self.emit(Snap(i, snap)))
+            t.add_callback("samples", lambda tr, snap, i=i: self._on_samples(i, snap))
+            t.add_callback("end", lambda tr, _, i=i: self._on_samples(i, tr.snapshots[-1])
+                           if tr.snapshots else None)
             t.add_callback("settings", lambda tr, m, i=i: self.emit(Marker(i, m)))
             t.add_callback("paused", lambda tr, _, i=i: self._on_paused(i))
         if self.spec.resume:
@@ -179,6 +194,14 @@ class WorkerCore:
             self.trainers[side].update_settings(**changes)
         except (ValueError, IndexError) as e:  # the server checked first; say so anyway
             self.emit(ErrorNote(side, str(e)))
+
+    def _on_samples(self, i: int, snap) -> None:
+        """Send a snapshot that has its views, once; one whose probes were put off stays here
+        (a page shows every grid with its views), unless it is the run's last: at the end the
+        views are added to it (probes.attach) and it is sent then."""
+        if snap.probe is not None and self._sent.get(i) is not snap:
+            self._sent[i] = snap
+            self.emit(Snap(i, snap))
 
     def _on_step(self, i: int, tr, record: dict) -> None:
         """On the training thread, between two steps: the one place that may touch the models."""
@@ -261,6 +284,24 @@ class WorkerCore:
         except Exception as e:  # noqa: BLE001 - a full disk must not end the training
             self.emit(ErrorNote(i, f"could not write a checkpoint: {e}"))
             return None
+
+
+def warm_up(configs: list[dict]) -> None:
+    """Train each config (TrainConfig.to_dict()) for one step with the views and one
+    evaluation, and forget it: what a job's start computes is then kept (gan_core.cache) and
+    torch's kernels for these models are ready. A config that cannot train is skipped: its
+    job will say why."""
+    for c in configs:
+        try:
+            t = Trainer(TrainConfig.from_dict({**c, "max_steps": 1, "max_seconds": None}))
+            probes.attach(t)
+            t.run()
+            if t.config.eval_every:
+                t.evaluate()
+        except ValueError:
+            pass                       # no data here, a bad setting: the job will say so
+        except Exception:  # noqa: BLE001 - a warm-up never fails the worker
+            traceback.print_exc()
 
 
 def run_lockstep(trainers: list, threads_each: Optional[int] = None) -> None:

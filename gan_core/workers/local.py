@@ -5,8 +5,9 @@ A worker that dies (killed, out of memory, a crash in native code) takes only it
 it and is replaced. The server side (`LocalTransport`) reads the worker's resident memory every
 MEMORY_WATCH_S and ends a worker that grows past its share (gan_core.workers.machine).
 
-Over the pipe go plain pickles (protocol.plain_dumps) of the envelopes below: RunJob, Quit and
-ToJob (a Command for one job) to the worker, EventBatch back.
+Over the pipe go plain pickles (protocol.plain_dumps) of the envelopes below: RunJob, Warm
+(configs to run once before any job: core.warm_up), Quit and ToJob (a Command for one job) to
+the worker, EventBatch back.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .core import WorkerCore
+from .core import WorkerCore, warm_up
 from .machine import out_of_memory_share, process_rss_mb
 from .protocol import (Command, Done, Event, JobSpec, Transport, WorkerLost, plain_dumps)
 
@@ -47,6 +48,11 @@ class RunJob:
     spec: JobSpec
     workdir: str
     threads: int
+
+
+@dataclass(frozen=True, slots=True)
+class Warm:
+    configs: list[dict]         # TrainConfig.to_dict() of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,7 @@ def worker_process(conn, idle_timeout: float) -> None:
                 msg = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):              # the server went away
                 os._exit(0)
-            if isinstance(msg, (RunJob, Quit)):
+            if isinstance(msg, (RunJob, Warm, Quit)):
                 jobs.put(msg)
             elif isinstance(msg, ToJob):
                 with lock:
@@ -111,6 +117,10 @@ def worker_process(conn, idle_timeout: float) -> None:
             return
         if isinstance(msg, Quit):
             return
+        if isinstance(msg, Warm):
+            warm_up(msg.configs)
+            gc.collect()
+            continue
         core = WorkerCore(msg.job_id, msg.spec, msg.workdir, msg.threads)
         with lock:
             current[0] = core
@@ -254,12 +264,17 @@ class LocalBackend:
         self._idle: list[LocalWorker] = []
         self._lock = threading.Lock()
 
-    def prewarm(self, n: int = 1) -> None:
-        """Start idle workers now, so the first student's run starts without the import wait."""
+    def prewarm(self, n: int = 1, configs: Optional[list[dict]] = None) -> None:
+        """Start idle workers now, so the first student's run starts without the import wait;
+        each new one first runs `configs` (TrainConfig.to_dict()) for a step (core.warm_up),
+        so that their data, clusters and judge statistics are ready when a job asks."""
         with self._lock:
             self._idle = [w for w in self._idle if w.proc.is_alive()]
             while len(self._idle) < min(n, self.keep_idle):
-                self._idle.append(LocalWorker(self.ctx))
+                worker = LocalWorker(self.ctx)
+                if configs:
+                    worker.send(Warm(list(configs)))
+                self._idle.append(worker)
 
     def _take(self) -> LocalWorker:
         with self._lock:

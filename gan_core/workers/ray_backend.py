@@ -187,8 +187,8 @@ class RayBackend:
         self.cpus = float(os.environ.get("GAN_LAB_RAY_JOB_CPUS", "1"))
         self.gpus = float(os.environ.get("GAN_LAB_RAY_JOB_GPUS", "0"))
 
-    def prewarm(self, n: int = 1) -> None:
-        ensure_ray(self.address)
+    def prewarm(self, n: int = 1, configs: Optional[list[dict]] = None) -> None:
+        ensure_ray(self.address)        # actors start per job: nothing to warm ahead
 
     def open(self, job_id: int, spec: JobSpec, workdir: Path, threads: int) -> Transport:
         ray = ensure_ray(self.address)

@@ -84,6 +84,10 @@ def test_switching_the_loss_mid_run_is_marked():
     deadline = time.time() + 20
     while not job.trainer.markers and time.time() < deadline:
         time.sleep(0.02)
+    at.run()               # the progress line says when the next quality check comes
+    (progress,) = at.get("progress")
+    step = int(progress.proto.text.split("next quality check at step ")[1].split()[0])
+    assert step % 20 == 0 and step > job.trainer.markers[0]["step"]
     job.stop()
     finish_jobs(at)
     marker = job.trainer.markers[0]
