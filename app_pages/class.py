@@ -2,6 +2,7 @@
 import streamlit as st
 
 from gan_core.images import snapshot_image
+from gan_core.jobs import FINAL
 from lab_app import safe
 from lab_app.lessons import LESSONS
 from lab_app.pages import page
@@ -115,14 +116,14 @@ def the_class() -> None:
                               else "Set-up as given."))
                 for text in r["events"][-3:]:
                     st.caption(f":material/visibility: {safe.text(text)}")
-                if r["side"] == 0:
-                    job = r["entry"].run.job
+                job = r["entry"].run.job
+                if r["side"] == 0 and job.alive and r["state"] not in FINAL:
                     b1, b2, b3 = st.columns(3)       # keys by job: rows move as runs arrive
-                    if job.alive and b1.button("Pause", key=f"cls_p{job.id}"):
+                    if b1.button("Pause", key=f"cls_p{job.id}"):
                         job.pause()
-                    if job.alive and b2.button("Resume", key=f"cls_r{job.id}"):
+                    if b2.button("Resume", key=f"cls_r{job.id}"):
                         job.resume()
-                    if job.alive and b3.button("Stop", key=f"cls_s{job.id}"):
+                    if b3.button("Stop", key=f"cls_s{job.id}"):
                         job.stop()
 
 
