@@ -18,7 +18,7 @@ from lab_app import inside, narration, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
-                        owner_key)
+                        owner_key, timed)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
@@ -374,4 +374,4 @@ with right:
             if not live:
                 show_saved_runs()
 
-    st.fragment(live_view, run_every=LIVE_REFRESH_S if live else None)()
+    st.fragment(timed(live_view), run_every=LIVE_REFRESH_S if live else None)()

@@ -62,6 +62,17 @@ def run(args) -> dict:
     rounds = 1 if args.quick else args.rounds
     out = dict(machine=machine(), quick=args.quick, speed=[], quality=[], sampling=[],
                growth=[], errors=[], app=None, views=None)
+    if args.app in ("yes", "browser"):
+        from . import browser_speed
+        try:
+            out["browser"] = browser_speed.measure(args.data_dir, seconds=15.0 if args.quick
+                                                   else args.browser_seconds)
+        except Exception:  # noqa: BLE001 - reported like the other measurements
+            import traceback
+            out["errors"].append(dict(measure="browser", args={}, error=traceback.format_exc()))
+            print(f"  ! browser failed:\n{traceback.format_exc()}", file=sys.stderr)
+        if args.app == "browser":
+            return out
     if args.app in ("yes", "only", "startup"):
         from . import startup
         try:
@@ -175,6 +186,11 @@ def tables(res: dict) -> str:
     if res.get("page"):
         from .app_speed import page_table
         lines += [page_table(res["page"]), ""]
+    if res.get("browser"):
+        from .browser_speed import table as browser_table
+        lines += ["The Train page in headless Chromium on the same machine, against the command "
+                  "line with the same settings (MNIST, the page's defaults, epochs 50):", "",
+                  browser_table(res["browser"]), ""]
     if res.get("startup"):
         from .startup import table as startup_table
         lines += [startup_table(res["startup"]), ""]
@@ -253,14 +269,18 @@ def main(argv=None) -> int:
     p.add_argument("--eval-every", type=float, default=5.0,
                    help="training seconds between judge evaluations")
     p.add_argument("--repeats", type=int, default=50, help="timed sampling calls (median)")
-    p.add_argument("--app", choices=["yes", "no", "only", "page", "startup"], default=None,
+    p.add_argument("--app", choices=["yes", "no", "only", "page", "startup", "browser"],
+                   default=None,
                    help="also time the app's job path against the command line (only: just "
                         "that; page: only the Train page's and its live fragment's rerun "
                         "while two jobs train; startup: only a job's start, submit to first "
-                        "step and first grid, and the worker's extras' share; default: yes, "
+                        "step and first grid, and the worker's extras' share; browser: only the Train page "
+                        "in headless Chromium against the command line; default: yes, "
                         "but no with --quick)")
     p.add_argument("--startup-seconds", type=float, default=45.0,
                    help="seconds each job of the extras' share trains (--app startup)")
+    p.add_argument("--browser-seconds", type=float, default=45.0,
+                   help="seconds after the click the browser run is read (--app browser)")
     p.add_argument("--app-seconds", type=float, default=30.0,
                    help="seconds each path trains per round of that comparison")
     p.add_argument("--app-rounds", type=int, default=2, help="alternating rounds of it")

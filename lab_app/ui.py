@@ -6,6 +6,7 @@ whole server (`st.cache_resource`).
 """
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import time
@@ -37,6 +38,25 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
+
+
+def timed(fn):
+    """`fn`, each call's wall and thread-CPU milliseconds appended to the file named by
+    $GAN_LAB_TIMINGS (read by `./lab bench --app browser`); `fn` itself when it is not set."""
+    path = os.environ.get("GAN_LAB_TIMINGS")
+    if not path:
+        return fn
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"{fn.__name__},{(time.perf_counter() - t0) * 1000:.1f},"
+                        f"{(time.thread_time() - c0) * 1000:.1f}\n")
+    return inner
 
 
 @st.cache_resource

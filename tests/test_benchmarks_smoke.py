@@ -101,3 +101,29 @@ def test_the_command_line_row_trains_with_every_core_whatever_the_environment(mo
     monkeypatch.setattr(app_speed.subprocess, "run", fake_run)
     r = app_speed.cli_rate({"model": "classroom"}, 1.0, str(tmp_path))
     assert seen["OMP_NUM_THREADS"] == str(usable_cores()) == str(r["threads"])
+
+
+def test_the_browser_bench_gives_the_command_line_the_page_s_settings():
+    """The page/command-line ratio compares like with like: the flags rebuild the page's config
+    for MNIST (cli_flags raises when they do not), and a setting the page changes is passed."""
+    from benchmarks.browser_speed import cli_flags, page_config
+    cfg = page_config("/nowhere")
+    flags = cli_flags(cfg)
+    assert "--epochs" in flags and flags[flags.index("--epochs") + 1] == "50"
+    assert "--data-dir" not in flags
+    changed = cli_flags(cfg.with_updates(latent_dim=7))
+    assert changed[changed.index("--latent-dim") + 1] == "7"
+
+
+def test_fragment_timings_are_written_only_when_asked(tmp_path, monkeypatch):
+    from lab_app.ui import timed
+
+    def work():
+        return 3
+    monkeypatch.delenv("GAN_LAB_TIMINGS", raising=False)
+    assert timed(work) is work                          # nothing added on a class server
+    log = tmp_path / "t.csv"
+    monkeypatch.setenv("GAN_LAB_TIMINGS", str(log))
+    assert timed(work)() == 3 and timed(work)() == 3
+    rows = [line.split(",") for line in log.read_text().splitlines()]
+    assert [r[0] for r in rows] == ["work", "work"] and all(float(r[1]) >= 0 for r in rows)
