@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import torch
 
-from .files import atomic_save
+from .files import atomic_save, cache_dir
 from .schema import check_archive
 
 FORMAT = "gan_core.cache"
@@ -40,17 +40,6 @@ counts: Counter = Counter()
 _memory: OrderedDict[str, tuple[dict, int]] = OrderedDict()   # key -> (value, bytes)
 _lock = threading.Lock()
 _code: dict[tuple[str, ...], str] = {}
-
-
-def cache_dir() -> Optional[Path]:
-    """Where values are kept on disk; None when GAN_LAB_CACHE_DIR is "off"."""
-    chosen = os.environ.get("GAN_LAB_CACHE_DIR", "").strip()
-    if chosen.lower() in ("off", "none", "0"):
-        return None
-    if chosen:
-        return Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gan-lab"
 
 
 def memory_limit_bytes() -> int:

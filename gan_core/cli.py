@@ -5,6 +5,7 @@
     evaluate   print a checkpoint's quality metrics (metrics.evaluate_generator) as JSON
     judge      train the judge classifier the metrics use
     sweep      run a named experiment of gan_core.claims over several seeds
+    emoji      build the emoji colour set from its npm package (gan_core.emoji)
 
 The train flags are generated from TrainConfig's settings (gan_core.config). Progress is a bar
 on a terminal and a plain line every few seconds in a log or a pipe.
@@ -30,8 +31,9 @@ from . import versions
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import PRESETS, SETTINGS, TrainConfig, field_kind, preset, start_config
-from .data import DatasetError
+from .data import DatasetError, default_data_dir
 from .datasets import dataset_choices, default_model, load_dataset
+from .emoji import build_emoji, load_emoji
 from .images import grid_image, points_image, save_png
 from .metrics import (JUDGE_SIZE, evaluate_generator, judge_path, load_judge, save_judge,
                       train_judge)
@@ -121,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--epochs", type=int, default=3)
     j.add_argument("--seed", type=int, default=0)
     j.add_argument("--out", help="default: pretrained/judge_DATASET.pt")
+    m = sub.add_parser("emoji", help="build the emoji colour set (fetches its npm package once)")
+    m.add_argument("action", choices=["build"])
+    m.add_argument("--data-dir", help="where to build it (default: $GAN_DATA_DIR, else ./data)")
+    m.add_argument("--from", dest="source", help="the package's .tgz (npm pack) or folder, "
+                                                 "instead of fetching it with npm")
     return p
 
 
@@ -380,11 +387,18 @@ def _print_summary(summary: dict, out: Path) -> int:
     return 0 if summary["complete"] else 1
 
 
+def cmd_emoji(a: argparse.Namespace) -> int:
+    folder = build_emoji(a.data_dir or default_data_dir(), a.source)
+    print(load_emoji(folder.parent, download=False).note)     # what was built, and where
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-                "judge": cmd_judge, "sweep": cmd_sweep, "report": cmd_report}[a.command](a)
+                "judge": cmd_judge, "sweep": cmd_sweep, "report": cmd_report,
+                "emoji": cmd_emoji}[a.command](a)
     except (UsageError, ValueError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

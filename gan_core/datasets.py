@@ -20,6 +20,9 @@ import torch
 from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, MNIST_CLASSES, PARTS, Dataset,
                    DatasetError, default_data_dir, fer_source_files, idx_source_files,
                    load_fer2013, load_folder, load_idx_dataset)
+from .emoji import GROUPS as EMOJI_GROUPS
+from .emoji import PACKAGE as EMOJI_PACKAGE
+from .emoji import emoji_source_files, load_emoji
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,14 @@ def _fer_sources(name: str, data_dir: Path) -> list[Path]:
     return fer_source_files(data_dir)
 
 
+def _emoji(r: LoadRequest) -> Dataset:
+    return load_emoji(r.data_dir, r.download)
+
+
+def _emoji_sources(name: str, data_dir: Path) -> list[Path]:
+    return emoji_source_files(data_dir)
+
+
 def _toy(r: LoadRequest) -> Dataset:
     return load_toy(r.name, n=r.subset or 10_000, seed=r.seed)
 
@@ -123,6 +134,10 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
                 f"no automatic download: fetch fer2013.csv from {FER_URL} (a free Kaggle "
                 f"account is needed) into DATA_DIR/fer2013/", _fer,
                 class_names=tuple(FER_CLASSES), sources=_fer_sources),
+    DatasetInfo("emoji", "images", "Google's Noto emoji in 10 groups, 64x64 colour",
+                f"built once from the npm package {EMOJI_PACKAGE} into DATA_DIR/emoji "
+                f"(python -m gan_core emoji build; npm fetches it when it is missing)",
+                _emoji, channels=3, class_names=EMOJI_GROUPS, sources=_emoji_sources),
     DatasetInfo("ring", "points", "8 Gaussians on a circle: a 2-D toy", "drawn; no files",
                 _toy, channels=0, modes=ring_modes),
     DatasetInfo("grid", "points", "5x5 Gaussians: a 2-D toy", "drawn; no files",

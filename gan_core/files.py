@@ -1,7 +1,9 @@
 """Writing files so that a reader (or a crash) sees the old file or the new one, never half.
 
 A leaf module: it imports nothing from gan_core, so the checkpoint, the metrics' judge files,
-the sweeps and the app's saved runs all write through it without importing each other.
+the sweeps and the app's saved runs all write through it without importing each other. It also
+says where the lab's cache folder is (`cache_dir`), for gan_core.cache and for the data sets
+built from packages (gan_core.emoji), which the cache's own imports would make a circle.
 """
 from __future__ import annotations
 
@@ -14,6 +16,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
+
+
+def cache_dir() -> Optional[Path]:
+    """Where the lab keeps what it computes (gan_core.cache) or builds on disk: $GAN_LAB_CACHE_DIR,
+    else $XDG_CACHE_HOME/gan-lab, else ~/.cache/gan-lab; None when GAN_LAB_CACHE_DIR is "off"."""
+    chosen = os.environ.get("GAN_LAB_CACHE_DIR", "").strip()
+    if chosen.lower() in ("off", "none", "0"):
+        return None
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gan-lab"
 
 
 def atomic_save(obj: dict, path: str | Path) -> Path:

@@ -444,7 +444,7 @@ def test_every_registry_entry_says_what_it_is():
     """Each named set has a kind, a default model, a line about it and how to get it; the 2-D
     sets have modes, the IDX sets a held-out part."""
     assert point_sets() == ["ring", "grid"]
-    assert image_sets() == ["mnist", "fashion-mnist", "fer2013"]
+    assert image_sets() == ["mnist", "fashion-mnist", "fer2013", "emoji"]
     for name, info in DATASETS.items():
         assert info.name == name and info.about and info.how_to_get
         assert info.kind in ("points", "images")
@@ -454,7 +454,7 @@ def test_every_registry_entry_says_what_it_is():
     assert DATASETS["mnist"].class_names == tuple(MNIST_CLASSES)
     assert "Kaggle" in DATASETS["fer2013"].how_to_get
     assert not has_heldout_part("folder:x") and not is_points_dataset("folder:x")
-    with pytest.raises(DatasetError, match="mnist, fashion-mnist, fer2013, ring, grid, folder"):
+    with pytest.raises(DatasetError, match="mnist, fashion-mnist, fer2013, emoji, ring, grid, folder"):
         load_dataset("nope")
 
 
