@@ -266,9 +266,17 @@ def test_one_real_step_of_the_64x64_colour_models(built, name):
     assert tr.history[-1]["d_loss"] == tr.history[-1]["d_loss"]   # not NaN
 
 
-def test_default_config_on_the_colour_set_is_valid(built):
-    cfg = start_config(dataset="emoji", data_dir=str(built))
-    assert cfg.model == "classroom"          # 28x28 colour, fast on a CPU
+def test_the_groups_condition_a_cgan(built):
+    """The default model (classroom, 28x28 colour) as a CGAN on the ten groups: a step trains
+    and the fixed grid cycles through the groups."""
+    cfg = start_config(dataset="emoji", data_dir=str(built), conditional=True, clusters=None,
+                       batch_size=4, max_steps=1, download=False, device="cpu")
+    assert cfg.model == "classroom"
+    tr = Trainer(cfg)
+    assert tr.spec.num_classes == len(emoji.GROUPS) == 10
+    tr.run()
+    assert tr.step == 1 and tr.generate_fixed().shape == (64, 3, 28, 28)
+    assert tr.fixed_labels[:10].tolist() == list(range(10))
 
 
 # --- the real package ----------------------------------------------------------------------------
