@@ -62,6 +62,8 @@ CATEGORIES = {"People & Body": "people", "Food & Drink": "food", "Travel & Place
               "Flags": "flags"}
 MAX_JSON_BYTES = 32 * 2**20
 MAX_PNG_BYTES = 2**20
+MAX_IMAGES = 20_000                 # the pinned package has 3,786 PNGs; a tarball given by hand
+                                    # with far more is refused before its memory runs out
 
 
 def group_of(category: str, subcategory: str) -> str | None:
@@ -92,6 +94,9 @@ def _read_tarball(path: Path) -> tuple[bytes, dict[str, bytes], str]:
                     licence = tar.extractfile(m).read().decode(errors="replace")
                 elif (name.startswith(IMAGES) and name.endswith(".png") and "/" not in
                       name[len(IMAGES):] and m.size <= MAX_PNG_BYTES):
+                    if len(pngs) >= MAX_IMAGES:
+                        raise DatasetError(f"{path} holds over {MAX_IMAGES:,} emoji PNGs; is it "
+                                           f"{PACKAGE}'s npm tarball?")
                     pngs[name[len(IMAGES):]] = tar.extractfile(m).read()
     except (OSError, tarfile.TarError, EOFError) as e:
         raise DatasetError(f"cannot read the emoji package {path}: {e}") from None
@@ -107,8 +112,12 @@ def _read_folder(path: Path) -> tuple[bytes, dict[str, bytes], str]:
     meta_file, img_dir = root / "emoji.json", root / IMAGES
     if not meta_file.is_file() or meta_file.stat().st_size > MAX_JSON_BYTES:
         raise DatasetError(f"{path} holds no emoji.json: is it {PACKAGE}'s package folder?")
-    pngs = {p.name: p.read_bytes() for p in sorted(img_dir.glob("*.png"))
-            if p.is_file() and p.stat().st_size <= MAX_PNG_BYTES} if img_dir.is_dir() else {}
+    files = sorted(img_dir.glob("*.png")) if img_dir.is_dir() else []
+    if len(files) > MAX_IMAGES:
+        raise DatasetError(f"{img_dir} holds {len(files):,} PNGs, over {MAX_IMAGES:,}; is it "
+                           f"{PACKAGE}'s package folder?")
+    pngs = {p.name: p.read_bytes() for p in files
+            if p.is_file() and p.stat().st_size <= MAX_PNG_BYTES}
     lic = root / "LICENSE"
     licence = lic.read_text(errors="replace")[:65536] if lic.is_file() else ""
     return meta_file.read_bytes(), pngs, licence

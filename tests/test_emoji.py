@@ -171,6 +171,15 @@ def test_not_the_package_says_so(tmp_path):
         emoji.build_emoji(tmp_path / "d", tmp_path / "nothing-here")
 
 
+def test_a_package_with_too_many_pictures_is_refused(tmp_path, package_tgz, monkeypatch):
+    """A tarball or folder given by hand is read into memory, so its PNGs are counted first."""
+    monkeypatch.setattr(emoji, "MAX_IMAGES", 3)
+    with pytest.raises(DatasetError, match="over 3 emoji PNGs"):
+        emoji.build_emoji(tmp_path / "d", package_tgz)
+    with pytest.raises(DatasetError, match="10 PNGs, over 3"):
+        emoji.build_emoji(tmp_path / "d", write_package_folder(tmp_path / "f"))
+
+
 def test_without_npm_the_message_says_how_to_get_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))                # no npm on it
     with pytest.raises(DatasetError, match=r"npm is not installed.*npm pack emoji-datasource"):
