@@ -30,6 +30,7 @@ import lab_app.inside  # noqa: E402, F401
 import lab_app.lessons  # noqa: E402, F401
 import lab_app.losscurves  # noqa: E402, F401
 import lab_app.narration  # noqa: E402, F401
+import lab_app.phase  # noqa: E402, F401
 import lab_app.pretrained  # noqa: E402, F401
 import lab_app.recipes  # noqa: E402, F401
 import lab_app.saved  # noqa: E402, F401

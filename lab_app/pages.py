@@ -34,6 +34,9 @@ PAGES = (     # in the navigation's order; the first is the default page
     PageInfo("app_pages/loss_lab.py", "Loss lab", ":material/functions:",
              "Every loss in the lab with its formulas, and plots of why some give the generator "
              "a gradient when it needs one and some do not."),
+    PageInfo("app_pages/dirac.py", "Dirac-GAN", ":material/cyclone:",
+             "The smallest GAN drawn as a plane: why plain training circles round the answer, "
+             "and which fixes (R1, instance noise) make it spiral in."),
     PageInfo("app_pages/experiments.py", "Experiments", ":material/science:",
              "Each paper's claim tested over several seeds: does focal loss really halve the "
              "time? Does a latent of 1 collapse? The numbers and a verdict, and a small rerun "

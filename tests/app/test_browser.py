@@ -23,7 +23,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"": "GAN teaching lab", "train": "Train a GAN", "compare": "Compare two losses",
-         "explore": "Latent explorer", "loss_lab": "Loss lab", "experiments": "Experiments"}
+         "explore": "Latent explorer", "loss_lab": "Loss lab", "experiments": "Experiments",
+         "dirac": "Why GANs circle: the Dirac-GAN"}
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "

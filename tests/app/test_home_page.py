@@ -48,7 +48,8 @@ def test_home_links_every_page(app):
     at = app.run()
     links = at.get("page_link")
     assert [link.proto.label for link in links] == ["Train", "Compare", "Latent explorer",
-                                                   "Loss lab", "Experiments", "Class (teacher)"]
+                                                   "Loss lab", "Dirac-GAN", "Experiments",
+                                                   "Class (teacher)"]
 
 
 def test_every_page_script_is_listed_once_and_every_lesson_opens_a_listed_page():
