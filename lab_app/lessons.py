@@ -39,7 +39,8 @@ class Lesson:
     page: str                 # file under app_pages/
     blurb: str                # what the class will see
     params: dict = field(default_factory=dict)
-    effect: Optional[Effect] = None     # None: nothing trains by itself (step-by-step view)
+    effect: Optional[Effect] = None     # None: nothing trains by itself (step-by-step view,
+                                        # the Dirac-GAN plane)
 
 
 LESSONS: dict[str, Lesson] = {
@@ -127,6 +128,14 @@ LESSONS: dict[str, Lesson] = {
         {"dataset": "mnist", "loss": "nonsaturating", "epochs": "1", "recipe": "fast",
          "ema": "0"},
         Effect("digits", "recognisable digits, each framed with D's verdict")),
+    # Issue 34: the Dirac-GAN phase plane; nothing trains, the page draws the whole game
+    "why-circle": Lesson(
+        "why-circle", "Why GANs circle", "app_pages/dirac.py",
+        "The smallest GAN drawn as a plane: G's one number θ against D's slope ψ. Trained as "
+        "the lab trains, it goes round and round the answer (0, 0) instead of settling. "
+        "Switch R1 on and watch the same start spiral in.",
+        {"loss": "nonsaturating", "update": "alternating", "lr": "0.1", "r1": "0",
+         "theta": "1", "psi": "1"}),
 }
 
 

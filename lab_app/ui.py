@@ -261,7 +261,7 @@ def lesson_card(lesson, key: str, label: Optional[str] = None) -> None:
             facts = [measured_line(lesson.key)] if lesson.effect is not None else []
             if recipe_line(lesson):
                 facts.append(f"Recipe: {recipe_line(lesson)}")
-            if lesson.effect is None:
+            if lesson.effect is None and lesson.page.endswith("train.py"):
                 facts.append("nothing trains by itself: you take each step")
             st.caption(" · ".join(f for f in facts if f))
         if st.button(label or f"Open on {Path(lesson.page).stem.title()}", key=key,
