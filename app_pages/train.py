@@ -14,7 +14,7 @@ from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
                               default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
-from lab_app import inside, narration, reports, safe, saved
+from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
 from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
@@ -329,6 +329,7 @@ with right:
             row2[1].plotly_chart(charts.add_bands(charts.ratio_figure(runs, markers), bands),
                                  width="stretch",
                                  key="c_ratio")
+            st.caption(phase.TRAIN_LINK)
             row3 = st.columns(2)
             row3[0].plotly_chart(charts.add_bands(charts.grad_figure(runs, markers), bands),
                                  width="stretch",
