@@ -24,6 +24,7 @@ from gan_core.workers import get_backend
 from lab_app import limits, safe
 from lab_app.classroom import MAX_NAME, Classroom
 from lab_app.lessons import measured_line, recipe_line
+from lab_app.pages import page
 from lab_app.reports import starting_point
 from lab_app.saved import valid_token
 from lab_app.settings import default_config
@@ -264,6 +265,6 @@ def lesson_card(lesson, key: str, label: Optional[str] = None) -> None:
             if lesson.effect is None and lesson.page.endswith("train.py"):
                 facts.append("nothing trains by itself: you take each step")
             st.caption(" · ".join(f for f in facts if f))
-        if st.button(label or f"Open on {Path(lesson.page).stem.title()}", key=key,
+        if st.button(label or f"Open on {page(Path(lesson.page).stem).title}", key=key,
                      type="primary", icon=":material/play_arrow:", width="stretch"):
             st.switch_page(lesson.page, query_params=lesson.params)
