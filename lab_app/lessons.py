@@ -131,10 +131,11 @@ LESSONS: dict[str, Lesson] = {
     # Issue 34: the Dirac-GAN phase plane; nothing trains, the page draws the whole game
     "why-circle": Lesson(
         "why-circle", "Why GANs circle", "app_pages/dirac.py",
-        "The smallest GAN drawn as a plane: G's one number θ against D's slope ψ. Trained as "
-        "the lab trains, it goes round and round the answer (0, 0) instead of settling. "
-        "Switch R1 on and watch the same start spiral in.",
-        {"loss": "nonsaturating", "update": "alternating", "lr": "0.1", "r1": "0",
+        "The smallest GAN drawn as a plane: G's one number θ against D's slope ψ. With the "
+        "Wasserstein loss and plain alternating steps it goes round and round the answer "
+        "(0, 0) for ever; the lab's own non-saturating loss creeps in, ever more slowly (pick "
+        "it to see). Switch R1 on and watch the same start spiral in.",
+        {"loss": "wgan-gp", "gp": "0", "update": "alternating", "lr": "0.1", "r1": "0",
          "theta": "1", "psi": "1"}),
 }
 

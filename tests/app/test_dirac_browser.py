@@ -44,7 +44,7 @@ def test_switching_r1_on_brings_the_circling_path_to_the_real_point(server, brow
     query = "&".join(f"{k}={v}" for k, v in LESSONS["why-circle"].params.items())
     page = _open(browser, f"{server}/dirac?{query}")
     before = page.evaluate(STATE_JS)
-    assert before["meta"]["verdict"] != "converges"
+    assert before["meta"]["verdict"] == "circles"
     assert math.hypot(*before["last"]) > 0.3 and before["meta"]["turns"] > 1
     page.locator(".st-key-dirac_r1_on label").click()
     after = _wait_for(page, "s.meta.verdict === 'converges'")

@@ -29,7 +29,7 @@ def test_the_page_opens_on_the_lab_s_own_game_and_writes_its_link():
 def test_switching_r1_on_lands_the_path_on_the_real_point():
     at = page("dirac", **LESSONS["why-circle"].params).run()
     before = meta(at)
-    assert before["verdict"] != "converges" and before["end_distance"] > 0.3
+    assert before["verdict"] == "circles" and before["end_distance"] > 0.3
     at.toggle(key="dirac_r1_on").set_value(True).run()
     assert not at.exception
     after = meta(at)
