@@ -244,7 +244,8 @@ def run_one(experiment: str, planned: PlannedRun, out: Path, threads: Optional[i
         return None
     result.update(experiment=experiment, run_id=planned.run_id, arm=planned.arm,
                   seed=planned.seed, config=planned.config, threads=torch.get_num_threads(),
-                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}")
+                  torch=torch.__version__, worker=f"{platform.node()}:{os.getpid()}",
+                  evaluator_version=metrics.EVALUATOR_VERSION)
     write_json(out / "runs" / planned.run_id / "result.json", finite(result))
     return result
 
