@@ -91,3 +91,16 @@ def test_a_normalised_judges_features_have_one_length():
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     feats = judge_outputs(judge, x)[1]
     assert torch.allclose(feats.norm(dim=1), torch.full((8,), FEATURE_SCALE))
+
+
+def test_sweeps_measured_by_another_evaluator_say_so():
+    """The shipped sweeps were measured with evaluator version 1 (their result.json has no
+    version): what the Compare page shows of them says their FDs are not comparable."""
+    from gan_core.metrics import EVALUATOR_VERSION
+    from lab_app.sweep_results import FOCAL_SWEEPS, evaluator_note, head_to_head
+    assert evaluator_note([{"evaluator_version": EVALUATOR_VERSION}]) == ""
+    assert "version 1" in evaluator_note([{}, {"evaluator_version": EVALUATOR_VERSION}])
+    shipped = [r for r in (head_to_head(n) for n in FOCAL_SWEEPS) if r]
+    if not shipped:
+        pytest.skip("no FLGAN-vs-DCGAN sweep is shipped in this copy")
+    assert all("not comparable" in r["evaluator_note"] for r in shipped)
