@@ -310,8 +310,8 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_judge(a: argparse.Namespace) -> int:
     if not 1 <= a.epochs <= 100:
         raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
-    # The "all" part, reference included, as the shipped judge was trained (metrics.judge_split)
-    ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False, part="all")
+    # The training part: the reference FD is measured against stays unseen (gan_core.judge)
+    ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False, part="train")
     start = time.perf_counter()
     judge, acc = train_judge(ds, epochs=a.epochs, seed=a.seed,
                              progress=lambda e, n: print(f"judge epoch {e}/{n}", file=sys.stderr))
