@@ -57,9 +57,10 @@ def test_ema_never_changes_training_and_is_what_is_shown(image_dataset, image_cf
 
 
 def test_r1_penalty_is_added_to_ds_loss_only_when_on(image_dataset, image_cfg):
-    """The first step's D loss grows by exactly gamma * R1 of the first D on the first real
-    batch (the same z, batches and weights: the penalty draws no random numbers); off, it is the
-    plain loss. D's update then differs too."""
+    """The first step's D objective grows by exactly gamma * R1 of the first D on the first real
+    batch (the same z, batches and weights: the penalty draws no random numbers), recorded as
+    d_penalty beside the game's loss d_loss, which is the same with and without it; off, the
+    penalty is 0. D's update then differs too."""
     from gan_core.losses import r1_penalty
     cfg = dict(max_steps=1, precision="fp32", ema_decay=None, clusters=None)
     off = Trainer(image_cfg(**cfg), image_dataset)
@@ -76,7 +77,9 @@ def test_r1_penalty_is_added_to_ds_loss_only_when_on(image_dataset, image_cfg):
     D0.train()
     expected = 10.0 * r1_penalty(lambda x: D0(x), real["x"]).item()
     assert expected > 0
-    assert on.history[0]["d_loss"] - off.history[0]["d_loss"] == pytest.approx(expected, rel=1e-4)
+    assert on.history[0]["d_penalty"] == pytest.approx(expected, rel=1e-4)
+    assert off.history[0]["d_penalty"] == 0.0
+    assert on.history[0]["d_loss"] == pytest.approx(off.history[0]["d_loss"], rel=1e-6)
     assert not torch.equal(_params(on.D), _params(off.D))
 
 
