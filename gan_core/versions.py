@@ -119,4 +119,8 @@ def describe(summary: dict) -> str:
         text += ": " + ", ".join(f"{n} {v}" for v, n in versions.items())
     else:
         text += " (made before runs recorded one)"
-    return text + "."
+    name = summary.get("experiment")
+    redo = (f" `python -m gan_core sweep {name} --out experiments/{name} --redo-other-versions` "
+            f"trains again every run made by other code" if isinstance(name, str)
+            and name.replace("-", "").isalnum() else "")
+    return text + "." + (f"{redo}." if redo else "")
