@@ -132,6 +132,8 @@ def seeds_view() -> None:
                       "reached": f"{x['reached']} of {x['seeds']}"}
                      for x in r["arms"]], hide_index=True, width="stretch")
                 st.markdown(r["sentence"])
+                if r["evaluator_note"]:
+                    st.caption(r["evaluator_note"])
         live = RECIPES[recipe].name
         used = {r["recipe"] for r in results}
         if used != {recipe}:
@@ -214,7 +216,7 @@ def pretrained_view():
             caption = f"epoch {epoch} ({seen:,} images seen)"
             if m:
                 caption += (f": {m['confident_share']:.0%} confident, "
-                            f"{m['classes_covered']}/10 digits, judge FD {m['judge_fd']:.0f}")
+                            f"{m['classes_covered']}/10 digits, {pretrained.quality_text(m)}")
             col.image(img, caption=caption, width="stretch")
             if loaded.history:
                 histories[preset.upper()] = loaded.history
@@ -298,6 +300,10 @@ def view():
                 m[0].metric(f"D(x){what}", f"{mean('d_real'):.2f}")
                 m[1].metric(f"D(G(z)){what}", f"{mean('d_fake'):.2f}")
                 m[2].metric("images/s", f"{tr.history[-1]['images_per_s']:,.0f}")
+                measured = [r for r in tr.history if "m_judge_fd" in r]
+                if measured:
+                    latest = measured[-1]
+                    st.caption(f"Step {latest['step']}: {pretrained.quality_text(latest)}")
 
     if n and ta.dataset.is_points:
         st.caption("Both sides at the same step, from the same seed and noise. " +

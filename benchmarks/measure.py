@@ -183,7 +183,9 @@ RECIPES = {"old": OLD_RECIPE, "batch64": dict(batch_size=64, clusters=None),
 def real_confident_share(data_dir: str) -> float:
     """The judge's confident share on the 1,000 digits it never trained on (its hold-out)."""
     from gan_core import metrics
-    return metrics.heldout_confident_share(metrics.load_judge("mnist"), mnist(data_dir))
+    from gan_core.data import load_idx_dataset
+    train = load_idx_dataset("mnist", Path(data_dir), download=False, part="train")
+    return metrics.heldout_confident_share(metrics.load_judge("mnist"), train)
 
 
 def time_to_quality(model: str, preset: str, data_dir: str, budget_s: float = 120.0,

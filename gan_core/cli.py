@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--summarise-only", action="store_true",
                    help="train nothing: re-read the finished runs in --out and rewrite "
                         "results.csv, summary.json (verdict, comparisons) and the plots")
+    w.add_argument("--redo-other-versions", action="store_true",
+                   help="train again the runs made by another code or evaluator version, so "
+                        "every run of the sweep comes from this code")
     w.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
     w.add_argument("--backend", choices=["local", "ray"], default=None,
                    help="where the runs train: local processes, or Ray tasks on the cluster at "
@@ -317,8 +320,8 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_judge(a: argparse.Namespace) -> int:
     if not 1 <= a.epochs <= 100:
         raise UsageError(f"--epochs must be from 1 to 100; got {a.epochs}")
-    # The "all" part, reference included, as the shipped judge was trained (metrics.judge_split)
-    ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False, part="all")
+    # The training part: the reference FD is measured against stays unseen (gan_core.judge)
+    ds = load_dataset(a.dataset, a.data_dir, image_size=JUDGE_SIZE, download=False, part="train")
     start = time.perf_counter()
     judge, acc = train_judge(ds, epochs=a.epochs, seed=a.seed,
                              progress=lambda e, n: print(f"judge epoch {e}/{n}", file=sys.stderr))
@@ -365,7 +368,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         summary = run_sweep(a.name, out, quick=a.quick, jobs=a.jobs, seeds=a.seeds,
                             steps=a.steps, data_dir=a.data_dir, progress=progress,
                             command="python -m gan_core " + " ".join(sys.argv[1:]),
-                            backend=a.backend)
+                            backend=a.backend, redo_other_versions=a.redo_other_versions)
     except KeyboardInterrupt:
         print(f"stopped; finished runs are kept in {out}. Run the same command again to go on.",
               file=sys.stderr)

@@ -21,7 +21,8 @@ from .data import Dataset, DatasetError
 from .datasets import has_heldout_part
 from .shape import load_for
 
-SKIPPED = ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n", "class_histogram")
+SKIPPED = ("num_classes", "num_modes", "eval_n", "eval_seed", "reference_n", "class_histogram",
+           "evaluator_version")
 
 
 class Evaluation:

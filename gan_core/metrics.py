@@ -1,6 +1,7 @@
 """Numbers that say whether a generator got better.
 
-Image metrics use a *judge*: a small classifier trained by this project on the real data.
+Image metrics use a *judge*: a small classifier trained by this project on the real data
+(gan_core.judge; its names are re-exported here).
 
   confident_share     share of samples the judge classifies with confidence >= 0.9
   classes_covered     classes that receive at least 1% of the samples *with confidence >= 0.5*
@@ -23,185 +24,54 @@ held-out part, which no GAN trains on (gan_core.data, Parts: MNIST's
 test split alone gives 8,000 training digits and 2,000 reference digits). The memorisation
 distance is measured to the training part instead, on purpose: a copy is a copy of a training
 image, and its distance to an image the generator never saw tells nothing (held-out real digits
-sit at about 0.037 from the training digits; a copy near 0).
+sit at about 0.05 from the training digits with the version-2 judge; a copy near 0).
 
 2-D metrics follow the unrolled-GAN literature: a sample is *high quality* when it lies within
 3 standard deviations of a mode; a mode is *covered* when it has at least 20 such samples per
 2,500 drawn.
+
+EVALUATOR_VERSION says which judge and which rules measured a figure; every evaluation carries
+it (`evaluator_version`), and figures of different versions are not comparable:
+  1  the plain judge trained on all 10,000 digits, reference included (figures before 2026-12-07,
+     the shipped sweeps in experiments/ among them: their result.json has no version)
+  2  the normalised judge with its defect head, trained on the training part alone
+     (gan_core.judge; docs/judge-agreement.md says why)
 """
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Dataset
 from .datasets import has_heldout_part, load_dataset, toy_modes, toy_std
 from .fidelity import fidelity_diversity, knn_radii
-from .files import atomic_save
 from .images import from_uint8
+from .judge import (JUDGE_HOLDOUT, JUDGE_SEED, JUDGE_SIZE, PRETRAINED_DIR,  # noqa: F401 (re-exported)
+                    Judge, accuracy, fit_classifier, judge_outputs, judge_path, judge_split,
+                    load_judge, save_judge, train_judge)
 from .sampling import sample
-from .schema import (MAX_CLASSES, CheckpointError, check_archive, check_state, is_int, is_number,
-                     is_text)
-from .shortrepr import short_repr
 
-JUDGE_SIZE = 28          # the judge sees 28x28 grey images, whatever the generator draws
+EVALUATOR_VERSION = 2    # module docstring; bump it whenever the judge or a metric's rule changes
 CONFIDENT = 0.9
 COVER_CONFIDENT = 0.5    # a sample counts towards classes_covered only when this sure
 MIFID_SHARE = 0.5        # MiFID's copy penalty starts below this share of unseen digits' distance
-# Recorded in every sweep run (gan_core.versions): raise it whenever evaluate_generator's numbers
-# change for the same generator, so a sweep that mixes evaluators says so.
-EVALUATOR_VERSION = 1
 
 
-class Judge(nn.Module):
-    """A small CNN classifier; `features` gives the 128-d embedding used for distances."""
-
-    def __init__(self, num_classes: int = 10, channels: int = 1):
-        super().__init__()
-        self.num_classes, self.channels = num_classes, channels
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2),     # 14x14
-            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2),           # 7x7
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(True))
-        self.head = nn.Linear(128, num_classes)
-
-    @staticmethod
-    def prepare(x: torch.Tensor, channels: int = 1) -> torch.Tensor:
-        """Any (N, C, H, W) in [-1, 1] (or uint8) to the judge's (N, channels, 28, 28)."""
-        if x.dtype == torch.uint8:
-            x = from_uint8(x)
-        if x.shape[1] != channels:
-            x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
-        if x.shape[-1] != JUDGE_SIZE:
-            mode = "area" if x.shape[-1] > JUDGE_SIZE else "bilinear"
-            x = F.interpolate(x, size=(JUDGE_SIZE, JUDGE_SIZE), mode=mode)
-        return x
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.prepare(x, self.channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-JUDGE_SEED, JUDGE_HOLDOUT = 0, 1000      # how the shipped judge was trained (its file's note)
-# What the shipped judge (pretrained/judge_mnist.pt) saw: it was trained before GANs held a
-# reference out, on the "all" part of MNIST's test split (10,000 digits) minus judge_split's
-# 1,000. judge_split draws the permutation data.heldout_split draws (seed 0), so those 1,000
-# unseen digits are half of the 2,000-digit reference; the judge did see the other 1,000 and
-# every digit GANs now train on. It was not retrained, so figures keep their judge; copy_scores,
-# which weighs training against held-out images, works in pixels rather than its features.
-
-
-def judge_split(n: int, seed: int = JUDGE_SEED, holdout: int = JUDGE_HOLDOUT,
-                generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(held-out indices, training indices) of train_judge on a dataset of n images: the one
-    rule for which images a judge never saw. `generator` (seeded with `seed`) is consumed as
-    train_judge consumes it, so that its later draws stay the same."""
-    g = generator or torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=g)
-    holdout = min(holdout, n // 5)
-    return order[:holdout], order[holdout:]
-
-
-def train_judge(dataset: Dataset, epochs: int = 3, seed: int = JUDGE_SEED,
-                holdout: int = JUDGE_HOLDOUT,
-                batch_size: int = 128, progress=None) -> tuple[Judge, float]:
-    """Train a judge on a labelled image dataset; returns (judge, accuracy on a held-out part).
-
-    `python -m gan_core judge` passes the "all" part (training and reference images together),
-    as the shipped judge was made; judge_split's indices are into that part."""
-    if dataset.labels is None or dataset.is_points:
-        raise ValueError(f"a judge needs labelled images; {dataset.name} has none")
-    g = torch.Generator().manual_seed(seed)
-    test_idx, train_idx = judge_split(len(dataset), seed, holdout, g)
-    x_all = Judge.prepare(dataset.data, 1 if dataset.data.shape[1] == 1 else 3)
-    y_all = dataset.labels
-    judge = fit_classifier(x_all[train_idx], y_all[train_idx], dataset.num_classes, epochs,
-                           seed, batch_size, outlier_exposure=True, progress=progress, generator=g)
-    return judge, accuracy(judge, x_all[test_idx], y_all[test_idx])
-
-
-def heldout_confident_share(judge: "Judge", dataset: Dataset, seed: int = JUDGE_SEED,
+def heldout_confident_share(judge: Judge, dataset: Dataset, seed: int = JUDGE_SEED,
                             holdout: int = JUDGE_HOLDOUT) -> float:
     """Share of the images train_judge held out (same seed) that the judge answers with
     confidence >= CONFIDENT: the ceiling a generator's confident share is read against.
-    `dataset` is the one the judge trained on: load_dataset(..., part="all")."""
+    `dataset` is the one the judge trained on: load_dataset(..., part="train") (a set with no
+    held-out part: the whole set)."""
     probs, _ = judge_outputs(judge, dataset.data[judge_split(len(dataset), seed, holdout)[0]])
     return float((probs.max(1).values >= CONFIDENT).float().mean())
 
 
-def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3,
-                   seed: int = 0, batch_size: int = 128, outlier_exposure: bool = False,
-                   progress=None, generator: Optional[torch.Generator] = None) -> Judge:
-    """Train a Judge-shaped CNN on prepared images x (N, C, 28, 28) in [-1, 1] with labels y."""
-    torch.manual_seed(seed)
-    g = generator or torch.Generator().manual_seed(seed)
-    judge = Judge(num_classes, x.shape[1])
-    opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
-    judge.train()
-    for epoch in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(perm), batch_size):
-            idx = perm[i:i + batch_size]
-            xb = x[idx]
-            # light augmentation: shifts of up to 2 pixels, so it judges shapes, not positions
-            dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
-            xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
-            loss = F.cross_entropy(judge.head(judge.body(xb)), y[idx])
-            if outlier_exposure:
-                # Outlier exposure (Hendrycks et al. 2019): junk images should get a flat
-                # answer, or "confident" would reward a generator that draws noise.
-                junk = _junk_like(xb, g)
-                loss = loss - 0.5 * torch.log_softmax(judge.head(judge.body(junk)), 1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if progress:
-            progress(epoch + 1, epochs)
-    return judge.eval()
-
-
-@torch.inference_mode()
-def accuracy(judge: Judge, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Share of prepared images x the classifier labels as y."""
-    if len(x) == 0:
-        return float("nan")
-    pred = torch.cat([judge.head(judge.body(chunk)).argmax(1) for chunk in x.split(1000)])
-    return float((pred == y).float().mean())
-
-
-def _junk_like(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Images that are not digits: noise, blurred noise, and real images with shuffled pixels."""
-    n = x.shape[0]
-    third = n // 3
-    noise = torch.rand(third, *x.shape[1:], generator=g) * 2 - 1
-    blur = F.avg_pool2d(torch.rand(third, *x.shape[1:], generator=g) * 2 - 1, 5, 1, 2) * 3
-    rest = x[: n - 2 * third].flatten(1)
-    shuffled = rest[:, torch.randperm(rest.shape[1], generator=g)].view(-1, *x.shape[1:])
-    return torch.cat([noise, blur.clamp(-1, 1), shuffled])
-
-
 # --- image metrics ---------------------------------------------------------------------------
-
-@torch.inference_mode()
-def judge_outputs(judge: Judge, images: torch.Tensor, batch: int = 500):
-    """(probabilities (N, K), features (N, 128)) for images in [-1, 1] or uint8."""
-    judge.eval()
-    probs, feats = [], []
-    for chunk in images.split(batch):
-        f = judge.features(chunk.float() if chunk.dtype != torch.uint8 else chunk)
-        feats.append(f)
-        probs.append(torch.softmax(judge.head(f), 1))
-    return torch.cat(probs), torch.cat(feats)
-
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64."""
@@ -354,60 +224,6 @@ def points_metrics(points: torch.Tensor, toy: str) -> dict[str, float]:
                 high_quality_share=float(good.float().mean()))
 
 
-# --- judges on disk and whole evaluations ----------------------------------------------------
-
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
-
-
-def judge_path(dataset: str):
-    return PRETRAINED_DIR / f"judge_{dataset.replace(':', '_').replace('/', '_')}.pt"
-
-
-def save_judge(judge: Judge, path, accuracy: float, note: str = "") -> None:
-    atomic_save({"format": "gan_core.judge", "num_classes": judge.num_classes,
-                  "channels": judge.channels, "accuracy": accuracy, "note": note,
-                  "weights": {k: v.detach().cpu() for k, v in judge.state_dict().items()}},
-                 Path(path))
-
-
-def load_judge(dataset: str, path=None) -> Judge:
-    """The shipped (or cached) judge of a dataset; a clear error when there is none.
-
-    A judge file given on the command line is as untrusted as a checkpoint: it goes through the
-    same archive check and a schema of its own before anything is built from it."""
-    path = Path(path) if path else judge_path(dataset)
-    if not path.is_file():
-        raise ValueError(f"no judge classifier for {dataset} at {path}; train one with "
-                         f"python -m gan_core judge --dataset {dataset} --out {path}")
-    try:
-        check_archive(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except CheckpointError as e:
-        raise ValueError(f"judge file {e}") from None
-    except Exception:  # noqa: BLE001 - refused pickles, corrupt zips: all "not a judge file"
-        raise ValueError(f"{path.name} is not a judge file (nothing from it was run)") from None
-    known = {"format", "num_classes", "channels", "accuracy", "note", "weights"}
-    if type(obj) is not dict or obj.get("format") != "gan_core.judge" or not set(obj) <= known:
-        raise ValueError(f"{path.name} is not a judge file")
-    n, c = obj.get("num_classes"), obj.get("channels")
-    if not is_int(n, 2, MAX_CLASSES) or c not in (1, 3) or type(c) is not int:
-        raise ValueError(f"judge file {path.name}: num_classes {short_repr(n)} and channels "
-                         f"{short_repr(c)} must be 2 to {MAX_CLASSES}, and 1 or 3")
-    if not is_number(obj.get("accuracy", 0.0), 0, 1) or not is_text(obj.get("note", ""), 2000):
-        raise ValueError(f"judge file {path.name}: accuracy must be a number from 0 to 1 and "
-                         f"the note a short text")
-    judge = Judge(n, c)         # small: num_classes is bounded above
-    try:
-        check_state(obj.get("weights"), judge, "judge")
-    except CheckpointError as e:
-        raise ValueError(f"judge file {path.name}: {e}") from None
-    judge.load_state_dict(obj["weights"])
-    judge.accuracy = float(obj.get("accuracy", float("nan")))
-    return judge.eval()
-
-
 # --- the one evaluator ------------------------------------------------------------------------
 # The trainer, `python -m gan_core evaluate`, the sweeps and the shipped models' figures all go
 # through evaluate_generator, so their numbers can be compared with each other.
@@ -484,15 +300,18 @@ def evaluate_generator(G, dataset_name: str, data: Optional[Dataset] = None, n: 
     n, seed: samples drawn and their latent seed (conditional models ask for every class in
         turn). judge, reference: reuse already-loaded ones (the trainer does, every evaluation).
     Returns the metrics of image_metrics (images) or points_metrics (2-D sets), plus
-    `eval_n`, `eval_seed` and `reference_n`, so a figure says how it was measured.
+    `eval_n`, `eval_seed`, `reference_n` and `evaluator_version`, so a figure says how it was
+    measured.
     """
     if G.spec.model == "mlp":
-        return dict(points_metrics(sample(G, n, seed), dataset_name), eval_n=n, eval_seed=seed)
+        return dict(points_metrics(sample(G, n, seed), dataset_name), eval_n=n, eval_seed=seed,
+                    evaluator_version=EVALUATOR_VERSION)
     judge = judge or load_judge(dataset_name)
     if reference is None:
         reference = reference_stats(judge, dataset_name, G.spec.image_size, data, data_dir,
                                     train_data)
     requested = torch.arange(n) % G.spec.num_classes if G.spec.num_classes else None
     out = image_metrics(judge, sample(G, n, seed, requested), reference, requested)
-    out.update(eval_n=n, eval_seed=seed, reference_n=len(reference.features))
+    out.update(eval_n=n, eval_seed=seed, reference_n=len(reference.features),
+               evaluator_version=EVALUATOR_VERSION)
     return out

@@ -261,8 +261,13 @@ def default_jobs() -> tuple[int, int]:
 def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[int] = None,
               seeds: Optional[int] = None, steps: Optional[int] = None,
               data_dir: Optional[str] = None, progress: Optional[Callable] = None,
-              stop=None, command: str = "", backend=None) -> dict:
+              stop=None, command: str = "", backend=None,
+              redo_other_versions: bool = False) -> dict:
     """Run (or finish) a sweep into `out` and return its summary.
+
+    redo_other_versions: runs made by another code or evaluator version than this one count as
+    not run, so the sweep ends with one version across all its runs (the summary's
+    `code_version`).
 
     progress(done, total, result_or_None, message) is called as runs finish. `jobs=1` runs
     in this process, so `stop` (a threading.Event) can end it between steps. Otherwise the
@@ -285,7 +290,8 @@ def run_sweep(name: str, out: str | Path, quick: bool = False, jobs: Optional[in
     write_json(meta_path, dict(asked, command=command or _command_line(),
                                 started=time.strftime("%Y-%m-%d %H:%M:%S")))
     # A damaged or unreadable result counts as not run, so it is run again.
-    todo = [r for r in runs if not result_ok(out / "runs" / r.run_id / "result.json", r.run_id)]
+    todo = [r for r in runs if not result_ok(out / "runs" / r.run_id / "result.json", r.run_id)
+            or (redo_other_versions and not versions.this_version(out / "runs" / r.run_id / "result.json"))]
     done = len(runs) - len(todo)
     note = progress or (lambda *a: None)
     note(done, len(runs), None, f"{done} of {len(runs)} runs already done" if done else "")

@@ -10,6 +10,7 @@ A sweep whose runs disagree mixes code versions, and its summary says which runs
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -49,6 +50,16 @@ def code_version() -> str:
 def stamp() -> dict:
     """What a new run records about the code that made it."""
     return dict(code_version=code_version(), evaluator_version=EVALUATOR_VERSION)
+
+
+def this_version(result_path: Path) -> bool:
+    """Whether a finished run's result.json was made by this code and this evaluator."""
+    try:
+        r = json.loads(Path(result_path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(r, dict) and r.get("code_version") == code_version() \
+        and r.get("evaluator_version") == EVALUATOR_VERSION
 
 
 def older_evaluator(result: dict) -> bool:
@@ -108,4 +119,8 @@ def describe(summary: dict) -> str:
         text += ": " + ", ".join(f"{n} {v}" for v, n in versions.items())
     else:
         text += " (made before runs recorded one)"
-    return text + "."
+    name = summary.get("experiment")
+    redo = (f" `python -m gan_core sweep {name} --out experiments/{name} --redo-other-versions` "
+            f"trains again every run made by other code" if isinstance(name, str)
+            and name.replace("-", "").isalnum() else "")
+    return text + "." + (f"{redo}." if redo else "")

@@ -137,3 +137,17 @@ def picture_caption(file_stem: str, folder: Path = PRETRAINED) -> Optional[str]:
         text += (f" (the {LOSS_NAMES[other]} with the same recipe: "
                  f"{twin_ck['metrics']['confident_share']:.0%})")
     return text + "."
+
+
+def quality_text(m: dict) -> str:
+    """The judge's verdict in a line: FD, and fidelity and diversity apart
+    (precision / recall, density / coverage: gan_core.fidelity). `m` is a card's metrics or a
+    run's evaluated record (its keys start with m_)."""
+    def get(key: str):
+        return m.get(key, m.get(f"m_{key}"))
+    parts = [f"judge FD {get('judge_fd'):.1f}"]
+    if get("precision") is not None:
+        parts.append(f"precision {get('precision'):.2f} / recall {get('recall'):.2f}")
+    if get("density") is not None:
+        parts.append(f"density {get('density'):.2f} / coverage {get('coverage'):.2f}")
+    return ", ".join(parts)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from gan_core import claims, sweep_stats
+from gan_core import claims, metrics, sweep_stats
 from gan_core.comparisons import ALPHA, fmt_p
 from gan_core.config import recipe_of
 from gan_core.models import ARCHITECTURES
@@ -34,6 +34,19 @@ def load_results_dir(name: str, folder: Path) -> Optional[tuple[dict, list[dict]
     summary.update(sweep_stats.judged(exp, rows, results, bool(summary.get("quick")),
                                       total if isinstance(total, int) else None))
     return summary, rows, curves
+
+
+def evaluator_note(results: list[dict]) -> str:
+    """A sentence when some of a sweep's runs were measured by another evaluator than today's
+    (result.json's `evaluator_version`; files written before it existed are version 1): their
+    judge FDs are then not comparable with the cards' or a live run's. '' when all are today's."""
+    versions = sorted({r.get("evaluator_version", 1) for r in results}, key=str)
+    if not results or versions == [metrics.EVALUATOR_VERSION]:
+        return ""
+    return (f"Measured with evaluator version {', '.join(map(str, versions))}: its judge FDs "
+            f"(and the threshold) are not comparable with those of the model cards and of "
+            f"live runs, which use version {metrics.EVALUATOR_VERSION} "
+            f"(docs/judge-agreement.md).")
 
 
 def load_shipped(name: str):
@@ -144,8 +157,8 @@ def head_to_head(name: str, a: str = "focal_clip", b: str = "neither",
     metric, op, value = exp.threshold
     threshold = f"{'judge FD' if metric == 'judge_fd' else metric} {op} {value:g}"
     # What the runs were: read from their own configs (older files lack EMA and clusters: off).
-    configs = [r["config"] for r in sweep_stats.load_results(folder)
-               if r.get("arm") in (a, b) and isinstance(r.get("config"), dict)]
+    results = [r for r in sweep_stats.load_results(folder) if r.get("arm") in (a, b)]
+    configs = [r["config"] for r in results if isinstance(r.get("config"), dict)]
     cfgs = [recipes.config_of_record(c) for c in configs]
     model = _one([c.model for c in cfgs])
     recipe = _one([recipe_of(c) for c in cfgs])
@@ -197,4 +210,5 @@ def head_to_head(name: str, a: str = "focal_clip", b: str = "neither",
                 model_about=ARCHITECTURES[model].about if model in ARCHITECTURES else "",
                 recipe=recipe, recipe_text=recipe_text,
                 steps=_one([c.max_steps or None for c in cfgs]) or _one([r["steps"] for r in rows]),
-                batch_size=_one([c.batch_size for c in cfgs]), sentence=text)
+                batch_size=_one([c.batch_size for c in cfgs]), sentence=text,
+                evaluator_note=evaluator_note(results))

@@ -157,6 +157,10 @@ def test_a_sweep_says_when_its_runs_mix_code_versions():
     assert mixed["older_whole_seeds"]
     assert versions.describe(mixed).startswith("The runs of this sweep do not share one recorded "
                                                "code version: 1 of 3 were made by older code")
+    # the sentence names the command that makes the sweep one version again
+    said = versions.describe(dict(mixed, experiment="gd-ratio"))
+    assert "sweep gd-ratio --out experiments/gd-ratio --redo-other-versions" in said
+    assert "--redo" not in versions.describe(dict(mixed, experiment="x; rm -rf /"))
 
 
 # --- the shipped sweeps, summarised again ----------------------------------------------------

@@ -379,6 +379,34 @@ def test_stopping_a_sweep_keeps_finished_runs_and_says_what_is_missing(tmp_path,
     assert [p.parent.name for p in (tmp_path / "s").glob("runs/*/result.json")] == ["z1_s0"]
 
 
+def test_redo_other_versions_trains_again_only_the_runs_of_other_code(tmp_path, fake_mnist,
+                                                                        monkeypatch):
+    out = tmp_path / "s"
+    kw = dict(quick=True, seeds=1, steps=2, jobs=1, data_dir=str(fake_mnist))
+    monkeypatch.setenv("GAN_LAB_CODE_VERSION", "old-commit")
+    sweeps.versions.code_version.cache_clear()
+    sweeps.run_sweep("latent-size", out, **kw)
+    monkeypatch.setenv("GAN_LAB_CODE_VERSION", "new-commit")
+    sweeps.versions.code_version.cache_clear()
+    try:
+        # one run made by the new code already: only the other four are trained again
+        first = sweeps.run_sweep("latent-size", out, **kw)  # nothing to do without the option
+        assert first["code_version"] == "old-commit"
+        kept = out / "runs" / "z1_s0" / "result.json"
+        r = json.loads(kept.read_text())
+        kept.write_text(json.dumps(dict(r, code_version="new-commit")))
+        before = kept.stat().st_mtime_ns
+        trained = []
+        summary = sweeps.run_sweep("latent-size", out, redo_other_versions=True,
+                                   progress=lambda d, t, res, m: res and trained.append(
+                                       res["run_id"]), **kw)
+        assert len(trained) == 4 and "z1_s0" not in trained, trained
+        assert kept.stat().st_mtime_ns == before
+        assert summary["code_version"] == "new-commit"
+    finally:
+        sweeps.versions.code_version.cache_clear()
+
+
 def test_sweep_job_runs_in_a_pool_slot_and_reports_progress(tmp_path, fake_mnist):
     pool = JobPool(max_running=1)
     job = SweepJob("small-data", tmp_path / "q", pool=pool, seeds=1, steps=2,

@@ -27,7 +27,7 @@ def _images(n: int, seed: int) -> torch.Tensor:
 
 def _judge(seed: int = 0) -> metrics.Judge:
     torch.manual_seed(seed)
-    return metrics.Judge(10, 1).eval()
+    return metrics.Judge(10, 1, normalised=False).eval()   # its head reads the features
 
 
 class CopyingG(nn.Module):

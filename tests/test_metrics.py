@@ -293,7 +293,7 @@ def test_heldout_confident_share_is_the_judges_unseen_split(real_data_dir):
     from gan_core.datasets import load_dataset
     from gan_core.metrics import heldout_confident_share, load_judge
     judge = load_judge("mnist")
-    real = load_dataset("mnist", str(real_data_dir), image_size=28, download=False, part="all")
+    real = load_dataset("mnist", str(real_data_dir), image_size=28, download=False, part="train")
     share = heldout_confident_share(judge, real)
     assert 0.8 < share <= 1.0
     noise = Dataset("noise", torch.randint(0, 256, (5000, 1, 28, 28), dtype=torch.uint8,
