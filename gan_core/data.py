@@ -6,8 +6,8 @@ float32 points (N, 2); labels where it has them; class names; and a note saying 
 images normalised to [-1, 1], without any per-sample work in the loop.
 
 Readers (which names exist, and `load_dataset`, are in gan_core.datasets):
-  IDX files (mnist, fashion-mnist)  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
-                                    when none are there and `download` is on, torchvision
+  IDX files (mnist, fashion-mnist,  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
+  kmnist)                           when none are there and `download` is on, torchvision
                                     downloads them
   the FER-2013 CSV                  fer2013.csv, or torchvision's fer2013/train.csv
   folders (folder:PATH)             jpg/png images; subfolders become classes
@@ -129,9 +129,11 @@ class Dataset:
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
+KMNIST_CLASSES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 IDX_SOURCES = {   # name -> (torchvision folder, torchvision class name, class names)
     "mnist": ("MNIST", "MNIST", MNIST_CLASSES),
     "fashion-mnist": ("FashionMNIST", "FashionMNIST", FASHION_CLASSES),
+    "kmnist": ("KMNIST", "KMNIST", KMNIST_CLASSES),
 }
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -171,7 +173,7 @@ def _idx_folders(data_dir: Path, tv_folder: str) -> list[Path]:
     return [data_dir / tv_folder / "raw", data_dir / tv_folder, data_dir / "raw", data_dir]
 
 
-IDX_NOUNS = {"mnist": "digits", "fashion-mnist": "images"}
+IDX_NOUNS = {"mnist": "digits", "fashion-mnist": "images", "kmnist": "characters"}
 
 PARTS = ("train", "reference", "all")
 HELDOUT_N = 2000       # images a lone split keeps out of GAN training, as the quality reference
@@ -207,8 +209,9 @@ def _find_idx_files(name: str, data_dir: Path, download: bool) -> tuple[dict, Pa
             return found, folder
     raise DatasetError(
         f"{name}: no IDX files found under {data_dir} (looked in {data_dir / tv_folder / 'raw'}"
-        f" and {data_dir}). Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
-        f"(or the t10k-* test files) there, or allow the download when online.")
+        f" and {data_dir}): get it with `./lab data fetch {name}`, or put "
+        f"train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (or the t10k-* test "
+        f"files) in {data_dir / tv_folder / 'raw'}.")
 
 
 def _read_split(img_path: Path, lab_path: Optional[Path],
