@@ -12,7 +12,7 @@ from gan_core.sources import missing_line
 from gan_core.devices import available_devices, is_out_of_memory, memory_advice, resolve_device
 from lab_app import charts
 from lab_app import widgets
-from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_label,
+from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dataset_label,
                               dataset_options, default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
 from lab_app import inside, narration, phase, reports, safe, saved
@@ -108,7 +108,7 @@ with left:
                                 "seconds to train. "
                                 "MNIST: with only the official test split on disk, GANs train "
                                 "on 8,000 of its digits and 2,000 are kept out to measure "
-                                "quality.")
+                                "quality. " + absent_help(data_dir))
     kind, msg = st.session_state.pop("upload_msg", (None, None))
     if kind:
         getattr(st, kind)(safe.text(msg))     # file and folder names from the upload

@@ -165,7 +165,10 @@ def download_any(f: RemoteFile, part: Path, progress: Progress) -> None:
             return
         except FetchError as e:
             error = e
-    raise error
+    if isinstance(error, Resumable):
+        raise error
+    raise FetchError(f"{error}; to get it by hand, download {f.urls[0]} into {part.parent} "
+                     f"and run the same command again")
 
 
 # --- unpacking -------------------------------------------------------------------------------

@@ -53,11 +53,12 @@ def load_cifar10(data_dir: Path, part: str) -> Dataset:
             or (len(y) and int(y.max()) > 9):
         raise DatasetError(f"cifar10 in {data_dir / CIFAR_FOLDER} is not in the expected form; "
                            f"delete the folder and run `./lab data fetch cifar10`")
-    what = {"train": "the 50,000 training images train the GAN; the test batch is the quality "
-                     "reference", "reference": "the test batch, the quality reference",
+    what = {"train": "the training batches' images train the GAN; the test batch is the "
+                     "quality reference", "reference": "the test batch, the quality reference",
             "all": "training and test batches"}[part]
     return Dataset("cifar10", torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64)),
-                   list(CIFAR_CLASSES), f"cifar10: {len(x):,} images ({what}).")
+                   list(CIFAR_CLASSES), f"cifar10: {len(x):,} images from "
+                                        f"{data_dir / CIFAR_FOLDER} ({what}).")
 
 
 def celeba_files(data_dir: Path) -> list[Path]:

@@ -33,7 +33,9 @@ class RemoteFile:
     name: str                   # its name on disk, in the set's folder
     urls: tuple[str, ...]       # mirrors, tried in order
     md5: str                    # the official checksum (torchvision's value)
-    size: int                   # bytes, for the size column and the progress bar
+    size: int                   # bytes, for the size column and the progress bar (a server's
+                                # Content-Length wins); FER-2013's and KMNIST's t10k-* are
+                                # from memory, the others checked against published logs
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def missing_line(name: str, data_dir: Path | None = None) -> str | None:
     src = SOURCES[name]
     if src.manual:
         return f"{name} is not in {folder}: {how_to_get(name, folder)}."
-    return (f"{name} is not in {folder}: get it with `{how_to_get(name)}` "
+    return (f"{name} is not in {folder}: get it with {how_to_get(name)} "
             f"({megabytes(src.size)} download), or set GAN_DATA_DIR to a folder that has it.")
 
 

@@ -325,9 +325,18 @@ def test_unwritable_or_missing_data_folder(monkeypatch, tmp_path, server):
 def test_a_web_page_instead_of_the_file_is_refused(server, monkeypatch, tmp_path):
     point(monkeypatch, server, "celeba", {"img_align_celeba.zip": b"<html>sign in</html>"})
     server.html.add("/img_align_celeba.zip")
-    with pytest.raises(FetchError, match="sent a web page"):
+    with pytest.raises(FetchError, match="sent a web page") as e:
         fetch("celeba", tmp_path, progress=Progress(io.StringIO()))
+    assert f"by hand, download {server.url}/img_align_celeba.zip into {tmp_path / 'celeba'}" \
+        in str(e.value)
     assert everything(tmp_path) == []
+
+
+def test_a_data_folder_made_by_a_failed_fetch_is_removed(server, monkeypatch, tmp_path):
+    point(monkeypatch, server, "mnist", mnist_files(), md5s={"t10k-labels-idx1-ubyte.gz": "0" * 32})
+    with pytest.raises(FetchError, match="failed its checksum"):
+        fetch("mnist", tmp_path / "data", create=True, progress=Progress(io.StringIO()))
+    assert everything(tmp_path) == []                # not the three good files either
 
 
 # --- the command line, on the real files ------------------------------------------------------

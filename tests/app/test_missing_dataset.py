@@ -69,9 +69,9 @@ def test_train_page_says_the_missing_dataset_at_the_top_on_load(empty_data):
     assert "\n" not in top
     assert not at.error                   # nothing waits for Start to say it
     box = at.selectbox(key="t_dataset")
-    labels = box.options
-    assert any("mnist (not here: ./lab data fetch mnist)" in o for o in labels)
-    assert any(o.startswith("ring") for o in labels)
+    assert "mnist (not here)" in box.options and "ring" in box.options
+    assert "mnist (`./lab data fetch mnist`)" in box.help
+    assert "fer2013 (by hand" in box.help
 
 
 def test_train_page_on_the_ring_says_nothing_about_data(empty_data):
@@ -87,5 +87,7 @@ def test_train_page_with_the_digits_here_says_nothing(monkeypatch):
     at = page("train", dataset="mnist").run()
     assert not at.exception
     assert not [w for w in at.warning if "not in" in w.value]
-    assert "mnist" in at.selectbox(key="t_dataset").options
+    box = at.selectbox(key="t_dataset")
+    assert "mnist" in box.options and "cifar10 (not here)" in box.options
+    assert " mnist (`" not in box.help and "cifar10 (`./lab data fetch cifar10`)" in box.help
     assert Path(SHARED).is_dir()
