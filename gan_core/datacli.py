@@ -52,14 +52,17 @@ def data_command(action: str, name: str | None, data_dir: str | None,
             print(f"error: {e}", file=err)
             return 1
         return 0
-    failed = False
+    failed, checked = False, 0
     for n in [name] if name else SOURCES:
         if not (folder.is_dir() and files_here(n, folder)):
             if name:
-                print(f"{n}: not here; {missing_line(n, folder)}", file=out)
+                print(missing_line(n, folder), file=out)
                 failed = True
             continue
+        checked += 1
         for path, verdict, against in check(n, folder):
             print(f"{n}: {verdict:<9} {path} ({against})", file=out)
             failed = failed or verdict in ("BAD", "missing")
+    if not checked and not name:
+        print(f"no dataset is in {folder}; ./lab data list says how to get each", file=out)
     return 1 if failed else 0

@@ -23,8 +23,7 @@ from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, KMNIST_CLASSES, MNIST_
 from .emoji import GROUPS as EMOJI_GROUPS
 from .emoji import PACKAGE as EMOJI_PACKAGE
 from .emoji import emoji_source_files, load_emoji
-from .photos import (CIFAR_CLASSES, celeba_files, cifar_files, load_celeba, load_cifar10,
-                     load_pets, pets_files)
+from .photos import CIFAR_CLASSES, load_celeba, load_cifar10, load_pets, photo_sources
 
 
 @dataclass(frozen=True)
@@ -123,10 +122,6 @@ def _cifar(r: LoadRequest) -> Dataset:
     return load_cifar10(r.data_dir, r.part)
 
 
-def _photo_files(name: str, data_dir: Path) -> list[Path]:
-    return {"cifar10": cifar_files, "celeba": celeba_files, "pets": pets_files}[name](data_dir)
-
-
 def _toy(r: LoadRequest) -> Dataset:
     return load_toy(r.name, n=r.subset or 10_000, seed=r.seed)
 
@@ -144,13 +139,13 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo("cifar10", "images", "small colour photos in 10 classes, 32x32",
                 "`./lab data fetch cifar10`: DATA_DIR/cifar-10-batches-py, as uint8 .npy",
                 _cifar, channels=3, class_names=tuple(CIFAR_CLASSES), heldout=True,
-                sources=_photo_files),
+                sources=photo_sources),
     DatasetInfo("celeba", "images", "celebrity faces, aligned, cropped to 64x64 colour",
                 "`./lab data fetch celeba`: DATA_DIR/celeba/img_align_celeba (1.4 GB)",
-                lambda r: load_celeba(r.data_dir), channels=3, sources=_photo_files),
+                lambda r: load_celeba(r.data_dir), channels=3, sources=photo_sources),
     DatasetInfo("pets", "images", "Oxford-IIIT Pets' dog breeds, 64x64 colour",
                 "`./lab data fetch pets`: DATA_DIR/oxford-iiit-pet/images (790 MB)",
-                lambda r: load_pets(r.data_dir), channels=3, sources=_photo_files),
+                lambda r: load_pets(r.data_dir), channels=3, sources=photo_sources),
     DatasetInfo("fer2013", "images", "faces showing 7 emotions, 48x48 grey",
                 f"no automatic download: fetch fer2013.csv from {FER_URL} (a free Kaggle "
                 f"account is needed) into DATA_DIR/fer2013/", _fer,

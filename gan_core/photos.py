@@ -18,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .data import Dataset, DatasetError
+from .sources import MANIFEST
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"]
@@ -70,6 +71,17 @@ def pets_files(data_dir: Path) -> list[Path]:
     folder = data_dir / PETS_FOLDER
     return sorted(p for p in folder.glob("*.jpg") if p.name[:1].islower()) \
         if folder.is_dir() else []
+
+
+def photo_sources(name: str, data_dir: Path) -> list[Path]:
+    """What a loaded photo set is kept under (gan_core.kept): cifar10's four .npy files; for
+    celeba and pets the manifest `./lab data fetch` wrote (one file instead of hashing tens of
+    thousands of photos at every start), else the photos themselves ([] when none are here)."""
+    if name == "cifar10":
+        return cifar_files(data_dir)
+    files = celeba_files(data_dir) if name == "celeba" else pets_files(data_dir)
+    manifest = files[0].parent.parent / MANIFEST if files else None
+    return [manifest] if manifest is not None and manifest.is_file() else files
 
 
 def _centre_square(im: Image.Image) -> tuple[int, int, int, int]:

@@ -23,10 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core import sources
+from gan_core import kept, sources
 from gan_core.datacli import data_command
 from gan_core.datasets import load_dataset
 from gan_core.fetch import FetchError, Progress, Resumable, fetch
+from gan_core.photos import photo_sources
 from gan_core.sources import SOURCES, RemoteFile, check, missing_line, on_disk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,6 +211,9 @@ def test_fetch_celeba_unpacks_the_aligned_faces_and_crops_them_to_64(server, mon
     ds = load_dataset("celeba", tmp_path, image_size=64, channels=3, download=False)
     assert ds.data.shape == (5, 3, 64, 64)
     assert check("celeba", tmp_path)[0][1] == "ok"
+    # a run's start keys the loaded set by the manifest, not by hashing every photo
+    assert photo_sources("celeba", tmp_path) == [tmp_path / "celeba" / ".lab-manifest.json"]
+    assert kept.dataset("celeba", tmp_path, image_size=64, channels=3).data.shape == (5, 3, 64, 64)
     (tmp_path / "celeba" / "img_align_celeba" / "000003.jpg").write_bytes(jpg(seed=99))
     assert check("celeba", tmp_path)[0][1] == "BAD"
 
