@@ -231,7 +231,8 @@ def check(name: str, data_dir: Path) -> list[tuple[str, str, str]]:
     if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
         return [(str(folder / MANIFEST), "missing", "manifest of the unpacked archive")]
     bad = [rel for rel, digest in sorted(entries.items())
-           if not (folder / rel).is_file() or sha256_of(folder / rel) != digest]
+           if ".." in Path(rel).parts or Path(rel).is_absolute()    # not a path fetch writes
+           or not (folder / rel).is_file() or sha256_of(folder / rel) != digest]
     label = f"{len(entries)} files unpacked from {src.files[0].name}"
     rows.append((str(folder), "ok" if not bad else "BAD",
                  label if not bad else f"{label}; changed or missing: {', '.join(bad[:3])}"))

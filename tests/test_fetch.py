@@ -41,6 +41,7 @@ class Server:
 
     def __init__(self):
         self.files, self.cut, self.ranges, self.html = {}, {}, [], set()
+        self.no_range = False            # True: answer every request with the whole file
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,7 +54,7 @@ class Server:
                     self.send_error(404)
                     return
                 start = 0
-                if self.headers.get("Range"):
+                if self.headers.get("Range") and not server.no_range:
                     server.ranges.append((self.path, self.headers["Range"]))
                     start = int(self.headers["Range"].split("=")[1].rstrip("-"))
                     if start >= len(body):
@@ -255,6 +256,18 @@ def test_an_interrupted_download_resumes_with_a_range_request(server, monkeypatc
     assert (big, f"bytes={len(files[big[1:]]) // 2}-") in server.ranges
     assert not list(tmp_path.rglob("*.part"))
     assert {v for _, v, _ in check("mnist", tmp_path)} == {"ok"}
+
+
+def test_a_server_that_ignores_range_starts_the_file_over(server, monkeypatch, tmp_path):
+    files = mnist_files(n_train=400)
+    point(monkeypatch, server, "mnist", files)
+    big = "/train-images-idx3-ubyte.gz"
+    server.cut[big] = 1000
+    with pytest.raises(Resumable):
+        fetch("mnist", tmp_path, progress=Progress(io.StringIO()))
+    server.no_range = True
+    fetch("mnist", tmp_path, progress=Progress(io.StringIO()))
+    assert (tmp_path / "MNIST" / "raw" / big[1:]).read_bytes() == files[big[1:]]
 
 
 @pytest.mark.parametrize("name, archive", [
