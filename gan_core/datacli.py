@@ -10,7 +10,7 @@ from typing import IO
 
 from .data import default_data_dir
 from .fetch import FetchError, Progress, fetch
-from .sources import SOURCES, check, files_here, megabytes, missing_line, status
+from .sources import SOURCES, check, files_here, missing_line, size_text, status
 
 
 def resolve_data_dir(given: str | None) -> tuple[Path, bool]:
@@ -45,7 +45,7 @@ def data_command(action: str, name: str | None, data_dir: str | None,
             print("error: say which dataset to fetch, e.g. ./lab data fetch mnist", file=err)
             return 2
         src = SOURCES[name]
-        print(f"{name}: {src.title}; licence: {src.licence}; {megabytes(src.size)}", file=err)
+        print(f"{name}: {src.title}; licence: {src.licence}; {size_text(src)}", file=err)
         try:
             print(fetch(name, folder, create=create, progress=Progress(err)), file=out)
         except FetchError as e:

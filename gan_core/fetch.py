@@ -38,6 +38,8 @@ from typing import IO, ClassVar
 
 import numpy as np
 
+from .data import DatasetError
+from .emoji import build_emoji
 from .sources import (
     MANIFEST,
     RemoteFile,
@@ -357,6 +359,11 @@ def fetch(name: str, data_dir: Path, *, create: bool = False,
         return f"{name} is already here: {here[0].parent} (checked)"
     if src.manual:
         raise FetchError(f"{name}: {how_to_get(name, data_dir)}")
+    if src.unpack == "build":
+        try:
+            return f"{name}: built into {build_emoji(data_dir)}"
+        except (DatasetError, OSError) as e:
+            raise FetchError(str(e) if str(e).startswith(name) else f"{name}: {e}") from None
     cleanup = Cleanup()
     try:
         check_folder(data_dir, create, cleanup)

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import default_data_dir, fer_candidates, fer_source_files, idx_source_files
+from .emoji import PACKAGE as EMOJI_PACKAGE
+from .emoji import VERSION as EMOJI_VERSION
+from .emoji import emoji_source_files
 
 MANIFEST = ".lab-manifest.json"
 FETCH = "./lab data fetch"          # the one command (python -m gan_core data fetch, too)
@@ -49,7 +52,8 @@ class Source:
     files: tuple[RemoteFile, ...] = ()
     unpack: str = "none"        # "none": used as downloaded; "tar", "zip": an archive, unpacked
                                 # into `folder` and then deleted; "cifar10": the tar, its pickled
-                                # batches converted once to uint8 .npy (gan_core.fetch)
+                                # batches converted once to uint8 .npy (gan_core.fetch); "build":
+                                # made by its own builder (emoji: gan_core.emoji.build_emoji)
     ready: tuple[str, ...] = () # paths under `folder` whose presence means "on disk"
     manual: str = ""            # not "": no automatic download; these are the steps
 
@@ -113,6 +117,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
                        ("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",),
                        "5c4f3ee8e5d25df40f4fd59a7f44e54c", 791_918_971),),
            unpack="tar", ready=("images",)),
+    Source("emoji", f"Noto emoji, from the npm package {EMOJI_PACKAGE} {EMOJI_VERSION}",
+           "https://github.com/googlefonts/noto-emoji", "Apache 2.0 (images), MIT (metadata)",
+           "emoji", unpack="build"),
     Source("fer2013", "FER-2013 facial expressions", FER_PAGE,
            "Kaggle competition data: research use under the competition's rules", "fer2013",
            (RemoteFile("fer2013.csv", (), "f8428a1edbd21e88f42c73edd2a14f95", 301_072_766),),
@@ -129,6 +136,10 @@ def get(name: str) -> Source:
     return SOURCES[name]
 
 
+def size_text(src: Source) -> str:
+    return megabytes(src.size) if src.files else "npm pkg"
+
+
 def megabytes(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{max(n / 1e6, 0.1):.0f} MB" if n >= 1e6 \
         else f"{n / 1e3:.0f} kB"
@@ -141,6 +152,8 @@ def files_here(name: str, data_dir: Path) -> list[Path]:
         return idx_source_files(name, data_dir)
     if name == "fer2013":
         return fer_source_files(data_dir)
+    if name == "emoji":
+        return emoji_source_files(data_dir)
     folder = src.where(data_dir)
     found = [folder / r for r in src.ready if (folder / r).exists()]
     return found if len(found) == len(src.ready) else []
@@ -171,7 +184,7 @@ def missing_line(name: str, data_dir: Path | None = None) -> str | None:
     if src.manual:
         return f"{name} is not in {folder}: {how_to_get(name, folder)}."
     return (f"{name} is not in {folder}: get it with {how_to_get(name)} "
-            f"({megabytes(src.size)} download), or set GAN_DATA_DIR to a folder that has it.")
+            f"({size_text(src)} download), or set GAN_DATA_DIR to a folder that has it.")
 
 
 def status(name: str, data_dir: Path) -> dict:
@@ -185,7 +198,7 @@ def status(name: str, data_dir: Path) -> dict:
             state = "partly"      # e.g. MNIST's test split alone, as the classroom machines
     where = here[0].parent if here else src.where(data_dir)
     return {"name": name, "on_disk": state, "where": str(where),
-            "size": megabytes(src.size), "licence": src.licence,
+            "size": size_text(src), "licence": src.licence,
             "get": "here" if state == "yes" else how_to_get(name, data_dir)}
 
 
@@ -211,6 +224,9 @@ def check(name: str, data_dir: Path) -> list[tuple[str, str, str]]:
     "absent" is a file not downloaded (MNIST's train split, where only the test split is)."""
     src = SOURCES[name]
     rows = []
+    if src.unpack == "build":       # its package's sha512 was checked when it was built
+        how = f"from {EMOJI_PACKAGE} {EMOJI_VERSION}, its sha512 checked at build"
+        return [(str(p), "built", how) for p in files_here(name, data_dir)]
     if src.unpack == "none":
         here = {p.name: p for p in files_here(name, data_dir)}
         for f in src.files:

@@ -456,7 +456,7 @@ def test_every_registry_entry_says_what_it_is():
         assert has_heldout_part(name) == (name in ("mnist", "fashion-mnist", "kmnist",
                                                    "cifar10"))
         # every image set can be fetched, or says how to get it by hand (gan_core.sources)
-        assert info.kind == "points" or name in SOURCES or name == "emoji"
+        assert info.kind == "points" or name in SOURCES
     assert DATASETS["mnist"].class_names == tuple(MNIST_CLASSES)
     assert "Kaggle" in DATASETS["fer2013"].how_to_get
     assert not has_heldout_part("folder:x") and not is_points_dataset("folder:x")

@@ -388,3 +388,20 @@ def test_cli_list_and_check_on_the_real_mnist_test_split():
     assert rows["mnist"].split()[1] == "partly" and rows["cifar10"].split()[1] == "no"
     assert "./lab data fetch cifar10" in rows["cifar10"]
     assert set(rows) == set(sources.SOURCES)
+
+
+def test_emoji_is_fetched_by_its_own_builder(monkeypatch, tmp_path):
+    import gan_core.fetch as fetch_module
+    from gan_core.data import DatasetError
+
+    def no_npm(data_dir):
+        raise DatasetError("emoji: npm is not installed; install Node.js or pass --from")
+    monkeypatch.setattr(fetch_module, "build_emoji", no_npm)
+    monkeypatch.setattr(sources, "emoji_source_files", lambda d: [])     # not built anywhere
+    err = io.StringIO()
+    assert data_command("fetch", "emoji", str(tmp_path), io.StringIO(), err) == 1
+    assert err.getvalue().splitlines()[-1] == ("error: emoji: npm is not installed; install "
+                                               "Node.js or pass --from")
+    built = tmp_path / "emoji"
+    monkeypatch.setattr(fetch_module, "build_emoji", lambda d: built)
+    assert fetch("emoji", tmp_path, progress=Progress(io.StringIO())) == f"emoji: built into {built}"
