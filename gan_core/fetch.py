@@ -375,6 +375,10 @@ def fetch(name: str, data_dir: Path, *, create: bool = False,
         if src.unpack == "none":
             for f, part in zip(wanted, ready):
                 part.replace(target / f.name)
+            for f in src.files:     # the ones that were already there (put by hand) too
+                if md5_of(target / f.name) != f.md5:
+                    raise FetchError(f"{target / f.name} is not the official file (its MD5 is "
+                                     f"not {f.md5}); delete it and fetch again")
         else:
             _unpack_into(src, ready[0], target, cleanup)
     except KeyboardInterrupt:

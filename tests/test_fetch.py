@@ -405,3 +405,14 @@ def test_emoji_is_fetched_by_its_own_builder(monkeypatch, tmp_path):
     built = tmp_path / "emoji"
     monkeypatch.setattr(fetch_module, "build_emoji", lambda d: built)
     assert fetch("emoji", tmp_path, progress=Progress(io.StringIO())) == f"emoji: built into {built}"
+
+
+def test_a_wrong_file_already_in_the_folder_is_named(server, monkeypatch, tmp_path):
+    point(monkeypatch, server, "mnist", mnist_files())
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(b"not the labels")
+    with pytest.raises(FetchError, match="train-labels-idx1-ubyte.gz is not the official file"):
+        fetch("mnist", tmp_path, progress=Progress(io.StringIO()))
+    assert not list(tmp_path.rglob("*.part"))
+
