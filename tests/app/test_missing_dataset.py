@@ -91,3 +91,10 @@ def test_train_page_with_the_digits_here_says_nothing(monkeypatch):
     assert "mnist" in box.options and "cifar10 (not here)" in box.options
     assert " mnist (`" not in box.help and "cifar10 (`./lab data fetch cifar10`)" in box.help
     assert Path(SHARED).is_dir()
+
+
+def test_compare_page_says_how_to_get_mnist_when_it_falls_back_to_the_ring(empty_data):
+    at = page("compare", dataset="mnist").run()
+    assert not at.exception
+    line = next(w.value for w in at.warning if "mnist is not in" in w.value)
+    assert "./lab data fetch mnist" in line and "ring is used" in line
