@@ -7,8 +7,8 @@ images normalised to [-1, 1], without any per-sample work in the loop.
 
 Readers (which names exist, and `load_dataset`, are in gan_core.datasets):
   IDX files (mnist, fashion-mnist,  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
-  kmnist)                           when none are there and `download` is on, torchvision
-                                    downloads them
+  kmnist)                           when none are there and `download` is on,
+                                    gan_core.datasets fetches them (gan_core.fetch, checked)
   the FER-2013 CSV                  fer2013.csv, or torchvision's fer2013/train.csv
   folders (folder:PATH)             jpg/png images; subfolders become classes
 
@@ -192,18 +192,12 @@ def heldout_split(n: int, holdout: int = HELDOUT_N,
     return order[:k].sort().values, order[k:].sort().values
 
 
-def _find_idx_files(name: str, data_dir: Path, download: bool) -> tuple[dict, Path]:
+def _find_idx_files(name: str, data_dir: Path) -> tuple[dict, Path]:
     """({split: (images path, labels path or None)}, the folder they are in)."""
-    tv_folder, tv_class, _ = IDX_SOURCES[name]
+    tv_folder, _, _ = IDX_SOURCES[name]
     for folder in _idx_folders(data_dir, tv_folder):
         found = {split: (_find(folder, img), _find(folder, lab))
                  for split, (img, lab) in SPLITS.items()}
-        found = {s: p for s, p in found.items() if p[0] is not None}
-        if found:
-            return found, folder
-    if download:
-        folder = _download_with_torchvision(tv_class, data_dir)
-        found = {s: (_find(folder, img), _find(folder, lab)) for s, (img, lab) in SPLITS.items()}
         found = {s: p for s, p in found.items() if p[0] is not None}
         if found:
             return found, folder
@@ -230,14 +224,14 @@ def _read_split(img_path: Path, lab_path: Optional[Path],
     return x, y
 
 
-def load_idx_dataset(name: str, data_dir: Path, download: bool = True,
-                     part: str = "all") -> Dataset:
-    """One part (module docstring, Parts) of an IDX set: "train", "reference" or "all"."""
+def load_idx_dataset(name: str, data_dir: Path, part: str = "all") -> Dataset:
+    """One part (module docstring, Parts) of an IDX set: "train", "reference" or "all", from
+    the files on disk (gan_core.datasets fetches them first when a download is allowed)."""
     if part not in PARTS:
         raise DatasetError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
     _, _, classes = IDX_SOURCES[name]
     noun = IDX_NOUNS[name]
-    found, folder = _find_idx_files(name, data_dir, download)
+    found, folder = _find_idx_files(name, data_dir)
     splits = {s: _read_split(img, lab, classes) for s, (img, lab) in found.items()}
     if sum(len(x) for x, _ in splits.values()) == 0:
         raise DatasetError(f"{name}: the IDX files in {folder} hold no images")
@@ -285,21 +279,10 @@ def idx_source_files(name: str, data_dir: Path) -> list[Path]:
     """The IDX files `load_idx_dataset` would read for `name` from `data_dir` without a
     download ([] when there are none): what the cache's key of the loaded set is made of."""
     try:
-        found, _ = _find_idx_files(name, data_dir, download=False)
+        found, _ = _find_idx_files(name, data_dir)
     except DatasetError:
         return []
     return sorted(p for pair in found.values() for p in pair if p is not None)
-
-
-def _download_with_torchvision(tv_class: str, data_dir: Path) -> Path:
-    import torchvision.datasets as tvd   # imported here: only needed online
-    try:
-        getattr(tvd, tv_class)(str(data_dir), train=True, download=True)
-    except Exception as e:  # noqa: BLE001 - any network or disk failure means the same thing
-        raise DatasetError(
-            f"{tv_class} is not in {data_dir} and the download failed ({type(e).__name__}: {e}). "
-            f"When offline, copy the IDX .gz files into {data_dir / tv_class / 'raw'}.") from None
-    return data_dir / tv_class / "raw"
 
 
 # --- FER-2013 --------------------------------------------------------------------------------

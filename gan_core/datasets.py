@@ -23,6 +23,7 @@ from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, KMNIST_CLASSES, MNIST_
 from .emoji import GROUPS as EMOJI_GROUPS
 from .emoji import PACKAGE as EMOJI_PACKAGE
 from .emoji import emoji_source_files, load_emoji
+from .fetch import FetchError, fetch
 from .photos import CIFAR_CLASSES, load_celeba, load_cifar10, load_pets, photo_sources
 
 
@@ -99,7 +100,12 @@ def load_toy(name: str, n: int = 10_000, seed: int = 0) -> Dataset:
 # --- the registry ----------------------------------------------------------------------------
 
 def _idx(r: LoadRequest) -> Dataset:
-    return load_idx_dataset(r.name, r.data_dir, r.download, r.part)
+    if r.download and not idx_source_files(r.name, r.data_dir):
+        try:        # the checked download of `./lab data fetch` (progress on stderr)
+            fetch(r.name, r.data_dir, create=True)
+        except FetchError as e:
+            raise DatasetError(str(e)) from None
+    return load_idx_dataset(r.name, r.data_dir, r.part)
 
 
 def _fer(r: LoadRequest) -> Dataset:

@@ -92,7 +92,7 @@ def test_files_directly_in_data_dir(tmp_path, idx_tree):
     """IDX files straight in DATA_DIR (no MNIST/raw) are found too."""
     idx_tree(tmp_path, splits=("test",), n={"test": 5})
     flat = tmp_path / "MNIST" / "raw"
-    ds = load_idx_dataset("mnist", flat, download=False)
+    ds = load_idx_dataset("mnist", flat)
     assert len(ds) == 5
 
 

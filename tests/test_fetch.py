@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from gan_core import kept, sources
+from gan_core.data import DatasetError
 from gan_core.datacli import data_command
 from gan_core.datasets import load_dataset
 from gan_core.fetch import FetchError, Progress, Resumable, fetch
@@ -392,7 +393,6 @@ def test_cli_list_and_check_on_the_real_mnist_test_split():
 
 def test_emoji_is_fetched_by_its_own_builder(monkeypatch, tmp_path):
     import gan_core.fetch as fetch_module
-    from gan_core.data import DatasetError
 
     def no_npm(data_dir):
         raise DatasetError("emoji: npm is not installed; install Node.js or pass --from")
@@ -416,3 +416,18 @@ def test_a_wrong_file_already_in_the_folder_is_named(server, monkeypatch, tmp_pa
         fetch("mnist", tmp_path, progress=Progress(io.StringIO()))
     assert not list(tmp_path.rglob("*.part"))
 
+
+
+def test_training_with_download_on_fetches_through_the_checked_path(server, monkeypatch,
+                                                                    tmp_path):
+    point(monkeypatch, server, "kmnist", mnist_files())
+    ds = load_dataset("kmnist", tmp_path, download=True, part="reference")
+    assert ds.data.shape == (10, 1, 28, 28) and ds.class_names[0] == "o"
+    assert (tmp_path / "KMNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file()
+    files = tuple(replace(f, urls=("http://127.0.0.1:9/x",))   # offline (never the real site)
+                  for f in SOURCES["fashion-mnist"].files)
+    monkeypatch.setitem(SOURCES, "fashion-mnist", replace(SOURCES["fashion-mnist"], files=files))
+    with pytest.raises(DatasetError) as e:                      # one line, nothing left
+        load_dataset("fashion-mnist", tmp_path / "new", download=True)
+    assert "download failed" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "new").exists()          # the folder it made is gone again
