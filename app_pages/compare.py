@@ -10,6 +10,7 @@ from gan_core.data import DatasetError
 from gan_core.images import grid_image, snapshot_image
 from gan_core.losses import LOSSES, loss_of
 from gan_core.sampling import generate, latent
+from gan_core.sources import missing_line
 from lab_app import charts, inside, pretrained, safe, saved
 from gan_core.datasets import is_points_dataset, point_sets
 from lab_app.recipes import describe, recipe_line, recipe_name
@@ -28,7 +29,8 @@ if st.session_state.get("cmp_url") != url or "c_dataset" not in st.session_state
     data_ok = mnist_available(find_data_dir())
     ds = url.get("dataset") or ("mnist" if data_ok else "ring")
     if ds == "mnist" and not data_ok:
-        st.session_state.cmp_notice = "MNIST is not in the data folder here, so ring is used."
+        st.session_state.cmp_notice = (f"{missing_line('mnist', find_data_dir())} The ring is "
+                                       f"used meanwhile.")
         ds = "ring"
     st.session_state.c_dataset = ds if ds in ("mnist", *point_sets()) else "ring"
     try:

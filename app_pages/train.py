@@ -8,11 +8,12 @@ from gan_core.images import gif_bytes, png_bytes, snapshot_image
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
+from gan_core.sources import missing_line
 from gan_core.devices import available_devices, is_out_of_memory, memory_advice, resolve_device
 from lab_app import charts
 from lab_app import widgets
-from lab_app.settings import (FIELD_TO_URL, config_from_params, dataset_options,
-                              default_config, find_data_dir, params_from_config,
+from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dataset_label,
+                              dataset_options, default_config, find_data_dir, params_from_config,
                               values_from_widgets, widget_state)
 from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
@@ -40,6 +41,10 @@ for key, msg in st.session_state.get("train_url_errors", {}).items():
 data_dir = find_data_dir()
 UPLOAD = "your images (upload)"
 menu = dataset_options(data_dir) + [UPLOAD]
+# A dataset whose files are not here is said on load, at the top, not after Start.
+missing = missing_line(str(st.session_state.get("t_dataset", "")), data_dir)
+if missing:
+    st.warning(safe.text(missing), icon=":material/download:")
 errors: dict[str, str] = {}
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "zip"]
 
@@ -98,12 +103,12 @@ with left:
         menu.append(st.session_state.t_dataset)
     dataset = st.selectbox("Dataset", menu, key="t_dataset",
                            format_func=lambda d: f"your uploaded images ({d[7:13]})"
-                           if d.startswith(saved.UPLOAD_PREFIX) else d,
+                           if d.startswith(saved.UPLOAD_PREFIX) else dataset_label(d, data_dir),
                            help=f"{in_words(point_sets())} are 2-D toy sets: no files, "
                                 "seconds to train. "
                                 "MNIST: with only the official test split on disk, GANs train "
                                 "on 8,000 of its digits and 2,000 are kept out to measure "
-                                "quality.")
+                                "quality. " + absent_help(data_dir))
     kind, msg = st.session_state.pop("upload_msg", (None, None))
     if kind:
         getattr(st, kind)(safe.text(msg))     # file and folder names from the upload

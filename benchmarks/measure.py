@@ -93,7 +93,7 @@ def in_child(name: str, threads: Optional[int] = None, timeout: float = 1800, **
 
 def mnist(data_dir: str):
     from gan_core.data import load_idx_dataset
-    return load_idx_dataset("mnist", Path(data_dir), download=False)
+    return load_idx_dataset("mnist", Path(data_dir))
 
 
 def _config(model: str, preset: str, data_dir: str, seed: int = 0, **overrides):

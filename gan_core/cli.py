@@ -6,6 +6,7 @@
     judge      train the judge classifier the metrics use
     sweep      run a named experiment of gan_core.claims over several seeds
     emoji      build the emoji colour set from its npm package (gan_core.emoji)
+    data       list the datasets, fetch one (checked against its official checksum), check
 
 The train flags are generated from TrainConfig's settings (gan_core.config). Progress is a bar
 on a terminal and a plain line every few seconds in a log or a pipe.
@@ -32,6 +33,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .claims import EXPERIMENTS, plan
 from .config import PRESETS, SETTINGS, TrainConfig, field_kind, preset, start_config
 from .data import DatasetError, default_data_dir
+from .datacli import data_command
 from .datasets import dataset_choices, default_model, load_dataset
 from .emoji import build_emoji, load_emoji
 from .images import grid_image, points_image, save_png
@@ -41,6 +43,7 @@ from .records import d_output_kind
 from .report import write_report
 from .runs import save_run
 from .sampling import sample
+from .sources import SOURCES
 from .sweeps import resummarise, run_sweep
 from .trainer import Trainer
 
@@ -120,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write a run's report: one self-contained HTML file")
     r.add_argument("run", help="a run folder (written by train --out, or saved by the app)")
     r.add_argument("--out", help="the HTML file to write (default: RUN/report.html)")
+    d = sub.add_parser("data", help="the datasets: list, fetch NAME, check [NAME]")
+    d.add_argument("action", choices=["list", "fetch", "check"])
+    d.add_argument("name", nargs="?", help=", ".join(SOURCES))
+    d.add_argument("--data-dir", help="the data folder (default: $GAN_DATA_DIR, else ./data, "
+                                      "the repository's data/ or ../shared/data)")
     j = sub.add_parser("judge", help="train the judge classifier the metrics use")
     j.add_argument("--dataset", default="mnist")
     j.add_argument("--data-dir")
@@ -396,12 +404,16 @@ def cmd_emoji(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(a: argparse.Namespace) -> int:
+    return data_command(a.action, a.name, a.data_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
                 "judge": cmd_judge, "sweep": cmd_sweep, "report": cmd_report,
-                "emoji": cmd_emoji}[a.command](a)
+                "emoji": cmd_emoji, "data": cmd_data}[a.command](a)
     except (UsageError, ValueError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

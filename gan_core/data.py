@@ -6,9 +6,9 @@ float32 points (N, 2); labels where it has them; class names; and a note saying 
 images normalised to [-1, 1], without any per-sample work in the loop.
 
 Readers (which names exist, and `load_dataset`, are in gan_core.datasets):
-  IDX files (mnist, fashion-mnist)  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
-                                    when none are there and `download` is on, torchvision
-                                    downloads them
+  IDX files (mnist, fashion-mnist,  DATA_DIR/MNIST/raw (torchvision's layout) or DATA_DIR itself;
+  kmnist)                           when none are there and `download` is on,
+                                    gan_core.datasets fetches them (gan_core.fetch, checked)
   the FER-2013 CSV                  fer2013.csv, or torchvision's fer2013/train.csv
   folders (folder:PATH)             jpg/png images; subfolders become classes
 
@@ -129,9 +129,11 @@ class Dataset:
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
+KMNIST_CLASSES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 IDX_SOURCES = {   # name -> (torchvision folder, torchvision class name, class names)
     "mnist": ("MNIST", "MNIST", MNIST_CLASSES),
     "fashion-mnist": ("FashionMNIST", "FashionMNIST", FASHION_CLASSES),
+    "kmnist": ("KMNIST", "KMNIST", KMNIST_CLASSES),
 }
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -171,7 +173,7 @@ def _idx_folders(data_dir: Path, tv_folder: str) -> list[Path]:
     return [data_dir / tv_folder / "raw", data_dir / tv_folder, data_dir / "raw", data_dir]
 
 
-IDX_NOUNS = {"mnist": "digits", "fashion-mnist": "images"}
+IDX_NOUNS = {"mnist": "digits", "fashion-mnist": "images", "kmnist": "characters"}
 
 PARTS = ("train", "reference", "all")
 HELDOUT_N = 2000       # images a lone split keeps out of GAN training, as the quality reference
@@ -190,25 +192,20 @@ def heldout_split(n: int, holdout: int = HELDOUT_N,
     return order[:k].sort().values, order[k:].sort().values
 
 
-def _find_idx_files(name: str, data_dir: Path, download: bool) -> tuple[dict, Path]:
+def _find_idx_files(name: str, data_dir: Path) -> tuple[dict, Path]:
     """({split: (images path, labels path or None)}, the folder they are in)."""
-    tv_folder, tv_class, _ = IDX_SOURCES[name]
+    tv_folder, _, _ = IDX_SOURCES[name]
     for folder in _idx_folders(data_dir, tv_folder):
         found = {split: (_find(folder, img), _find(folder, lab))
                  for split, (img, lab) in SPLITS.items()}
         found = {s: p for s, p in found.items() if p[0] is not None}
         if found:
             return found, folder
-    if download:
-        folder = _download_with_torchvision(tv_class, data_dir)
-        found = {s: (_find(folder, img), _find(folder, lab)) for s, (img, lab) in SPLITS.items()}
-        found = {s: p for s, p in found.items() if p[0] is not None}
-        if found:
-            return found, folder
     raise DatasetError(
         f"{name}: no IDX files found under {data_dir} (looked in {data_dir / tv_folder / 'raw'}"
-        f" and {data_dir}). Put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
-        f"(or the t10k-* test files) there, or allow the download when online.")
+        f" and {data_dir}): get it with `./lab data fetch {name}`, or put "
+        f"train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (or the t10k-* test "
+        f"files) in {data_dir / tv_folder / 'raw'}.")
 
 
 def _read_split(img_path: Path, lab_path: Optional[Path],
@@ -227,14 +224,14 @@ def _read_split(img_path: Path, lab_path: Optional[Path],
     return x, y
 
 
-def load_idx_dataset(name: str, data_dir: Path, download: bool = True,
-                     part: str = "all") -> Dataset:
-    """One part (module docstring, Parts) of an IDX set: "train", "reference" or "all"."""
+def load_idx_dataset(name: str, data_dir: Path, part: str = "all") -> Dataset:
+    """One part (module docstring, Parts) of an IDX set: "train", "reference" or "all", from
+    the files on disk (gan_core.datasets fetches them first when a download is allowed)."""
     if part not in PARTS:
         raise DatasetError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
     _, _, classes = IDX_SOURCES[name]
     noun = IDX_NOUNS[name]
-    found, folder = _find_idx_files(name, data_dir, download)
+    found, folder = _find_idx_files(name, data_dir)
     splits = {s: _read_split(img, lab, classes) for s, (img, lab) in found.items()}
     if sum(len(x) for x, _ in splits.values()) == 0:
         raise DatasetError(f"{name}: the IDX files in {folder} hold no images")
@@ -282,21 +279,10 @@ def idx_source_files(name: str, data_dir: Path) -> list[Path]:
     """The IDX files `load_idx_dataset` would read for `name` from `data_dir` without a
     download ([] when there are none): what the cache's key of the loaded set is made of."""
     try:
-        found, _ = _find_idx_files(name, data_dir, download=False)
+        found, _ = _find_idx_files(name, data_dir)
     except DatasetError:
         return []
     return sorted(p for pair in found.values() for p in pair if p is not None)
-
-
-def _download_with_torchvision(tv_class: str, data_dir: Path) -> Path:
-    import torchvision.datasets as tvd   # imported here: only needed online
-    try:
-        getattr(tvd, tv_class)(str(data_dir), train=True, download=True)
-    except Exception as e:  # noqa: BLE001 - any network or disk failure means the same thing
-        raise DatasetError(
-            f"{tv_class} is not in {data_dir} and the download failed ({type(e).__name__}: {e}). "
-            f"When offline, copy the IDX .gz files into {data_dir / tv_class / 'raw'}.") from None
-    return data_dir / tv_class / "raw"
 
 
 # --- FER-2013 --------------------------------------------------------------------------------

@@ -17,12 +17,14 @@ from typing import Callable, Optional
 
 import torch
 
-from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, MNIST_CLASSES, PARTS, Dataset,
-                   DatasetError, default_data_dir, fer_source_files, idx_source_files,
+from .data import (FASHION_CLASSES, FER_CLASSES, FER_URL, KMNIST_CLASSES, MNIST_CLASSES, PARTS,
+                   Dataset, DatasetError, default_data_dir, fer_source_files, idx_source_files,
                    load_fer2013, load_folder, load_idx_dataset)
 from .emoji import GROUPS as EMOJI_GROUPS
 from .emoji import PACKAGE as EMOJI_PACKAGE
 from .emoji import emoji_source_files, load_emoji
+from .fetch import FetchError, fetch
+from .photos import CIFAR_CLASSES, load_celeba, load_cifar10, load_pets, photo_sources
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,12 @@ def load_toy(name: str, n: int = 10_000, seed: int = 0) -> Dataset:
 # --- the registry ----------------------------------------------------------------------------
 
 def _idx(r: LoadRequest) -> Dataset:
-    return load_idx_dataset(r.name, r.data_dir, r.download, r.part)
+    if r.download and not idx_source_files(r.name, r.data_dir):
+        try:        # the checked download of `./lab data fetch` (progress on stderr)
+            fetch(r.name, r.data_dir, create=True)
+        except FetchError as e:
+            raise DatasetError(str(e)) from None
+    return load_idx_dataset(r.name, r.data_dir, r.part)
 
 
 def _fer(r: LoadRequest) -> Dataset:
@@ -117,19 +124,34 @@ def _emoji_sources(name: str, data_dir: Path) -> list[Path]:
     return emoji_source_files(data_dir)
 
 
+def _cifar(r: LoadRequest) -> Dataset:
+    return load_cifar10(r.data_dir, r.part)
+
+
 def _toy(r: LoadRequest) -> Dataset:
     return load_toy(r.name, n=r.subset or 10_000, seed=r.seed)
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo("mnist", "images", "handwritten digits 0-9, 28x28 grey",
-                "IDX files in DATA_DIR/MNIST/raw or DATA_DIR; torchvision downloads them when "
-                "none are there", _idx, class_names=tuple(MNIST_CLASSES), heldout=True,
+                "`./lab data fetch mnist`: IDX files in DATA_DIR/MNIST/raw (or DATA_DIR)", _idx, class_names=tuple(MNIST_CLASSES), heldout=True,
                 sources=idx_source_files),
     DatasetInfo("fashion-mnist", "images", "clothes in 10 classes, 28x28 grey",
-                "IDX files in DATA_DIR/FashionMNIST/raw or DATA_DIR; torchvision downloads them "
-                "when none are there", _idx, class_names=tuple(FASHION_CLASSES), heldout=True,
+                "`./lab data fetch fashion-mnist`: IDX files in DATA_DIR/FashionMNIST/raw", _idx, class_names=tuple(FASHION_CLASSES), heldout=True,
                 sources=idx_source_files),
+    DatasetInfo("kmnist", "images", "cursive Japanese characters in 10 classes, 28x28 grey",
+                "`./lab data fetch kmnist`: IDX files into DATA_DIR/KMNIST/raw", _idx,
+                class_names=tuple(KMNIST_CLASSES), heldout=True, sources=idx_source_files),
+    DatasetInfo("cifar10", "images", "small colour photos in 10 classes, 32x32",
+                "`./lab data fetch cifar10`: DATA_DIR/cifar-10-batches-py, as uint8 .npy",
+                _cifar, channels=3, class_names=tuple(CIFAR_CLASSES), heldout=True,
+                sources=photo_sources),
+    DatasetInfo("celeba", "images", "celebrity faces, aligned, cropped to 64x64 colour",
+                "`./lab data fetch celeba`: DATA_DIR/celeba/img_align_celeba (1.4 GB)",
+                lambda r: load_celeba(r.data_dir), channels=3, sources=photo_sources),
+    DatasetInfo("pets", "images", "Oxford-IIIT Pets' dog breeds, 64x64 colour",
+                "`./lab data fetch pets`: DATA_DIR/oxford-iiit-pet/images (790 MB)",
+                lambda r: load_pets(r.data_dir), channels=3, sources=photo_sources),
     DatasetInfo("fer2013", "images", "faces showing 7 emotions, 48x48 grey",
                 f"no automatic download: fetch fer2013.csv from {FER_URL} (a free Kaggle "
                 f"account is needed) into DATA_DIR/fer2013/", _fer,

@@ -12,6 +12,7 @@ from typing import Optional
 
 from gan_core.config import RECIPES
 from gan_core.datasets import is_points_dataset
+from gan_core.sources import SOURCES, how_to_get, on_disk
 from lab_app.settings import URL_FIELDS
 
 # Written by `python -m benchmarks.lessons` (the lesson benchmark): per lesson, how many seeds
@@ -184,3 +185,16 @@ def recipe_line(lesson: Lesson) -> str:
         elif str(values[name]) != text:
             changed.append(f"{key} {text}")
     return recipe.name + (", but " + ", ".join(changed) if changed else "")
+
+
+def dataset_line(lesson: Lesson, data_dir: Path | None = None) -> tuple[str, bool]:
+    """(which dataset a lesson needs and whether it is here, True when it is): 'Needs mnist:
+    here', or 'Needs mnist, not on this server: ./lab data fetch mnist'; ('', True) for the
+    2-D sets, which need no files."""
+    name = lesson.params.get("dataset", "")
+    if name not in SOURCES:
+        return "", True
+    if on_disk(name, data_dir):
+        return f"Needs {name}: here", True
+    return f"Needs {name}, not on this server: `{how_to_get(name, data_dir)}`", False
+

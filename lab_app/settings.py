@@ -16,6 +16,7 @@ from gan_core.config import (PRESETS, RECIPES, SETTINGS, TrainConfig, field_kind
 from gan_core.data import find_data_dir   # the one rule for where data is (CLI and app)
 from gan_core.datasets import image_sets, is_points_dataset, point_sets
 from gan_core.losses import LOSSES
+from gan_core.sources import FETCH, SOURCES, how_to_get, on_disk
 from lab_app.controls import CONTROLS
 
 # URL key -> (TrainConfig field, type), from each field's Setting (gan_core.config)
@@ -37,9 +38,26 @@ def mnist_available(data_dir: Optional[Path] = None) -> bool:
 
 def dataset_options(data_dir: Optional[Path] = None) -> list[str]:
     """The Train page's dataset menu, from the registry (gan_core.datasets): the 2-D sets,
-    then the image sets; MNIST only when its files are here (the others say how to get them
-    when chosen). The page adds its upload entry."""
-    return point_sets() + [n for n in image_sets() if n != "mnist" or mnist_available(data_dir)]
+    then the image sets, all of them: dataset_label marks those not on disk and says how to
+    get them. The page adds its upload entry."""
+    return point_sets() + image_sets()
+
+
+def dataset_label(name: str, data_dir: Path | None = None) -> str:
+    """A menu entry: the name, marked '(not here)' when its files are not in the data folder
+    (absent_help and the page's warning say how to get it)."""
+    return name if name not in SOURCES or on_disk(name, data_dir) else f"{name} (not here)"
+
+
+def absent_help(data_dir: Path | None = None) -> str:
+    """The menu's help for the sets that are not here: 'Not on this server: cifar10
+    (`./lab data fetch cifar10`), ...; fer2013 by hand (./lab data fetch fer2013 says how).'"""
+    absent = [n for n in image_sets() if n in SOURCES and not on_disk(n, data_dir)]
+    if not absent:
+        return ""
+    parts = [f"{n} (by hand: `{FETCH} {n}` prints the steps)" if SOURCES[n].manual
+             else f"{n} (`{how_to_get(n)}`)" for n in absent]
+    return "Not on this server: " + ", ".join(parts) + "."
 
 
 def compare_options(data_dir: Optional[Path] = None) -> list[str]:

@@ -23,7 +23,7 @@ from gan_core.jobs import Job, JobPool
 from gan_core.workers import get_backend
 from lab_app import limits, safe
 from lab_app.classroom import MAX_NAME, Classroom
-from lab_app.lessons import measured_line, recipe_line
+from lab_app.lessons import dataset_line, measured_line, recipe_line
 from lab_app.pages import page
 from lab_app.reports import starting_point
 from lab_app.saved import valid_token
@@ -265,6 +265,9 @@ def lesson_card(lesson, key: str, label: Optional[str] = None) -> None:
             if lesson.effect is None and lesson.page.endswith("train.py"):
                 facts.append("nothing trains by itself: you take each step")
             st.caption(" · ".join(f for f in facts if f))
+            needs, here = dataset_line(lesson)
+            if needs:      # a missing dataset is said before anyone presses the button
+                st.caption(needs if here else f":orange[:material/download: {needs}]")
         if st.button(label or f"Open on {page(Path(lesson.page).stem).title}", key=key,
                      type="primary", icon=":material/play_arrow:", width="stretch"):
             st.switch_page(lesson.page, query_params=lesson.params)

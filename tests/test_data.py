@@ -16,6 +16,7 @@ from gan_core.data import (FASHION_CLASSES, FER_CLASSES, MNIST_CLASSES, Dataset,
 from gan_core.datasets import (DATASETS, DatasetInfo, has_heldout_part, image_sets,
                                is_points_dataset, load_dataset, load_toy, point_sets, toy_modes)
 from gan_core.metrics import points_metrics
+from gan_core.sources import SOURCES
 from lab_app.settings import config_from_params, dataset_options
 
 IDX_IMAGES_MAGIC = 0x00000803      # unsigned bytes, 3 dimensions
@@ -91,7 +92,7 @@ def test_files_directly_in_data_dir(tmp_path, idx_tree):
     """IDX files straight in DATA_DIR (no MNIST/raw) are found too."""
     idx_tree(tmp_path, splits=("test",), n={"test": 5})
     flat = tmp_path / "MNIST" / "raw"
-    ds = load_idx_dataset("mnist", flat, download=False)
+    ds = load_idx_dataset("mnist", flat)
     assert len(ds) == 5
 
 
@@ -145,6 +146,7 @@ def test_missing_folder_without_download(tmp_path):
     assert "no IDX files found" in msg
     assert str(missing) in msg
     assert "train-images-idx3-ubyte.gz" in msg
+    assert "./lab data fetch mnist" in msg and "\n" not in msg
 
 
 def test_label_count_mismatch(tmp_path, idx_writer):
@@ -444,17 +446,22 @@ def test_every_registry_entry_says_what_it_is():
     """Each named set has a kind, a default model, a line about it and how to get it; the 2-D
     sets have modes, the IDX sets a held-out part."""
     assert point_sets() == ["ring", "grid"]
-    assert image_sets() == ["mnist", "fashion-mnist", "fer2013", "emoji"]
+    assert image_sets() == ["mnist", "fashion-mnist", "kmnist", "cifar10", "celeba", "pets",
+                            "fer2013", "emoji"]
     for name, info in DATASETS.items():
         assert info.name == name and info.about and info.how_to_get
         assert info.kind in ("points", "images")
         assert info.default_model == ("mlp" if info.kind == "points" else "classroom")
         assert (info.channels == 0) == (info.kind == "points") == (info.modes is not None)
-        assert has_heldout_part(name) == (name in ("mnist", "fashion-mnist"))
+        assert has_heldout_part(name) == (name in ("mnist", "fashion-mnist", "kmnist",
+                                                   "cifar10"))
+        # every image set can be fetched, or says how to get it by hand (gan_core.sources)
+        assert info.kind == "points" or name in SOURCES
     assert DATASETS["mnist"].class_names == tuple(MNIST_CLASSES)
     assert "Kaggle" in DATASETS["fer2013"].how_to_get
     assert not has_heldout_part("folder:x") and not is_points_dataset("folder:x")
-    with pytest.raises(DatasetError, match="mnist, fashion-mnist, fer2013, emoji, ring, grid, folder"):
+    with pytest.raises(DatasetError, match="mnist, fashion-mnist, kmnist, cifar10, celeba, "
+                                           "pets, fer2013, emoji, ring, grid, folder"):
         load_dataset("nope")
 
 

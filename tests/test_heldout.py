@@ -114,7 +114,7 @@ def test_with_the_train_split_gans_train_on_it_and_the_test_split_is_the_referen
     sub = load_dataset("mnist", root, download=False, subset=50, seed=3)
     assert set(ids(sub.data)) <= set(range(120))
     assert "test split's 40 are the quality reference" in train.note
-    assert len(load_idx_dataset("mnist", root, download=False)) == 160     # "all": both
+    assert len(load_idx_dataset("mnist", root)) == 160     # "all": both
 
 
 def test_fashion_mnist_follows_the_same_rule(tmp_path, idx_writer):
