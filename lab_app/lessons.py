@@ -52,7 +52,7 @@ LESSONS: dict[str, Lesson] = {
         "the quality line first? Read the one live pair beside the 5-seed result, and the "
         "Experiments page for which half of FLGAN (focal loss or clipping) buys the lead.",
         {"dataset": "mnist", "a": "flgan", "b": "dcgan", "epochs": "3", "recipe": "plain"},
-        Effect("pair_first", "FLGAN (A) reaches judge FD 200 one evaluation before DCGAN (B)")),
+        Effect("pair_first", "FLGAN (A) reaches judge FD 200 before DCGAN (B)")),
     "mode-collapse": Lesson(
         "mode-collapse", "Force mode collapse (latent 1)", "app_pages/train.py",
         "With one latent number the generator can only draw a thin line through image space: "
