@@ -4,7 +4,7 @@ at a time (no Streamlit here).
     s = ImageStepper(config)            # a Trainer of its own, on the CPU
     s.next_update                       # "D" or "G": what the trainer's recipe does next
     report = s.step()                   # that one update: ImageReport(before, after, numbers)
-    s.fast_forward(50)                  # 50 more updates without pictures
+    s.fast_forward(50)                  # 50 more training steps without pictures
 
 Every update is Trainer.d_update or Trainer.g_update, called in the order Trainer.run calls
 them (D, then its G updates when due: d_steps_per_g_step, g_steps_per_d_step), on the batches
@@ -59,6 +59,7 @@ class ImageReport:
     batch: int
     batch_images: dict = field(default_factory=dict)    # "real"/"fake": (N_BATCH, C, H, W) uint8
     batch_terms: dict = field(default_factory=dict)     # the same images' loss terms
+    term_latex: dict = field(default_factory=dict)      # each term's formula, per sample
     d_kind: str = "probability"
 
 
@@ -159,10 +160,12 @@ class ImageStepper:
         with self._own_rng():
             return self._d() if self.next_update == "D" else self._g()
 
-    def fast_forward(self, updates: int) -> None:
-        if not 1 <= updates <= 10_000:
-            raise ValueError(f"updates must be from 1 to 10000; got {updates}")
-        for _ in range(updates):
+    def fast_forward(self, steps: int) -> None:
+        """`steps` whole training steps (the one under way finished first), without pictures."""
+        if not 1 <= steps <= 10_000:
+            raise ValueError(f"steps must be from 1 to 10000; got {steps}")
+        target = self.steps + steps
+        while self.steps < target:
             self.update()
 
     # -- what the page shows ------------------------------------------------------------------
@@ -204,12 +207,15 @@ class ImageStepper:
             images = dict(real=to_uint8(turn.real[:k].detach().float().cpu()),
                           fake=to_uint8(turn.fake[:k].detach().float().cpu()))
             terms = dict(real=real_t.cpu(), fake=fake_t.cpu())
+            formulas = dict(real=term_latex(tr.loss, tr.loss.spec.mean_d[0]),
+                            fake=term_latex(tr.loss, tr.loss.spec.mean_d[1]))
         else:
             latex, value = g_formula(tr.loss, turn.g_logits)
             images = dict(fake=to_uint8(turn.fake[:k].detach().float().cpu()))
             terms = dict(fake=tr.loss.g_terms(turn.g_logits[:k]).cpu())
+            formulas = dict(fake=term_latex(tr.loss, tr.loss.spec.mean_g))
         return ImageReport(who, n, before, after, latex, value, len(turn.real), images, terms,
-                           _d_kind(tr.loss))
+                           formulas, _d_kind(tr.loss))
 
 
 @contextlib.contextmanager
@@ -220,6 +226,20 @@ def _looking(*modules: torch.nn.Module):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         yield tuple(copy.deepcopy(m).train() for m in modules)
+
+
+def term_latex(loss, mean_text: str) -> str:
+    """One sample's term from a batch mean as LossSpec writes it: the overline (the mean over
+    the batch) taken off, the loss's parameters filled in: -\\overline{\\log D(x)} -> -\\log D(x)."""
+    out, i, mark = "", 0, r"\overline{"
+    while (j := mean_text.find(mark, i)) >= 0:
+        depth, k = 1, j + len(mark)
+        while depth and k < len(mean_text):
+            depth += {"{": 1, "}": -1}.get(mean_text[k], 0)
+            k += 1
+        out += mean_text[i:j] + mean_text[j + len(mark):k - 1]
+        i = k
+    return loss.latex(out + mean_text[i:])
 
 
 def _real_row(dataset: Dataset) -> torch.Tensor:

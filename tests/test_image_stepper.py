@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from conftest import image_config, make_image_dataset
-from gan_core.image_stepper import ImageStepper, difference
+from gan_core.image_stepper import ImageStepper, difference, term_latex
+from gan_core.losses import LOSSES
 from gan_core.images import to_uint8
 from gan_core.trainer import Trainer
 
@@ -121,6 +122,18 @@ def test_real_mnist_clicks_match_training(real_data_dir):
                                    epochs=20, max_steps=25), None)
     trained.run()
     s = ImageStepper(cfg)
-    s.fast_forward(50)
+    s.step()                                    # D: one step under way
+    s.fast_forward(25)                          # its G, then 24 more (D, G)
     want, got = _state(trained), _state(s.trainer)
     assert [k for k in want if not torch.equal(want[k], got[k])] == []
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss_writes_out_its_updates_with_per_sample_terms(loss):
+    s = ImageStepper(image_config(loss=loss), make_image_dataset(64))
+    for who in "DG":
+        r = s.step()
+        assert r.who == who and f"{r.value:.3f}" in r.latex
+        assert set(r.term_latex) == set(r.batch_terms) and "overline" not in str(r.term_latex)
+        assert all(len(t) == 8 and torch.isfinite(t).all() for t in r.batch_terms.values())
+    assert term_latex(s.trainer.loss, LOSSES[loss].mean_g) in r.term_latex["fake"]

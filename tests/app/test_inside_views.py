@@ -12,7 +12,7 @@ from gan_core.probes import MESH_RES, Probe
 from lab_app import views
 from lab_app.lessons import LESSONS
 
-INSIDE_LESSONS = ("fold-the-plane", "one-step", "what-d-sees")
+INSIDE_LESSONS = ("fold-the-plane", "one-step", "one-step-digits", "what-d-sees")
 
 
 def _arr(v):
