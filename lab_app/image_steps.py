@@ -67,10 +67,18 @@ def _stepper(cfg: TrainConfig, source: str, shipped: dict[str, Path]) -> ImageSt
 
 def step_by_step_images(cfg: TrainConfig, key: str = "isbs") -> None:
     """The image step-by-step view: start, buttons, pictures before/after and the loss."""
+    with st.container(key=key):         # one element for scripts/inside_screenshots.py
+        _view(cfg, key)
+
+
+def _view(cfg: TrainConfig, key: str) -> None:
     shipped = shipped_models(cfg.dataset)
     source = st.selectbox("Start from", [FRESH, *shipped], key=f"{key}_source",
                           help="A shipped model's file holds its generator only: G starts "
                                "trained, D starts new, and the model's own recipe is used.")
+    if st.session_state.get("img_step_action") == "reset":
+        st.session_state.pop("img_step_action")
+        st.session_state.pop("img_stepper", None)       # rebuilt from the same start
     try:
         s = _stepper(cfg, source, shipped)
     except (ValueError, DatasetError, CheckpointError, OSError) as e:
@@ -82,8 +90,7 @@ def step_by_step_images(cfg: TrainConfig, key: str = "isbs") -> None:
                    f"{s.config.lr_d:g} (D). D starts new: the shipped file holds G only.")
     st.caption("A paused run from the live view cannot be stepped here yet; start from the "
                "settings on the left or a shipped model.")
-    if st.session_state.get("img_step_error"):
-        st.error(st.session_state.pop("img_step_error"), icon=":material/warning:")
+    _run_action(s)
     _buttons(s, key)
     c = s.config
     st.caption(f"So far: **{s.d_steps} D updates and {s.g_steps} G updates** "
@@ -105,21 +112,27 @@ def _g_rule(c: TrainConfig) -> str:
     return g
 
 
-def _click(action: str) -> None:
-    """A button's callback: runs before the page is drawn, so the buttons show the new state."""
-    s = st.session_state.img_stepper[1]
+def _click(action: str, who: str = "") -> None:
+    """A button's callback: note the action; the page runs it before drawing the buttons, so
+    they show the new state, and a spinner shows while it runs."""
+    st.session_state.img_step_action = action
+    st.session_state.img_step_who = who         # a click that raced a rerun runs nothing
+
+
+def _run_action(s: ImageStepper) -> None:
+    action = st.session_state.pop("img_step_action", None)
     try:
-        if action == "step":
-            st.session_state.img_step_report = s.step()
+        if action == "step" and st.session_state.pop("img_step_who", "") == s.next_update:
+            with st.spinner(f"One {s.next_update} update..."):
+                st.session_state.img_step_report = s.step()
         elif action == "ff":
-            s.fast_forward(FAST)
-            st.session_state.img_step_report = None
-        elif action == "reset":
-            st.session_state.pop("img_stepper")       # rebuilt from the same source and settings
+            with st.spinner(f"{FAST} training steps ({FAST} D and {FAST} G updates or more; "
+                            f"some seconds on a CPU)..."):
+                s.fast_forward(FAST)
             st.session_state.img_step_report = None
     except Diverged as e:
-        st.session_state.img_step_error = (f"This update diverged: {safe.text(e)}. Press "
-                                           f"Start again.")
+        st.error(f"This update diverged: {safe.text(e)}. Press Start again.",
+                 icon=":material/warning:")
 
 
 def _buttons(s: ImageStepper, key: str) -> None:
@@ -129,7 +142,7 @@ def _buttons(s: ImageStepper, key: str) -> None:
     for col, who in zip(b, "DG"):
         col.button(f"One {who} step", type="primary" if nxt == who else "secondary",
                    disabled=nxt != who, key=f"{key}_{who.lower()}", width="stretch",
-                   help=None if nxt == who else wait, on_click=_click, args=("step",))
+                   help=None if nxt == who else wait, on_click=_click, args=("step", who))
     b[2].button(f"Fast-forward {FAST}", key=f"{key}_ff", width="stretch", on_click=_click,
                 args=("ff",), help=f"{FAST} whole training steps at once, without pictures")
     b[3].button("Start again", key=f"{key}_reset", width="stretch", on_click=_click,

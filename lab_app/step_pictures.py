@@ -46,7 +46,7 @@ def _font(size: int):
 
 def numbered_tiles(images: torch.Tensor, numbers: Sequence[str],
                    colours: Optional[Sequence[tuple]] = None, nrow: int = 8, scale: int = 1,
-                   border: int = 2, text_h: int = 13, gap: int = 3) -> Image.Image:
+                   border: int = 2, text_h: int = 14, gap: int = 3) -> Image.Image:
     """Images (N, C, H, W, uint8) in rows of `nrow`, each in a coloured frame with its number
     written under it."""
     x = to_uint8(images)
