@@ -243,12 +243,12 @@ def _loss(s: ImageStepper, r: ImageReport) -> None:
     k = len(r.batch_images["fake"])
     if who == "D":
         st.image(numbered_tiles(r.batch_images["real"], _terms(r.batch_terms["real"]),
-                                scale=2, text_h=16), width="content")
+                                scale=2, text_h=16, max_side=56), width="content")
         st.caption(f"The first {k} real images of the batch, each with its own term "
                    f"${r.term_latex['real']}$ (the mean over all {r.batch} is the first number "
                    f"above).")
     st.image(numbered_tiles(r.batch_images["fake"], _terms(r.batch_terms["fake"]),
-                            scale=2, text_h=16), width="content")
+                            scale=2, text_h=16, max_side=56), width="content")
     where = "the second number above" if who == "D" else "L_G above"
     st.caption(f"The first {k} generated images of the batch, each with its own term "
                f"${r.term_latex['fake']}$ (the mean over all {r.batch} is {where}).")

@@ -46,14 +46,19 @@ def _font(size: int):
 
 def numbered_tiles(images: torch.Tensor, numbers: Sequence[str],
                    colours: Optional[Sequence[tuple]] = None, nrow: int = 8, scale: int = 1,
-                   border: int = 2, text_h: int = 14, gap: int = 3) -> Image.Image:
+                   border: int = 2, text_h: int = 14, gap: int = 3,
+                   max_side: Optional[int] = None) -> Image.Image:
     """Images (N, C, H, W, uint8) in rows of `nrow`, each in a coloured frame with its number
-    written under it."""
+    written under it; `max_side` shrinks larger images (64x64 faces) so the numbers stay
+    readable beside them."""
     x = to_uint8(images)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    n, _, h, w = x.shape
-    tw, th = w * scale + 2 * border, h * scale + 2 * border
+    n, _, h0, w0 = x.shape
+    h, w = h0 * scale, w0 * scale
+    if max_side is not None and max(h, w) > max_side:
+        h, w = round(h * max_side / max(h, w)), round(w * max_side / max(h, w))
+    tw, th = w + 2 * border, h + 2 * border
     cols = min(nrow, n)
     rows = -(-n // cols)
     canvas = Image.new("RGB", (cols * (tw + gap) + gap, rows * (th + text_h + gap) + gap),
@@ -64,8 +69,8 @@ def numbered_tiles(images: torch.Tensor, numbers: Sequence[str],
         x0, y0 = gap + c * (tw + gap), gap + r * (th + text_h + gap)
         colour = colours[i] if colours is not None else GREY
         draw.rectangle([x0, y0, x0 + tw - 1, y0 + th - 1], fill=tuple(colour))
-        tile = Image.fromarray(x[i].permute(1, 2, 0).numpy()).resize((w * scale, h * scale),
-                                                                       Image.NEAREST)
+        tile = Image.fromarray(x[i].permute(1, 2, 0).numpy())
+        tile = tile.resize((w, h), Image.NEAREST if w >= w0 else Image.BILINEAR)
         canvas.paste(tile, (x0 + border, y0 + border))
         draw.text((x0 + tw / 2, y0 + th + 1), numbers[i], fill=TEXT, font=font, anchor="mt")
     return canvas
@@ -76,7 +81,7 @@ def verdict_tiles(images: torch.Tensor, d_out: torch.Tensor, d_kind: str, scale_
     """Samples framed in the colour of D's verdict, D's number under each."""
     colours = [verdict_colour(v) for v in scale_fn(d_out).tolist()]
     return numbered_tiles(images, [number_text(v, d_kind) for v in d_out.tolist()], colours,
-                          nrow=nrow)
+                          nrow=nrow, max_side=32)
 
 
 def difference_tiles(delta: torch.Tensor, largest: Optional[float] = None, nrow: int = 8,
@@ -94,4 +99,4 @@ def difference_tiles(delta: torch.Tensor, largest: Optional[float] = None, nrow:
     rgb = white + pos * (red - white) + neg * (blue - white)        # (N, H, W, 3)
     images = rgb.round().to(torch.uint8).permute(0, 3, 1, 2)
     return numbered_tiles(images, [""] * len(images), nrow=nrow, scale=scale, border=border,
-                          text_h=0, gap=gap)
+                          text_h=0, gap=gap, max_side=56)
