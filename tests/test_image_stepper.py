@@ -4,11 +4,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import image_config, make_image_dataset
+from gan_core.data import Dataset
 from gan_core.image_stepper import ImageStepper, difference, term_latex
 from gan_core.losses import LOSSES
 from gan_core.images import to_uint8
 from gan_core.trainer import Trainer
+
+def _images(n: int) -> Dataset:
+    """n random 28x28 grey images labelled 0-9 (MNIST-shaped)."""
+    g = torch.Generator().manual_seed(0)
+    return Dataset("synthetic", torch.randint(0, 256, (n, 1, 28, 28), generator=g,
+                                              dtype=torch.uint8), torch.arange(n) % 10,
+                   [str(i) for i in range(10)], f"synthetic: {n} random images.")
+
 
 RECIPES = {
     "plain": {},
@@ -39,15 +47,15 @@ def _updates_per_step(cfg) -> float:
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
-def test_clicks_give_exactly_the_weights_of_training_steps(recipe):
+def test_clicks_give_exactly_the_weights_of_training_steps(recipe, image_cfg):
     # 96 images in batches of 32: 3 steps an epoch, so the clicks cross epoch boundaries too
-    data = make_image_dataset(96)
-    cfg = image_config(epochs=50, **RECIPES[recipe])
+    data = _images(96)
+    cfg = image_cfg(epochs=50, **RECIPES[recipe])
     # 50 clicks = 25 steps of (D, G); with other ratios, whole steps: 16 x (D, D, G) or
     # 12 x (D, G, G, G)
     clicks = 50 if _updates_per_step(cfg) == 2 else 48
     steps = int(clicks / _updates_per_step(cfg))
-    trained = Trainer(image_config(epochs=50, max_steps=steps, **RECIPES[recipe]), data)
+    trained = Trainer(image_cfg(epochs=50, max_steps=steps, **RECIPES[recipe]), data)
     assert trained.run() == "stopped"
     s = ImageStepper(cfg, data)
     order = []
@@ -65,8 +73,8 @@ def test_clicks_give_exactly_the_weights_of_training_steps(recipe):
     assert different == []
 
 
-def test_a_d_step_moves_only_d_and_a_g_step_only_g():
-    s = ImageStepper(image_config(), make_image_dataset(64))
+def test_a_d_step_moves_only_d_and_a_g_step_only_g(image_cfg):
+    s = ImageStepper(image_cfg(), _images(64))
     d = s.step()
     assert d.who == "D" and s.next_update == "G"
     assert torch.equal(d.before.samples, d.after.samples)          # G did not move
@@ -80,12 +88,12 @@ def test_a_d_step_moves_only_d_and_a_g_step_only_g():
     assert torch.equal(d.after.samples, g.before.samples)
 
 
-def test_the_formula_is_the_value_the_trainer_records():
+def test_the_formula_is_the_value_the_trainer_records(image_cfg):
     """A D step's written-out loss is the trainer's d_loss plus its penalty at step 1; a G
     step's is its g_loss (R1 on, so the penalty term is in the sum)."""
-    data = make_image_dataset(64)
-    cfg = image_config(r1_gamma=2.0, label_smoothing=0.1)
-    trained = Trainer(image_config(max_steps=1, r1_gamma=2.0, label_smoothing=0.1), data)
+    data = _images(64)
+    cfg = image_cfg(r1_gamma=2.0, label_smoothing=0.1)
+    trained = Trainer(image_cfg(max_steps=1, r1_gamma=2.0, label_smoothing=0.1), data)
     trained.run()
     rec = trained.history[0]
     s = ImageStepper(cfg, data)
@@ -98,27 +106,26 @@ def test_the_formula_is_the_value_the_trainer_records():
     assert g.batch_terms["fake"].shape == (8,) and (g.batch_terms["fake"] > 0).all()
 
 
-def test_a_shipped_generator_starts_the_stepper():
+def test_a_shipped_generator_starts_the_stepper(image_cfg):
     """A shipped file holds G only: the stepper's G draws what that G draws; D starts fresh."""
-    data = make_image_dataset(64)
-    other = Trainer(image_config(seed=5), data)
-    s = ImageStepper(image_config(), data, generator=other.G.state_dict())
+    data = _images(64)
+    other = Trainer(image_cfg(seed=5), data)
+    s = ImageStepper(image_cfg(), data, generator=other.G.state_dict())
     other.G.train()      # the stepper shows G as it trains: batch norm on the 64 samples
     with torch.no_grad():
         want = other.G(s.z, s.z_labels).float()
     assert torch.equal(s.picture().samples, to_uint8(want))
-    assert not torch.equal(s.picture().samples, ImageStepper(image_config(), data).picture().samples)
+    assert not torch.equal(s.picture().samples, ImageStepper(image_cfg(), data).picture().samples)
 
 
-def test_points_sets_are_refused_with_a_message():
-    from conftest import ring_config
+def test_points_sets_are_refused_with_a_message(ring_cfg):
     with pytest.raises(ValueError, match="2-D set"):
-        ImageStepper(ring_config())
+        ImageStepper(ring_cfg())
 
 
-def test_real_mnist_clicks_match_training(real_data_dir):
-    cfg = image_config(data_dir=str(real_data_dir), subset=256, batch_size=64, epochs=20)
-    trained = Trainer(image_config(data_dir=str(real_data_dir), subset=256, batch_size=64,
+def test_real_mnist_clicks_match_training(real_data_dir, image_cfg):
+    cfg = image_cfg(data_dir=str(real_data_dir), subset=256, batch_size=64, epochs=20)
+    trained = Trainer(image_cfg(data_dir=str(real_data_dir), subset=256, batch_size=64,
                                    epochs=20, max_steps=25), None)
     trained.run()
     s = ImageStepper(cfg)
@@ -129,8 +136,8 @@ def test_real_mnist_clicks_match_training(real_data_dir):
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))
-def test_every_loss_writes_out_its_updates_with_per_sample_terms(loss):
-    s = ImageStepper(image_config(loss=loss), make_image_dataset(64))
+def test_every_loss_writes_out_its_updates_with_per_sample_terms(loss, image_cfg):
+    s = ImageStepper(image_cfg(loss=loss), _images(64))
     for who in "DG":
         r = s.step()
         assert r.who == who and f"{r.value:.3f}" in r.latex
