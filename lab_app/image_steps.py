@@ -169,22 +169,24 @@ def _pictures(pic: Picture, kind: str, scale, title: str, col) -> None:
     col.caption(f"D's verdict on {len(pic.real)} real images: mean **{_mean(pic.d_real):.3f}**")
 
 
-def _legend(kind: str) -> None:
+def _legend(kind: str, where=st) -> None:
     what = ("D's probability that the image is real" if kind == "probability" else
             "D's raw score (higher = more real; colours span the lowest to highest shown)")
-    st.caption(f"Under each image: {what}. Frames: :green[green] = real to D, :orange[yellow] = "
-               f"unsure, :red[red] = fake to D.")
+    where.caption(f"Under each image: {what}. Frames: :green[green] = real to D, :orange[yellow] "
+                  f"= unsure, :red[red] = fake to D.")
 
 
 def _now(s: ImageStepper) -> None:
     pic = s.picture(f"now, after {s.d_steps} D and {s.g_steps} G updates")
     kind = "score" if s.trainer.loss.spec.raw_scores else "probability"
     scale = shared_scale([pic.d_fake, pic.d_real], kind)
-    _pictures(pic, kind, scale, f"Now: after {s.d_steps} D and {s.g_steps} G updates", st)
-    _legend(kind)
-    st.info("Press **One D step**: D learns from one batch, so the numbers change and the "
-            "samples stay as they are. Then **One G step**: G learns, the samples change, and a "
-            "difference picture shows where ink was added and removed.")
+    left, right = st.columns(2)
+    _pictures(pic, kind, scale, f"Now: after {s.d_steps} D and {s.g_steps} G updates", left)
+    right.info("Press **One D step**: D learns from one batch, so the numbers under the "
+               "images change and the samples stay as they are. Then **One G step**: G learns, "
+               "the samples change, and a picture shows where ink was added (red) and removed "
+               "(blue). **Fast-forward 50** a few times, and digits appear.")
+    _legend(kind, right)
 
 
 def _report(s: ImageStepper, r: ImageReport) -> None:
