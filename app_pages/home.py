@@ -13,8 +13,8 @@ from lab_app.ui import lesson_card
 
 HOME_PRESETS = ("flgan-vs-dcgan", "mode-collapse", "g-advantage", "saturating")
 FAILURE_LESSONS = ("toy-collapse", "non-convergence", "d-domination", "g-domination")
-INSIDE_LESSONS = ("fold-the-plane", "one-step", "what-d-sees",    # GAN Lab's views
-                  "why-circle")                                      # the Dirac-GAN plane
+INSIDE_LESSONS = ("fold-the-plane", "one-step", "one-step-digits",    # GAN Lab's views
+                  "what-d-sees", "why-circle")                       # + the Dirac-GAN plane
 LESSON_GROUPS = (("The papers' questions", HOME_PRESETS),
                  ("When training goes wrong", FAILURE_LESSONS),
                  ("Inside the game", INSIDE_LESSONS))

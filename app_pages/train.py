@@ -216,7 +216,7 @@ if start and cfg is not None:
 # --- the live view ---------------------------------------------------------------------------
 with right:
     view_mode = st.segmented_control("Show", ["Live training", "Step by step"], key="t_view",
-                                     help="Step by step: one D or one G update per click (2-D sets)")
+                                     help="Step by step: one D or one G update per click")
     if view_mode == "Step by step":
         inside.step_by_step(cfg)
         st.stop()

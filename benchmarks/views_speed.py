@@ -80,13 +80,31 @@ def _measure(repeats: int, warmup: int, steps: int) -> dict:
         for fig in views.step_figures(report, stepper.real_shown, stepper.extent):
             pio.to_json(fig, validate=False)
 
+    # Step by step on images (issue 34): a D click then a G click, pictures included, on
+    # MNIST-sized random images with the default (fast) recipe: 50 clusters, EMA, batch 32.
+    from gan_core.config import RECIPES
+    from gan_core.data import Dataset
+    from gan_core.image_stepper import ImageStepper
+    g = torch.Generator().manual_seed(0)
+    images = Dataset("synthetic", torch.randint(0, 256, (1000, 1, 28, 28), generator=g,
+                                                dtype=torch.uint8), None, [], "random images")
+    img_cfg = TrainConfig(dataset="mnist", device="cpu", seed=0, download=False,
+                          **RECIPES["fast"].values(False))
+    img_stepper = ImageStepper(img_cfg, images)
+
+    def image_pair():
+        img_stepper.step()
+        img_stepper.step()
+
     rows = {}
     for name, fn, what in (
             ("refresh", refresh, "2-D view with mesh and arrows: build + JSON (per refresh)"),
             ("build", build, "  of which building the figure"),
             ("plain", plain, "2-D view without mesh and arrows: build + JSON"),
             ("probe", probe, "snapshot probe in the worker (mesh + gradients), per snapshot"),
-            ("step_click", click, "one step-by-step click: D update + 2 figures + JSON")):
+            ("step_click", click, "one step-by-step click: D update + 2 figures + JSON"),
+            ("image_step_pair", image_pair, "image step by step (28x28, fast recipe, batch "
+             f"{img_cfg.batch_size}): one D click + one G click, pictures included")):
         ms = _timed(fn, repeats, warmup)
         rows[name] = dict(what=what, median_ms=median(ms), p90_ms=_p90(ms),
                           mean_ms=statistics.fmean(ms), n=len(ms))

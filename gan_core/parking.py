@@ -60,3 +60,17 @@ def epoch_batches(trainer, order: torch.Generator,
     trainer.epoch_start = trainer.step - skip
     batches = trainer.dataset.batches(trainer.config.batch_size, trainer.device, order)
     return itertools.islice(batches, skip, None)
+
+
+def epoch_streams(seed: int, epoch: int, device) -> dict[str, torch.Generator]:
+    """One random generator per use, reseeded every epoch (so resuming is exact).
+
+    Separate streams keep paired runs paired: switching label flipping on (or a gradient
+    penalty) draws from its own stream, so every z of the run is the same as without it.
+    """
+    def make(s: int) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(s)
+    return dict(noise=make(seed + 31 * epoch),                      # z and fake labels
+                flips=make(seed * 1_000_033 + 7 * epoch + 17),      # label flipping
+                penalty=make(seed * 999_983 + 13 * epoch + 29),     # WGAN-GP's mixing
+                augment=make(seed * 999_979 + 11 * epoch + 41))     # DiffAugment

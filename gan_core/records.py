@@ -5,7 +5,11 @@ Train page's download all write the same columns through `history_csv`.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
 
 from .files import csv_text
 from .losses import LOSSES
@@ -37,3 +41,42 @@ def history_columns(history: list[dict[str, Any]]) -> tuple[str, ...]:
 def history_csv(history: list[dict[str, Any]]) -> str:
     """A training history as CSV: every step's fields, then the quality metrics measured."""
     return csv_text(history, history_columns(history))
+
+
+@dataclass
+class DTurn:
+    """One update of D as Trainer.d_update made it, and what G's updates after it reuse."""
+    real: torch.Tensor
+    labels: Optional[torch.Tensor]          # the real batch's classes or clusters, if any
+    target: Any                             # the real target: 1, smoothed, or flipped per sample
+    real_logits: torch.Tensor               # D's outputs before its update (detached, fp32)
+    fake_logits: torch.Tensor
+    d_loss: torch.Tensor
+    d_penalty: torch.Tensor
+    d_norm: torch.Tensor
+    fake: torch.Tensor                      # G(z), with its graph when G is updated next
+    fake_y: Optional[torch.Tensor]
+    new_fakes: Callable                     # fresh (z, labels) from the step's noise stream
+    aug: Callable                           # the step's augmentation
+    penalties: dict = field(default_factory=dict)   # "gp", "r1": unweighted, detached
+    g_logits: Optional[torch.Tensor] = None     # D's outputs in G's last update
+
+
+def step_record(cfg, loss, turn: DTurn, last_g: tuple) -> dict[str, Any]:
+    """The history record of one step: its D update and G's last (loss, gradient norm).
+
+    d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
+    scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean raw
+    score is recorded instead (see d_output_kind). One host sync for the whole record."""
+    g_loss_v, g_norm_v = last_g
+    dev = turn.d_loss.device
+    values = torch.stack([turn.d_loss, loss.shown(turn.real_logits).mean(),
+                          loss.shown(turn.fake_logits).mean(), turn.d_norm,
+                          torch.as_tensor(g_loss_v, device=dev).float(), turn.d_penalty,
+                          torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
+    d_l, d_real, d_fake, d_n, g_l, d_pen, g_n = values
+    return dict(d_loss=d_l, d_penalty=d_pen, g_loss=g_l, d_real=d_real, d_fake=d_fake,
+                log_lg_ld=math.log(g_l / d_l) if g_l > 0 and d_l > 0 else float("nan"),
+                d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
+                g_steps_per_d_step=cfg.g_steps_per_d_step, label_smoothing=cfg.label_smoothing,
+                d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)

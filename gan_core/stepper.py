@@ -63,11 +63,13 @@ def _num(x: float, first: bool = False) -> str:
 
 
 def d_formula(loss: Loss, real: torch.Tensor, fake: torch.Tensor,
-              penalty: Optional[float] = None, weight: float = 0.0) -> tuple[str, float]:
+              penalty: Optional[float] = None, weight: float = 0.0, target=1.0,
+              r1: Optional[float] = None, r1_gamma: float = 0.0) -> tuple[str, float]:
     """(LaTeX of D's loss on this batch with its numbers, its value): the loss's own batch-mean
-    terms (LossSpec.mean_d) with the means of its own per-sample terms (Loss.d_terms)."""
+    terms (LossSpec.mean_d) with the means of its own per-sample terms (Loss.d_terms), against
+    the real target the trainer used, plus the R1 penalty when the recipe has one."""
     spec = loss.spec
-    r, f = (t.mean().item() for t in loss.d_terms(real, fake))
+    r, f = (t.mean().item() for t in loss.d_terms(real, fake, target))
     head = f"L_D = {spec.mean_d[0]} {_signed(spec.mean_d[1])}"
     body = f"= {_num(r, True)} {_num(f)}"
     total = r + f
@@ -76,7 +78,12 @@ def d_formula(loss: Loss, real: torch.Tensor, fake: torch.Tensor,
         head += r" + \lambda\,GP"
         body += rf" + {weight:g} \times {_f(gp)}"
         total += weight * gp
-    return rf"{loss.latex(head)} {body} = \mathbf{{{_f(total)}}}", total
+    head = loss.latex(head)     # the loss's own symbols (gamma) filled in, not R1's
+    if r1 is not None:
+        head += r" + \gamma_{R1}\,R_1"
+        body += rf" + {r1_gamma:g} \times {_f(r1)}"
+        total += r1_gamma * r1
+    return rf"{head} {body} = \mathbf{{{_f(total)}}}", total
 
 
 def g_formula(loss: Loss, fake: torch.Tensor) -> tuple[str, float]:

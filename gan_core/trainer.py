@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-import math
 import threading
 import time
 from collections import defaultdict
@@ -45,6 +44,7 @@ from .losses import gradient_penalty, loss_of, r1_penalty
 from .models import build_models
 from .shape import check_trainable, load_for, points_extent, steps_per_epoch, total_steps
 from .records import HISTORY_FIELDS, METRIC_FIELDS, d_output_kind, history_columns  # noqa: F401
+from .records import DTurn, step_record
 from .schema import CheckpointError
 
 N_POINTS = 512    # fixed-noise sample size for the 2-D sets (a cloud, not a grid)
@@ -195,10 +195,8 @@ class Trainer:
             if not self.snapshots:      # the first picture already runs G and D (the probes)
                 self.snapshot()
             while self.epoch < cfg.epochs:
-                torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
-                order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
-                streams = self._streams(self.epoch)
-                for real, labels in parking.epoch_batches(self, order, streams):
+                batches, streams = self.enter_epoch()
+                for real, labels in batches:
                     if self._should_stop():
                         return self.state
                     self._apply_pending()
@@ -307,20 +305,14 @@ class Trainer:
         optimizer.step()
         return norm
 
-    def _streams(self, epoch: int) -> dict[str, torch.Generator]:
-        """One random generator per use, reseeded every epoch (so resuming is exact).
-
-        Separate streams keep paired runs paired: switching label flipping on (or a gradient
-        penalty) draws from its own stream, so every z of the run is the same as without it.
-        """
-        seed = self.config.seed
-
-        def make(s: int) -> torch.Generator:
-            return torch.Generator(device=self.device).manual_seed(s)
-        return dict(noise=make(seed + 31 * epoch),                      # z and fake labels
-                    flips=make(seed * 1_000_033 + 7 * epoch + 17),      # label flipping
-                    penalty=make(seed * 999_983 + 13 * epoch + 29),     # WGAN-GP's mixing
-                    augment=make(seed * 999_979 + 11 * epoch + 41))     # DiffAugment
+    def enter_epoch(self):
+        """(the batches, the random streams) of the epoch `self.epoch`, its randomness seeded
+        (Trainer.run, and gan_core.stepper's image mode, which runs the same batches)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed * 100_003 + self.epoch)     # dropout, labels
+        order = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+        streams = parking.epoch_streams(cfg.seed, self.epoch, self.device)
+        return parking.epoch_batches(self, order, streams), streams
 
     def _train_step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
                     streams: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -337,6 +329,23 @@ class Trainer:
 
     def _step(self, real: torch.Tensor, labels: Optional[torch.Tensor],
               streams: dict[str, torch.Generator]) -> dict[str, Any]:
+        cfg = self.config
+        g_due = (self.d_updates + 1) % cfg.d_steps_per_g_step == 0
+        turn = self.d_update(real, labels, streams, keep_graph=g_due)
+        if g_due:       # (2) G, every d_steps_per_g_step D updates, g_steps_per_d_step times
+            g_losses, g_norms = zip(*(self.g_update(turn, i) for i in range(cfg.g_steps_per_d_step)))
+            self.last_g = (torch.stack(g_losses).mean(), torch.stack(g_norms).mean())
+        record = step_record(cfg, self.loss, turn, self.last_g)
+        self.last_g = (record["g_loss"], record["g_grad_norm"])
+        return record
+
+    def d_update(self, real: torch.Tensor, labels: Optional[torch.Tensor],
+                 streams: dict[str, torch.Generator], keep_graph: bool) -> DTurn:
+        """(1) One update of D on a real batch and a batch of fakes: push D(x) up, D(G(z)) down.
+
+        keep_graph: G is updated next, and its first update reuses these fakes (as the DCGAN
+        reference code does), so G's forward pass keeps its graph rather than being run twice.
+        """
         cfg, G, D, dev = self.config, self.G, self.D, self.device
         noise = streams["noise"]
         b = real.shape[0]
@@ -352,12 +361,8 @@ class Trainer:
                 return z, torch.randint(n_cls, (b,), device=dev, generator=noise)
             return z, (G.cluster_of(z) if self.spec.clusters else None)
 
-        # (1) Update D: push D(x) up and D(G(z)) down. When G is updated in this step too, its
-        # first update reuses these fakes (as the DCGAN reference code does), so G's forward
-        # pass keeps its graph rather than being run a second time.
-        g_update = (self.d_updates + 1) % cfg.d_steps_per_g_step == 0
         z, fake_y = z_and_labels()
-        with torch.set_grad_enabled(g_update), self._autocast():
+        with torch.set_grad_enabled(keep_graph), self._autocast():
             fake = G(z, fake_y)
         target: Any = 1.0 - cfg.label_smoothing
         if cfg.label_flip > 0:       # one-sided flipping: some real samples labelled fake
@@ -370,53 +375,41 @@ class Trainer:
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         d_loss = self.loss.d(real_logits, fake_logits, target)
         d_penalty = torch.zeros((), device=dev)     # recorded apart from the game's loss
+        parts: dict[str, torch.Tensor] = {}         # each penalty unweighted, for the stepper
         if self.loss.spec.gradient_penalty:
             penalty = gradient_penalty(lambda x: D(x, labels), real, fake.detach().float(),
                                        generator=streams["penalty"])   # fp32: second order
             d_penalty = d_penalty + cfg.gp_weight * penalty
+            parts["gp"] = penalty.detach()
         if cfg.r1_gamma:        # on the real images as they are, in fp32 (second order)
-            d_penalty = d_penalty + cfg.r1_gamma * r1_penalty(lambda x: D(x, labels), real)
+            parts["r1"] = r1_penalty(lambda x: D(x, labels), real)
+            d_penalty = d_penalty + cfg.r1_gamma * parts["r1"]
         d_norm = self.apply_update(d_loss + d_penalty, D.parameters(), self.opt_d, "D")
         self.d_updates += 1
+        return DTurn(real, labels, target, real_logits.detach(), fake_logits.detach(),
+                     d_loss.detach(), d_penalty.detach(), d_norm.detach(), fake, fake_y,
+                     z_and_labels, aug, {k: v.detach() for k, v in parts.items()})
 
-        # (2) Update G every d_steps_per_g_step D updates, g_steps_per_d_step times.
-        if g_update:
-            D.requires_grad_(False)          # G's backward need not fill D's gradients
-            try:
-                g_losses, g_norms = [], []
-                for i in range(cfg.g_steps_per_d_step):
-                    with self._autocast():
-                        if i > 0:
-                            z, fake_y = z_and_labels()
-                            fake = G(z, fake_y)
-                        g_logits = D(aug(fake), fake_y)
-                    g_loss = self.loss.g(g_logits.float())
-                    g_norms.append(self.apply_update(g_loss, G.parameters(), self.opt_g, "G"))
-                    g_losses.append(g_loss.detach())
-                    if self.G_ema is not None:
-                        self._update_ema()      # decay warmed up by the updates before this one
-                    self.g_updates += 1
-            finally:
-                D.requires_grad_(True)
-            self.last_g = (torch.stack(g_losses).mean(), torch.stack(g_norms).mean())
-
-        # One host sync for the whole record.
-        g_loss_v, g_norm_v = self.last_g
-        # d_real/d_fake: D's mean probability of "real" for losses on logits; for losses on raw
-        # scores (hinge, WGAN-GP, LSGAN) the sigmoid of a score is no probability, so the mean
-        # raw score is recorded instead (see d_output_kind).
-        real_out = self.loss.shown(real_logits.detach())
-        fake_out = self.loss.shown(fake_logits.detach())
-        values = torch.stack([d_loss.detach(), real_out.mean(), fake_out.mean(), d_norm.detach(),
-                              torch.as_tensor(g_loss_v, device=dev).float(), d_penalty.detach(),
-                              torch.as_tensor(g_norm_v, device=dev).float()]).tolist()
-        d_l, d_real, d_fake, d_n, g_l, d_pen, g_n = values
-        self.last_g = (g_l, g_n)
-        return dict(d_loss=d_l, d_penalty=d_pen, g_loss=g_l, d_real=d_real, d_fake=d_fake,
-                    log_lg_ld=math.log(g_l / d_l) if g_l > 0 and d_l > 0 else float("nan"),
-                    d_grad_norm=d_n, g_grad_norm=g_n, loss=cfg.loss,
-                    g_steps_per_d_step=cfg.g_steps_per_d_step, label_smoothing=cfg.label_smoothing,
-                    d_steps_per_g_step=cfg.d_steps_per_g_step, lr_g=cfg.lr_g, lr_d=cfg.lr_d)
+    def g_update(self, turn: DTurn, i: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The i-th update of G after D's `turn`: the first on the fakes D just saw, the others
+        on fresh noise. (G's loss, its gradient norm), both still on the device."""
+        D = self.D
+        D.requires_grad_(False)          # G's backward need not fill D's gradients
+        try:
+            with self._autocast():
+                if i > 0:
+                    z, turn.fake_y = turn.new_fakes()
+                    turn.fake = self.G(z, turn.fake_y)
+                g_logits = D(turn.aug(turn.fake), turn.fake_y)
+            turn.g_logits = g_logits.detach().float()
+            g_loss = self.loss.g(g_logits.float())
+            g_norm = self.apply_update(g_loss, self.G.parameters(), self.opt_g, "G")
+            if self.G_ema is not None:
+                self._update_ema()      # decay warmed up by the updates before this one
+            self.g_updates += 1
+        finally:
+            D.requires_grad_(True)
+        return g_loss.detach(), g_norm
 
     # -- checkpoints: the trainer's whole state as one dict ------------------------------------
     def state_dict(self, generator_only: bool = False, half: bool = False,

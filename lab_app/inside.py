@@ -11,7 +11,7 @@ import streamlit as st
 
 from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
-from gan_core.datasets import in_words, is_points_dataset, point_sets
+from gan_core.datasets import is_points_dataset
 from gan_core.images import snapshot_image
 from gan_core.metrics import load_judge
 from gan_core.probes import judge_classes, mode_counts, nearest_real, rank_by_d
@@ -19,7 +19,7 @@ from gan_core.shape import load_for
 from gan_core.stepper import Stepper
 from gan_core.trainer import Diverged
 
-from . import safe, views
+from . import image_steps, safe, views
 
 EXPLAIN = {
     "map": "**Background:** D's belief at every point of the plane: blue where D says *real*, "
@@ -278,8 +278,7 @@ def step_by_step(cfg: Optional[TrainConfig], key: str = "sbs") -> None:
         st.info("Fix the settings on the left first.")
         return
     if not is_points_dataset(cfg.dataset):
-        sets = in_words([f"**{n}**" for n in point_sets()], "or")
-        st.info(f"Step by step works on the 2-D sets: choose {sets} as the dataset on the left.")
+        image_steps.step_by_step_images(cfg, key=f"{key}_img")
         return
     try:
         s = _stepper_for(cfg)

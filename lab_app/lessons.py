@@ -122,6 +122,13 @@ LESSONS: dict[str, Lesson] = {
         "move along their arrows on a G step, next to the loss with that step's numbers.",
         {"dataset": "ring", "latent_dim": "2", "loss": "nonsaturating", "batch_size": "128",
          "lr_g": "0.001", "lr_d": "0.001", "view": "step", "recipe": "plain"}),
+    "one-step-digits": Lesson(
+        "one-step-digits", "One step at a time on digits", "app_pages/train.py",
+        "MNIST, one of the trainer's own updates per click. Press One D step: D's number under "
+        "each of the 64 samples and the real digits changes, the samples stay pixel for pixel. "
+        "Press One G step: the samples change, and a red/blue picture shows where G added and "
+        "removed ink. Fast-forward 50 a few times and watch digits appear.",
+        {"dataset": "mnist", "recipe": "fast", "view": "step"}),
     "what-d-sees": Lesson(
         "what-d-sees", "What D sees in a digit", "app_pages/train.py",
         "MNIST with D's verdict on every sample, how often G draws each digit, the nearest real "

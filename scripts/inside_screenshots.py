@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
@@ -96,6 +98,23 @@ def main() -> int:
                 page.wait_for_timeout(2000)
                 page.screenshot(path=str(DOCS / "inside_step_g.png"), full_page=True)
                 print("saved step-by-step")
+                page.close()
+            if want("digit-steps"):      # issue 34: step by step on MNIST
+                page = b.new_page(viewport={"width": 1440, "height": 3000})
+                page.goto(f"{url}/train?dataset=mnist&view=step")
+                ff = page.get_by_role("button", name="Fast-forward 50")
+                ff.wait_for(timeout=120_000)
+                for n in (50, 100):
+                    ff.click()
+                    page.get_by_text(f"{n} D updates and {n} G updates").wait_for(
+                        timeout=300_000)
+                for who in "DG":
+                    page.get_by_role("button", name=f"One {who} step").click()
+                    page.locator(f'[data-label="after {who} update 101"]').wait_for(
+                        state="attached", timeout=60_000)
+                    name = DOCS / f"inside_step_digits_{who.lower()}.png"
+                    shot(page, ".st-key-sbs_img", name.name)
+                    Image.open(name).convert("RGB").quantize(256).save(name, optimize=True)
                 page.close()
             if want("digits"):
                 page = open_("train?dataset=mnist&loss=nonsaturating&epochs=2")

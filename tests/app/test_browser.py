@@ -327,3 +327,67 @@ def test_a_freezing_checkpoint_upload_does_not_stall_another_student(browser, sh
         attacker.close()
         student.close()
         _stop_server(proc)
+
+
+def _pictures(page) -> dict[str, dict[str, str]]:
+    """The step-by-step view's pictures as page data: {before/after/now: {samples: pixel
+    fingerprint, d-fake: D's numbers under the samples, d-real: under the real digits}}."""
+    out = {}
+    for el in page.locator('[data-testid="imgstep-picture"]').all():
+        out[el.get_attribute("data-which")] = {k: el.get_attribute(f"data-{k}")
+                                                for k in ("samples", "d-fake", "d-real")}
+    return out
+
+
+def _wait_picture(page, label: str) -> None:
+    page.locator(f'[data-testid="imgstep-picture"][data-label="{label}"]').wait_for(
+        state="attached", timeout=60_000)
+    page.wait_for_timeout(500)          # the rest of the rerun's elements
+
+
+def test_step_by_step_on_mnist_d_moves_the_numbers_and_g_the_samples(browser, shots,
+                                                                     real_data_dir):
+    """/train?dataset=mnist&view=step: a D click changes D's numbers under the samples and
+    leaves the samples as they were; a G click changes the samples, leaves D's numbers on the
+    real digits, and shows the difference image. Skipped (real_data_dir says why) without the
+    real MNIST: the view trains on the real digits."""
+    proc, url = _start_server({"GAN_DATA_DIR": str(real_data_dir)})
+    try:
+        page = _open(browser, f"{url}/train?dataset=mnist&view=step")
+        page.get_by_role("button", name="One D step").wait_for(timeout=120_000)
+        _no_exception(page)
+        assert page.get_by_role("button", name="One G step").is_disabled()   # D comes first
+        _wait_picture(page, "now, after 0 D and 0 G updates")
+        now = _pictures(page)["now"]
+        assert len(now["d-fake"].split()) == 64 and len(now["d-real"].split()) == 8
+
+        page.get_by_role("button", name="One D step").click()
+        _wait_picture(page, "after D update 1")
+        _no_exception(page)
+        d = _pictures(page)
+        assert d["before"]["samples"] == d["after"]["samples"] == now["samples"]
+        assert d["before"]["d-fake"] == now["d-fake"]
+        assert d["after"]["d-fake"] != d["before"]["d-fake"]
+        assert d["after"]["d-real"] != d["before"]["d-real"]
+        page.get_by_text("pixel for pixel the same").wait_for()
+        assert page.get_by_role("button", name="One D step").is_disabled()   # now G's turn
+
+        page.get_by_role("button", name="One G step").click()
+        _wait_picture(page, "after G update 1")
+        _no_exception(page)
+        g = _pictures(page)
+        assert g["before"]["samples"] == d["after"]["samples"]
+        assert g["after"]["samples"] != g["before"]["samples"]
+        assert g["after"]["d-real"] == g["before"]["d-real"]       # D did not change
+        assert g["after"]["d-fake"] != g["before"]["d-fake"]       # its verdict on new samples
+        page.get_by_text("What G's update changed in each sample").wait_for()
+        caption = page.get_by_text(re.compile(r"G moved: \d+ of 64 samples changed"))
+        assert "ink added" in caption.inner_text() and "ink removed" in caption.inner_text()
+        assert page.locator("img").count() >= 5     # 2 x (samples, real row), difference, batch
+        formula = page.locator('annotation:has-text("L_G")').first        # KaTeX's source
+        formula.wait_for(state="attached")
+        assert re.search(r"L_G = .* = \\mathbf\{\d+\.\d{3}\}", formula.text_content())
+        page.screenshot(path=str(shots / "train_step_images.png"), full_page=True)
+        page.close()
+    finally:
+        _stop_server(proc)

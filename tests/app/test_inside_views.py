@@ -12,7 +12,7 @@ from gan_core.probes import MESH_RES, Probe
 from lab_app import views
 from lab_app.lessons import LESSONS
 
-INSIDE_LESSONS = ("fold-the-plane", "one-step", "what-d-sees")
+INSIDE_LESSONS = ("fold-the-plane", "one-step", "one-step-digits", "what-d-sees")
 
 
 def _arr(v):
@@ -178,10 +178,28 @@ def test_step_by_step_d_moves_the_map_g_moves_the_points():
     assert any("L_G" in x.value for x in at.latex)
 
 
-def test_step_by_step_on_an_image_dataset_says_what_to_do():
-    at = page("train", dataset="mnist", view="step").run()
+def test_step_by_step_on_mnist_runs_the_trainers_updates_in_order(real_data_dir, monkeypatch):
+    """Image sets step too (issue 34): D first, then G; a D click leaves the samples, a G click
+    moves them and draws the difference; Start again goes back to zero updates."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(real_data_dir))
+    at = page("train", dataset="mnist", view="step", subset=256).run()
     assert not at.exception
-    assert any("ring" in i.value and "grid" in i.value for i in at.info)
+    assert at.button(key="sbs_img_g").disabled and not at.button(key="sbs_img_d").disabled
+    at.button(key="sbs_img_d").click().run()
+    assert not at.exception
+    d = at.session_state["img_step_report"]
+    assert d.who == "D" and torch.equal(d.before.samples, d.after.samples)
+    assert at.button(key="sbs_img_d").disabled and not at.button(key="sbs_img_g").disabled
+    assert any("L_D" in x.value for x in at.latex)
+    at.button(key="sbs_img_g").click().run()
+    g = at.session_state["img_step_report"]
+    assert g.who == "G" and not torch.equal(g.before.samples, g.after.samples)
+    assert any("What G's update changed" in m.value for m in at.markdown)
+    assert any("L_G" in x.value for x in at.latex)
+    at.button(key="sbs_img_reset").click().run()
+    assert not at.exception
+    s = at.session_state["img_stepper"][1]
+    assert (s.d_steps, s.g_steps) == (0, 0) and at.session_state["img_step_report"] is None
 
 
 def test_an_image_run_shows_ds_verdict_mode_map_nearest_digit_and_push_map():
