@@ -26,6 +26,7 @@ from typing import Optional
 
 import torch
 
+from .checkpoint import load_trainer_state
 from .config import TrainConfig
 from .data import Dataset
 from .datasets import in_words, is_points_dataset, point_sets
@@ -72,10 +73,14 @@ class ImageStepper:
 
     generator: a state dict for G (a shipped model, whose file holds G only): G and its EMA
     start from it, D and both optimisers start fresh, as in any new run.
+    state: a run's full checkpoint (gan_core.checkpoint.read_checkpoint of a paused or finished
+    run's file): G, D, EMA, both optimisers and the counters go on from it, as a resumed run
+    does; the batches start again at the beginning of its epoch (a checkpoint does not keep the
+    place within an epoch).
     """
 
     def __init__(self, config: TrainConfig, dataset: Optional[Dataset] = None,
-                 generator: Optional[dict] = None):
+                 generator: Optional[dict] = None, state: Optional[dict] = None):
         if is_points_dataset(config.dataset):
             raise ValueError(f"{config.dataset!r} is a 2-D set: gan_core.stepper.Stepper steps "
                              f"it (image step by step is for the image sets, not "
@@ -89,6 +94,9 @@ class ImageStepper:
                 self.trainer.G.load_state_dict(generator)
                 if self.trainer.G_ema is not None:
                     self.trainer.G_ema.load_state_dict(generator)
+            if state is not None:
+                load_trainer_state(self.trainer, state, "the run's checkpoint")
+            self.start_step = self.trainer.step
             self._batches, self._streams = self.trainer.enter_epoch()
             self._rng = torch.get_rng_state()       # the run's own dropout/label randomness
         finally:

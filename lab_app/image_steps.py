@@ -13,7 +13,7 @@ from typing import Optional
 import streamlit as st
 import torch
 
-from gan_core.checkpoint import load_checkpoint
+from gan_core.checkpoint import load_checkpoint, read_checkpoint
 from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
 from gan_core.image_stepper import ImageReport, ImageStepper, Picture, difference
@@ -44,9 +44,31 @@ def shipped_models(dataset: str) -> dict[str, Path]:
     return out
 
 
-def _build(cfg: TrainConfig, source: str, shipped: dict[str, Path]) -> ImageStepper:
+def own_runs(dataset: str) -> dict[str, object]:
+    """{label: run view} of this browser's Train-page runs on `dataset` that have a checkpoint
+    and are not training now (paused, stopped or finished): the ones a student can step on."""
+    from .ui import runs
+    out = {}
+    for r in reversed(runs()):
+        tr = r.job.trainer
+        if r.kind != "train" or tr.config.dataset != dataset or tr.checkpoint_path is None:
+            continue
+        state = r.job.status().state
+        if state in ("paused", "stopped", "finished"):
+            out[f"your {safe.clean(r.name, 40)} ({state}, checkpoint of step "
+                f"{tr.checkpoint_step})"] = tr
+    return out
+
+
+def _build(cfg: TrainConfig, source: str, shipped: dict[str, Path],
+           mine: Optional[dict] = None) -> ImageStepper:
     if source == FRESH:
         return ImageStepper(cfg)
+    if mine and source in mine:          # this browser's own run, from its last checkpoint
+        tr = mine[source]
+        state = read_checkpoint(tr.checkpoint_path)
+        own = replace(tr.config, data_dir=cfg.data_dir, download=False, device="cpu")
+        return ImageStepper(own, state=state)
     ck = load_checkpoint(shipped[source], with_discriminator=False)
     # the model's own recipe, on the data the page found; its file holds G only
     own = replace(ck.config, data_dir=cfg.data_dir, download=False, device="cpu",
@@ -54,13 +76,14 @@ def _build(cfg: TrainConfig, source: str, shipped: dict[str, Path]) -> ImageStep
     return ImageStepper(own, generator=ck.G.state_dict())
 
 
-def _stepper(cfg: TrainConfig, source: str, shipped: dict[str, Path]) -> ImageStepper:
+def _stepper(cfg: TrainConfig, source: str, shipped: dict[str, Path],
+             mine: Optional[dict] = None) -> ImageStepper:
     sig = (source, tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items()
                                 if k not in IGNORED)))
     held = st.session_state.get("img_stepper")
     if held is None or held[0] != sig:
         with st.spinner("Building G and D and loading the images..."):
-            st.session_state.img_stepper = (sig, _build(cfg, source, shipped))
+            st.session_state.img_stepper = (sig, _build(cfg, source, shipped, mine))
         st.session_state.img_step_report = None
     return st.session_state.img_stepper[1]
 
@@ -73,23 +96,33 @@ def step_by_step_images(cfg: TrainConfig, key: str = "isbs") -> None:
 
 def _view(cfg: TrainConfig, key: str) -> None:
     shipped = shipped_models(cfg.dataset)
-    source = st.selectbox("Start from", [FRESH, *shipped], key=f"{key}_source",
-                          help="A shipped model's file holds its generator only: G starts "
-                               "trained, D starts new, and the model's own recipe is used.")
+    mine = own_runs(cfg.dataset)
+    source = st.selectbox("Start from", [FRESH, *mine, *shipped], key=f"{key}_source",
+                          help="Your paused or finished run: it goes on from its last "
+                               "checkpoint (G, D, both optimisers, its recipe). A shipped "
+                               "model's file holds its generator only: G starts trained, D "
+                               "starts new, and the model's own recipe is used.")
     if st.session_state.get("img_step_action") == "reset":
         st.session_state.pop("img_step_action")
         st.session_state.pop("img_stepper", None)       # rebuilt from the same start
     try:
-        s = _stepper(cfg, source, shipped)
+        s = _stepper(cfg, source, shipped, mine)
     except (ValueError, DatasetError, CheckpointError, OSError) as e:
         st.error(safe.text(e), icon=":material/warning:")
         return
-    if source != FRESH:
+    if source in mine:
+        st.caption(f"Going on from your run's checkpoint of step {s.start_step}: G, D, both "
+                   f"optimisers and the run's recipe ({safe.text(s.config.loss)} loss, batch "
+                   f"{s.config.batch_size}). The batches start again at the beginning of its "
+                   f"epoch {s.trainer.epoch}: a checkpoint does not keep the place within an "
+                   f"epoch. Your run itself is not changed.")
+    elif source != FRESH:
         st.caption(f"Recipe of this model: {safe.text(s.config.loss)} loss, batch "
                    f"{s.config.batch_size}, learning rates {s.config.lr_g:g} (G) / "
                    f"{s.config.lr_d:g} (D). D starts new: the shipped file holds G only.")
-    st.caption("A paused run from the live view cannot be stepped here yet; start from the "
-               "settings on the left or a shipped model.")
+    if not mine:
+        st.caption("Pause or finish a run in the live view and it appears under *Start from*, "
+                   "to go on from its last checkpoint one update at a time.")
     _run_action(s)
     _buttons(s, key)
     c = s.config

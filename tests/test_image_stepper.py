@@ -144,3 +144,24 @@ def test_every_loss_writes_out_its_updates_with_per_sample_terms(loss, image_cfg
         assert set(r.term_latex) == set(r.batch_terms) and "overline" not in str(r.term_latex)
         assert all(len(t) == 8 and torch.isfinite(t).all() for t in r.batch_terms.values())
     assert term_latex(s.trainer.loss, LOSSES[loss].mean_g) in r.term_latex["fake"]
+
+
+def test_a_paused_run_s_checkpoint_goes_on_in_the_stepper(image_cfg, tmp_path):
+    """From a run's full checkpoint: G, D, EMA, optimisers and counters as the run left them;
+    a run stopped at the end of an epoch goes on exactly as the run itself would have."""
+    from gan_core.checkpoint import read_checkpoint, save_checkpoint
+    data = _images(96)                                   # 3 steps an epoch
+    paused = Trainer(image_cfg(epochs=50, max_steps=6, ema_decay=0.99), data)
+    paused.run()
+    save_checkpoint(paused, tmp_path / "run.pt")
+    s = ImageStepper(image_cfg(epochs=50, ema_decay=0.99), data,
+                     state=read_checkpoint(tmp_path / "run.pt"))
+    assert s.start_step == s.steps == 6
+    want, got = _state(paused), _state(s.trainer)
+    assert [k for k in want if not torch.equal(want[k], got[k])] == []
+    for _ in range(6):                                   # 3 more steps of (D, G)
+        s.update()
+    longer = Trainer(image_cfg(epochs=50, max_steps=9, ema_decay=0.99), data)
+    longer.run()
+    want, got = _state(longer), _state(s.trainer)
+    assert s.steps == 9 and [k for k in want if not torch.equal(want[k], got[k])] == []

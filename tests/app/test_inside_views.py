@@ -318,3 +318,30 @@ def test_compare_plays_both_sides_in_lockstep():
     titles = {c["__spec__"]["layout"]["title"]["text"] for c in _charts(at)
               if views.MESH_NAME in c}
     assert len(titles) == 1
+
+
+def test_a_finished_run_goes_on_step_by_step_from_its_checkpoint(real_data_dir, monkeypatch):
+    """Issue 34: "from a run's current state": the student's own finished (or paused) run is
+    under Start from, and the stepper goes on from its last checkpoint."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(real_data_dir))
+    at = page("train", dataset="mnist", subset=256, epochs=1).run()
+    [b for b in at.button if b.label == "Start training"][0].click().run()
+    job = at.session_state["runs"][-1].job
+    for _ in range(600):                 # the page is open: an unwatched run would pause
+        job.seen()
+        if job.join(0.5):
+            break
+    assert job.status().state == "finished", job.status()
+    at.query_params["view"] = "step"
+    at.run()
+    assert not at.exception
+    box = at.selectbox(key="sbs_img_source")
+    mine = [o for o in box.options if o.startswith("your ")]
+    assert len(mine) == 1 and "finished" in mine[0], box.options
+    box.set_value(mine[0]).run()
+    assert not at.exception
+    s = at.session_state["img_stepper"][1]
+    assert s.start_step == job.trainer.checkpoint_step > 0
+    assert any("Going on from your run's checkpoint" in c.value for c in at.caption)
+    at.button(key="sbs_img_d").click().run()
+    assert not at.exception and at.session_state["img_step_report"].who == "D"
