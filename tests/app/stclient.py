@@ -39,6 +39,7 @@ class LightSession:
         self.fragment_runs = 0
         self.recent: list[str] = []         # the last messages' kinds, for a failure message
         self._busy = 0.0                    # when a run was asked for (0: none under way)
+        self._full_pending = 0.0            # when a page load or click was sent (0: its run ended)
 
     async def __aenter__(self):
         stream = self.url.replace("http://", "ws://") + "/_stcore/stream"
@@ -65,6 +66,13 @@ class LightSession:
         if fragment_id:
             rs.fragment_id, rs.is_auto_rerun = fragment_id, True
         async with self._send_lock:
+            # A fragment's timer that fired while a page load or a click was being sent is
+            # dropped, as a browser's is once the page reruns: sent after it, the server would
+            # merge it into the pending full run and run the fragment alone.
+            now = time.monotonic()
+            if fragment_id and (now - self._full_pending < 30 or fragment_id not in
+                                self._fragments or now - self._busy < 30):
+                return
             self._busy = time.monotonic()
             await self._ws.send(msg.SerializeToString())
 
@@ -87,6 +95,7 @@ class LightSession:
 
     async def _run(self, widget_states, timeout: float) -> float:
         self._finished.clear()
+        self._full_pending = time.monotonic()   # until the full run's end: no fragment timers
         start, seq = time.perf_counter(), self._seq
         await self._send(widget_states)
         try:
@@ -125,7 +134,10 @@ class LightSession:
             elif kind == "script_finished":
                 self._busy = 0.0
                 # 0: a full run finished (a fragment's own run is FINISHED_FRAGMENT_RUN_...)
-                if msg.script_finished == ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY:
+                done = ForwardMsg.ScriptFinishedStatus
+                if msg.script_finished != done.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                    self._full_pending = 0.0    # a full run ended (or gave way to a rerun)
+                if msg.script_finished == done.FINISHED_SUCCESSFULLY:
                     self._finished.set()
 
     async def _tick(self) -> None:
@@ -135,8 +147,8 @@ class LightSession:
         while True:
             await asyncio.sleep(0.25)
             now = time.monotonic()
-            if self._busy and now - self._busy < 30:      # (a lost answer: go on after 30 s)
-                continue
+            if now - self._full_pending < 30 or now - self._busy < 30:
+                continue                    # (a lost answer: go on after 30 s)
             for fid, interval in list(self._fragments.items()):
                 if now >= due.setdefault(fid, now + interval):
                     due[fid] = now + interval
