@@ -182,7 +182,10 @@ the data, and the non-saturating game with it spirals out.
 point 1 as LSGAN asks, and every point with ψ = 0 is a resting point. The path stops wherever
 ψ reaches 0, at whatever θ it has then.
 """
-HOW = ("Computed by gan_core.dirac from the lab's own loss functions: the gradients by the "
+HOW = ("The arrows are both players' gradient steps taken at once from each point (the "
+       "simultaneous field); with alternating updates the path steps D first and G from D's "
+       "new slope, so it can leave the arrows' line a little. "
+       "Computed by gan_core.dirac from the lab's own loss functions: the gradients by the "
        "chain rule through D's logit ψ·x, each loss term's slope by autograd; the tests check "
        "them against autograd of the whole game, penalties included, for every loss. Plain "
        "gradient descent as in the paper: the lab's real runs use Adam, which circles too, "
