@@ -7,7 +7,7 @@ import streamlit as st
 from gan_core import claims, sweep_stats, versions
 from gan_core.jobs import SweepJob
 from lab_app import charts, limits, safe
-from lab_app.sweep_results import (comparison_rows, load_results_dir, load_shipped,
+from lab_app.sweep_results import (comparison_rows, in_short, load_results_dir, load_shipped,
                                   nearest_pairs)
 from lab_app.settings import find_data_dir, mnist_available
 from lab_app.ui import get_pool, owner_key
@@ -34,6 +34,9 @@ st.markdown(f"**Set-up.** {exp.setup}")
 def show_results(summary: dict, rows: list[dict], curves: list[dict], key: str,
                  folder: Path | None) -> None:
     """Verdict, curve with its band across seeds, bars with one dot per seed, and the table."""
+    lead = in_short(summary) if summary.get("complete") and not summary.get("quick") else ""
+    if lead:
+        st.markdown(f"**In short** (each pair compared seed by seed, Holm-corrected): {lead}")
     if summary.get("complete") and not summary.get("quick"):
         st.success(f"**Verdict.** {summary['verdict']}", icon=":material/gavel:")
     elif summary.get("complete"):

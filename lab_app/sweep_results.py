@@ -86,6 +86,46 @@ def comparison_rows(summary: dict) -> list[dict]:
     return rows
 
 
+# Which way is better, for the numbers a verdict compares (the rest: "higher" or "lower").
+LOWER_BETTER = {"judge_fd", "judge_fd_all", "steps_to_threshold", "seconds_to_threshold",
+                "mean_judge_fd", "judge_fd_at_15s", "class_kl", "train_seconds"}
+HIGHER_BETTER = {"confident_share", "classes_covered", "class_accuracy", "classifier accuracy"}
+
+
+def in_short(summary: dict, most: int = 4) -> str:
+    """The verdict's comparisons in one plain paragraph (Markdown-safe): which arm is clearly
+    better or worse on what, and which pairs show no clear difference ('' without any)."""
+    clear, unclear = [], []
+    for c in summary.get("comparisons") or []:
+        if not isinstance(c, dict) or not isinstance(c.get("diff"), (int, float)):
+            continue
+        metric = str(c.get("metric", ""))
+        a = safe.text(safe.clean(str(c.get("a_label") or c.get("a")), 60))
+        b = safe.text(safe.clean(str(c.get("b_label") or c.get("b")), 60))
+        what = safe.text(claims.NAMES.get(metric, metric).split(" (")[0])
+        p = c.get("p_holm")
+        if not (isinstance(p, (int, float)) and p < ALPHA):
+            unclear.append(f"{a} and {b} ({what})")
+            continue
+        up = c["diff"] > 0
+        if metric in LOWER_BETTER or metric in HIGHER_BETTER:
+            good = up == (metric in HIGHER_BETTER)
+            clear.append(f"{a} is clearly {'better' if good else 'worse'} than {b} on {what} "
+                         f"({'higher' if up else 'lower'})")
+        else:
+            clear.append(f"{a} is clearly {'higher' if up else 'lower'} than {b} on {what}")
+    if not clear and not unclear:
+        return ""
+    parts = []
+    if clear:
+        more = f" (and {len(clear) - most} more clear differences)" if len(clear) > most else ""
+        parts.append("; ".join(clear[:most]) + more + ".")
+    if unclear:
+        more = f" and {len(unclear) - most} more pairs" if len(unclear) > most else ""
+        parts.append("No clear difference between " + "; ".join(unclear[:most]) + more + ".")
+    return " ".join(parts)
+
+
 def nearest_pairs(name: str, folder: Optional[Path] = None, seed: int = 0) -> list[dict]:
     """For a memorisation sweep, per arm (one seed): the samples nearest a training image above
     that image (PNG bytes), their distances and a caption; [] for other experiments. folder:

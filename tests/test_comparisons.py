@@ -203,3 +203,27 @@ def test_summarise_only_rereads_a_sweep_without_training(cli, tmp_path):
     wrong = cli("sweep", "sagan", "--summarise-only", "--out", out)
     assert wrong.returncode == 2 and "holds the sweep 'small-data'" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_in_short_says_better_worse_and_no_clear_difference_from_the_comparisons():
+    from lab_app.sweep_results import in_short
+
+    def comp(a, b, metric, diff, p_holm):
+        return dict(a=a, b=b, a_label=a.upper(), b_label=b.upper(), metric=metric, diff=diff,
+                    ci_low=diff - 1, ci_high=diff + 1, p=p_holm, p_holm=p_holm, n=5)
+    said = in_short(dict(comparisons=[
+        comp("fl", "dc", "steps_to_threshold", -57.0, 0.02),       # fewer steps: better
+        comp("fo", "dc", "steps_to_threshold", +99.0, 0.01),       # more steps: worse
+        comp("cs", "dc", "confident_share", -0.1, 0.03),           # a lower share: worse
+        comp("fc", "cl", "steps_to_threshold", -10.0, 0.18),       # not clear
+        comp("x", "y", "log_lg_ld", 0.4, 0.001)]))                 # no better way: higher
+    assert "FL is clearly better than DC on steps to threshold (lower)" in said
+    assert "FO is clearly worse than DC on steps to threshold (higher)" in said
+    assert "CS is clearly worse than DC on share the judge recognises" in said
+    assert "No clear difference between FC and CL (steps to threshold)" in said
+    assert "X is clearly higher than Y on log(L_G / L_D)" in said.replace("\\", "")
+    assert in_short(dict(comparisons=[])) == "" and in_short({}) == ""
+    # labels come from a file: Markdown in them is escaped
+    evil = in_short(dict(comparisons=[dict(comp("a", "b", "judge_fd", 1.0, 0.5),
+                                           a_label="[x](http://evil.example)")]))
+    assert "](http" not in evil
