@@ -40,6 +40,7 @@ class LightSession:
         self.recent: list[str] = []         # the last messages' kinds, for a failure message
         self._busy = 0.0                    # when a run was asked for (0: none under way)
         self._full_pending = 0.0            # when a page load or click was sent (0: its run ended)
+        self.reloads_resent = 0             # page loads asked again (see _run)
 
     async def __aenter__(self):
         stream = self.url.replace("http://", "ws://") + "/_stcore/stream"
@@ -99,7 +100,23 @@ class LightSession:
         start, seq = time.perf_counter(), self._seq
         await self._send(widget_states)
         try:
-            await asyncio.wait_for(self._finished.wait(), timeout)
+            if widget_states:                   # a click is sent once
+                await asyncio.wait_for(self._finished.wait(), timeout)
+            else:
+                # A page load here is a rerun request on an open session (a browser's reload
+                # opens a new one); now and then the server folds it into a fragment run under
+                # way and no full run follows. Asked again after a third of the time, as a
+                # student presses reload again; the time counts from the first request.
+                for attempt in range(3):
+                    try:
+                        await asyncio.wait_for(self._finished.wait(), timeout / 3)
+                        break
+                    except TimeoutError:
+                        if attempt == 2:
+                            raise
+                        self.reloads_resent += 1
+                        self._full_pending = time.monotonic()
+                        await self._send(widget_states)
         except TimeoutError:
             reader = self._tasks[0]
             died = reader.done() and not reader.cancelled() and reader.exception()
