@@ -22,6 +22,7 @@ from gan_core.trainer import Diverged
 
 from . import pretrained, safe
 from .step_pictures import difference_tiles, numbered_tiles, shared_scale, verdict_tiles
+from .ui import runs
 
 FRESH = "the settings on the left (new G and D)"
 FAST = 50       # training steps per "Fast-forward"
@@ -47,7 +48,6 @@ def shipped_models(dataset: str) -> dict[str, Path]:
 def own_runs(dataset: str) -> dict[str, object]:
     """{label: run view} of this browser's Train-page runs on `dataset` that have a checkpoint
     and are not training now (paused, stopped or finished): the ones a student can step on."""
-    from .ui import runs
     out = {}
     for r in reversed(runs()):
         tr = r.job.trainer
