@@ -29,6 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .procs import cmdline, cpu_seconds, descendants, parents
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu"]
 STEP = re.compile(r"(?:running|paused|finished): step (\d+)/")
@@ -46,50 +48,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stat(pid: int) -> tuple[int, float]:
-    """(parent pid, CPU seconds) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree() -> dict[int, int]:
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                out[int(entry.name)] = _stat(int(entry.name))[0]
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def _descendants(pid: int, parents: dict[int, int]) -> list[int]:
-    out, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, parent in parents.items() if parent == p]
-        out += kids
-        frontier += kids
-    return out
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    for p in pids:
-        try:
-            total += _stat(p)[1]
-        except (OSError, IndexError, ValueError):
-            pass                                    # ended: its time is lost, a lower bound
-    return total
-
-
 def _groups(server: int) -> dict[str, list[int]]:
     """The server, its workers, and Chromium's processes (children of this process's driver)."""
-    parents = _tree()
-    workers = _descendants(server, parents)
-    chromium = [p for p in _descendants(os.getpid(), parents)
+    tree = parents()
+    workers = descendants(server, tree)
+    chromium = [p for p in descendants(os.getpid(), tree)
                 if p != server and p not in workers
-                and "chrom" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+                and "chrom" in cmdline(p)]
     return {"server": [server], "worker": workers, "chromium": chromium}
 
 
@@ -149,10 +114,10 @@ def _wait_quiet(server: int, limit: float = 90.0) -> None:
     """Until the server's processes use under 5% of a core (the worker's warm-up is over)."""
     end = time.time() + limit
     while time.time() < end:
-        pids = [server, *_descendants(server, _tree())]
-        c0 = _cpu(pids)
+        pids = [server, *descendants(server)]
+        c0 = cpu_seconds(pids)
         time.sleep(1.0)
-        if _cpu(pids) - c0 < 0.05:
+        if cpu_seconds(pids) - c0 < 0.05:
             return
 
 
@@ -186,12 +151,12 @@ def page_run(data_dir: str, seconds: float = 45.0, window_from: float = 10.0) ->
                     first_grid = now
                 if cpu0 is None and now >= window_from:
                     groups = _groups(proc.pid)
-                    cpu0 = {k: _cpu(v) for k, v in groups.items()}
+                    cpu0 = {k: cpu_seconds(v) for k, v in groups.items()}
                     w0 = now
                 time.sleep(0.2)
             if groups is not None:
                 span = time.perf_counter() - t0 - w0
-                out["cores"] = {k: round((_cpu(v) - cpu0[k]) / span, 3)
+                out["cores"] = {k: round((cpu_seconds(v) - cpu0[k]) / span, 3)
                                 for k, v in groups.items()}
             out.update(first_step_s=first_step, first_grid_s=first_grid, steps=step,
                        seconds=seconds)

@@ -30,6 +30,7 @@ import pytest
 from stclient import LightSession
 from test_browser import ARGS, CHROMIUM, _no_exception, _start_server, _stop_server
 
+from benchmarks.procs import cmdline, descendants, process_stat
 from gan_core.workers import process_rss_mb
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
@@ -51,29 +52,6 @@ KILL_TRIES = 5
 
 
 # --- the server's processes ---------------------------------------------------------------------
-def _proc_stat(pid: int) -> tuple[int, float]:
-    """(parent pid, CPU seconds used) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = _proc_stat(int(entry.name))[0]
-            except (OSError, IndexError, ValueError):
-                pass
-    out, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, parent in parents.items() if parent == p]
-        out += kids
-        frontier += kids
-    return out
-
-
 def rss_mb(pid: int) -> float:
     return process_rss_mb(pid) or 0.0           # 0 for a process that has just ended
 
@@ -82,23 +60,19 @@ def busy_worker(server_pid: int) -> int | None:
     """A worker that is training: of the descendants busy over half a second, the one with the
     most CPU time in all. Not a spare worker warming up (busy too, but new: little CPU time
     yet, and killing it fails no run), and not multiprocessing's resource tracker."""
-    def tracker(pid: int) -> bool:
-        try:
-            return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return True                                  # ended: not a candidate
-    kids = [k for k in descendants(server_pid) if not tracker(k)]
+    kids = [k for k in descendants(server_pid)
+            if cmdline(k) and "resource_tracker" not in cmdline(k)]   # '' once ended
     before = {}
     for k in kids:
         try:
-            before[k] = _proc_stat(k)[1]
+            before[k] = process_stat(k)[1]
         except (OSError, IndexError):
             pass
     time.sleep(0.5)
     total = {}
     for k, t in before.items():
         try:
-            now = _proc_stat(k)[1]
+            now = process_stat(k)[1]
         except (OSError, IndexError):
             continue
         if now - t > 0.1:
