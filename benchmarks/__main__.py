@@ -55,6 +55,17 @@ def _fmt(x, digits=0, unit=""):
     return f"{x:,.{digits}f}{unit}"
 
 
+def _measured(out: dict, name: str, fn, key: str | None = None) -> None:
+    """out[key or name] = fn(); a failure is kept in out["errors"] and printed, so one
+    measurement that fails does not lose the others."""
+    try:
+        out[key or name] = fn()
+    except Exception:  # noqa: BLE001 - reported like the other measurements
+        import traceback
+        out["errors"].append(dict(measure=name, args={}, error=traceback.format_exc()))
+        print(f"  ! {name} failed:\n{traceback.format_exc()}", file=sys.stderr)
+
+
 def run(args) -> dict:
     steps = QUICK_STEPS if args.quick else STEPS
     models = args.models or (["classroom"] if args.quick else ["classroom", "paper", "dcgan64"])
@@ -64,43 +75,28 @@ def run(args) -> dict:
                growth=[], errors=[], app=None, views=None)
     if args.app in ("yes", "browser"):
         from . import browser_speed
-        try:
-            out["browser"] = browser_speed.measure(args.data_dir, seconds=15.0 if args.quick
-                                                   else args.browser_seconds)
-        except Exception:  # noqa: BLE001 - reported like the other measurements
-            import traceback
-            out["errors"].append(dict(measure="browser", args={}, error=traceback.format_exc()))
-            print(f"  ! browser failed:\n{traceback.format_exc()}", file=sys.stderr)
+        _measured(out, "browser", lambda: browser_speed.measure(
+            args.data_dir, seconds=15.0 if args.quick else args.browser_seconds))
         if args.app == "browser":
             return out
     if args.app in ("yes", "only", "startup"):
         from . import startup
-        try:
-            out["startup"] = startup.measure(args.data_dir, seconds=10.0 if args.quick else
-                                             args.startup_seconds, repeats=1 if args.quick
-                                             else args.app_rounds)
-        except Exception:  # noqa: BLE001 - reported like the other measurements
-            import traceback
-            out["errors"].append(dict(measure="startup", args={}, error=traceback.format_exc()))
-            print(f"  ! startup failed:\n{traceback.format_exc()}", file=sys.stderr)
+        _measured(out, "startup", lambda: startup.measure(
+            args.data_dir, seconds=10.0 if args.quick else args.startup_seconds,
+            repeats=1 if args.quick else args.app_rounds))
         if args.app == "startup":
             return out
     if args.app != "no":
         from .app_speed import measure, measure_page
-        try:
-            if args.app == "page":
-                out["page"] = measure_page(args.data_dir, repeats=3 if args.quick else 20,
-                                           warmup=2 if args.quick else 10)
-            else:
-                out["app"] = measure(args.data_dir,
-                                     seconds=5.0 if args.quick else args.app_seconds,
-                                     rounds=1 if args.quick else args.app_rounds,
-                                     repeats=3 if args.quick else 20,
-                                     warmup=2 if args.quick else 10)
-        except Exception:  # noqa: BLE001 - reported like the other measurements
-            import traceback
-            out["errors"].append(dict(measure="app_speed", args={}, error=traceback.format_exc()))
-            print(f"  ! app_speed failed:\n{traceback.format_exc()}", file=sys.stderr)
+        if args.app == "page":
+            _measured(out, "app_speed", lambda: measure_page(
+                args.data_dir, repeats=3 if args.quick else 20, warmup=2 if args.quick else 10),
+                key="page")
+        else:
+            _measured(out, "app_speed", lambda: measure(
+                args.data_dir, seconds=5.0 if args.quick else args.app_seconds,
+                rounds=1 if args.quick else args.app_rounds, repeats=3 if args.quick else 20,
+                warmup=2 if args.quick else 10), key="app")
         if args.app in ("only", "page"):
             return out
 
