@@ -184,7 +184,7 @@ def real_confident_share(data_dir: str) -> float:
     """The judge's confident share on the 1,000 digits it never trained on (its hold-out)."""
     from gan_core import metrics
     from gan_core.data import load_idx_dataset
-    train = load_idx_dataset("mnist", Path(data_dir), download=False, part="train")
+    train = load_idx_dataset("mnist", Path(data_dir), part="train")
     return metrics.heldout_confident_share(metrics.load_judge("mnist"), train)
 
 
