@@ -1,4 +1,6 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
+import time
+
 import streamlit as st
 
 from gan_core.config import RECIPES, TrainConfig, switch_loss
@@ -10,7 +12,7 @@ from gan_core.models import ARCHITECTURES
 from gan_core.records import history_csv
 from gan_core.sources import missing_line
 from gan_core.devices import available_devices, is_out_of_memory, memory_advice, resolve_device
-from lab_app import charts
+from lab_app import livecharts
 from lab_app import widgets
 from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dataset_label,
                               dataset_options, default_config, find_data_dir, params_from_config,
@@ -18,8 +20,8 @@ from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dat
 from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
-                        owner_key, timed)
+from lab_app.ui import (LIVE_REFRESH_S, START_FAST_S, START_REFRESH_S, Run,
+                        add_run, checkpoint_bytes, latest_run, new_job, owner_key, timed)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
@@ -171,6 +173,37 @@ with left:
     start = st.button("Start training", type="primary", disabled=cfg is None,
                       width="stretch")
 
+def grid_png(job_id: int, snap) -> bytes:
+    """The snapshot's sample grid as PNG, encoded once: the live view shows the same grid on
+    several refreshes in a row."""
+    cache = st.session_state.setdefault("grid_png", {})
+    key = (job_id, snap.step, len(snap.samples))
+    if cache.get("key") != key:
+        cache.update(key=key, png=png_bytes(snapshot_image(snap.samples)))
+    return cache["png"]
+
+
+def live_charts(job_id: int, hist: list, markers: list, bands: list, tr) -> dict:
+    """The live view's five charts as (Vega-Lite spec, data) (lab_app.livecharts says why not
+    Plotly): the history's columns are kept between refreshes and extended."""
+    cols = st.session_state.setdefault("live_columns", {})
+    if cols.get("job") != job_id:
+        cols.clear()
+        cols.update(job=job_id, columns=livecharts.Columns())
+    c = cols["columns"].update(hist)
+    return {"loss": livecharts.loss_chart(c, markers, bands),
+            "prob": livecharts.probability_chart(c, markers, bands),
+            "ratio": livecharts.ratio_chart(c, markers, bands),
+            "grad": livecharts.grad_chart(c, markers, bands),
+            "quality": livecharts.quality_chart(c, max(tr.spec.num_classes, 10),
+                                                tr.dataset.num_classes or 8, markers, bands)}
+
+
+def draw_chart(where, chart, key: str) -> None:
+    spec, data = chart
+    where.vega_lite_chart(data, spec, width="stretch", key=key)
+
+
 def show_saved_runs() -> None:
     """This browser's finished runs, kept on the server across refreshes and restarts."""
     mine = saved.list_saved(owner_key())
@@ -228,6 +261,9 @@ with right:
         st.stop()
 
     live = run.job.alive
+    # Until its first grid a new run is looked at every START_REFRESH_S; one full rerun then
+    # puts the view on LIVE_REFRESH_S (or after START_FAST_S, if no grid came by then).
+    starting = live and not run.job.trainer.snapshots and time.time() - run.created < START_FAST_S
 
     def live_view():
         job = run.job
@@ -285,7 +321,6 @@ with right:
         hist = list(tr.history)
         snaps = list(tr.snapshots)
         markers = list(tr.markers)
-        runs = {run.name: hist}
         # What is happening, in words (gan_core.detectors), and shaded on the charts
         narrators = st.session_state.setdefault("narrators", {})
         if job.id not in narrators:
@@ -317,37 +352,28 @@ with right:
                     mesh, arrows = inside.switches("t_toy")
                     inside.points_view(tr, snap, "toyfig", mesh, arrows)
                 else:
-                    st.image(snapshot_image(snap.samples),
+                    st.image(grid_png(job.id, snap),
                              caption=f"Fixed noise at step {snap.step} ({snap.epoch} of "
                                      f"{tr.config.epochs} epochs done)",
-                             width="stretch")
+                             width="stretch", output_format="PNG")     # as it is: no re-encoding
         if not hist:
             row1[1].caption("Charts appear after the first step.")
         else:
-            row1[1].plotly_chart(charts.add_bands(charts.loss_figure(runs, markers), bands),
-                                 width="stretch",
-                                 key="c_loss")
+            figs = live_charts(job.id, hist, markers, bands, tr)
+            draw_chart(row1[1], figs["loss"], "c_loss")
             row2 = st.columns(2)
-            row2[0].plotly_chart(charts.add_bands(charts.probability_figure(runs, markers),
-                                                 bands), width="stretch",
-                                 key="c_prob")
-            row2[1].plotly_chart(charts.add_bands(charts.ratio_figure(runs, markers), bands),
-                                 width="stretch",
-                                 key="c_ratio")
+            draw_chart(row2[0], figs["prob"], "c_prob")
+            draw_chart(row2[1], figs["ratio"], "c_ratio")
             st.caption(phase.TRAIN_LINK)
             row3 = st.columns(2)
-            row3[0].plotly_chart(charts.add_bands(charts.grad_figure(runs, markers), bands),
-                                 width="stretch",
-                                 key="c_grad")
-            quality = charts.quality_figure(runs, max(tr.spec.num_classes, 10),
-                                            tr.dataset.num_classes or 8, markers)
-            if quality is not None:
-                row3[1].plotly_chart(quality, width="stretch", key="c_quality")
+            draw_chart(row3[0], figs["grad"], "c_grad")
+            if figs["quality"] is not None:
+                draw_chart(row3[1], figs["quality"], "c_quality")
             elif tr.eval_note:
                 row3[1].caption(f"No quality metrics: {safe.text(tr.eval_note)}")
-            st.caption("Faint lines: every step. Bold: smoothed. Click a legend entry to hide a "
-                       "curve. Dotted vertical lines mark settings changed mid-run; shaded "
-                       "spans mark what the lab noticed (the lines above the charts).")
+            st.caption("Faint lines: every step. Bold: smoothed. Dotted vertical lines mark "
+                       "settings changed mid-run; shaded spans mark what the lab noticed (the "
+                       "lines above the charts).")
 
         if snaps and tr.dataset.is_points and not live:
             with st.expander("Replay the whole run", expanded=True):
@@ -379,5 +405,8 @@ with right:
                 "samples over time and what happened, readable offline")
             if not live:
                 show_saved_runs()
+        if starting and (snaps or time.time() - run.created >= START_FAST_S):
+            st.rerun(scope="app")            # the first grid is drawn: back to the usual pace
 
-    st.fragment(timed(live_view), run_every=LIVE_REFRESH_S if live else None)()
+    st.fragment(timed(live_view), run_every=(START_REFRESH_S if starting else LIVE_REFRESH_S)
+                if live else None)()

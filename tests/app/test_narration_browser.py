@@ -16,17 +16,19 @@ pytestmark = [*tb.pytestmark, pytest.mark.skipif(
     "CI has them")]
 
 NARRATION = '[data-testid="stAlertContentInfo"]'
-# the shapes of the probability chart that narration adds (filled rectangles)
-BANDS_JS = """() => {
-    const plots = [...document.querySelectorAll('.js-plotly-plot')];
-    return plots.map(p => (p.layout.shapes || []).filter(s => s.type === 'rect').length)
-                .reduce((a, b) => a + b, 0);
-}"""
+# The shaded spans narration adds to the charts: their rectangles, in the SVG the charts are
+# drawn as on this test's server (GAN_LAB_CHART_RENDERER=svg; a class's server draws on canvas).
+BANDS_JS = """() => document.querySelectorAll(
+    '[data-testid="stVegaLiteChart"] g.mark-rect.role-mark path').length"""
+# The last step each chart's x axis reaches, from Vega's description of the axis.
+AXIS_END_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] [aria-label]')]
+    .map(e => e.getAttribute('aria-label')).filter(s => s.startsWith('X-axis'))
+    .map(s => Number(s.split(' to ').pop().replace(/,/g, '')))"""
 
 
 @pytest.fixture(scope="module")
 def server(monkeypatch_module):  # noqa: F811
-    proc, url = tb._start_server()
+    proc, url = tb._start_server({"GAN_LAB_CHART_RENDERER": "svg"})
     yield url
     tb._stop_server(proc)
 
@@ -60,5 +62,10 @@ def test_a_healthy_default_run_stays_quiet(server, browser):  # noqa: F811
     page.get_by_text("Finished").first.wait_for(timeout=420_000)
     assert _narration(page) == ""
     assert page.evaluate(BANDS_JS) == 0
+    # every chart's x axis reaches the run's last step (a nice round number at or above it)
+    label = page.get_by_test_id("stProgress").inner_text()
+    last = int(label.split("step ")[1].split("/")[0])
+    ends = page.evaluate(AXIS_END_JS)
+    assert len(ends) >= 4 and all(last <= e <= 1.5 * last + 50 for e in ends[:4]), (last, ends)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

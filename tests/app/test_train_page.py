@@ -1,4 +1,6 @@
 """The Train page in AppTest: renders, trains a toy run, shows progress, answers bad input."""
+import json
+
 from apphelpers import finish_jobs, page
 
 
@@ -20,8 +22,12 @@ def test_a_toy_run_shows_progress_charts_and_downloads():
     at.run()
     assert not at.exception
     assert any("Finished" in s.value for s in at.success)
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 5           # toy map + four training charts
+    assert len(at.get("plotly_chart")) >= 1         # the toy map
+    charts = at.get("vega_lite_chart")         # the training charts (lab_app.livecharts)
+    assert len(charts) == 5, [c.type for c in at.main]
+    specs = [json.loads(c.proto.spec) for c in charts]
+    titles = [" ".join(s["title"]["text"]) for s in specs]
+    assert titles[0] == "Generator and discriminator losses" and "modes covered" in titles[4]
     downloads = [d.proto.label for d in at.get("download_button")]
     # this run's four downloads, then the saved runs' list (this one, kept on the server)
     assert downloads == ["Samples PNG", "Progress GIF", "History CSV", "Checkpoint", "Report (HTML)",

@@ -98,7 +98,8 @@ def test_hostile_finds_what_renders():
 
 # Element types whose strings Streamlit shows as plain text, never as Markdown.
 _PLAIN_TYPES = {"code", "text", "json", "exception", "arrow_data_frame", "plotly_chart",
-                "imgs", "image", "deck_gl_json_chart", "vega_lite_chart", "download_button",
+                "imgs", "image", "deck_gl_json_chart", "vega_lite_chart", "arrow_vega_lite_chart",
+                "download_button",
                 "file_uploader", "empty"}
 # Fields that are ids, values or (for these widgets) options shown as plain text.
 _PLAIN_FIELDS = {"id", "form_id", "value", "default", "raw_value", "raw_values", "url",
