@@ -12,7 +12,7 @@ import streamlit as st
 from gan_core.config import TrainConfig
 from gan_core.data import DatasetError
 from gan_core.datasets import is_points_dataset
-from gan_core.images import snapshot_image
+from gan_core.images import png_bytes, snapshot_image
 from gan_core.metrics import load_judge
 from gan_core.probes import judge_classes, mode_counts, nearest_real, rank_by_d
 from gan_core.shape import load_for
@@ -169,20 +169,34 @@ def image_views(tr, snap, key: str, lazy: bool = False) -> None:
                 draw(tr, snap, key)
 
 
-def _verdict_tab(tr, snap, key: str) -> None:
+def _verdict_images(snap, key: str) -> list[tuple[bytes, str]]:
+    """The verdict grid and the two ranked strips as PNG with their captions, made once per
+    snapshot: a live view shows the same snapshot on several refreshes in a row."""
+    cache = st.session_state.setdefault(f"{key}_verdict_png", {})
+    if cache.get("snap") is snap:
+        return cache["images"]
     samples, probe = snap.samples, snap.probe
     d_out = probe.d_out
     img, _ = views.verdict_grid(samples, d_out, probe.d_kind)
-    score = (" (a raw score for this loss: the colours span this grid's lowest to highest)"
-             if probe.d_kind == "score" else "")
-    st.image(img, caption=f"Step {snap.step}: D's verdict on the fixed-noise samples",
-             width="stretch")
-    st.caption(EXPLAIN["verdict"].format(score=score))
+    images = [(png_bytes(img), f"Step {snap.step}: D's verdict on the fixed-noise samples")]
     most, least = rank_by_d(d_out, 8)
     for title, idx in (("D finds most real", most), ("D finds least real", least)):
         strip, _ = views.verdict_grid(samples[idx], d_out[idx], probe.d_kind, nrow=8)
-        st.image(strip, caption=f"{title}: {_numbers(d_out[idx].tolist(), probe.d_kind)}",
-                 width="stretch")
+        images.append((png_bytes(strip),
+                       f"{title}: {_numbers(d_out[idx].tolist(), probe.d_kind)}"))
+    cache.update(snap=snap, images=images)
+    return images
+
+
+def _verdict_tab(tr, snap, key: str) -> None:
+    score = (" (a raw score for this loss: the colours span this grid's lowest to highest)"
+             if snap.probe.d_kind == "score" else "")
+    (grid, caption), *strips = _verdict_images(snap, key)
+    # PNG said outright: Streamlit otherwise decodes the bytes and encodes them again as JPEG
+    st.image(grid, caption=caption, width="stretch", output_format="PNG")
+    st.caption(EXPLAIN["verdict"].format(score=score))
+    for strip, caption in strips:
+        st.image(strip, caption=caption, width="stretch", output_format="PNG")
     st.caption(EXPLAIN["ranked"])
 
 
