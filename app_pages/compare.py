@@ -11,7 +11,7 @@ from gan_core.images import grid_image, snapshot_image
 from gan_core.losses import LOSSES, loss_of
 from gan_core.sampling import generate, latent
 from gan_core.sources import missing_line
-from lab_app import charts, inside, pretrained, safe, saved
+from lab_app import charts, inside, livecharts, pretrained, safe, saved
 from gan_core.datasets import is_points_dataset, point_sets
 from lab_app.recipes import describe, recipe_line, recipe_name
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
@@ -312,10 +312,20 @@ def view():
                    "  \n".join([inside.EXPLAIN["map"], inside.EXPLAIN["mesh"].format(latent=""),
                                 inside.EXPLAIN["arrows"].format(k=8)]))
     if ta.history:
-        runs = {run.labels[0][:1]: list(ta.history), run.labels[1][:1]: list(tb.history)}
+        # The Train page's live charts (lab_app.livecharts): updated in place in the browser,
+        # each side's history kept as columns and extended
+        kept = st.session_state.setdefault("cmp_columns", {})
+        if kept.get("job") != run.job.id:
+            kept.clear()
+            kept.update(job=run.job.id, sides=[livecharts.Columns(), livecharts.Columns()])
+        cols = {label[:1]: side.update(list(tr.history))
+                for label, side, tr in zip(run.labels, kept["sides"], (ta, tb))}
         c = st.columns(2)
-        c[0].plotly_chart(charts.loss_figure(runs), width="stretch", key="cmp_loss")
-        c[1].plotly_chart(charts.probability_figure(runs), width="stretch", key="cmp_prob")
+        for where, (spec, data), key in ((c[0], livecharts.loss_chart(cols), "cmp_loss"),
+                                         (c[1], livecharts.probability_chart(cols), "cmp_prob")):
+            where.vega_lite_chart(data, spec, width="stretch", key=key)
+        st.caption(f"Solid: {safe.text(run.labels[0])}; dashed: {safe.text(run.labels[1])}. "
+                   "Faint lines: every step; bold: smoothed.")
 
     # The FLGAN paper's Figure 2: samples after epochs 1, 4 and 8 (of whatever data is here).
     epochs_done = sorted({s.epoch for s in ta.snapshots if s.epoch > 0

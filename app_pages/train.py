@@ -263,7 +263,10 @@ with right:
     live = run.job.alive
     # Until its first grid a new run is looked at every START_REFRESH_S; one full rerun then
     # puts the view on LIVE_REFRESH_S (or after START_FAST_S, if no grid came by then).
-    starting = live and not run.job.trainer.snapshots and time.time() - run.created < START_FAST_S
+    # Not while it waits for a slot: thirty queued students polling twice a second would load
+    # the server that the running ones need.
+    starting = (live and not run.job.trainer.snapshots and time.time() - run.created < START_FAST_S
+                and run.job.status().state != "queued")
 
     def live_view():
         job = run.job

@@ -27,7 +27,7 @@ import pandas as pd
 from gan_core.losses import LOSSES, balance_point
 from lab_app.charts import MAX_POINTS, PALETTE, log_ticks
 
-HEIGHT = 260
+HEIGHT = 200
 # "svg" draws each mark as an element a screen reader (through Vega's aria labels) or a browser
 # test can read, at several times a canvas's cost per refresh; anything else: the canvas.
 RENDERER = "svg" if os.environ.get("GAN_LAB_CHART_RENDERER", "").strip() == "svg" else "canvas"
@@ -83,9 +83,10 @@ class _Table:
         self.colours: dict[str, str] = {}
         self.axes: set[str] = set()
         self.present: set[tuple[str, str]] = set()      # (axis, role) that have rows
+        self.dashed = False                              # a second run's curves, dashed
 
     def series(self, cols: Columns, values: np.ndarray, name: str, colour: str,
-               axis: str = "left") -> None:
+               axis: str = "left", dashed: bool = False) -> None:
         if not len(values) or np.isnan(values).all():
             return
         # lab_app.charts.ema (NaNs skipped, the last mean carried over them), in pandas' C
@@ -101,7 +102,8 @@ class _Table:
         for role, v in (("raw", values[keep]), ("smooth", smooth[keep])):
             ok = ~np.isnan(v)
             self.present.add((axis, role))
-            self.chunks.append((steps[ok], v[ok], name, role, axis, colour))
+            self.chunks.append((steps[ok], v[ok], name, role, axis, colour, dashed))
+        self.dashed = self.dashed or dashed
 
     def points(self, steps: Sequence[int], values: Sequence[float], name: str, colour: str,
                axis: str = "left") -> None:
@@ -141,7 +143,9 @@ class _Table:
         for k in ("series", "role", "axis", "label", "colour"):
             out.setdefault(k, [""] * sum(n))
             out[k] = out[k] + [r[COLUMNS.index(k)] for r in self.rows]
-        return pd.DataFrame(out, columns=list(COLUMNS))
+        out["dash"] = np.concatenate([np.full(m, int(c[6])) for c, m in zip(self.chunks, n)]
+                                     + [np.zeros(len(self.rows), dtype=int)]).astype(int)
+        return pd.DataFrame(out, columns=[*COLUMNS, "dash"])
 
     def curve_values(self) -> np.ndarray:
         return np.concatenate([c[1] for c in self.chunks]) if self.chunks else np.array([])
@@ -166,6 +170,9 @@ def _axis_group(table: _Table, axis: str, y: dict) -> dict:
                          "symbolOpacity": 1, "symbolType": "stroke", "symbolStrokeWidth": 3}}
     x = {"field": "step", "type": "quantitative", "title": "step"}
     line = {"x": x, "y": y, "color": colour}
+    if table.dashed:        # two runs: the second one's curves dashed
+        line["strokeDash"] = {"field": "dash", "type": "nominal", "legend": None,
+                              "scale": {"domain": [0, 1], "range": [[1, 0], [6, 3]]}}
     layers = [
         *_only(table, axis, "raw", [{"mark": {"type": "line", "strokeWidth": 1, "opacity": 0.25,
                                               "clip": True}, "encoding": line}]),
@@ -211,6 +218,9 @@ def _spec(title: str, table: _Table, left: dict, right: Optional[dict] = None) -
     spec: dict = {"title": {"text": textwrap.wrap(title, TITLE_WIDTH), "anchor": "start",
                             "fontSize": 14, "limit": 0},
                   "height": HEIGHT,
+                  # the width fits the column; the height is the plot's own (Streamlit's
+                  # default, "fit", squeezes title, legend and axes into it)
+                  "autosize": {"type": "fit-x", "contains": "padding"},
                   # Streamlit draws a chart of under 2,000 rows as SVG, and an SVG chart is
                   # rebuilt mark by mark on each update: five of them cost the browser as much
                   # as the Plotly figures they replace. On a canvas an update is one redraw.
@@ -232,37 +242,57 @@ def _y(title: str, **scale) -> dict:
     return out
 
 
-def loss_chart(cols: Columns, markers=(), bands=()) -> tuple[dict, pd.DataFrame]:
+def _runs(cols) -> list[tuple[str, Columns, bool]]:
+    """(name suffix, columns, dashed) per run: one run's Columns, or {label: Columns} for a
+    comparison, whose curves are named "... (label)" and whose second run is dashed."""
+    if isinstance(cols, Columns):
+        return [("", cols, False)]
+    many = len(cols) > 1
+    return [(f" ({label})" if many else "", c, many and i > 0)
+            for i, (label, c) in enumerate(cols.items())]
+
+
+def loss_chart(cols, markers=(), bands=()) -> tuple[dict, pd.DataFrame]:
+    """G's and D's losses; `cols`: one run's Columns, or {label: Columns} (lab_app.livecharts
+    _runs)."""
     t = _Table()
-    t.series(cols, cols.array("g_loss"), "G loss", PALETTE[0])
-    t.series(cols, cols.array("d_loss"), "D loss", PALETTE[1])
+    for suffix, c, dashed in _runs(cols):
+        t.series(c, c.array("g_loss"), "G loss" + suffix, PALETTE[0], dashed=dashed)
+        t.series(c, c.array("d_loss"), "D loss" + suffix, PALETTE[1], dashed=dashed)
     t.overlays(markers, bands)
     return _spec("Generator and discriminator losses", t, _y("loss", zero=False)), t.frame()
 
 
-def probability_chart(cols: Columns, markers=(), bands=()) -> tuple[dict, pd.DataFrame]:
+def probability_chart(cols, markers=(), bands=()) -> tuple[dict, pd.DataFrame]:
     """D's mean output on real and fake samples: a probability for the losses on logits, a
-    raw score (right-hand axis when both were played) for hinge, WGAN-GP and LSGAN."""
+    raw score (right-hand axis when both were played) for hinge, WGAN-GP and LSGAN. `cols`:
+    one run's Columns or {label: Columns}."""
     t = _Table()
-    losses = cols.losses()
+    runs = _runs(cols)
+    losses = list(dict.fromkeys(n for _, c, _ in runs for n in c.losses()))
     scored = [n for n in losses if n in LOSSES and LOSSES[n].raw_scores]
     has_prob = any(n not in scored for n in losses) or not losses
-    is_score = (np.array([x in scored for x in cols.cols["loss"]], dtype=bool) if scored
-                else np.zeros(cols.n, dtype=bool))
-
-    def only(score: bool, key: str) -> np.ndarray:
-        return np.where(is_score == score, cols.array(key), np.nan)
     score_axis = "right" if has_prob else "left"
+    for suffix, c, dashed in runs:
+        is_score = (np.array([x in scored for x in c.cols["loss"]], dtype=bool) if scored
+                    else np.zeros(c.n, dtype=bool))
+
+        def only(score: bool, key: str, c=c, is_score=is_score) -> np.ndarray:
+            return np.where(is_score == score, c.array(key), np.nan)
+        if has_prob:
+            t.series(c, only(False, "d_real"), "D(x) real" + suffix, PALETTE[2], dashed=dashed)
+            t.series(c, only(False, "d_fake"), "D(G(z)) fake" + suffix, PALETTE[0],
+                     dashed=dashed)
+        if scored:
+            t.series(c, only(True, "d_real"), "D(x) raw score" + suffix, PALETTE[2],
+                     score_axis, dashed)
+            t.series(c, only(True, "d_fake"), "D(G(z)) raw score" + suffix, PALETTE[0],
+                     score_axis, dashed)
     if has_prob:
-        t.series(cols, only(False, "d_real"), "D(x) real", PALETTE[2])
-        t.series(cols, only(False, "d_fake"), "D(G(z)) fake", PALETTE[0])
         t.hline(0.5, "0.5: D cannot tell")
-    if scored:
-        t.series(cols, only(True, "d_real"), "D(x) raw score", PALETTE[2], score_axis)
-        t.series(cols, only(True, "d_fake"), "D(G(z)) raw score", PALETTE[0], score_axis)
-        if len(scored) == 1:
-            for value, text in LOSSES[scored[0]].score_lines:
-                t.hline(value, f"{scored[0]} {text}", score_axis)
+    if len(scored) == 1:
+        for value, text in LOSSES[scored[0]].score_lines:
+            t.hline(value, f"{scored[0]} {text}", score_axis)
     t.overlays(markers, bands)
     names = ", ".join(scored)
     if scored and has_prob:
@@ -343,9 +373,9 @@ def quality_chart(cols: Columns, num_classes: int = 10, num_modes: int = 8, mark
         t.points(steps, [r.get("m_classes_covered", float("nan")) / num_classes for r in hist],
                  "digits covered", PALETTE[1])
         t.points(steps, [r.get("m_judge_fd", float("nan")) for r in hist],
-                 "judge FD (right)", "#888888", "right")
+                 "judge FD, lower is better (right)", "#888888", "right")
         title = "Quality from the judge classifier"
-        right = _y("judge FD (lower: better)", type="log")
+        right = _y("judge FD", type="log")
     t.overlays(markers, bands)
     left = _y("share", domain=[0, 1.02])
     left["axis"] = {"format": ".0%"}

@@ -1,5 +1,7 @@
 """The Compare page: two runs in lockstep on the same start, side by side."""
 
+import json
+
 from apphelpers import finish_jobs, page
 
 
@@ -36,6 +38,11 @@ def test_training_both_shows_two_headed_columns_at_the_same_step():
     assert any("Focal" in h for h in heads) and any("Non-saturating" in h for h in heads)
     assert len(at.latex) >= 2
     assert len(at.metric) == 6
+    # the live charts (lab_app.livecharts): both runs' curves, the second dashed
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [" ".join(s["title"]["text"]) for s in specs] == [
+        "Generator and discriminator losses", "What D believes: D(x) and D(G(z))"]
+    assert all("strokeDash" in json.dumps(s) for s in specs)
     # Both sides are kept on the server for this browser, labelled.
     from lab_app.saved import list_saved
     kept = list_saved("compare-test-key-0123456789")

@@ -164,7 +164,8 @@ def test_quality_waits_for_the_first_check_then_shows_the_judge():
     assert lc.quality_chart(columns(history(40))) is None
     spec, df = lc.quality_chart(columns(history(120)))
     points = rows(df, "point")
-    assert set(points["series"]) == {"confident (>= 0.9)", "digits covered", "judge FD (right)"}
+    assert set(points["series"]) == {"confident (>= 0.9)", "digits covered",
+                                     "judge FD, lower is better (right)"}
     assert points[points["series"] == "digits covered"]["value"].tolist() == [0.9, 0.9]
     assert spec["resolve"] == {"scale": {"y": "independent"}}
 
@@ -176,3 +177,21 @@ def test_bands_and_markers_are_drawn_only_when_there_are_some():
     band = rows(df, "band")
     assert band[["step", "end", "label"]].values.tolist() == [[10, 30, "D is winning"]]
     assert "datum.role === 'band'" in str(spec) and "datum.role === 'marker'" in str(spec)
+
+
+def test_a_comparison_names_each_runs_curves_and_dashes_the_second():
+    pair = {"A": columns(history(50)), "B": columns(history(70, "hinge"))}
+    spec, df = lc.loss_chart(pair)
+    assert set(rows(df, "smooth")["series"]) == {"G loss (A)", "D loss (A)", "G loss (B)",
+                                                 "D loss (B)"}
+    assert set(df[df["series"].str.endswith("(B)")]["dash"]) == {1}
+    assert set(df[df["series"].str.endswith("(A)")]["dash"]) == {0}
+    assert "strokeDash" in str(spec)
+    spec, df = lc.probability_chart(pair)        # logits for A, a raw score for B
+    assert spec["resolve"] == {"scale": {"y": "independent"}}
+    right = df[(df["axis"] == "right") & (df["role"] == "smooth")]
+    assert set(right["series"]) == {"D(x) raw score (B)", "D(G(z)) raw score (B)"}
+    one = lc.loss_chart({"A": pair["A"]})[0]     # one run in a dict: as a lone run
+    assert one == lc.loss_chart(pair["A"])[0] and "strokeDash" not in str(one)
+    alt.LayerChart.from_dict({**spec, "data": {"values": df.replace({np.nan: None})
+                                               .to_dict("records")}})
