@@ -331,10 +331,9 @@ with right:
             if tr.dataset.is_points:
                 narrators[job.id] = Narrator(tr.config.dataset, True, tr.dataset.data)
             else:
-                images = inside.training_images(tr.config)
                 narrators[job.id] = Narrator(tr.config.dataset, False,
                                              judge=inside.judge_for(tr.config.dataset),
-                                             real=None if images is None else images[:256])
+                                             real_diversity=inside.real_diversity(tr.config))
         episodes = narrators[job.id].episodes(hist, snaps)
         holding, ended = narration.split(episodes)
         for e in holding:

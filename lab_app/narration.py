@@ -20,14 +20,16 @@ BAND = {"d_wins": "#2e86ab", "d_unsure": "#f18f01", "d_fooled": "#e4572e", "g_va
 class Narrator:
     """Looks at each snapshot once and narrates the run so far."""
 
-    def __init__(self, dataset: str, is_points: bool, data=None, judge=None, real=None):
+    def __init__(self, dataset: str, is_points: bool, data=None, judge=None, real=None,
+                 real_diversity: Optional[float] = None):
         """`data`: the 2-D set's points; `real`: some real images (the judge's yardstick of
-        variety), for image runs."""
+        variety), for image runs, or `real_diversity`, that yardstick measured already."""
         self.dataset, self.is_points, self.judge = dataset, is_points, judge
         self.spread = detectors.spread_of(data) if is_points and data is not None \
             and len(data) else None
-        self.real_diversity = detectors.diversity_of(real, judge) \
-            if not is_points and judge is not None and real is not None and len(real) else None
+        self.real_diversity = real_diversity if real_diversity is not None else (
+            detectors.diversity_of(real, judge)
+            if not is_points and judge is not None and real is not None and len(real) else None)
         self._looks: dict[int, Look] = {}
         self._prev: Optional[tuple[int, Any]] = None
 
