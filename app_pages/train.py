@@ -1,6 +1,4 @@
 """Train: pick the settings, start a run, watch it learn live, switch the loss mid-run."""
-import time
-
 import streamlit as st
 
 from gan_core.config import RECIPES, TrainConfig, switch_loss
@@ -20,8 +18,8 @@ from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dat
 from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (LIVE_REFRESH_S, START_FAST_S, START_REFRESH_S, Run,
-                        add_run, checkpoint_bytes, latest_run, new_job, owner_key, timed)
+from lab_app.ui import (LIVE_REFRESH_S, Run, add_run, checkpoint_bytes, latest_run, new_job,
+                        owner_key, timed)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
@@ -261,13 +259,6 @@ with right:
         st.stop()
 
     live = run.job.alive
-    # Until its first grid a new run is looked at every START_REFRESH_S; one full rerun then
-    # puts the view on LIVE_REFRESH_S (or after START_FAST_S, if no grid came by then).
-    # Not while it waits for a slot: thirty queued students polling twice a second would load
-    # the server that the running ones need.
-    starting = (live and not run.job.trainer.snapshots and time.time() - run.created < START_FAST_S
-                and run.job.status().state != "queued")
-
     def live_view():
         job = run.job
         tr = job.trainer
@@ -407,8 +398,5 @@ with right:
                 "samples over time and what happened, readable offline")
             if not live:
                 show_saved_runs()
-        if starting and (snaps or time.time() - run.created >= START_FAST_S):
-            st.rerun(scope="app")            # the first grid is drawn: back to the usual pace
 
-    st.fragment(timed(live_view), run_every=(START_REFRESH_S if starting else LIVE_REFRESH_S)
-                if live else None)()
+    st.fragment(timed(live_view), run_every=LIVE_REFRESH_S if live else None)()
