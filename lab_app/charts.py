@@ -203,11 +203,21 @@ def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
     a gradient or R1 penalty is recorded apart (d_penalty)."""
     fig = _chart()
     _series(fig, runs, "log_lg_ld", "log(L_G / L_D)", 3)
+    played = ((r["loss"], float(r.get("label_smoothing") or 0.0))
+              for hist in runs.values() for r in hist if "loss" in r)
+    lines, title = balance_lines(played, gamma)
+    for value, text in lines:
+        _hline(fig, value, "#333", text, "bottom right")
+    _markers(fig, markers)
+    return _layout(fig, title, "log ratio")
+
+
+def balance_lines(played, gamma: float = 2.0) -> tuple[list[tuple[float, str]], str]:
+    """The log(L_G / L_D) chart's balance lines as (value, label), one per value, for the
+    (loss, label smoothing) pairs played, and its title (which names the losses without one)."""
     lines: dict[float, list[str]] = {}
     undefined = []
-    played = dict.fromkeys((r["loss"], float(r.get("label_smoothing") or 0.0))
-                           for hist in runs.values() for r in hist if "loss" in r)
-    for name, smoothing in played:
+    for name, smoothing in dict.fromkeys(played):
         if name not in LOSSES:
             continue
         b = balance_point(name, gamma, smoothing)
@@ -216,16 +226,12 @@ def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
         else:
             label = name + (f", smoothing {smoothing:g}" if smoothing else "")
             lines.setdefault(round(b.log_ratio, 3), []).append(label)
-    for value, names in lines.items():
-        _hline(fig, value, "#333", f"{value:.2f}: balance ({', '.join(names)})",
-               "bottom right")
-    _markers(fig, markers)
     title = "log(L_G / L_D): above the dotted line, G loses"   # fits a half-width column
     if undefined and not lines:
         title = f"log(L_G / L_D): no balance line for {', '.join(undefined)} (undefined)"
     elif undefined:
         title += f"; none for {', '.join(undefined)}"
-    return _layout(fig, title, "log ratio")
+    return [(v, f"{v:.2f}: balance ({', '.join(n)})") for v, n in lines.items()], title
 
 
 def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:

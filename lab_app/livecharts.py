@@ -24,8 +24,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from gan_core.losses import LOSSES, balance_point
-from lab_app.charts import MAX_POINTS, PALETTE, log_ticks
+from gan_core.losses import LOSSES
+from lab_app.charts import MAX_POINTS, PALETTE, balance_lines, log_ticks
 
 HEIGHT = 200
 # "svg" draws each mark as an element a screen reader (through Vega's aria labels) or a browser
@@ -312,28 +312,12 @@ def ratio_chart(cols: Columns, markers=(), bands=(), gamma: float = 2.0
     it is -ln 2 for cross-entropy, not 0)."""
     t = _Table()
     t.series(cols, cols.array("log_lg_ld"), "log(L_G / L_D)", PALETTE[3])
-    lines: dict[float, list[str]] = {}
-    undefined = []
-    played = dict.fromkeys((loss, 0.0 if math.isnan(sm) else sm)
-                           for loss, sm in zip(cols.cols["loss"], cols.cols["label_smoothing"])
-                           if loss)
-    for name, smoothing in played:
-        if name not in LOSSES:
-            continue
-        b = balance_point(name, gamma, smoothing)
-        if b.log_ratio is None:
-            undefined.append(name)
-        else:
-            label = name + (f", smoothing {smoothing:g}" if smoothing else "")
-            lines.setdefault(round(b.log_ratio, 3), []).append(label)
-    for value, names in lines.items():
-        t.hline(value, f"{value:.2f}: balance ({', '.join(names)})")
+    played = ((loss, 0.0 if math.isnan(sm) else sm)
+              for loss, sm in zip(cols.cols["loss"], cols.cols["label_smoothing"]) if loss)
+    lines, title = balance_lines(played, gamma)
+    for value, text in lines:
+        t.hline(value, text)
     t.overlays(markers, bands)
-    title = "log(L_G / L_D): above the dotted line, G loses"
-    if undefined and not lines:
-        title = f"log(L_G / L_D): no balance line for {', '.join(undefined)} (undefined)"
-    elif undefined:
-        title += f"; none for {', '.join(undefined)}"
     return _spec(title, t, _y("log ratio", zero=False)), t.frame()
 
 
