@@ -355,7 +355,10 @@ DETECTORS: dict[str, str] = {
 def narrate(history: Sequence[Mapping[str, Any]], looks: Sequence[Look] = (),
             points: bool = False) -> list[Episode]:
     """Every detector on one run, in the order their episodes began. On the 2-D sets (`points`)
-    D(G(z)) near 0.5 is the settled game, not news: d_unsure and d_fooled are left out."""
+    D(G(z)) near 0.5 is the settled game, not news: d_unsure and d_fooled are left out.
+    A live run's history grows while it is read (the trainer's thread appends to it): the
+    detectors read one copy of it, so that all of them see the same records."""
+    history, looks = list(history), list(looks)
     balance = [] if points else d_unsure(history) + d_fooled(history)
     found = (d_wins(history) + balance + g_vanished(history) + collapse(looks)
              + circling(history, looks))

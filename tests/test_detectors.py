@@ -171,3 +171,20 @@ def test_narrate_orders_episodes_and_first_finds_a_kind():
     assert [e.kind for e in eps] == ["g_vanished", "d_wins"]
     assert D.first(eps, "d_wins") == 100 and D.first(eps, "g_vanished") == 50
     assert D.first(eps, "collapse") is None
+
+
+class _Growing(list):
+    """A live run's history: the trainer's thread appends a record whenever it is read."""
+
+    def __iter__(self):
+        it = iter(self[:])                # a plain list: what was there when asked
+        self.append(dict(self[-1], step=self[-1]["step"] + 1))
+        return it
+
+
+def test_narrate_reads_a_history_that_grows_while_it_is_read():
+    # The Class page narrated each live run's own list; a record appended between two of a
+    # detector's passes made them disagree on its length (IndexError in g_vanished).
+    live = _Growing(history(200, 0.99, 0.01, loss="minimax"))
+    eps = D.narrate(live)
+    assert D.first(eps, "g_vanished") == 50
