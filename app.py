@@ -28,6 +28,7 @@ import lab_app.charts  # noqa: E402, F401
 import lab_app.explore  # noqa: E402, F401
 import lab_app.inside  # noqa: E402, F401
 import lab_app.lessons  # noqa: E402, F401
+import lab_app.livecharts  # noqa: E402, F401
 import lab_app.losscurves  # noqa: E402, F401
 import lab_app.narration  # noqa: E402, F401
 import lab_app.phase  # noqa: E402, F401

@@ -260,3 +260,18 @@ def test_no_source_file_is_over_500_lines():
     long = {str(p.relative_to(REPO)): n for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_app_imports_every_module_a_page_needs_before_any_page_runs(graph):
+    """app.py imports, at its top, every project module the pages import (directly or through
+    what it imports): thirty first visits at once must not import a module from several
+    threads (lab_app.livecharts was once left out)."""
+    loaded, todo = set(), ["app"]
+    while todo:
+        for m in graph.get(todo.pop(), ()):
+            if m in graph and m not in loaded:
+                loaded.add(m)
+                todo.append(m)
+    needed = {m for page, deps in graph.items() if page.startswith("app_pages.")
+              for m in deps if m in graph and not m.startswith("app_pages")}
+    assert needed - loaded == set()

@@ -86,6 +86,7 @@ def test_the_teachers_buttons_and_pair_follow_their_run_when_newer_runs_arrive(r
     """Rows are newest first, so a run's row moves down when a student starts another: the
     teacher's Stop and the side-by-side pair must still mean the run they were drawn for."""
     first = page("train", dataset="ring", epochs=30).run()
+    assert not first.exception, first.exception     # (once seen in CI: no owner_key yet)
     room.set_name(first.session_state["owner_key"], "Ada")
     first.button[0].click().run()
     job = first.session_state["runs"][-1].job
@@ -97,6 +98,7 @@ def test_the_teachers_buttons_and_pair_follow_their_run_when_newer_runs_arrive(r
     chosen = f"{job.id}:0"
 
     second = page("train", dataset="ring", epochs=30, seed=3).run()
+    assert not second.exception, second.exception
     room.set_name(second.session_state["owner_key"], "Grace")
     second.button[0].click().run()
     teacher.run()
