@@ -131,6 +131,22 @@ def _browser_status(page) -> str:
     return m.group(0).strip().lower() if m else ""
 
 
+def _watch(page) -> list[str]:
+    """The page's uncaught script errors as they happen (a crashed Streamlit front end leaves a
+    blank page and no status line: the error says why)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{time.strftime('%X')} {e}"))
+    return errors
+
+
+def _page_text(page) -> str:
+    """What a browser page shows, shortened, for a failure message."""
+    try:
+        return repr(page.locator("body").inner_text(timeout=10_000)[:300])
+    except Exception as e:  # noqa: BLE001 - a page that cannot be read says why
+        return f"unreadable: {e!r}"[:300]
+
+
 def _start_in_browser(page, shots: Path, timeout: float = 60) -> None:
     """Press Start and wait for the run's status line."""
     end = time.time() + timeout
@@ -163,9 +179,10 @@ def test_a_class_of_30_on_one_server(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             # Thirty arrive at once: 28 light sessions, then the 2 browser students.
             sessions, first_loads = loop.run(_open_all(url, light_owners, long=1))
-            students = []
+            students, crashes = [], []
             for i in range(BROWSER_STUDENTS):
                 page = browser.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+                crashes.append(_watch(page))
                 t0 = time.perf_counter()
                 page.goto(f"{url}/train?" + LESSON.format(seed=100 + i))
                 page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
@@ -252,6 +269,14 @@ def test_a_class_of_30_on_one_server(tmp_path):
                 if not _browser_status(page):
                     page.screenshot(path=str(tmp_path / f"student{i}.png"), full_page=True)
                     print(f"browser student {i} shows no status: {tmp_path}/student{i}.png")
+            for i, page in enumerate(students):
+                # Streamlit's front end once blanked pages here ("Cannot set a node at a delta
+                # path") when three fragment timers met a loaded server (docs/speed.md)
+                assert not crashes[i], (f"browser student {i}'s page threw {crashes[i][:3]}; "
+                                        f"it shows {_page_text(page)}")
+            blank = [f"tab {i}: {sorted({k for k, _ in t.elements.values()})}, last messages "
+                     f"{t.recent[-8:]}" for i, t in enumerate(trackers) if not t.status()]
+            assert not blank, f"light tabs without a status line: {blank}"
             assert len(failed) == 1, states
             assert len(finished) == len(states) - 1, [s for s in states if not s.startswith(
                 "finished")]
