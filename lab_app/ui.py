@@ -40,13 +40,14 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
 # Every open page redraws the sidebar's server line and the teacher's banner on their own
-# timers. Each fragment rerun costs the browser about 40 ms of CPU whatever it draws (headless
-# Chromium), and with three timers on the Train page a loaded server runs their requests back
-# to back: in the class-of-30 test on a busy machine, Streamlit's front end then met a block
-# for a container it no longer had ("Cannot set a node at a delta path"), blanked the page and
-# dropped its connection (5 of 7 runs at 2 s and 5 s; none of 2 at 10 s; docs/speed.md).
-STATUS_REFRESH_S = 10.0
-BANNER_REFRESH_S = 10.0
+# timers; each fragment rerun costs the browser about 40 ms of CPU whatever it draws. With
+# three timers on the Train page a loaded server answers them back to back, and Streamlit's
+# front end now and then blanks the page ("Cannot set a node at a delta path"; docs/speed.md).
+# 10 s each made that rarer (5 of 7 loaded runs at these values, 1 of 5 at 10 s) but made the
+# class-of-30 test's reloads slower (max 12-28 s in 3 of 3 quiet runs against 5-11 s), so
+# they stay at 2 s and 5 s until a page can survive the race.
+STATUS_REFRESH_S = 2.0
+BANNER_REFRESH_S = 5.0
 
 
 def timed(fn):
