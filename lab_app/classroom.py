@@ -165,11 +165,10 @@ class Classroom:
     def _events(self, view: Any) -> list[str]:
         """What happened in a run (gan_core.detectors), read again only when it has new
         records: the page redraws every few seconds for every run in the class."""
-        history = list(view.history)          # a live run's grows while it is read
-        n = len(history)
+        n = len(view.history)
         held = self._narrated.get(id(view))
-        if held is None or held[0] != n:
-            texts = [ep.text for ep in narrate(history, points=view.dataset.is_points)]
+        if held is None or held[0] != n:       # (narrate reads one copy of a live history)
+            texts = [ep.text for ep in narrate(view.history, points=view.dataset.is_points)]
             held = self._narrated[id(view)] = (n, texts)
         return held[1]
 

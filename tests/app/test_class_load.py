@@ -272,8 +272,8 @@ def test_a_class_of_30_on_one_server(tmp_path):
                     page.screenshot(path=str(tmp_path / f"student{i}.png"), full_page=True)
                     print(f"browser student {i} shows no status: {tmp_path}/student{i}.png")
             # Streamlit's front end blanks a page now and then under this load ("Cannot set a
-            # node at a delta path", then no connection; docs/speed.md): a race in Streamlit,
-            # made rarer by the 10 s sidebar and banner timers, not removed. Such a page is
+            # node at a delta path", then no connection; docs/speed.md): a race in Streamlit
+            # that this page's three fragment timers meet, not yet avoided. Such a page is
             # reported here and left out of the status checks below; its run is still one of
             # the teacher's runs checked at the end.
             for i, page in enumerate(students):
