@@ -122,13 +122,15 @@ def test_a_parked_job_that_is_stopped_keeps_its_checkpoint_and_ends():
 
 
 def test_a_lockstep_pair_is_parked_and_goes_on_together():
+    # 600 steps: the page sees step 5 some while after the worker took it, and a loaded machine
+    # (CI) let a 60-step pair finish before the pause arrived, leaving nothing to park.
     pool = JobPool(max_running=1, park_after_s=0.5)
-    a = ring(max_steps=60, epochs=10_000, sample_every=10)
+    a = ring(max_steps=600, epochs=10_000, sample_every=10)
     pair = park(Job([a, a.with_updates(lr_d=1e-3)], pool).start())
     steps = [v.step for v in pair.trainers]
-    assert steps[0] == steps[1] and pair.status().message == PARKED
+    assert steps[0] == steps[1] < 600 and pair.status().message == PARKED
     pair.resume()
     assert pair.join(120)
     for v in pair.trainers:
-        assert (v.state, v.step) == ("stopped", 60), v.reason
-        assert [r["step"] for r in v.history] == list(range(1, 61))
+        assert (v.state, v.step) == ("stopped", 600), v.reason
+        assert [r["step"] for r in v.history] == list(range(1, 601))
