@@ -1,7 +1,6 @@
 """Class: the teacher's view of every run on the server (with the teacher key)."""
 import streamlit as st
 
-from gan_core.images import snapshot_image
 from gan_core.jobs import FINAL
 from lab_app import safe
 from lab_app.lessons import LESSONS
@@ -50,10 +49,8 @@ def _grid(row, width=None):
     if snap is None:
         st.caption("No samples yet.")
         return
-    view = row["view"]
-    real = view.dataset.data[:1000] if view.dataset.is_points else None
-    st.image(snapshot_image(snap.samples, real), caption=f"step {snap.step}",
-             width=width or "stretch")
+    st.image(room.grid_png(row["view"], snap), caption=f"step {snap.step}",
+             width=width or "stretch", output_format="PNG")     # encoded once per snapshot
 
 
 def _num(v):

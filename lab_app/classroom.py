@@ -68,6 +68,7 @@ class Classroom:
         self.order: dict[str, int] = {}           # owner key -> arrival number
         self.banner: Optional[Banner] = None
         self._narrated: dict[int, tuple[int, list[str]]] = {}     # id(view) -> (records, texts)
+        self._grids: dict[int, tuple[tuple, bytes]] = {}          # id(view) -> (snapshot, PNG)
         self._wrong, self._next_try = 0, 0.0
         env = os.environ.get("GAN_LAB_TEACHER_KEY", "").strip()
         self._key = key or env or secrets.token_urlsafe(9)
@@ -111,6 +112,7 @@ class Classroom:
                 self.entries = [e for e in self.entries if e not in drop]
                 gone = {id(v) for e in drop for v in e.run.job.trainers}
                 self._narrated = {k: v for k, v in self._narrated.items() if k not in gone}
+                self._grids = {k: v for k, v in self._grids.items() if k not in gone}
 
     # -- the teacher ---------------------------------------------------------------------
     def check_key(self, typed: str, now: Optional[float] = None) -> tuple[bool, float]:
@@ -172,6 +174,16 @@ class Classroom:
             held = self._narrated[id(view)] = (n, texts)
         return held[1]
 
+    def grid_png(self, view: Any, snap: Any) -> bytes:
+        """A run's sample grid (or scatter, for points) as PNG, drawn once per snapshot: the
+        Class page shows every run's latest grid every few seconds, most of them unchanged."""
+        key = (snap.step, len(snap.samples))
+        held = self._grids.get(id(view))
+        if held is None or held[0] != key:
+            real = view.dataset.data[:1000] if view.dataset.is_points else None
+            held = self._grids[id(view)] = (key, png_bytes(snapshot_image(snap.samples, real)))
+        return held[1]
+
     def results_zip(self) -> bytes:
         """The class's results after class: per run its settings, final numbers, history,
         last samples and the run's report."""
@@ -187,8 +199,7 @@ class Classroom:
                 z.writestr(f"{folder}/history.csv", history_csv(view.history))
                 real = view.dataset.data[:1000] if view.dataset.is_points else None
                 if view.snapshots:
-                    z.writestr(f"{folder}/samples.png",
-                               png_bytes(snapshot_image(view.snapshots[-1].samples, real)))
+                    z.writestr(f"{folder}/samples.png", self.grid_png(view, view.snapshots[-1]))
                 record = RunRecord(view.config.to_dict(), list(view.history),
                                    grids_over_time(view.snapshots, real),
                                    title=f"{row['student']}: {row['label']}", lesson=e.lesson,

@@ -69,6 +69,34 @@ def test_rows_show_every_run_with_what_differs_and_the_zip_holds_each_runs_repor
     assert settings["student"] == "student 1" and settings["final"]["step"] == 30
 
 
+def test_a_runs_grid_is_drawn_once_per_snapshot(monkeypatch):
+    """The Class page redraws every run every few seconds: an unchanged snapshot is not
+    drawn and encoded again, a new one is."""
+    import torch
+
+    from lab_app import classroom
+
+    drawn = []
+    real_draw = classroom.snapshot_image
+    monkeypatch.setattr(classroom, "snapshot_image",
+                        lambda samples, real=None: drawn.append(1) or real_draw(samples, real))
+
+    class View:
+        class dataset:
+            is_points = True
+            data = torch.randn(50, 2)
+
+    class Snap:
+        def __init__(self, step):
+            self.step, self.samples = step, torch.randn(64, 2)
+
+    room, view, first = Classroom(key="k", announce=lambda s: None), View(), Snap(10)
+    png = room.grid_png(view, first)
+    assert png.startswith(b"\x89PNG") and room.grid_png(view, first) == png and len(drawn) == 1
+    assert room.grid_png(view, Snap(20)) != png and len(drawn) == 2
+    assert room.grid_png(View(), first) and len(drawn) == 3          # another run: its own
+
+
 def test_differences_leave_out_run_limits():
     assert differences(dict(lr_g=1, max_steps=5, device="cpu"), dict(lr_g=2, max_steps=None,
                                                                     device="auto")) == ["lr_g 2 -> 1"]
