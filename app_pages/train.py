@@ -378,19 +378,21 @@ with right:
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")
             d1, d2, d3, d4, d5 = st.columns(5)
-            cache = st.session_state.setdefault("downloads", {})
-            key = (job.id, tr.step, tr.checkpoint_step)   # the worker's last file may follow
-            if cache.get("key") != key:
-                real = tr.dataset.data[:1000] if tr.dataset.is_points else None
-                frames = [snapshot_image(s.samples, real) for s in snaps[-60:]]
-                cache.clear()
-                cache.update(key=key, png=png_bytes(frames[-1]), gif=gif_bytes(frames),
-                             csv=history_csv(hist).encode(), ckpt=checkpoint_bytes(tr))
-            d1.download_button("Samples PNG", cache["png"], "samples.png", "image/png")
-            d2.download_button("Progress GIF", cache["gif"], "progress.gif", "image/gif")
-            d3.download_button("History CSV", cache["csv"], "history.csv", "text/csv")
-            if cache["ckpt"]:
-                d4.download_button("Checkpoint", cache["ckpt"], "checkpoint.pt",
+            # Each file is made when its button is pressed: a finished run's page is drawn for
+            # every student in the class, and few take the GIF (60 frames drawn and encoded) or
+            # the checkpoint (read whole into memory).
+            real = tr.dataset.data[:1000] if tr.dataset.is_points else None
+            files = st.session_state["downloads"] = dict(
+                png=lambda: png_bytes(snapshot_image(snaps[-1].samples, real)),
+                gif=lambda: gif_bytes([snapshot_image(s.samples, real) for s in snaps[-60:]]),
+                csv=lambda: history_csv(hist).encode(),
+                ckpt=lambda: checkpoint_bytes(tr))
+            if snaps:
+                d1.download_button("Samples PNG", files["png"], "samples.png", "image/png")
+                d2.download_button("Progress GIF", files["gif"], "progress.gif", "image/gif")
+            d3.download_button("History CSV", files["csv"], "history.csv", "text/csv")
+            if tr.checkpoint_path is not None and tr.checkpoint_path.is_file():
+                d4.download_button("Checkpoint", files["ckpt"], "checkpoint.pt",
                                    "application/octet-stream")
             d5.download_button("Report (HTML)", lambda: reports.run_report(
                 tr, hist, snaps, narrators[job.id].looks(snaps), st.session_state.train_url),

@@ -35,8 +35,11 @@ def test_a_toy_run_shows_progress_charts_and_downloads():
     assert any("Your saved runs (1)" in e.label for e in at.expander)
     # The History CSV keeps the quality columns, as the command line and saved runs write them.
     assert any("m_modes_covered" in r for r in trainer.history)
-    header = at.session_state["downloads"]["csv"].decode().splitlines()[0].split(",")
+    files = at.session_state["downloads"]         # each made when its button is pressed
+    header = files["csv"]().decode().splitlines()[0].split(",")
     assert "m_modes_covered" in header and "m_high_quality_share" in header
+    assert files["png"]().startswith(b"\x89PNG") and files["gif"]().startswith(b"GIF8")
+    assert files["ckpt"]() == trainer.checkpoint_path.read_bytes()
 
 
 def test_settings_from_the_url_fill_the_widgets():
