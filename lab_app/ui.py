@@ -39,15 +39,15 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
-# Every open page redraws the sidebar's server line and the teacher's banner on their own
-# timers; each fragment rerun costs the browser about 40 ms of CPU whatever it draws. With
-# three timers on the Train page a loaded server answers them back to back, and Streamlit's
-# front end now and then blanks the page ("Cannot set a node at a delta path"; docs/speed.md).
-# 10 s each made that rarer (5 of 7 loaded runs at these values, 1 of 5 at 10 s) but made the
-# class-of-30 test's reloads slower (max 12-28 s in 3 of 3 quiet runs against 5-11 s), so
-# they stay at 2 s and 5 s until a page can survive the race.
+# Every open page redraws the sidebar's server line on a timer; that redraw also looks for a
+# new banner from the teacher and redraws the whole page when there is one (the banner had its
+# own 5 s timer: one fragment rerun fewer per page and per interval, and one timer fewer for
+# Streamlit's front end, which now and then blanks a page when a loaded server answers a
+# page's timers back to back: "Cannot set a node at a delta path"; docs/speed.md). Each
+# fragment rerun costs the browser about 40 ms of CPU whatever it draws. 10 s made the blank
+# page rarer (5 of 7 loaded runs at 2 s, 1 of 5 at 10 s) but the class-of-30 test's reloads
+# slower (max 12-28 s in 3 of 3 quiet runs against 5-11 s), so it stays at 2 s.
 STATUS_REFRESH_S = 2.0
-BANNER_REFRESH_S = 5.0
 
 
 def timed(fn):
@@ -191,12 +191,20 @@ def sidebar() -> None:
                       help="What the teacher's Class page calls your runs (else student N).")
         room.set_name(owner_key(), st.session_state.get("display_name") or "")
         st.caption(f"Devices here: {', '.join(available_devices())}")
+        # the banner this full run draws (class_banner); a later timer run compares
+        st.session_state.banner_drawn = _banner_sent()
         server_status()
 
 
-@st.fragment(run_every=BANNER_REFRESH_S)
+def _banner_sent() -> Optional[float]:
+    banner = get_classroom().banner
+    return banner.sent if banner is not None else None
+
+
 def class_banner() -> None:
-    """The lesson the teacher sent to the class, on every page, with the link that opens it."""
+    """The lesson the teacher sent to the class, on every page, with the link that opens it.
+    Drawn with the page; the sidebar's timer (server_status) redraws the page when the
+    teacher sends another or takes it down."""
     banner = get_classroom().banner
     if banner is None or st.session_state.get("banner_closed") == banner.sent:
         return
@@ -207,13 +215,16 @@ def class_banner() -> None:
                      query_params=banner.params)
         if c2.button("Hide", key="banner_hide"):
             st.session_state.banner_closed = banner.sent
-            st.rerun(scope="fragment")
+            st.rerun()
 
 
 @st.fragment(run_every=STATUS_REFRESH_S)
 def server_status() -> None:
     """Slots in use and the queue, redrawn every STATUS_REFRESH_S (a run started elsewhere
-    shows up)."""
+    shows up); the whole page is redrawn when the teacher's banner changed since it was
+    drawn (class_banner)."""
+    if "banner_drawn" in st.session_state and _banner_sent() != st.session_state.banner_drawn:
+        st.rerun(scope="app")
     pool = get_pool()
     busy = f"{pool.running} of {pool.max_running} training slots in use"
     if pool.waiting:
