@@ -2,7 +2,7 @@
 import streamlit as st
 
 from gan_core.jobs import FINAL
-from lab_app import safe
+from lab_app import inside, safe
 from lab_app.lessons import LESSONS
 from lab_app.pages import page
 from lab_app.ui import get_classroom
@@ -67,7 +67,7 @@ def _row_id(row) -> str:
 
 @st.fragment(run_every=3.0)
 def the_class() -> None:
-    rows = room.rows()
+    rows = room.rows(judge_for=inside.judge_for)
     if not rows:
         st.info(f"No runs yet. Students start them on the {page('train').title} or "
                 f"{page('compare').title} page.")

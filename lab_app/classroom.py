@@ -26,10 +26,10 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from gan_core.detectors import narrate
 from gan_core.images import png_bytes, snapshot_image
 from gan_core.records import history_csv
 from gan_core.report import RunRecord, grids_over_time, report_html
+from lab_app.narration import Narrator
 
 MAX_NAME = 40             # a student's display name, in characters
 MAX_WAIT_S = 30.0         # the longest wait after wrong keys
@@ -67,7 +67,8 @@ class Classroom:
         self.names: dict[str, str] = {}           # owner key -> display name
         self.order: dict[str, int] = {}           # owner key -> arrival number
         self.banner: Optional[Banner] = None
-        self._narrated: dict[int, tuple[int, list[str]]] = {}     # id(view) -> (records, texts)
+        self._narrated: dict[int, tuple[tuple, list[str]]] = {}   # id(view) -> (seen, texts)
+        self._narrators: dict[int, Narrator] = {}                # id(view) -> its looks
         self._grids: dict[int, tuple[tuple, bytes]] = {}          # id(view) -> (snapshot, PNG)
         self._wrong, self._next_try = 0, 0.0
         env = os.environ.get("GAN_LAB_TEACHER_KEY", "").strip()
@@ -112,6 +113,7 @@ class Classroom:
                 self.entries = [e for e in self.entries if e not in drop]
                 gone = {id(v) for e in drop for v in e.run.job.trainers}
                 self._narrated = {k: v for k, v in self._narrated.items() if k not in gone}
+                self._narrators = {k: v for k, v in self._narrators.items() if k not in gone}
                 self._grids = {k: v for k, v in self._grids.items() if k not in gone}
 
     # -- the teacher ---------------------------------------------------------------------
@@ -138,8 +140,10 @@ class Classroom:
     def clear_banner(self) -> None:
         self.banner = None
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per run on the server, newest first: what the Class page shows."""
+    def rows(self, judge_for: Optional[Callable[[str], Any]] = None) -> list[dict[str, Any]]:
+        """One row per run on the server, newest first: what the Class page shows.
+        `judge_for(dataset)`: the judge classifier that looks at an image run's samples (the
+        page's, shared), or None; without it image runs are narrated from their records."""
         with self._lock:
             entries = list(self.entries)
         out = []
@@ -160,18 +164,27 @@ class Classroom:
                     total=view.total_steps, d_real=last.get("d_real"),
                     d_fake=last.get("d_fake"), quality=quality,
                     differs=differences(view.config.to_dict(), e.base),
-                    events=self._events(view),
+                    events=self._events(view, judge_for),
                     snapshot=view.snapshots[-1] if view.snapshots else None))
         return out
 
-    def _events(self, view: Any) -> list[str]:
-        """What happened in a run (gan_core.detectors), read again only when it has new
-        records: the page redraws every few seconds for every run in the class."""
-        n = len(view.history)
+    def _events(self, view: Any, judge_for: Optional[Callable[[str], Any]] = None) -> list[str]:
+        """What happened in a run (gan_core.detectors through the Train page's Narrator, so
+        mode collapse is seen in the samples), read again only when the run has new records
+        or samples: the page redraws every few seconds for every run in the class."""
+        seen = (len(view.history), len(view.snapshots))
         held = self._narrated.get(id(view))
-        if held is None or held[0] != n:       # (narrate reads one copy of a live history)
-            texts = [ep.text for ep in narrate(view.history, points=view.dataset.is_points)]
-            held = self._narrated[id(view)] = (n, texts)
+        if held is None or held[0] != seen:
+            narrator = self._narrators.get(id(view))
+            if narrator is None:
+                points = view.dataset.is_points
+                judge = judge_for(view.config.dataset) if judge_for and not points else None
+                narrator = self._narrators[id(view)] = Narrator(
+                    view.config.dataset, points, view.dataset.data if points else None,
+                    judge=judge)
+            # (narrate reads one copy of a live history)
+            texts = [ep.text for ep in narrator.episodes(view.history, list(view.snapshots))]
+            held = self._narrated[id(view)] = (seen, texts)
         return held[1]
 
     def grid_png(self, view: Any, snap: Any) -> bytes:

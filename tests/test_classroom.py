@@ -97,6 +97,31 @@ def test_a_runs_grid_is_drawn_once_per_snapshot(monkeypatch):
     assert room.grid_png(View(), first) and len(drawn) == 3          # another run: its own
 
 
+def test_a_run_whose_samples_collapsed_says_so_on_the_class_page():
+    """The Class page narrates a run with its samples, as the Train page does: a ring run
+    whose samples piled into one clump reads "collapsed" (from the records alone it could
+    not: collapse is seen in the samples)."""
+    import torch
+
+    from gan_core.trainer import Snapshot
+
+    room = Classroom(key="k", announce=lambda s: None)
+    cfg = TrainConfig(dataset="ring", model="mlp", latent_dim=2, max_steps=300,
+                      sample_every=50, device="cpu")
+    job = Job(cfg, JobPool(max_running=1)).start()
+    room.register("a", _Run(job), cfg.to_dict())
+    assert job.join(120)
+    view = job.trainer
+    real = view.dataset.data[:256]                  # samples as good as the data itself
+    view.snapshots[:] = [Snapshot(step, 1, real) for step in (150, 200, 250, 300)]
+    healthy = room.rows()[0]["events"]
+    assert not any("collapsed" in t for t in healthy), healthy
+    clump = torch.full((256, 2), 1.0) + 0.01 * torch.randn(256, 2)
+    view.snapshots[:] = [Snapshot(step, 1, clump) for step in (350, 400, 450)]   # new ones
+    events = room.rows()[0]["events"]
+    assert any("collapsed" in t and "clump" in t for t in events), events
+
+
 def test_differences_leave_out_run_limits():
     assert differences(dict(lr_g=1, max_steps=5, device="cpu"), dict(lr_g=2, max_steps=None,
                                                                     device="auto")) == ["lr_g 2 -> 1"]
