@@ -128,18 +128,6 @@ def _markers(fig, markers: Sequence[dict]):
                            bgcolor="rgba(255,255,255,0.7)")
 
 
-def add_bands(fig: go.Figure, bands: Sequence[dict]) -> go.Figure:
-    """Shade the steps where an effect held (lab_app.narration.bands), labelled at the top."""
-    for b in bands or []:
-        fig.add_shape(type="rect", x0=b["start"], x1=max(b["end"], b["start"] + 1), xref="x",
-                      y0=0, y1=1, yref="y domain", fillcolor=b["colour"], opacity=0.12,
-                      line=dict(width=0), layer="below")
-        fig.add_annotation(x=b["start"], y=0, yref="paper", text=b["label"], showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(size=10,
-                                                                       color=b["colour"]))
-    return fig
-
-
 def loss_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
     fig = _chart()
     _series(fig, runs, "g_loss", "G loss", 0)
@@ -194,27 +182,14 @@ def probability_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -
     return _layout(fig, "What D believes: D(x) and D(G(z))", "probability real")
 
 
-def ratio_figure(runs: Mapping[str, list], markers: Sequence[dict] = (),
-                 gamma: float = 2.0) -> go.Figure:
-    """log(L_G / L_D) with each loss's own balance line, computed from its loss functions at
-    the equilibrium (gan_core.losses.balance_point): -ln 2 = -0.69 for cross-entropy, not 0,
-    because D's loss sums a real and a fake term; -0.54 with label smoothing 0.1, where D's
-    best answer is 0.45. Hinge and WGAN have none (undefined). L_D is the game's loss alone:
-    a gradient or R1 penalty is recorded apart (d_penalty)."""
-    fig = _chart()
-    _series(fig, runs, "log_lg_ld", "log(L_G / L_D)", 3)
-    played = ((r["loss"], float(r.get("label_smoothing") or 0.0))
-              for hist in runs.values() for r in hist if "loss" in r)
-    lines, title = balance_lines(played, gamma)
-    for value, text in lines:
-        _hline(fig, value, "#333", text, "bottom right")
-    _markers(fig, markers)
-    return _layout(fig, title, "log ratio")
-
-
 def balance_lines(played, gamma: float = 2.0) -> tuple[list[tuple[float, str]], str]:
     """The log(L_G / L_D) chart's balance lines as (value, label), one per value, for the
-    (loss, label smoothing) pairs played, and its title (which names the losses without one)."""
+    (loss, label smoothing) pairs played, and its title (which names the losses without one).
+    Each is computed from the loss's own functions at the equilibrium
+    (gan_core.losses.balance_point): -ln 2 = -0.69 for cross-entropy, not 0, because D's loss
+    sums a real and a fake term; -0.54 with label smoothing 0.1, where D's best answer is
+    0.45. Hinge and WGAN have none (undefined). L_D is the game's loss alone: a gradient or R1
+    penalty is recorded apart (d_penalty)."""
     lines: dict[float, list[str]] = {}
     undefined = []
     for name, smoothing in dict.fromkeys(played):
@@ -232,17 +207,6 @@ def balance_lines(played, gamma: float = 2.0) -> tuple[list[tuple[float, str]], 
     elif undefined:
         title += f"; none for {', '.join(undefined)}"
     return [(v, f"{v:.2f}: balance ({', '.join(n)})") for v, n in lines.items()], title
-
-
-def grad_figure(runs: Mapping[str, list], markers: Sequence[dict] = ()) -> go.Figure:
-    fig = _chart()
-    _series(fig, runs, "g_grad_norm", "G gradient norm", 0)
-    _series(fig, runs, "d_grad_norm", "D gradient norm", 1, dash="dash" if len(runs) > 1 else None)
-    _markers(fig, markers)
-    ys = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None]
-    fig.update_yaxes(type="log", tickvals=log_ticks(np.concatenate(ys) if ys else []),
-                     minor=dict(showgrid=False))
-    return _layout(fig, "Gradient norms (before clipping, log scale)", "norm")
 
 
 def log_ticks(values: Sequence[float]) -> Optional[list[float]]:
@@ -298,41 +262,6 @@ def loss_curves_figure(curves: Mapping[str, tuple], title: str, ytitle: str) -> 
                       template=LIGHT, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.2))
     return fig
-
-
-def quality_figure(runs: Mapping[str, list], num_classes: int = 10, num_modes: int = 8,
-                   markers: Sequence[dict] = ()) -> Optional[go.Figure]:
-    """The judge's verdict over training (images), or modes covered (2-D); None before any."""
-    evaluated = {run: [r for r in hist if "m_confident_share" in r or "m_modes_covered" in r]
-                 for run, hist in runs.items()}
-    if not any(evaluated.values()):
-        return None
-    fig = _chart()
-    for i, (run, hist) in enumerate(evaluated.items()):
-        if not hist:
-            continue
-        steps = [r["step"] for r in hist]
-        suffix = f" ({run})" if len(runs) > 1 else ""
-        dash = "dash" if i else None
-        if "m_modes_covered" in hist[0]:
-            series = [("modes covered", [r["m_modes_covered"] / num_modes for r in hist], 2),
-                      ("high-quality samples", [r["m_high_quality_share"] for r in hist], 1)]
-            title = "Quality: share of modes covered and of samples near a mode"
-        else:
-            series = [("confident (>= 0.9)", [r["m_confident_share"] for r in hist], 2),
-                      ("digits covered", [r["m_classes_covered"] / num_classes for r in hist], 1)]
-            fig.add_trace(go.Scatter(x=steps, y=[r["m_judge_fd"] for r in hist], yaxis="y2",
-                                     mode="lines+markers", name="judge FD (right)" + suffix,
-                                     line=dict(color="#888", width=1.5, dash=dash)))
-            title = "Quality from the judge classifier"
-        for name, ys, colour in series:
-            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=name + suffix,
-                                     line=dict(color=PALETTE[colour], width=2.2, dash=dash)))
-    fig.update_layout(yaxis=dict(range=[0, 1.02], tickformat=".0%"),
-                      yaxis2=dict(overlaying="y", side="right", type="log", showgrid=False,
-                                  title="judge FD (lower is better)"))
-    _markers(fig, markers)
-    return _layout(fig, title, "share")
 
 
 # --- experiments: spread across seeds ----------------------------------------------------------

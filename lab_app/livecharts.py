@@ -308,7 +308,7 @@ def probability_chart(cols, markers=(), bands=()) -> tuple[dict, pd.DataFrame]:
 
 def ratio_chart(cols: Columns, markers=(), bands=(), gamma: float = 2.0
                 ) -> tuple[dict, pd.DataFrame]:
-    """log(L_G / L_D) with each loss's own balance line (lab_app.charts.ratio_figure says why
+    """log(L_G / L_D) with each loss's own balance line (lab_app.charts.balance_lines says why
     it is -ln 2 for cross-entropy, not 0)."""
     t = _Table()
     t.series(cols, cols.array("log_lg_ld"), "log(L_G / L_D)", PALETTE[3])

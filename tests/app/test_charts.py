@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lab_app.charts import probability_figure, ratio_figure
+from lab_app.charts import balance_lines, probability_figure
 
 
 def _hist(loss: str, n: int = 5, d_real: float = 0.7, d_fake: float = 0.3) -> list[dict]:
@@ -18,29 +18,27 @@ def _hlines(fig) -> list[float]:
 
 def test_balance_line_is_at_minus_log_2_for_cross_entropy_not_at_0():
     """D's loss has two terms and G's one: balance at D = 1/2 is -0.69, and a ratio of -0.27
-    lies above it (G behind), not below."""
-    fig = ratio_figure({"run": _hist("nonsaturating")})
-    assert _hlines(fig) == [pytest.approx(-math.log(2), abs=1e-3)]
-    assert 0 not in _hlines(fig)
-    assert "above 0" not in fig.layout.title.text
-    assert "-0.69" in fig.layout.annotations[0].text
-
+    lies above it (G behind), not below (the live chart draws these: test_livecharts)."""
+    (line,), title = balance_lines([("nonsaturating", 0.0)] * 5)
+    assert line[0] == pytest.approx(-math.log(2), abs=1e-3) and "-0.69" in line[1]
+    assert "above 0" not in title
 
 
 def test_a_run_with_label_smoothing_gets_its_own_balance_line():
     """Real target 0.9: D's best answer where it cannot tell is 0.45, so the balance is -0.54
     (losses.balance_point), not -0.69; a run without smoothing beside it keeps -0.69."""
-    smoothed = [dict(r, label_smoothing=0.1) for r in _hist("nonsaturating")]
-    fig = ratio_figure({"smoothed": smoothed})
-    assert _hlines(fig) == [pytest.approx(-0.544, abs=1e-3)]
-    assert "smoothing 0.1" in fig.layout.annotations[0].text
-    both = ratio_figure({"smoothed": smoothed, "plain": _hist("nonsaturating")})
-    assert sorted(_hlines(both)) == [pytest.approx(-math.log(2), abs=1e-3),
-                                     pytest.approx(-0.544, abs=1e-3)]
+    (line,), _ = balance_lines([("nonsaturating", 0.1)])
+    assert line[0] == pytest.approx(-0.544, abs=1e-3) and "smoothing 0.1" in line[1]
+    both, _ = balance_lines([("nonsaturating", 0.1), ("nonsaturating", 0.0)])
+    assert sorted(v for v, _ in both) == [pytest.approx(-math.log(2), abs=1e-3),
+                                          pytest.approx(-0.544, abs=1e-3)]
+
 
 def test_hinge_and_wgan_have_no_balance_line_and_say_so():
-    fig = ratio_figure({"run": _hist("hinge")})
-    assert _hlines(fig) == [] and "undefined" in fig.layout.title.text
+    lines, title = balance_lines([("hinge", 0.0)])
+    assert lines == [] and "undefined" in title
+    lines, title = balance_lines([("hinge", 0.0), ("nonsaturating", 0.0)])
+    assert len(lines) == 1 and "none for hinge" in title
 
 
 def test_raw_score_losses_are_drawn_as_scores_with_their_own_reference_lines():
@@ -81,12 +79,11 @@ def test_live_charts_keep_plotly_whites_look_without_its_weight():
 
     import plotly.io as pio
 
-    from lab_app.charts import grad_figure, loss_figure
+    from lab_app.charts import loss_figure
     white = pio.templates["plotly_white"]
     hist = [dict(_hist("nonsaturating", 1)[0], step=i + 1, g_loss=1 / (i + 1), d_loss=0.5,
                  g_grad_norm=1.0, d_grad_norm=2.0) for i in range(50)]
-    for fig in (loss_figure({"run": hist}), ratio_figure({"run": hist}),
-                probability_figure({"run": hist}), grad_figure({"run": hist})):
+    for fig in (loss_figure({"run": hist}), probability_figure({"run": hist})):
         t = fig.layout.template
         for key in ("plot_bgcolor", "paper_bgcolor", "colorway", "font", "xaxis", "yaxis",
                     "hoverlabel"):
@@ -124,13 +121,9 @@ def test_gradient_norm_axis_labels_round_values_only():
     """Plotly labelled every minor tick of the norms' log axis ("1 2 100 5 2 10 5 2 1" read
     down the Train page's chart); the ticks are now powers of ten over a wide range and
     1-2-5 steps over a narrow one, always inside the data's range."""
-    from lab_app.charts import grad_figure, log_ticks
+    from lab_app.charts import log_ticks
     assert log_ticks([0.8, 3.0, 250.0]) == [1.0, 10.0, 100.0]
     assert log_ticks([1.5, 30.0]) == [2.0, 5.0, 10.0, 20.0]
     assert log_ticks([3.1, 3.3]) == [3.1, 3.2, 3.3]           # too narrow for round values
     assert log_ticks([2.0, 2.0]) == [2.0]
     assert log_ticks([0.0, float("nan")]) is None
-    wide = [dict(_hist("nonsaturating", 1)[0], step=i + 1, g_grad_norm=0.5 + i,
-                 d_grad_norm=100.0 + 10 * i) for i in range(50)]
-    axis = grad_figure({"run": wide}).layout.yaxis
-    assert axis.type == "log" and list(axis.tickvals) == [1.0, 10.0, 100.0]
