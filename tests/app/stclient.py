@@ -28,6 +28,7 @@ class LightSession:
         self.elements: dict[tuple, tuple[str, object]] = {}   # delta path -> (kind, proto)
         self.updated: dict[tuple, int] = {}                     # delta path -> message number
         self._seq = 0
+        self._seq_msgs = 0                  # messages received
         self.exceptions: list[str] = []
         self.page, self.query = "", ""
         self.page_hash = ""                 # the page's script hash, once the server named it
@@ -41,6 +42,7 @@ class LightSession:
         self._busy = 0.0                    # when a run was asked for (0: none under way)
         self._full_pending = 0.0            # when a page load or click was sent (0: its run ended)
         self.reloads_resent = 0             # page loads asked again (see _run)
+        self.unanswered: list[str] = []     # for each: what the server sent before it was asked
 
     async def __aenter__(self):
         stream = self.url.replace("http://", "ws://") + "/_stcore/stream"
@@ -98,6 +100,7 @@ class LightSession:
         self._finished.clear()
         self._full_pending = time.monotonic()   # until the full run's end: no fragment timers
         start, seq = time.perf_counter(), self._seq
+        sent = self._seq_msgs
         await self._send(widget_states)
         try:
             if widget_states:                   # a click is sent once
@@ -115,6 +118,9 @@ class LightSession:
                         if attempt == 2:
                             raise
                         self.reloads_resent += 1
+                        since = self._seq_msgs - sent       # messages since the request
+                        self.unanswered.append(f"{time.strftime('%X')} {self.page}: {since} "
+                                               f"since, {self.recent[-since:] if since else []}")
                         self._full_pending = time.monotonic()
                         await self._send(widget_states)
         except TimeoutError:
@@ -133,6 +139,7 @@ class LightSession:
             msg = ForwardMsg()
             msg.ParseFromString(raw)
             kind = msg.WhichOneof("type")
+            self._seq_msgs += 1
             self.recent = self.recent[-30:] + [
                 f"{kind}:{msg.script_finished}" if kind == "script_finished" else str(kind)]
             if kind == "navigation" and msg.navigation.page_script_hash:

@@ -267,6 +267,7 @@ def test_a_class_of_30_on_one_server(tmp_path):
                                       slowest=[round(x, 2) for x in sorted(reloads)[-4:]],
                                       max=round(max(reloads), 2)),
                         reloads_asked_again=[round(x, 2) for x in lost],
+                        unanswered=[u for t in trackers for u in t.unanswered],
                         worker_mb_peak=round(worker_peak),
                         peak_total_mb=round(peak_total), base_total_mb=round(base_total))
             print(f"\nclass of {STUDENTS}: {held}")
