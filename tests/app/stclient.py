@@ -20,6 +20,17 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 OWNER_COOKIE = "gan_lab_owner"      # lab_app.ui.OWNER_COOKIE
 
 
+def _runs_of(kinds: list[str]) -> str:
+    """'delta x12, script_finished:3, ...': a run of the same message kind written once."""
+    out: list[list] = []
+    for k in kinds:
+        if out and out[-1][0] == k:
+            out[-1][1] += 1
+        else:
+            out.append([k, 1])
+    return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in out)
+
+
 class LightSession:
     """One student's tab. `async with LightSession(url, owner) as s: await s.load(...)`."""
 
@@ -29,6 +40,8 @@ class LightSession:
         self.updated: dict[tuple, int] = {}                     # delta path -> message number
         self._seq = 0
         self._seq_msgs = 0                  # messages received
+        self._after_request: list[str] = []  # what came after the last page load or click
+        self._asked_at = 0.0                # when it was asked for (monotonic)
         self.exceptions: list[str] = []
         self.page, self.query = "", ""
         self.page_hash = ""                 # the page's script hash, once the server named it
@@ -101,6 +114,7 @@ class LightSession:
         self._full_pending = time.monotonic()   # until the full run's end: no fragment timers
         start, seq = time.perf_counter(), self._seq
         sent = self._seq_msgs
+        self._after_request, self._asked_at = [], time.monotonic()
         await self._send(widget_states)
         try:
             if widget_states:                   # a click is sent once
@@ -118,9 +132,9 @@ class LightSession:
                         if attempt == 2:
                             raise
                         self.reloads_resent += 1
-                        since = self._seq_msgs - sent       # messages since the request
-                        self.unanswered.append(f"{time.strftime('%X')} {self.page}: {since} "
-                                               f"since, {self.recent[-since:] if since else []}")
+                        self.unanswered.append(f"{time.strftime('%X')} {self.page}: "
+                                               f"{self._seq_msgs - sent} messages since: "
+                                               f"{_runs_of(self._after_request)}")
                         self._full_pending = time.monotonic()
                         await self._send(widget_states)
         except TimeoutError:
@@ -140,6 +154,12 @@ class LightSession:
             msg.ParseFromString(raw)
             kind = msg.WhichOneof("type")
             self._seq_msgs += 1
+            if len(self._after_request) < 400:
+                self._after_request.append(
+                    f"{kind}:{msg.script_finished}" if kind == "script_finished" else
+                    (f"new_session:{'fragment' if msg.metadata.run.fragment_ids else 'full'}"
+                     f"@{time.monotonic() - self._asked_at:.1f}s") if kind == "new_session"
+                    else str(kind))
             self.recent = self.recent[-30:] + [
                 f"{kind}:{msg.script_finished}" if kind == "script_finished" else str(kind)]
             if kind == "navigation" and msg.navigation.page_script_hash:
@@ -157,10 +177,17 @@ class LightSession:
                 self._fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "script_finished":
                 self._busy = 0.0
-                # 0: a full run finished (a fragment's own run is FINISHED_FRAGMENT_RUN_...)
+                # 0: a full run finished (a fragment's own run is FINISHED_FRAGMENT_RUN_...).
+                # A run that gave way to a rerun (FINISHED_EARLY_FOR_RERUN) ends no page load:
+                # it is most often this tab's fragment run cut short by the load itself, and
+                # the timers stay quiet until the load's full run ends. (They went on there,
+                # and then a timer's fragment run began before the full run's end reached the
+                # tab, which it never did: the load went unanswered. A likely cause, from
+                # Streamlit's code, not proven: docs/speed.md.)
                 done = ForwardMsg.ScriptFinishedStatus
-                if msg.script_finished != done.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
-                    self._full_pending = 0.0    # a full run ended (or gave way to a rerun)
+                if msg.script_finished in (done.FINISHED_SUCCESSFULLY,
+                                           done.FINISHED_WITH_COMPILE_ERROR):
+                    self._full_pending = 0.0    # a full run ended
                 if msg.script_finished == done.FINISHED_SUCCESSFULLY:
                     self._finished.set()
 
