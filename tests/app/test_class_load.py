@@ -303,13 +303,13 @@ def test_a_class_of_30_on_one_server(tmp_path):
             # hang. On this 2-core machine the server shares the cores with 3 Chromium pages, 2
             # trainings and, after the kill, a new worker starting: single reloads of 4-7 s
             # (one of 12 s) were seen there while the median stayed under 1 s.
-            # Now and then the server answers no full run to a light tab's page load on its
-            # open session (2 of 6 runs on 2026-12-07, one or two loads each; not understood,
-            # nor whether a browser meets it: its reload opens a new session). The tab asks
-            # again after 20 s, as a student presses reload again, and the load's time counts
-            # from the first request, so such a load is 20-40 s. They stay in the median and
-            # the 90th percentile and are printed; the bound on the slowest leaves them out,
-            # and at most two are allowed.
+            # Now and then a light tab's page load got no end of its full run (5 of 11 runs on
+            # 2026-12-07, one or two loads each): the tab's own timers had gone on during the
+            # load (fixed in stclient.py; the likely server side is in docs/speed.md). Should
+            # it happen again, the tab asks again after 20 s, as a student presses reload
+            # again, and the load's time counts from the first request (20-40 s). Such loads
+            # stay in the median and the 90th percentile and are printed with what the server
+            # sent; the bound on the slowest leaves them out, and at most two are allowed.
             ordered = sorted(reloads)
             assert statistics.median(reloads) < PAGE_LOAD_S, ordered[-5:]
             assert ordered[int(0.9 * (len(ordered) - 1))] < 2 * PAGE_LOAD_S, ordered[-5:]
