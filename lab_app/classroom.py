@@ -60,6 +60,14 @@ class Banner:
     sent: float
 
 
+@dataclass
+class _Kept:
+    """What the Class page worked out for one run's side, kept until the run is let go."""
+    narrator: Optional[Narrator] = None            # its looks at each snapshot
+    narrated: Optional[tuple[tuple, list[str]]] = None   # (records, snapshots) -> texts
+    grid: Optional[tuple[tuple, bytes]] = None           # (step, samples) -> PNG
+
+
 class Classroom:
     def __init__(self, key: Optional[str] = None, announce: Callable[[str], None] = None):
         self._lock = threading.Lock()
@@ -67,9 +75,7 @@ class Classroom:
         self.names: dict[str, str] = {}           # owner key -> display name
         self.order: dict[str, int] = {}           # owner key -> arrival number
         self.banner: Optional[Banner] = None
-        self._narrated: dict[int, tuple[tuple, list[str]]] = {}   # id(view) -> (seen, texts)
-        self._narrators: dict[int, Narrator] = {}                # id(view) -> its looks
-        self._grids: dict[int, tuple[tuple, bytes]] = {}          # id(view) -> (snapshot, PNG)
+        self._kept: dict[int, _Kept] = {}        # id(view) -> what was worked out for it
         self._wrong, self._next_try = 0, 0.0
         env = os.environ.get("GAN_LAB_TEACHER_KEY", "").strip()
         self._key = key or env or secrets.token_urlsafe(9)
@@ -112,9 +118,7 @@ class Classroom:
             if drop:
                 self.entries = [e for e in self.entries if e not in drop]
                 gone = {id(v) for e in drop for v in e.run.job.trainers}
-                self._narrated = {k: v for k, v in self._narrated.items() if k not in gone}
-                self._narrators = {k: v for k, v in self._narrators.items() if k not in gone}
-                self._grids = {k: v for k, v in self._grids.items() if k not in gone}
+                self._kept = {k: v for k, v in self._kept.items() if k not in gone}
 
     # -- the teacher ---------------------------------------------------------------------
     def check_key(self, typed: str, now: Optional[float] = None) -> tuple[bool, float]:
@@ -172,30 +176,28 @@ class Classroom:
         """What happened in a run (gan_core.detectors through the Train page's Narrator, so
         mode collapse is seen in the samples), read again only when the run has new records
         or samples: the page redraws every few seconds for every run in the class."""
+        kept = self._kept.setdefault(id(view), _Kept())
         seen = (len(view.history), len(view.snapshots))
-        held = self._narrated.get(id(view))
-        if held is None or held[0] != seen:
-            narrator = self._narrators.get(id(view))
-            if narrator is None:
+        if kept.narrated is None or kept.narrated[0] != seen:
+            if kept.narrator is None:
                 points = view.dataset.is_points
                 judge = judge_for(view.config.dataset) if judge_for and not points else None
-                narrator = self._narrators[id(view)] = Narrator(
-                    view.config.dataset, points, view.dataset.data if points else None,
-                    judge=judge)
+                kept.narrator = Narrator(view.config.dataset, points,
+                                         view.dataset.data if points else None, judge=judge)
             # (narrate reads one copy of a live history)
-            texts = [ep.text for ep in narrator.episodes(view.history, list(view.snapshots))]
-            held = self._narrated[id(view)] = (seen, texts)
-        return held[1]
+            texts = [ep.text for ep in kept.narrator.episodes(view.history, list(view.snapshots))]
+            kept.narrated = (seen, texts)
+        return kept.narrated[1]
 
     def grid_png(self, view: Any, snap: Any) -> bytes:
         """A run's sample grid (or scatter, for points) as PNG, drawn once per snapshot: the
         Class page shows every run's latest grid every few seconds, most of them unchanged."""
+        kept = self._kept.setdefault(id(view), _Kept())
         key = (snap.step, len(snap.samples))
-        held = self._grids.get(id(view))
-        if held is None or held[0] != key:
+        if kept.grid is None or kept.grid[0] != key:
             real = view.dataset.data[:1000] if view.dataset.is_points else None
-            held = self._grids[id(view)] = (key, png_bytes(snapshot_image(snap.samples, real)))
-        return held[1]
+            kept.grid = (key, png_bytes(snapshot_image(snap.samples, real)))
+        return kept.grid[1]
 
     def results_zip(self) -> bytes:
         """The class's results after class: per run its settings, final numbers, history,
