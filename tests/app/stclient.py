@@ -54,8 +54,8 @@ class LightSession:
         self.recent: list[str] = []         # the last messages' kinds, for a failure message
         self._busy = 0.0                    # when a run was asked for (0: none under way)
         self._full_pending = 0.0            # when a page load or click was sent (0: its run ended)
-        self.reloads_resent = 0             # page loads asked again (see _run)
-        self.unanswered: list[str] = []     # for each: what the server sent before it was asked
+        self.unanswered: list[str] = []     # page loads asked again (see _run): what the
+                                            # server sent before each was asked again
 
     async def __aenter__(self):
         stream = self.url.replace("http://", "ws://") + "/_stcore/stream"
@@ -69,6 +69,11 @@ class LightSession:
         for t in self._tasks:
             t.cancel()
         await self._ws.close()
+
+    @property
+    def reloads_resent(self) -> int:
+        """Page loads asked again because the first request went unanswered."""
+        return len(self.unanswered)
 
     # -- what a tab sends ----------------------------------------------------------------
     async def _send(self, widget_states=(), fragment_id: str = "") -> None:
@@ -131,7 +136,6 @@ class LightSession:
                     except TimeoutError:
                         if attempt == 2:
                             raise
-                        self.reloads_resent += 1
                         self.unanswered.append(f"{time.strftime('%X')} {self.page}: "
                                                f"{self._seq_msgs - sent} messages since: "
                                                f"{_runs_of(self._after_request)}")
@@ -154,14 +158,13 @@ class LightSession:
             msg.ParseFromString(raw)
             kind = msg.WhichOneof("type")
             self._seq_msgs += 1
+            label = (f"{kind}:{msg.script_finished}" if kind == "script_finished" else
+                     f"new_session:{'fragment' if msg.metadata.run.fragment_ids else 'full'}"
+                     f"@{time.monotonic() - self._asked_at:.1f}s" if kind == "new_session"
+                     else str(kind))
             if len(self._after_request) < 400:
-                self._after_request.append(
-                    f"{kind}:{msg.script_finished}" if kind == "script_finished" else
-                    (f"new_session:{'fragment' if msg.metadata.run.fragment_ids else 'full'}"
-                     f"@{time.monotonic() - self._asked_at:.1f}s") if kind == "new_session"
-                    else str(kind))
-            self.recent = self.recent[-30:] + [
-                f"{kind}:{msg.script_finished}" if kind == "script_finished" else str(kind)]
+                self._after_request.append(label)
+            self.recent = self.recent[-30:] + [label]
             if kind == "navigation" and msg.navigation.page_script_hash:
                 self.page_hash = msg.navigation.page_script_hash    # the page now shown
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":

@@ -280,7 +280,7 @@ def test_a_class_of_30_on_one_server(tmp_path):
                     print(f"browser student {i} shows no status: {tmp_path}/student{i}.png")
             # Streamlit's front end blanks a page now and then under this load ("Cannot set a
             # node at a delta path", then no connection; docs/speed.md): a race in Streamlit
-            # that this page's three fragment timers meet, not yet avoided. Such a page is
+            # that this page's fragment timers meet, not yet avoided. Such a page is
             # reported here and left out of the status checks below; its run is still one of
             # the teacher's runs checked at the end.
             for i, page in enumerate(students):
@@ -313,8 +313,10 @@ def test_a_class_of_30_on_one_server(tmp_path):
             ordered = sorted(reloads)
             assert statistics.median(reloads) < PAGE_LOAD_S, ordered[-5:]
             assert ordered[int(0.9 * (len(ordered) - 1))] < 2 * PAGE_LOAD_S, ordered[-5:]
-            answered = sorted(set(ordered) - set(lost))
-            assert answered[-1] < 20 and len(lost) <= 2, (ordered[-5:], lost)
+            answered = list(ordered)
+            for t in lost:
+                answered.remove(t)
+            assert max(answered, default=0.0) < 20 and len(lost) <= 2, (ordered[-5:], lost)
             assert statistics.median(first_loads) < PAGE_LOAD_S
             assert peak_total < MEMORY_CAP_MB
 
