@@ -188,8 +188,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "for speed, samples from G itself) on 500 or 3,500 MNIST digits, a different random draw per seed, 1,600 "
               "steps of 64 (205 epochs of 500 images, 29 of 3,500). Held out: the 2,000 reference "
               "digits no GAN trains on (gan_core.data.heldout_split); the GAN draws its images "
-              "from the other 8,000. (The shipped results were made before that, with the "
-              "judge's 1,000 unseen digits held out and 9,000 to draw from: docs/heldout.md.) "
+              "from the other 8,000. "
               "For each of 1,000 samples, its "
               "nearest-neighbour distance to the training images against its distance to an "
               "equal number of held-out digits: min(n, 1,000) of each (all 500 training images "
@@ -202,11 +201,11 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
               "An arm copies when its "
               "share is at least 75% and clearly above 50% (a one-sample t-test, Holm-corrected). "
               "The page shows, per arm, the samples nearest a training image beside that image. "
-              "3 seeds, not 5, and no third arm with all the other digits: the 2-core machine "
-              "was shared with other work and more did not fit the time available.",
+              "5 seeds; no third arm with all the other digits (it would not fit the 2-core "
+              "machine's time).",
         arms=[Arm("n500", "500 images", dict(subset=500)),
               Arm("n3500", "3,500 images", dict(subset=3500))],
-        seeds=3, base=dict(MNIST, precision="auto", epochs=1000, max_steps=1600, eval_every=400,
+        seeds=5, base=dict(MNIST, precision="auto", epochs=1000, max_steps=1600, eval_every=400,
                            eval_samples=500),
         quick=QUICK, quick_arms={"n500": dict(subset=128), "n3500": dict(subset=256)},
         runner="memorisation",
@@ -263,16 +262,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         setup="A CGAN (classroom model with the classroom recipe: Adam 5e-4 (0.5, 0.999), an "
               "EMA of G's weights (0.999) for the samples, bf16 where native) trains for 1,600 "
               "steps on MNIST's 8,000 training digits; the 2,000 held-out reference digits are "
-              "kept aside (the shipped results: 2,000 drawn with seed 2024, before the "
-              "reference was held out: docs/heldout.md). Its class accuracy is "
+              "kept aside. Its class accuracy is "
               "the share of 1,000 samples the judge reads as the asked digit (the aim: at least "
               "90%, else the test measures a weak CGAN). Then a small CNN trains for 5 epochs "
               "on 2,000 images of which 0, 25, 50, 75 or 100% are generated; both the real and "
               "the generated part have equal counts of each digit. It is tested on the 2,000 "
-              "digits set aside. 3 seeds, not 5: the 2-core machine was shared with other work "
-              "and more did not fit the time available.",
+              "digits set aside.",
         arms=[Arm("cgan", "CGAN", dict(conditional=True))],
-        seeds=3, base=dict(CLASSROOM_RECIPE, epochs=1000, max_steps=1600, eval_every=200,
+        seeds=5, base=dict(CLASSROOM_RECIPE, epochs=1000, max_steps=1600, eval_every=200,
                            eval_samples=500),
         quick=dict(QUICK, subset=None), quick_seeds=1, runner="cgan-augment",
         bars=tuple(f"acc_gen_{p}" for p in AUGMENT_SHARES) + ("class_accuracy",)),
