@@ -39,6 +39,10 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
+# After Start, the page waits this long at most for the run's first sample grid before it draws
+# the live view, so the click's own redraw shows the run moving (a warm worker takes its first
+# step about 0.2 s after the click) instead of the next timed redraw, LIVE_REFRESH_S later.
+FIRST_GRID_WAIT_S = 1.5
 # Every open page redraws the sidebar's server line on a timer; that redraw also looks for a
 # new banner from the teacher and redraws the whole page when there is one (the banner had its
 # own 5 s timer: one fragment rerun fewer per page and per interval, and one timer fewer for
@@ -135,13 +139,20 @@ def torch_threads() -> None:
     Training runs in worker processes (gan_core.workers), whose threads the JobPool sets: all
     the cores for a lone run, an even share when several train. This process only samples for
     the Explorer and draws, so it keeps a small share: cores / (2 x MAX_TRAININGS), at least 1.
-    One worker is started now, so the first run does not wait for torch to import, and it
-    trains the default set-up for one step at once (gan_core.workers.core.warm_up), so the
-    first run finds its data, clusters and judge statistics ready.
+    One worker is started now when nothing trains, so the first run does not wait for torch
+    to import, and it trains the default set-up for one step at once
+    (gan_core.workers.core.warm_up), so the first run finds its data, clusters and judge
+    statistics ready.
     """
     n = max(1, (os.cpu_count() or 1) // (2 * MAX_TRAININGS))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    pool = get_pool()
+    if pool.running or pool.waiting:
+        # Not while anything trains: a new worker imports torch and trains a step, and on a
+        # laptop's 2 cores the page's rerun after Start made one that took the student's run
+        # from about 90 steps in its first 15 s to 7. A finished job's worker stays warm.
+        return
     try:
         get_backend(keep_idle=MAX_TRAININGS).prewarm(1, warm_configs())
     except Exception as e:  # noqa: BLE001 - e.g. a Ray cluster that cannot be reached

@@ -58,6 +58,46 @@ def test_stopping_a_queued_job_releases_its_place():
     assert j1.join(30)
 
 
+def test_waiting_for_the_first_grid_returns_with_it_or_gives_up_when_queued():
+    """The page waits for a started run's first sample grid (FIRST_GRID_WAIT_S) so the click's
+    own redraw shows it; a run queued behind another gives up after the short slot wait."""
+    pool = JobPool(max_running=1)
+    j1 = Job(ring(epochs=10_000), pool).start()
+    assert j1.wait_first_grid(timeout=120)
+    assert j1.trainer.snapshots and j1.trainer.snapshots[0].step <= j1.trainer.step
+    j2 = Job(ring(), pool).start()
+    t0 = time.monotonic()
+    assert not j2.wait_first_grid(timeout=30, slot_wait=0.3)
+    assert time.monotonic() - t0 < 5 and j2.queued and not j2.trainer.snapshots
+    j2.stop()
+    j1.stop()
+    assert j1.join(30) and j2.join(30)
+    assert not j2.wait_first_grid(timeout=30)              # over: returns at once
+
+
+def test_the_server_starts_a_spare_worker_only_while_nothing_trains(monkeypatch):
+    """A spare worker imports torch and trains a step: on 2 cores, one started by the page's
+    rerun after Start took the student's first 15 s from about 90 steps to 7."""
+    from lab_app import ui
+    asked = []
+
+    class Backend:
+        def prewarm(self, n, configs):
+            asked.append(n)
+
+    pool = JobPool(max_running=1)
+    monkeypatch.setattr(ui, "get_pool", lambda: pool)
+    monkeypatch.setattr(ui, "get_backend", lambda keep_idle: Backend())
+    job = Job(ring(epochs=10_000), pool).start()
+    wait_for(lambda: job.trainer.step > 0, what="the job to train")
+    ui.torch_threads()
+    assert asked == []
+    job.stop()
+    assert job.join(30)
+    ui.torch_threads()
+    assert asked == [1]
+
+
 def test_the_cores_are_shared_evenly_between_running_jobs_and_rebalanced():
     """A lone job gets every core; with two running each gets half; when one ends the other
     is told it may use them all again."""
