@@ -17,7 +17,7 @@ from lab_app.recipes import describe, recipe_line, recipe_name
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
                               compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
-from lab_app.ui import (FIRST_GRID_WAIT_S, LIVE_REFRESH_S, Run, add_run, latest_run, new_job,
+from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, Run, add_run, latest_run, new_job,
                         owner_key)
 
 st.title("Compare two losses")
@@ -170,7 +170,7 @@ if start:
         # kept on disk when it ends (Train lists them)
         job.on_end(lambda tr, side: saved.persist(tr, token, name, names[side]))
         run = add_run(Run(name, job.start(), kind="compare", labels=names), url)
-        job.wait_first_grid(FIRST_GRID_WAIT_S)
+        job.wait_first_step(FIRST_STEP_WAIT_S)
     except (ValueError, DatasetError) as e:
         st.error(safe.text(e), icon=":material/warning:")
 

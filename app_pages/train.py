@@ -18,7 +18,7 @@ from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dat
 from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (FIRST_GRID_WAIT_S, LIVE_REFRESH_S, Run, add_run, checkpoint_bytes,
+from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, Run, add_run, checkpoint_bytes,
                         latest_run, new_job, owner_key, timed)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
@@ -234,7 +234,7 @@ if start and cfg is not None:
         token = owner_key()
         job.on_end(lambda tr, side: saved.persist(tr, token, name))
         run = add_run(Run(name, job.start()), st.session_state.get("train_url"))
-        job.wait_first_grid(FIRST_GRID_WAIT_S)
+        job.wait_first_step(FIRST_STEP_WAIT_S)
     except (ValueError, DatasetError) as e:
         with left:
             st.error(safe.text(e), icon=":material/warning:")

@@ -89,14 +89,14 @@ class Job(JobHandle):
     def history_since(self, step: int, side: int = 0) -> list[dict]:
         return self.trainers[side].history_since(step)
 
-    def wait_first_grid(self, timeout: float, slot_wait: float = 0.25) -> bool:
-        """Wait up to `timeout` s for every side's first sample snapshot; True once they are
-        here. A page that waits for it right after Start draws the run already moving, rather
-        than at its next timed redraw (2.5 s later). Gives up after `slot_wait` s if the job
-        is still queued for a slot, and at once if it ended."""
+    def wait_first_step(self, timeout: float, slot_wait: float = 0.25) -> bool:
+        """Wait up to `timeout` s for every side's first training step and first sample grid;
+        True once both are here. A page that waits for them right after Start draws the run
+        already moving, rather than at its next timed redraw (2.5 s later). Gives up after
+        `slot_wait` s if the job is still queued for a slot, and at once if it ended."""
         t0 = time.monotonic()
         while True:
-            if all(t.snapshots for t in self.trainers):
+            if all(t.step > 0 and t.snapshots for t in self.trainers):
                 return True
             waited = time.monotonic() - t0
             if not self.alive or waited >= timeout or (self.queued and waited >= slot_wait):

@@ -39,10 +39,11 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
-# After Start, the page waits this long at most for the run's first sample grid before it draws
-# the live view, so the click's own redraw shows the run moving (a warm worker takes its first
-# step about 0.2 s after the click) instead of the next timed redraw, LIVE_REFRESH_S later.
-FIRST_GRID_WAIT_S = 1.5
+# After Start, the page waits this long at most for the run's first step and sample grid before
+# it draws the live view, so the click's own redraw shows the run moving (a warm worker takes
+# its first step about 0.2 s after the click) instead of the next timed redraw, LIVE_REFRESH_S
+# later.
+FIRST_STEP_WAIT_S = 1.5
 # Every open page redraws the sidebar's server line on a timer; that redraw also looks for a
 # new banner from the teacher and redraws the whole page when there is one (the banner had its
 # own 5 s timer: one fragment rerun fewer per page and per interval, and one timer fewer for

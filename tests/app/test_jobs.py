@@ -58,21 +58,21 @@ def test_stopping_a_queued_job_releases_its_place():
     assert j1.join(30)
 
 
-def test_waiting_for_the_first_grid_returns_with_it_or_gives_up_when_queued():
-    """The page waits for a started run's first sample grid (FIRST_GRID_WAIT_S) so the click's
+def test_waiting_for_the_first_step_returns_with_it_or_gives_up_when_queued():
+    """The page waits for a started run's first step and grid (FIRST_STEP_WAIT_S) so the click's
     own redraw shows it; a run queued behind another gives up after the short slot wait."""
     pool = JobPool(max_running=1)
     j1 = Job(ring(epochs=10_000), pool).start()
-    assert j1.wait_first_grid(timeout=120)
-    assert j1.trainer.snapshots and j1.trainer.snapshots[0].step <= j1.trainer.step
+    assert j1.wait_first_step(timeout=120)
+    assert j1.trainer.step > 0 and j1.trainer.snapshots
     j2 = Job(ring(), pool).start()
     t0 = time.monotonic()
-    assert not j2.wait_first_grid(timeout=30, slot_wait=0.3)
+    assert not j2.wait_first_step(timeout=30, slot_wait=0.3)
     assert time.monotonic() - t0 < 5 and j2.queued and not j2.trainer.snapshots
     j2.stop()
     j1.stop()
     assert j1.join(30) and j2.join(30)
-    assert not j2.wait_first_grid(timeout=30)              # over: returns at once
+    assert not j2.wait_first_step(timeout=30)              # over: returns at once
 
 
 def test_the_server_starts_a_spare_worker_only_while_nothing_trains(monkeypatch):
