@@ -67,7 +67,7 @@ def _row_id(row) -> str:
 
 @st.fragment(run_every=3.0)
 def the_class() -> None:
-    rows = room.rows(judge_for=inside.judge_for)
+    rows = room.rows(judge_for=inside.judge_for, real_diversity_for=inside.real_diversity)
     if not rows:
         st.info(f"No runs yet. Students start them on the {page('train').title} or "
                 f"{page('compare').title} page.")

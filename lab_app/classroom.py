@@ -144,10 +144,14 @@ class Classroom:
     def clear_banner(self) -> None:
         self.banner = None
 
-    def rows(self, judge_for: Optional[Callable[[str], Any]] = None) -> list[dict[str, Any]]:
+    def rows(self, judge_for: Optional[Callable[[str], Any]] = None,
+             real_diversity_for: Optional[Callable[[Any], Optional[float]]] = None
+             ) -> list[dict[str, Any]]:
         """One row per run on the server, newest first: what the Class page shows.
         `judge_for(dataset)`: the judge classifier that looks at an image run's samples (the
-        page's, shared), or None; without it image runs are narrated from their records."""
+        page's, shared), or None; without it image runs are narrated from their records.
+        `real_diversity_for(config)`: the variety of the run's real images in the judge's
+        features, the yardstick that tells mode collapse (the Train page's, shared)."""
         with self._lock:
             entries = list(self.entries)
         out = []
@@ -168,11 +172,13 @@ class Classroom:
                     total=view.total_steps, d_real=last.get("d_real"),
                     d_fake=last.get("d_fake"), quality=quality,
                     differs=differences(view.config.to_dict(), e.base),
-                    events=self._events(view, judge_for),
+                    events=self._events(view, judge_for, real_diversity_for),
                     snapshot=view.snapshots[-1] if view.snapshots else None))
         return out
 
-    def _events(self, view: Any, judge_for: Optional[Callable[[str], Any]] = None) -> list[str]:
+    def _events(self, view: Any, judge_for: Optional[Callable[[str], Any]] = None,
+                real_diversity_for: Optional[Callable[[Any], Optional[float]]] = None
+                ) -> list[str]:
         """What happened in a run (gan_core.detectors through the Train page's Narrator, so
         mode collapse is seen in the samples), read again only when the run has new records
         or samples: the page redraws every few seconds for every run in the class."""
@@ -182,8 +188,11 @@ class Classroom:
             if kept.narrator is None:
                 points = view.dataset.is_points
                 judge = judge_for(view.config.dataset) if judge_for and not points else None
+                variety = real_diversity_for(view.config) \
+                    if real_diversity_for and judge is not None else None
                 kept.narrator = Narrator(view.config.dataset, points,
-                                         view.dataset.data if points else None, judge=judge)
+                                         view.dataset.data if points else None, judge=judge,
+                                         real_diversity=variety)
             # (narrate reads one copy of a live history)
             texts = [ep.text for ep in kept.narrator.episodes(view.history, list(view.snapshots))]
             kept.narrated = (seen, texts)

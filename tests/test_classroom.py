@@ -149,3 +149,42 @@ def test_each_student_keeps_their_newest_finished_runs_and_every_run_in_progress
         room.register("b", _Run(_Done(), name=f"b{i}"), {})
     assert len(room.entries) == 15 and live in [e.run for e in room.entries]
     assert [e.run.name for e in room.entries][-1] == "b9"
+
+
+def test_an_image_run_of_look_alike_samples_is_called_collapsed_with_the_real_yardstick():
+    """A latent-1 MNIST G draws one unsure shape again and again: the judge guesses few kinds,
+    but is sure of too few samples for the "recognisable ones in few classes" reading, so only
+    their variety against real digits' (the Train page's yardstick) tells the collapse. The
+    Class page passes that yardstick to its narrator as the Train page does."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from gan_core.judge import load_judge
+    from gan_core.trainer import Snapshot
+
+    judge = load_judge("mnist")
+    torch.manual_seed(0)
+    blob = torch.rand(1, 1, 28, 28) * 2 - 1                   # one unsure shape, drawn 64 times
+    samples = (blob + 0.02 * torch.randn(64, 1, 28, 28)).clamp(-1, 1)
+    view = SimpleNamespace(history=[], step=600, total_steps=1000, snapshots=[Snapshot(s, 1, samples) for s in (400, 500, 600)],
+                           dataset=SimpleNamespace(is_points=False, data=None),
+                           config=TrainConfig(dataset="mnist", latent_dim=1))
+    job = SimpleNamespace(id=1, alive=True, trainers=[view], status=lambda: SimpleNamespace(
+        state="running", queue_position=None))
+    asked = []
+
+    def real_variety(config):
+        asked.append(config.latent_dim)
+        return 24.3                  # diversity_of 256 MNIST training digits with this judge
+
+    room = Classroom(key="k", announce=lambda s: None)
+    room.register("a", _Run(job), view.config.to_dict())
+    without = room.rows(judge_for=lambda name: judge)[0]["events"]
+    assert not any("collapsed" in t for t in without), without
+
+    room = Classroom(key="k", announce=lambda s: None)
+    room.register("a", _Run(job), view.config.to_dict())
+    events = room.rows(judge_for=lambda name: judge, real_diversity_for=real_variety)[0]["events"]
+    assert asked == [1]
+    assert any("collapsed" in t and "as much as real digits" in t for t in events), events
