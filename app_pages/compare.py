@@ -17,8 +17,8 @@ from lab_app.recipes import describe, recipe_line, recipe_name
 from lab_app.settings import (COMPARE_SIDES, compare_config, compare_options,
                               compare_side_from_url, find_data_dir, mnist_available)
 from lab_app.sweep_results import FOCAL_SWEEPS, focal_arm, head_to_head
-from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, Run, add_run, latest_run, new_job,
-                        owner_key)
+from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, SLOW_REFRESH_S, Run, add_run,
+                        every_slow, latest_run, new_job, owner_key)
 
 st.title("Compare two losses")
 
@@ -322,12 +322,16 @@ def view():
             kept.update(job=run.job.id, sides=[livecharts.Columns(), livecharts.Columns()])
         cols = {label[:1]: side.update(list(tr.history))
                 for label, side, tr in zip(run.labels, kept["sides"], (ta, tb))}
+        running = live and status.state == "running"
+        figs = every_slow("cmp_charts", run.job.id, running, lambda: (
+            livecharts.loss_chart(cols), livecharts.probability_chart(cols)))
         c = st.columns(2)
-        for where, (spec, data), key in ((c[0], livecharts.loss_chart(cols), "cmp_loss"),
-                                         (c[1], livecharts.probability_chart(cols), "cmp_prob")):
+        for where, (spec, data), key in zip(c, figs, ("cmp_loss", "cmp_prob")):
             where.vega_lite_chart(data, spec, width="stretch", key=key)
         st.caption(f"Solid: {safe.text(run.labels[0])}; dashed: {safe.text(run.labels[1])}. "
-                   "Faint lines: every step; bold: smoothed.")
+                   "Faint lines: every step; bold: smoothed."
+                   + (f" While they train, the charts redraw every {SLOW_REFRESH_S:g} s."
+                      if running else ""))
 
     # The FLGAN paper's Figure 2: samples after epochs 1, 4 and 8 (of whatever data is here).
     epochs_done = sorted({s.epoch for s in ta.snapshots if s.epoch > 0

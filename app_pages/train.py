@@ -18,8 +18,8 @@ from lab_app.settings import (FIELD_TO_URL, absent_help, config_from_params, dat
 from lab_app import inside, narration, phase, reports, safe, saved
 from lab_app.narration import Narrator
 from lab_app.recipes import recipe_line, recipe_name, recipe_of_values, recipe_widget_state
-from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, Run, add_run, checkpoint_bytes,
-                        latest_run, new_job, owner_key, timed)
+from lab_app.ui import (FIRST_STEP_WAIT_S, LIVE_REFRESH_S, SLOW_REFRESH_S, Run, add_run,
+                        checkpoint_bytes, every_slow, latest_run, new_job, owner_key, timed)
 from gan_core.uploads import UploadError, save_uploads_isolated
 
 st.title("Train a GAN")
@@ -334,6 +334,7 @@ with right:
             st.caption("Earlier in this run: " + "; ".join(e.text for e in ended) + ".")
         bands = narration.bands(episodes, hist[-1]["step"]) if hist else []
         row1 = st.columns(2)
+        follow = True
         with row1[0]:
             if snaps:
                 follow = st.toggle("Follow the latest samples", value=True, key="follow")
@@ -353,7 +354,9 @@ with right:
         if not hist:
             row1[1].caption("Charts appear after the first step.")
         else:
-            figs = live_charts(job.id, hist, markers, bands, tr)
+            running = live and status.state == "running"
+            figs = every_slow("charts", job.id, running,
+                              lambda: live_charts(job.id, hist, markers, bands, tr))
             draw_chart(row1[1], figs["loss"], "c_loss")
             row2 = st.columns(2)
             draw_chart(row2[0], figs["prob"], "c_prob")
@@ -367,14 +370,18 @@ with right:
                 row3[1].caption(f"No quality metrics: {safe.text(tr.eval_note)}")
             st.caption("Faint lines: every step. Bold: smoothed. Dotted vertical lines mark "
                        "settings changed mid-run; shaded spans mark what the lab noticed (the "
-                       "lines above the charts).")
+                       "lines above the charts)."
+                       + (f" While it trains, the charts redraw every {SLOW_REFRESH_S:g} s."
+                          if running else ""))
 
         if snaps and tr.dataset.is_points and not live:
             with st.expander("Replay the whole run", expanded=True):
                 inside.replay(tr, "t_replay", mesh, arrows)
         elif snaps and not tr.dataset.is_points:
             with st.expander("Inside the game: what D sees in each sample", expanded=True):
-                inside.image_views(tr, snap, "t_inside", lazy=live)
+                shown = every_slow("inside", job.id, live and follow and status.state == "running",
+                                   lambda: snap)
+                inside.image_views(tr, shown, "t_inside", lazy=live)
 
         if status.state not in ("running", "queued") and hist:
             st.markdown("**Downloads**")

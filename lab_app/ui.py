@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import streamlit as st
 import torch
@@ -39,6 +39,12 @@ MAX_RUNS_KEPT = 8    # per browser session; the oldest finished run is dropped b
 # chart: with the browser on the same 2 cores, 2.5 s gave 585 and 618 steps in 60 s where
 # 1.5 s gave 498-598 (docs/speed.md).
 LIVE_REFRESH_S = 2.5
+# While a run trains, its charts and "Inside the game" views are rebuilt at most this often and
+# sent again unchanged in between (the progress line and the sample grid follow every redraw).
+# In headless Chromium on the training's 2 cores, the Train page's renderer used 0.154 of a core
+# with everything rebuilt every 2.5 s, 0.098 with the charts' data unchanged (an unchanged chart
+# costs the browser nothing measurable), 0.080 with the views left out as well (docs/speed.md).
+SLOW_REFRESH_S = 5.0
 # After Start, the page waits this long at most for the run's first step and sample grid before
 # it draws the live view, so the click's own redraw shows the run moving (a warm worker takes
 # its first step about 0.2 s after the click) instead of the next timed redraw, LIVE_REFRESH_S
@@ -85,6 +91,19 @@ def new_job(configs, name: str) -> Job:
     (lab_app.limits). Raises ValueError with the student's message; `start()` may too."""
     return jobs.Job(configs, get_pool(), name, owner=owner_key(), budget=limits.run_budget(),
                     idle_pause_s=limits.idle_pause_s(), idle_stop_s=limits.idle_stop_s())
+
+
+def every_slow(key: str, job_id: int, live: bool, make: Callable[[], Any]) -> Any:
+    """`make()`, or what it gave on an earlier redraw of this run under SLOW_REFRESH_S ago
+    while `live` (a finished or paused view, or another run, is drawn fresh)."""
+    kept = st.session_state.setdefault("live_slow", {})
+    now = time.monotonic()
+    old = kept.get(key)
+    if live and old is not None and old[0] == job_id and now - old[1] < SLOW_REFRESH_S:
+        return old[2]
+    value = make()
+    kept[key] = (job_id, now, value)
+    return value
 
 
 @dataclass
