@@ -17,8 +17,10 @@ def test_quick_benchmark_prints_the_tables(real_data_dir, repo_root, tmp_path):
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for header in ("| model | loss | Trainer img/s", "| model | 64 samples ms",
-                   "| model | preset | recipe | precision |"):
+                   "| model | preset | recipe | seed | precision |"):
         assert header in proc.stdout
+    assert "classroom / dcgan / new: 0 of 1 seeds" in proc.stdout or \
+        "classroom / dcgan / new: 1 of 1 seeds" in proc.stdout
     assert "| classroom | nonsaturating |" in proc.stdout
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["quick"] and not res["errors"]
