@@ -4,6 +4,8 @@ Functions that take `config` read a TrainConfig's fields (typed loosely: config 
 module for its choices)."""
 from __future__ import annotations
 
+import platform
+
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -23,16 +25,23 @@ def available_devices() -> list[str]:
 
 def bf16_is_native(device: torch.device) -> bool:
     """True where bfloat16 matrix work runs in hardware: CUDA with bf16, or a CPU with AMX or
-    AVX512-BF16 (oneDNN's check). Elsewhere autocast would emulate it and be slower."""
+    AVX512-BF16. Elsewhere autocast emulates it and is slower. On x86 the CPU's own flags are
+    asked: oneDNN's `_is_mkldnn_bf16_supported` also says yes for plain AVX512, where the
+    classroom model trained at 7.0 steps/s in bf16 against 10-12 in fp32 (2 cores, 2026-12-08).
+    Other CPUs (ARM) keep oneDNN's answer."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
+    if device.type != "cpu":
+        return False
+    x86_flags = [getattr(torch.cpu, name, None)
+                 for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    try:
+        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+            return all(x86_flags) and any(bool(f()) for f in x86_flags)
         check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        try:
-            return bool(check()) if check is not None else False
-        except RuntimeError:
-            return False
-    return False
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
 
 
 def resolve_precision(config, device: torch.device) -> str:

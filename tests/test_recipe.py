@@ -206,3 +206,23 @@ def test_augmentation_can_be_switched_on_while_training(image_dataset, image_cfg
     tr.add_callback("step", lambda t, rec: t.step == 1 and t.update_settings(augment="cutout"))
     tr.run()
     assert tr._augment_policy == ("cutout",) and tr.markers[-1]["changes"] == {"augment": "cutout"}
+
+
+def test_bf16_is_native_on_x86_only_with_avx512_bf16_or_amx(monkeypatch):
+    """oneDNN's own check says yes on plain AVX512, where bf16 is emulated: the classroom
+    model trained at 7.0 steps/s in bf16 against 10-12 in fp32 there. On x86 the CPU flags
+    decide."""
+    from gan_core import devices
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devices.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True,
+                        raising=False)
+    for avx512_bf16, amx, native in ((False, False, False), (True, False, True),
+                                     (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v,
+                            raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v,
+                            raising=False)
+        assert devices.bf16_is_native(cpu) is native
+    monkeypatch.setattr(devices.platform, "machine", lambda: "arm64")   # oneDNN's answer
+    assert devices.bf16_is_native(cpu) is True
