@@ -265,6 +265,7 @@ with right:
         tr = job.trainer
         job.seen()                           # unwatched runs pause and give their slot back
         status = job.status()
+        running = live and status.state == "running"     # charts and views: every_slow
         if live and not job.alive:
             st.rerun(scope="app")            # redraw once more, without the timer
         total = max(status.total_steps, 1)
@@ -354,7 +355,6 @@ with right:
         if not hist:
             row1[1].caption("Charts appear after the first step.")
         else:
-            running = live and status.state == "running"
             figs = every_slow("charts", job.id, running,
                               lambda: live_charts(job.id, hist, markers, bands, tr))
             draw_chart(row1[1], figs["loss"], "c_loss")
@@ -379,8 +379,7 @@ with right:
                 inside.replay(tr, "t_replay", mesh, arrows)
         elif snaps and not tr.dataset.is_points:
             with st.expander("Inside the game: what D sees in each sample", expanded=True):
-                shown = every_slow("inside", job.id, live and follow and status.state == "running",
-                                   lambda: snap)
+                shown = every_slow("inside", job.id, running and follow, lambda: snap)
                 inside.image_views(tr, shown, "t_inside", lazy=live)
 
         if status.state not in ("running", "queued") and hist:
