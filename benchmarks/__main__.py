@@ -294,6 +294,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="results file stem (default: "
                    "benchmarks/results/latest, or quick when --quick)")
     args = p.parse_args(argv)
+    if not 1 <= args.quality_seeds <= 20:
+        p.error(f"--quality-seeds must be from 1 to 20; got {args.quality_seeds}")
     args.app = args.app or ("no" if args.quick else "yes")
     args.data_dir = args.data_dir or default_data_dir()
     if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():

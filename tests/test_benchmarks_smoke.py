@@ -129,3 +129,11 @@ def test_fragment_timings_are_written_only_when_asked(tmp_path, monkeypatch):
     assert timed(work)() == 3 and timed(work)() == 3
     rows = [line.split(",") for line in log.read_text().splitlines()]
     assert [r[0] for r in rows] == ["work", "work"] and all(float(r[1]) >= 0 for r in rows)
+
+
+def test_a_quality_seed_count_out_of_range_is_refused_with_a_message(repo_root):
+    for bad in ("0", "-2", "x"):
+        proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quality-seeds", bad],
+                              cwd=repo_root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "--quality-seeds" in proc.stderr
+        assert "Traceback" not in proc.stderr
